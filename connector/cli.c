@@ -1,0 +1,154 @@
+/*
+ * cli.c: verbs, options and exit codes of the certbridge command.
+ *
+ * Each verb parses its own options here and calls one module function; the
+ * modules return errors and this file turns them into messages and exit codes.
+ */
+#include "certbridge/cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "certbridge/log.h"
+#include "certbridge/version.h"
+
+typedef struct verb {
+    const char *name;
+    int (*fn)(int argc, char **argv, char **envp);
+    const char *usage;
+    const char *summary;
+} verb_t;
+
+static int verb_config(int argc, char **argv, char **envp);
+
+static const verb_t verbs[] = {
+    {"config", verb_config, "config [-c FILE] [--markdown]",
+     "print every configuration key with its value, type, default and help"},
+};
+
+#define VERB_COUNT (sizeof(verbs) / sizeof(verbs[0]))
+
+static void print_help(FILE *out)
+{
+    size_t i;
+
+    fprintf(out,
+            "certbridge %s: keeps public-service digital-signature certificates in step with\n"
+            "a government reorganization (Kafka HR events in, CA actions, outcome events out).\n\n"
+            "Usage:\n",
+            CB_VERSION);
+    for (i = 0; i < VERB_COUNT; i++)
+        fprintf(out, "  certbridge %-34s %s\n", verbs[i].usage, verbs[i].summary);
+    fprintf(out, "  certbridge %-34s %s\n", "--help", "this text");
+    fprintf(out, "  certbridge %-34s %s\n\n", "--version", "print the version");
+    fprintf(out, "Configuration: a key=value file given with -c; CERTBRIDGE_<KEY> environment\n"
+                 "variables override it (e.g. CERTBRIDGE_POLICY_ISSUE_NEW=allow). kafka.* keys\n"
+                 "go to librdkafka. `certbridge config` lists every key.\n\n"
+                 "Exit codes: 0 ok, 1 runtime failure, 2 bad usage or configuration,\n"
+                 "3 bad input file.\n");
+}
+
+static int exit_code_for(const cb_error_t *err)
+{
+    switch (err->code) {
+    case CB_ERR_CONFIG:
+        return CB_EXIT_USAGE;
+    case CB_ERR_INVALID:
+    case CB_ERR_DECODE:
+    case CB_ERR_LIMIT:
+        return CB_EXIT_INPUT;
+    default:
+        return CB_EXIT_RUNTIME;
+    }
+}
+
+static int fail(const char *verb, const cb_error_t *err)
+{
+    fprintf(stderr, "certbridge %s: %s\n", verb, err->msg);
+    return exit_code_for(err);
+}
+
+static int usage_error(const char *verb, const char *msg)
+{
+    fprintf(stderr, "certbridge %s: %s (see certbridge --help)\n", verb, msg);
+    return CB_EXIT_USAGE;
+}
+
+cb_config_t *cb_cli_load_config(const char *path, char **envp, cb_error_t *err)
+{
+    cb_config_t *cfg = cb_config_new();
+
+    if (!cfg) {
+        cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    if ((path && cb_config_load_file(cfg, path, err) < 0) ||
+        cb_config_apply_env(cfg, envp, err) < 0) {
+        cb_config_destroy(cfg);
+        return NULL;
+    }
+    if (cb_log_set_level_name(cb_config_get(cfg, "log.level")) < 0) {
+        cb_error_set(err, CB_ERR_CONFIG, "log.level: unknown level");
+        cb_config_destroy(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+static int verb_config(int argc, char **argv, char **envp)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"markdown", no_argument, NULL, 'm'},
+                                         {NULL, 0, NULL, 0}};
+    const char *path = NULL;
+    int markdown = 0, c;
+    cb_config_t *cfg;
+    cb_error_t err;
+
+    cb_error_clear(&err);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:m", opts, NULL)) != -1) {
+        if (c == 'c')
+            path = optarg;
+        else if (c == 'm')
+            markdown = 1;
+        else
+            return usage_error("config", "unknown option");
+    }
+    if (optind < argc)
+        return usage_error("config", "unexpected argument");
+    if (markdown) {
+        cb_config_print_markdown(stdout);
+        return CB_EXIT_OK;
+    }
+    cfg = cb_cli_load_config(path, envp, &err);
+    if (!cfg)
+        return fail("config", &err);
+    cb_config_print(cfg, stdout);
+    cb_config_destroy(cfg);
+    return CB_EXIT_OK;
+}
+
+int cb_cli_main(int argc, char **argv, char **envp)
+{
+    size_t i;
+
+    if (argc < 2) {
+        print_help(stderr);
+        return CB_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        print_help(stdout);
+        return CB_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        printf("certbridge %s\n", CB_VERSION);
+        return CB_EXIT_OK;
+    }
+    for (i = 0; i < VERB_COUNT; i++)
+        if (!strcmp(argv[1], verbs[i].name))
+            return verbs[i].fn(argc - 1, argv + 1, envp);
+    fprintf(stderr, "certbridge: unknown command \"%s\" (see certbridge --help)\n", argv[1]);
+    return CB_EXIT_USAGE;
+}

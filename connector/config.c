@@ -1,0 +1,457 @@
+/*
+ * config.c: the property table and the key=value store behind config.h.
+ */
+#include "certbridge/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The table. Keep it sorted by section; README's reference is generated from
+ * it (certbridge config --markdown). */
+static const cb_config_prop_t props[] = {
+    /* input */
+    {"input.org_topic", CB_CONFIG_STRING, "hr.org-events", 0, 0, NULL,
+     "Topic of organization events (OrgEvent)."},
+    {"input.person_topic", CB_CONFIG_STRING, "hr.person-events", 0, 0, NULL,
+     "Topic of person events (PersonEvent)."},
+    {"input.org_format", CB_CONFIG_ENUM, "auto", 0, 0, "auto|confluent|avro|json",
+     "Wire format of the org topic. auto tells them apart by the first byte: 0 is Confluent "
+     "framing, '{' is JSON, anything else plain Avro with certbridge's schema."},
+    {"input.person_format", CB_CONFIG_ENUM, "auto", 0, 0, "auto|confluent|avro|json",
+     "Wire format of the person topic (as input.org_format)."},
+    /* output */
+    {"output.outcome_topic", CB_CONFIG_STRING, "pki.certificate-outcomes", 0, 0, NULL,
+     "Topic of outcome events, one per certificate action."},
+    {"output.dlq_topic", CB_CONFIG_STRING, "certbridge.dlq", 0, 0, NULL,
+     "Dead-letter topic for undecodable or invalid input."},
+    /* policy */
+    {"policy.issue_new", CB_CONFIG_ENUM, "review", 0, 0, "review|allow",
+     "JOINED: review plans a REVIEW (no CA call; new issuance is not performed during the "
+     "reorganization); allow plans an ISSUE."},
+    {"policy.position_change", CB_CONFIG_ENUM, "change_info", 0, 0, "change_info|revoke",
+     "POSITION_CHANGED: change the certificate information, or revoke (affiliationChanged) "
+     "and recall the token (Decree 68/2024 Art. 17 reading)."},
+    {"policy.cascade_personal", CB_CONFIG_BOOL, "false", 0, 0, NULL,
+     "An organization's CHANGE_INFO also changes the personal certificates whose subject "
+     "names that organization."},
+    /* logging */
+    {"log.level", CB_CONFIG_ENUM, "info", 0, 0, "debug|info|warn|error",
+     "Lowest level of log lines written to standard error."},
+};
+
+#define PROP_COUNT (sizeof(props) / sizeof(props[0]))
+
+typedef struct kv {
+    char *key;
+    char *value;
+    struct kv *next;
+} kv_t;
+
+struct cb_config {
+    char *values[PROP_COUNT]; /* NULL = unset; owned */
+    kv_t *kafka;              /* kafka.* pass-through, in order set; owned */
+    kv_t *kafka_tail;
+};
+
+const cb_config_prop_t *cb_config_props(size_t *count)
+{
+    if (count)
+        *count = PROP_COUNT;
+    return props;
+}
+
+static int prop_index(const char *key)
+{
+    size_t i;
+
+    for (i = 0; i < PROP_COUNT; i++)
+        if (strcmp(props[i].name, key) == 0)
+            return (int)i;
+    return -1;
+}
+
+cb_config_t *cb_config_new(void)
+{
+    cb_config_t *cfg = calloc(1, sizeof(*cfg));
+    size_t i;
+
+    if (!cfg)
+        return NULL;
+    for (i = 0; i < PROP_COUNT; i++) {
+        if (props[i].def && !(cfg->values[i] = strdup(props[i].def))) {
+            cb_config_destroy(cfg);
+            return NULL;
+        }
+    }
+    return cfg;
+}
+
+void cb_config_destroy(cb_config_t *cfg)
+{
+    size_t i;
+    kv_t *kv, *next;
+
+    if (!cfg)
+        return;
+    for (i = 0; i < PROP_COUNT; i++)
+        free(cfg->values[i]);
+    for (kv = cfg->kafka; kv; kv = next) {
+        next = kv->next;
+        free(kv->key);
+        free(kv->value);
+        free(kv);
+    }
+    free(cfg);
+}
+
+static int parse_int(const char *s, int64_t *out)
+{
+    char *end;
+    long long v;
+
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || end == s || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+    if (!strcmp(s, "true") || !strcmp(s, "1") || !strcmp(s, "yes") || !strcmp(s, "on"))
+        *out = true;
+    else if (!strcmp(s, "false") || !strcmp(s, "0") || !strcmp(s, "no") || !strcmp(s, "off"))
+        *out = false;
+    else
+        return -1;
+    return 0;
+}
+
+static bool enum_allows(const char *choices, const char *v)
+{
+    size_t n = strlen(v);
+    const char *p = choices;
+
+    while (p && *p) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && strncmp(p, v, n) == 0)
+            return true;
+        p = bar ? bar + 1 : NULL;
+    }
+    return false;
+}
+
+static int check_value(const cb_config_prop_t *p, const char *v, cb_error_t *err)
+{
+    int64_t i;
+    bool b;
+
+    switch (p->type) {
+    case CB_CONFIG_INT:
+        if (parse_int(v, &i) < 0)
+            return cb_error_set(err, CB_ERR_CONFIG, "%s: \"%.64s\" is not an integer", p->name, v);
+        if (i < p->min || i > p->max)
+            return cb_error_set(err, CB_ERR_CONFIG, "%s: %lld is out of range [%lld..%lld]",
+                                p->name, (long long)i, (long long)p->min, (long long)p->max);
+        return 0;
+    case CB_CONFIG_BOOL:
+        if (parse_bool(v, &b) < 0)
+            return cb_error_set(err, CB_ERR_CONFIG, "%s: \"%.64s\" is not true or false", p->name,
+                                v);
+        return 0;
+    case CB_CONFIG_ENUM:
+        if (!enum_allows(p->choices, v))
+            return cb_error_set(err, CB_ERR_CONFIG, "%s: \"%.64s\" is not one of %s", p->name, v,
+                                p->choices);
+        return 0;
+    case CB_CONFIG_STRING:
+    case CB_CONFIG_SECRET:
+        return 0;
+    }
+    return 0;
+}
+
+static int kafka_set(cb_config_t *cfg, const char *key, const char *value, cb_error_t *err)
+{
+    kv_t *kv;
+    char *nv;
+
+    if (!key[6])
+        return cb_error_set(err, CB_ERR_CONFIG, "%s: a kafka. key needs a librdkafka name", key);
+    for (kv = cfg->kafka; kv; kv = kv->next) {
+        if (strcmp(kv->key, key) == 0) {
+            if (!(nv = strdup(value)))
+                return cb_error_set(err, CB_ERR_NOMEM, "%s: out of memory", key);
+            free(kv->value);
+            kv->value = nv;
+            return 0;
+        }
+    }
+    kv = calloc(1, sizeof(*kv));
+    if (!kv || !(kv->key = strdup(key)) || !(kv->value = strdup(value))) {
+        if (kv) {
+            free(kv->key);
+            free(kv);
+        }
+        return cb_error_set(err, CB_ERR_NOMEM, "%s: out of memory", key);
+    }
+    if (cfg->kafka_tail)
+        cfg->kafka_tail->next = kv;
+    else
+        cfg->kafka = kv;
+    cfg->kafka_tail = kv;
+    return 0;
+}
+
+int cb_config_set(cb_config_t *cfg, const char *key, const char *value, cb_error_t *err)
+{
+    int idx;
+    char *nv;
+
+    if (strlen(value) > CB_CONFIG_VALUE_MAX)
+        return cb_error_set(err, CB_ERR_CONFIG, "%s: value longer than %d bytes", key,
+                            CB_CONFIG_VALUE_MAX);
+    if (strncmp(key, "kafka.", 6) == 0)
+        return kafka_set(cfg, key, value, err);
+    idx = prop_index(key);
+    if (idx < 0)
+        return cb_error_set(err, CB_ERR_CONFIG, "%s: unknown configuration key", key);
+    if (check_value(&props[idx], value, err) < 0)
+        return -1;
+    if (!(nv = strdup(value)))
+        return cb_error_set(err, CB_ERR_NOMEM, "%s: out of memory", key);
+    free(cfg->values[idx]);
+    cfg->values[idx] = nv;
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    char *end;
+
+    while (isspace((unsigned char)*s))
+        s++;
+    end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+int cb_config_load_file(cb_config_t *cfg, const char *path, cb_error_t *err)
+{
+    char line[CB_CONFIG_LINE_MAX + 2];
+    FILE *f;
+    int lineno = 0, rc = 0;
+
+    f = fopen(path, "r");
+    if (!f)
+        return cb_error_set(err, CB_ERR_CONFIG, "%s: cannot open: %s", path, strerror(errno));
+    while (fgets(line, sizeof(line), f)) {
+        size_t len = strlen(line);
+        char *eq, *key, *value;
+
+        lineno++;
+        if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
+            rc = cb_error_set(err, CB_ERR_CONFIG, "%s:%d: line longer than %d bytes", path, lineno,
+                              CB_CONFIG_LINE_MAX);
+            break;
+        }
+        key = trim(line);
+        if (!*key || *key == '#')
+            continue;
+        eq = strchr(key, '=');
+        if (!eq) {
+            rc = cb_error_set(err, CB_ERR_CONFIG, "%s:%d: expected key=value", path, lineno);
+            break;
+        }
+        *eq = '\0';
+        value = trim(eq + 1);
+        key = trim(key);
+        if (cb_config_set(cfg, key, value, err) < 0) {
+            rc = cb_error_prefix(err, "%s:%d", path, lineno);
+            break;
+        }
+    }
+    if (rc == 0 && ferror(f))
+        rc = cb_error_set(err, CB_ERR_CONFIG, "%s: read error", path);
+    fclose(f);
+    return rc;
+}
+
+/* "policy.issue_new" -> "POLICY_ISSUE_NEW" into buf. */
+static void env_name(const char *key, char *buf, size_t size)
+{
+    size_t i;
+
+    for (i = 0; key[i] && i + 1 < size; i++) {
+        char c = key[i];
+        buf[i] = (c == '.' || c == '-') ? '_' : (char)toupper((unsigned char)c);
+    }
+    buf[i] = '\0';
+}
+
+int cb_config_apply_env(cb_config_t *cfg, char *const *envp, cb_error_t *err)
+{
+    static const char prefix[] = "CERTBRIDGE_";
+    char name[256], key[256];
+    size_t i;
+
+    for (; envp && *envp; envp++) {
+        const char *var = *envp, *eq;
+        size_t nlen;
+        int found = -1;
+
+        if (strncmp(var, prefix, sizeof(prefix) - 1) != 0)
+            continue;
+        eq = strchr(var, '=');
+        if (!eq)
+            continue;
+        nlen = (size_t)(eq - var) - (sizeof(prefix) - 1);
+        if (nlen >= sizeof(name))
+            return cb_error_set(err, CB_ERR_CONFIG, "%.64s: environment variable name too long",
+                                var);
+        memcpy(name, var + sizeof(prefix) - 1, nlen);
+        name[nlen] = '\0';
+        for (i = 0; i < PROP_COUNT && found < 0; i++) {
+            env_name(props[i].name, key, sizeof(key));
+            if (strcmp(key, name) == 0)
+                found = (int)i;
+        }
+        if (found >= 0) {
+            if (cb_config_set(cfg, props[found].name, eq + 1, err) < 0)
+                return cb_error_prefix(err, "environment CERTBRIDGE_%s", name);
+            continue;
+        }
+        if (strncmp(name, "KAFKA_", 6) == 0 && name[6]) {
+            for (i = 0; name[i]; i++)
+                key[i] = name[i] == '_' ? '.' : (char)tolower((unsigned char)name[i]);
+            key[i] = '\0';
+            if (cb_config_set(cfg, key, eq + 1, err) < 0)
+                return cb_error_prefix(err, "environment CERTBRIDGE_%s", name);
+            continue;
+        }
+        return cb_error_set(err, CB_ERR_CONFIG,
+                            "CERTBRIDGE_%s: unknown configuration key in the environment", name);
+    }
+    return 0;
+}
+
+const char *cb_config_get(const cb_config_t *cfg, const char *key)
+{
+    int idx;
+    kv_t *kv;
+
+    if (strncmp(key, "kafka.", 6) == 0) {
+        for (kv = cfg->kafka; kv; kv = kv->next)
+            if (strcmp(kv->key, key) == 0)
+                return kv->value;
+        return NULL;
+    }
+    idx = prop_index(key);
+    return idx < 0 ? NULL : cfg->values[idx];
+}
+
+int64_t cb_config_get_int(const cb_config_t *cfg, const char *key)
+{
+    const char *v = cb_config_get(cfg, key);
+    int64_t i = 0;
+
+    if (!v || parse_int(v, &i) < 0)
+        return 0;
+    return i;
+}
+
+bool cb_config_get_bool(const cb_config_t *cfg, const char *key)
+{
+    const char *v = cb_config_get(cfg, key);
+    bool b = false;
+
+    if (!v || parse_bool(v, &b) < 0)
+        return false;
+    return b;
+}
+
+int cb_config_foreach_kafka(const cb_config_t *cfg,
+                            int (*fn)(const char *key, const char *value, void *opaque),
+                            void *opaque)
+{
+    kv_t *kv;
+
+    for (kv = cfg->kafka; kv; kv = kv->next)
+        if (fn(kv->key + 6, kv->value, opaque) != 0)
+            return -1;
+    return 0;
+}
+
+static const char *type_name(const cb_config_prop_t *p)
+{
+    switch (p->type) {
+    case CB_CONFIG_STRING:
+        return "string";
+    case CB_CONFIG_INT:
+        return "integer";
+    case CB_CONFIG_BOOL:
+        return "boolean";
+    case CB_CONFIG_ENUM:
+        return p->choices;
+    case CB_CONFIG_SECRET:
+        return "secret";
+    }
+    return "?";
+}
+
+void cb_config_print(const cb_config_t *cfg, FILE *out)
+{
+    size_t i;
+    kv_t *kv;
+
+    for (i = 0; i < PROP_COUNT; i++) {
+        const cb_config_prop_t *p = &props[i];
+        const char *v = cfg->values[i];
+
+        if (p->type == CB_CONFIG_SECRET && v)
+            v = "(set, hidden)";
+        fprintf(out, "%s=%s\n    %s; default %s", p->name, v ? v : "", type_name(p),
+                p->def ? (*p->def ? p->def : "(empty)") : "(unset)");
+        if (p->type == CB_CONFIG_INT)
+            fprintf(out, "; range %lld..%lld", (long long)p->min, (long long)p->max);
+        fprintf(out, "\n    %s\n", p->help);
+    }
+    for (kv = cfg->kafka; kv; kv = kv->next) {
+        bool secret =
+            strstr(kv->key, "password") || strstr(kv->key, "secret") || strstr(kv->key, "key.pem");
+        fprintf(out, "%s=%s\n    passed to librdkafka\n", kv->key,
+                secret ? "(set, hidden)" : kv->value);
+    }
+}
+
+void cb_config_print_markdown(FILE *out)
+{
+    size_t i;
+
+    fprintf(out, "| key | type | default | description |\n|---|---|---|---|\n");
+    for (i = 0; i < PROP_COUNT; i++) {
+        const cb_config_prop_t *p = &props[i];
+        const char *t = type_name(p);
+
+        fprintf(out, "| `%s` | ", p->name);
+        if (p->type == CB_CONFIG_ENUM) {
+            const char *c;
+            for (c = t; *c; c++)
+                fputs(*c == '|' ? " \\| " : (char[]){*c, 0}, out);
+        } else {
+            fputs(t, out);
+        }
+        if (p->type == CB_CONFIG_INT)
+            fprintf(out, " (%lld..%lld)", (long long)p->min, (long long)p->max);
+        fprintf(out, " | %s%s%s | %s |\n", p->def && *p->def ? "`" : "",
+                p->def ? (*p->def ? p->def : "(empty)") : "(unset)", p->def && *p->def ? "`" : "",
+                p->help);
+    }
+    fprintf(out, "| `kafka.*` | string | | Passed to librdkafka untouched, without the "
+                 "`kafka.` prefix (see librdkafka's CONFIGURATION.md). |\n");
+}

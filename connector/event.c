@@ -1,0 +1,259 @@
+/*
+ * event.c: life cycle, symbol names and semantic validation of cb_event_t.
+ */
+#include "certbridge/event.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const org_event_names[CB_ORG_EVENT_TYPE_COUNT] = {
+    "MERGED", "RENAMED", "PARENT_CHANGED", "INFO_CHANGED", "DISSOLVED"};
+
+static const char *const person_event_names[CB_PERSON_EVENT_TYPE_COUNT] = {
+    "TRANSFERRED", "POSITION_CHANGED", "INFO_CHANGED",
+    "DEPARTED",    "JOINED",           "CERTIFICATE_NOT_NEEDED"};
+
+static const char *const departure_names[CB_DEPARTURE_REASON_COUNT] = {
+    "RETIRED", "RESIGNED", "DECEASED", "DISMISSED", "OTHER"};
+
+void cb_event_init(cb_event_t *ev)
+{
+    memset(ev, 0, sizeof(*ev));
+    ev->departure_reason = CB_DEPARTURE_NONE;
+}
+
+void cb_org_clear(cb_org_t *org)
+{
+    free(org->code);
+    free(org->name);
+    free(org->parent_code);
+    free(org->parent_name);
+    free(org->province);
+    free(org->address);
+    memset(org, 0, sizeof(*org));
+}
+
+void cb_event_clear(cb_event_t *ev)
+{
+    size_t i;
+
+    free(ev->event_id);
+    free(ev->source_system);
+    cb_org_clear(&ev->org);
+    for (i = 0; i < ev->merged_count; i++)
+        cb_org_clear(&ev->merged_orgs[i]);
+    free(ev->merged_orgs);
+    free(ev->certificate_carrier);
+    free(ev->person.person_id);
+    free(ev->person.national_id);
+    free(ev->person.full_name);
+    free(ev->person.email);
+    free(ev->person.title);
+    if (ev->previous_org) {
+        cb_org_clear(ev->previous_org);
+        free(ev->previous_org);
+    }
+    cb_event_init(ev);
+}
+
+bool cb_org_code_valid(const char *code)
+{
+    size_t i, len;
+
+    if (!code)
+        return false;
+    len = strlen(code);
+    if (len == 0 || len > CB_ORG_CODE_MAX || code[0] == '.' || code[len - 1] == '.')
+        return false;
+    for (i = 0; i < len; i++) {
+        char c = code[i];
+        if (c == '.') {
+            if (code[i + 1] == '.')
+                return false; /* empty group */
+        } else if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool cb_national_id_valid(const char *id)
+{
+    size_t i;
+
+    if (!id || strlen(id) != CB_NATIONAL_ID_LEN)
+        return false;
+    for (i = 0; i < CB_NATIONAL_ID_LEN; i++)
+        if (id[i] < '0' || id[i] > '9')
+            return false;
+    return true;
+}
+
+/* A required string: present and non-empty. */
+static int check_required(const char *v, const char *path, cb_error_t *err)
+{
+    if (!v || !*v)
+        return cb_error_set(err, CB_ERR_INVALID, "%s: required field is missing or empty", path);
+    if (strlen(v) > CB_STRING_MAX_BYTES)
+        return cb_error_set(err, CB_ERR_INVALID, "%s: longer than %d bytes", path,
+                            CB_STRING_MAX_BYTES);
+    return 0;
+}
+
+static int check_optional(const char *v, const char *path, cb_error_t *err)
+{
+    if (v && strlen(v) > CB_STRING_MAX_BYTES)
+        return cb_error_set(err, CB_ERR_INVALID, "%s: longer than %d bytes", path,
+                            CB_STRING_MAX_BYTES);
+    return 0;
+}
+
+static int validate_org(const cb_org_t *org, const char *path, cb_error_t *err)
+{
+    char p[96];
+
+    snprintf(p, sizeof(p), "%s.code", path);
+    if (check_required(org->code, p, err) < 0)
+        return -1;
+    if (!cb_org_code_valid(org->code))
+        return cb_error_set(err, CB_ERR_INVALID,
+                            "%s: \"%.40s\" is not an electronic identification code "
+                            "([0-9A-Z.]{1,35}, dot-separated groups)",
+                            p, org->code);
+    snprintf(p, sizeof(p), "%s.name", path);
+    if (check_required(org->name, p, err) < 0)
+        return -1;
+    snprintf(p, sizeof(p), "%s.province", path);
+    if (check_required(org->province, p, err) < 0)
+        return -1;
+    snprintf(p, sizeof(p), "%s.parent_code", path);
+    if (check_optional(org->parent_code, p, err) < 0)
+        return -1;
+    if (org->parent_code && !cb_org_code_valid(org->parent_code))
+        return cb_error_set(err, CB_ERR_INVALID,
+                            "%s: \"%.40s\" is not an electronic identification code", p,
+                            org->parent_code);
+    snprintf(p, sizeof(p), "%s.parent_name", path);
+    if (check_optional(org->parent_name, p, err) < 0)
+        return -1;
+    snprintf(p, sizeof(p), "%s.address", path);
+    return check_optional(org->address, p, err);
+}
+
+static int validate_org_event(const cb_event_t *ev, cb_error_t *err)
+{
+    size_t i;
+    char p[48];
+
+    if (ev->type < 0 || ev->type >= CB_ORG_EVENT_TYPE_COUNT)
+        return cb_error_set(err, CB_ERR_INVALID, "event_type: not an OrgEvent type (%d)", ev->type);
+    if (ev->merged_count > CB_MERGED_ORGS_MAX)
+        return cb_error_set(err, CB_ERR_INVALID, "merged_orgs: %zu entries exceed the limit of %d",
+                            ev->merged_count, CB_MERGED_ORGS_MAX);
+    if (ev->type == CB_ORG_MERGED && ev->merged_count == 0)
+        return cb_error_set(err, CB_ERR_INVALID,
+                            "merged_orgs: a MERGED event needs at least one merged organization");
+    if (ev->type != CB_ORG_MERGED && ev->merged_count > 0)
+        return cb_error_set(err, CB_ERR_INVALID, "merged_orgs: only MERGED events carry them");
+    for (i = 0; i < ev->merged_count; i++) {
+        snprintf(p, sizeof(p), "merged_orgs[%zu]", i);
+        if (validate_org(&ev->merged_orgs[i], p, err) < 0)
+            return -1;
+    }
+    if (ev->certificate_carrier) {
+        bool found = false;
+        for (i = 0; i < ev->merged_count && !found; i++)
+            found = strcmp(ev->merged_orgs[i].code, ev->certificate_carrier) == 0;
+        if (!found)
+            return cb_error_set(err, CB_ERR_INVALID,
+                                "certificate_carrier: \"%.40s\" is not one of merged_orgs",
+                                ev->certificate_carrier);
+    }
+    return 0;
+}
+
+static int validate_person_event(const cb_event_t *ev, cb_error_t *err)
+{
+    const cb_person_t *p = &ev->person;
+
+    if (ev->type < 0 || ev->type >= CB_PERSON_EVENT_TYPE_COUNT)
+        return cb_error_set(err, CB_ERR_INVALID, "event_type: not a PersonEvent type (%d)",
+                            ev->type);
+    if (check_required(p->person_id, "person.person_id", err) < 0 ||
+        check_required(p->national_id, "person.national_id", err) < 0 ||
+        check_required(p->full_name, "person.full_name", err) < 0 ||
+        check_optional(p->email, "person.email", err) < 0 ||
+        check_optional(p->title, "person.title", err) < 0)
+        return -1;
+    if (!cb_national_id_valid(p->national_id))
+        return cb_error_set(err, CB_ERR_INVALID, "person.national_id: not 12 digits");
+    if (ev->previous_org && validate_org(ev->previous_org, "previous_org", err) < 0)
+        return -1;
+    if (ev->departure_reason != CB_DEPARTURE_NONE &&
+        (ev->departure_reason < 0 || ev->departure_reason >= CB_DEPARTURE_REASON_COUNT))
+        return cb_error_set(err, CB_ERR_INVALID, "departure_reason: out of range");
+    return 0;
+}
+
+int cb_event_validate(const cb_event_t *ev, cb_error_t *err)
+{
+    if (check_required(ev->event_id, "event_id", err) < 0 ||
+        check_required(ev->source_system, "source_system", err) < 0)
+        return -1;
+    if (validate_org(&ev->org, "org", err) < 0)
+        return -1;
+    if (ev->kind == CB_EVENT_ORG)
+        return validate_org_event(ev, err);
+    if (ev->kind == CB_EVENT_PERSON)
+        return validate_person_event(ev, err);
+    return cb_error_set(err, CB_ERR_INVALID, "event: unknown kind %d", (int)ev->kind);
+}
+
+const char *cb_org_event_type_name(cb_org_event_type_t t)
+{
+    return (t >= 0 && t < CB_ORG_EVENT_TYPE_COUNT) ? org_event_names[t] : NULL;
+}
+
+const char *cb_person_event_type_name(cb_person_event_type_t t)
+{
+    return (t >= 0 && t < CB_PERSON_EVENT_TYPE_COUNT) ? person_event_names[t] : NULL;
+}
+
+const char *cb_departure_reason_name(cb_departure_reason_t r)
+{
+    return (r >= 0 && r < CB_DEPARTURE_REASON_COUNT) ? departure_names[r] : NULL;
+}
+
+const char *cb_event_type_name(const cb_event_t *ev)
+{
+    return ev->kind == CB_EVENT_ORG ? cb_org_event_type_name(ev->type)
+                                    : cb_person_event_type_name(ev->type);
+}
+
+static int parse_symbol(const char *s, const char *const *names, int n)
+{
+    int i;
+
+    if (!s)
+        return -1;
+    for (i = 0; i < n; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+int cb_org_event_type_parse(const char *s)
+{
+    return parse_symbol(s, org_event_names, CB_ORG_EVENT_TYPE_COUNT);
+}
+
+int cb_person_event_type_parse(const char *s)
+{
+    return parse_symbol(s, person_event_names, CB_PERSON_EVENT_TYPE_COUNT);
+}
+
+int cb_departure_reason_parse(const char *s)
+{
+    return parse_symbol(s, departure_names, CB_DEPARTURE_REASON_COUNT);
+}

@@ -1,0 +1,76 @@
+/*
+ * text.c: UTF-8 validation and NFC normalization over utf8proc.
+ */
+#include "certbridge/text.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+/* Returns the offset of the first invalid byte, or len when all is valid. */
+static size_t utf8_first_invalid(const char *s, size_t len)
+{
+    size_t off = 0;
+
+    while (off < len) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t n =
+            utf8proc_iterate((const utf8proc_uint8_t *)s + off, (utf8proc_ssize_t)(len - off), &cp);
+        if (n <= 0 || cp == 0)
+            return off;
+        off += (size_t)n;
+    }
+    return len;
+}
+
+bool cb_text_utf8_valid(const char *s, size_t len)
+{
+    return utf8_first_invalid(s, len) == len;
+}
+
+char *cb_text_nfc(const char *s, size_t len, size_t max_bytes, cb_error_t *err)
+{
+    utf8proc_uint8_t *out = NULL;
+    utf8proc_ssize_t n;
+    size_t bad;
+
+    if (len > max_bytes) {
+        cb_error_set(err, CB_ERR_LIMIT, "string of %zu bytes exceeds the limit of %zu", len,
+                     max_bytes);
+        return NULL;
+    }
+    bad = utf8_first_invalid(s, len);
+    if (bad != len) {
+        cb_error_set(err, CB_ERR_INVALID, "invalid UTF-8 at byte %zu", bad);
+        return NULL;
+    }
+    n = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)len, &out,
+                     UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+    if (n < 0) {
+        cb_error_set(err, n == UTF8PROC_ERROR_NOMEM ? CB_ERR_NOMEM : CB_ERR_INVALID, "%s",
+                     utf8proc_errmsg(n));
+        return NULL;
+    }
+    if ((size_t)n > max_bytes) {
+        free(out);
+        cb_error_set(err, CB_ERR_LIMIT, "string of %zd bytes (NFC) exceeds the limit of %zu", n,
+                     max_bytes);
+        return NULL;
+    }
+    return (char *)out;
+}
+
+bool cb_text_equal_nfc(const char *a, const char *b)
+{
+    char *na, *nb;
+    bool eq;
+
+    if (strcmp(a, b) == 0)
+        return true;
+    na = cb_text_nfc(a, strlen(a), SIZE_MAX, NULL);
+    nb = cb_text_nfc(b, strlen(b), SIZE_MAX, NULL);
+    eq = na && nb && strcmp(na, nb) == 0;
+    free(na);
+    free(nb);
+    return eq;
+}

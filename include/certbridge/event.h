@@ -1,0 +1,137 @@
+/*
+ * event.h: the domain events certbridge consumes (DESIGN.md §2), as plain C.
+ *
+ * Every codec (JSON, plain Avro, Confluent-framed Avro) decodes into a
+ * cb_event_t; Avro or JSON values never travel further than the codec. All
+ * strings are NUL-terminated, valid UTF-8, NFC-normalized, heap-allocated and
+ * owned by the event; an optional field that was null or absent is NULL.
+ * cb_event_clear() frees everything the event owns.
+ */
+#ifndef CB_EVENT_H
+#define CB_EVENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "certbridge/error.h"
+
+/* Input limits: anything larger is refused as invalid input (never a crash,
+ * never unbounded memory). */
+#define CB_EVENT_MAX_BYTES  (1024 * 1024) /* one serialized event */
+#define CB_STRING_MAX_BYTES 1024          /* one string field, in bytes */
+#define CB_MERGED_ORGS_MAX  256           /* merged_orgs entries */
+#define CB_ORG_CODE_MAX     35            /* electronic identification code */
+#define CB_NATIONAL_ID_LEN  12            /* CCCD digits */
+
+typedef enum cb_event_kind { CB_EVENT_ORG = 0, CB_EVENT_PERSON = 1 } cb_event_kind_t;
+
+/* Enum values follow the order of the symbols in DESIGN.md and the schemas. */
+typedef enum cb_org_event_type {
+    CB_ORG_MERGED = 0,
+    CB_ORG_RENAMED,
+    CB_ORG_PARENT_CHANGED,
+    CB_ORG_INFO_CHANGED,
+    CB_ORG_DISSOLVED,
+    CB_ORG_EVENT_TYPE_COUNT
+} cb_org_event_type_t;
+
+typedef enum cb_person_event_type {
+    CB_PERSON_TRANSFERRED = 0,
+    CB_PERSON_POSITION_CHANGED,
+    CB_PERSON_INFO_CHANGED,
+    CB_PERSON_DEPARTED,
+    CB_PERSON_JOINED,
+    CB_PERSON_CERTIFICATE_NOT_NEEDED,
+    CB_PERSON_EVENT_TYPE_COUNT
+} cb_person_event_type_t;
+
+/* departure_reason; CB_DEPARTURE_NONE stands for null. */
+typedef enum cb_departure_reason {
+    CB_DEPARTURE_NONE = -1,
+    CB_DEPARTURE_RETIRED = 0,
+    CB_DEPARTURE_RESIGNED,
+    CB_DEPARTURE_DECEASED,
+    CB_DEPARTURE_DISMISSED,
+    CB_DEPARTURE_OTHER,
+    CB_DEPARTURE_REASON_COUNT
+} cb_departure_reason_t;
+
+typedef struct cb_org {
+    char *code;        /* required: [0-9A-Z.]{1,35}, dot-separated groups */
+    char *name;        /* required */
+    char *parent_code; /* optional */
+    char *parent_name; /* optional */
+    char *province;    /* required */
+    char *address;     /* optional */
+} cb_org_t;
+
+typedef struct cb_person {
+    char *person_id;   /* required: the HR system's id */
+    char *national_id; /* required: 12 digits */
+    char *full_name;   /* required */
+    char *email;       /* optional */
+    char *title;       /* optional */
+    bool is_leader;    /* default false */
+} cb_person_t;
+
+typedef struct cb_event {
+    cb_event_kind_t kind;
+    int type; /* cb_org_event_type_t or cb_person_event_type_t, by kind */
+
+    char *event_id;         /* required, unique per business event */
+    int64_t occurred_at_ms; /* timestamp-millis */
+    int32_t effective_date; /* days since 1970-01-01 */
+    char *source_system;    /* required */
+
+    cb_org_t org; /* org events: the org (MERGED: the resulting one);
+                   * person events: the person's org after the event */
+
+    /* OrgEvent only */
+    cb_org_t *merged_orgs; /* array of merged_count, NULL when empty */
+    size_t merged_count;
+    bool result_is_new;        /* default false */
+    char *certificate_carrier; /* optional org code */
+
+    /* PersonEvent only */
+    cb_person_t person;
+    cb_org_t *previous_org; /* optional: NULL or one heap cb_org_t */
+    cb_departure_reason_t departure_reason;
+} cb_event_t;
+
+/* Sets every field to its empty/default value (NULLs, false,
+ * CB_DEPARTURE_NONE). Call before filling an event. */
+void cb_event_init(cb_event_t *ev);
+
+/* Frees everything ev owns and re-initializes it. Safe on an initialized or
+ * cleared event. */
+void cb_event_clear(cb_event_t *ev);
+
+/* Frees what org owns and zeroes it. */
+void cb_org_clear(cb_org_t *org);
+
+/* Checks the semantic rules a decoded event must satisfy: required fields
+ * present, org codes match [0-9A-Z.]{1,35} in dot-separated groups, national
+ * id is 12 digits, MERGED has merged_orgs, certificate_carrier (when set) is
+ * one of merged_orgs, departure_reason only on DEPARTED, string lengths within
+ * CB_STRING_MAX_BYTES. On failure returns -1 with CB_ERR_INVALID and a message
+ * that starts with the field path, e.g. "org.code: ...". */
+int cb_event_validate(const cb_event_t *ev, cb_error_t *err);
+
+/* Field-level checks, shared by the codecs. Return true when valid. */
+bool cb_org_code_valid(const char *code);
+bool cb_national_id_valid(const char *id);
+
+/* Symbol names, exactly as in DESIGN.md and the Avro schemas. Return NULL
+ * for an out-of-range value. */
+const char *cb_org_event_type_name(cb_org_event_type_t t);
+const char *cb_person_event_type_name(cb_person_event_type_t t);
+const char *cb_departure_reason_name(cb_departure_reason_t r);
+const char *cb_event_type_name(const cb_event_t *ev);
+
+/* Symbol lookup: return the value or -1 when the symbol is unknown. */
+int cb_org_event_type_parse(const char *s);
+int cb_person_event_type_parse(const char *s);
+int cb_departure_reason_parse(const char *s);
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * text.h: UTF-8 validation and Unicode NFC normalization (utf8proc).
+ *
+ * Vietnamese names arrive both composed ("Đồng Nai" as precomposed letters)
+ * and decomposed (base letter + combining marks); certbridge stores and
+ * compares every string in NFC.
+ */
+#ifndef CB_TEXT_H
+#define CB_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "certbridge/error.h"
+
+/* True when s[0..len) is valid UTF-8 without NUL bytes. */
+bool cb_text_utf8_valid(const char *s, size_t len);
+
+/* Validates s[0..len) as UTF-8 (no NUL, at most max_bytes) and returns a new
+ * NUL-terminated NFC-normalized copy, owned by the caller (free()). The NFC
+ * form may be longer than the input; it is checked against max_bytes too.
+ * On failure returns NULL with CB_ERR_INVALID ("invalid UTF-8 at byte N") or
+ * CB_ERR_LIMIT. */
+char *cb_text_nfc(const char *s, size_t len, size_t max_bytes, cb_error_t *err);
+
+/* True when a and b (NUL-terminated UTF-8) are equal after NFC. */
+bool cb_text_equal_nfc(const char *a, const char *b);
+
+#endif

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what certbridge needs to build, test and demo, and nothing that is
+# already there (idempotent). Debian 12: apt-get for libraries and tools,
+# Maven for the Kafka broker jars used by the tests (cached outside the tree),
+# pip for Python test helpers.
+#
+#   scripts/install-deps.sh            build + demo dependencies
+#   scripts/install-deps.sh --test     also the test dependencies (Kafka jars, ...)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+# Debian packages: build, runtime and test tools.
+pkgs=(build-essential cmake ninja-build pkg-config
+      librdkafka-dev libavro-dev libssl-dev libcurl4-openssl-dev
+      libjansson-dev libutf8proc-dev libevent-dev libsqlite3-dev
+      openssl python3)
+if [ "$want_test" = 1 ]; then
+    pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format
+           default-jre-headless maven valgrind)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "install-deps: apt-get install ${missing[*]}"
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ "$want_test" = 1 ]; then
+    # The Kafka broker jars, fetched by Maven into ~/.cache/certbridge.
+    command -v java >/dev/null || { echo "install-deps: java is missing" >&2; exit 1; }
+    python3 tests/harness/kafka_harness.py fetch
+fi
+echo "install-deps: ok"
