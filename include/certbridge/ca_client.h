@@ -1,0 +1,108 @@
+/*
+ * ca_client.h: the CA API v1 client (DESIGN.md §6, schemas/ca-api.yaml).
+ *
+ * libcurl multi handle, many requests in flight, connections reused; mTLS
+ * with a client certificate, a pinned CA bundle, TLS >= 1.2, hostname
+ * verification always on. Every answer is classified (cb_ca_class_t);
+ * retriable failures are retried inside the client with exponential backoff
+ * and jitter honouring Retry-After, up to ca.max_attempts, after which the
+ * request completes with CB_CA_RETRY so the caller can pause and try later.
+ *
+ * Use: fill a cb_ca_req_t, cb_ca_submit() it, and drive everything with
+ * cb_ca_poll(), which hands back finished requests one at a time. The client
+ * is single-threaded: call it from one thread.
+ */
+#ifndef CB_CA_CLIENT_H
+#define CB_CA_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "certbridge/config.h"
+#include "certbridge/error.h"
+#include "certbridge/rules.h"
+
+#define CB_CA_BODY_MAX (256 * 1024) /* largest accepted response body */
+
+typedef enum cb_ca_op {
+    CB_CA_LOOKUP = 0,  /* GET /v1/certificates?holder_type=&holder_id=&status=active */
+    CB_CA_CHANGE_INFO, /* POST /v1/certificates/{serial}/change-info {"subject":...} */
+    CB_CA_REVOKE,      /* POST /v1/certificates/{serial}/revoke {"reason":...} */
+    CB_CA_RECALL,      /* POST /v1/devices/{device_id}/recall */
+    CB_CA_ISSUE,       /* POST /v1/certificates {holder_type, holder_id, subject} */
+    CB_CA_REQUEST,     /* GET /v1/requests/{id} */
+    CB_CA_HEALTH       /* GET /v1/ca.pem, for readiness */
+} cb_ca_op_t;
+
+typedef enum cb_ca_class {
+    CB_CA_SUCCESS = 0, /* done now (2xx) */
+    CB_CA_ALREADY,     /* already done before (e.g. ALREADY_REVOKED) */
+    CB_CA_PENDING,     /* accepted, finishes later (request_id set) */
+    CB_CA_PERMANENT,   /* refused: other 4xx; retrying will not help */
+    CB_CA_RETRY        /* retriable and attempts exhausted: try again later */
+} cb_ca_class_t;
+
+/* One active certificate from a lookup. Strings owned by the result. */
+typedef struct cb_ca_cert {
+    char *serial;
+    char *subject; /* RFC 4514 (subject.h) */
+    char *device_id;
+    char *status;
+    int64_t not_before_ms, not_after_ms;
+} cb_ca_cert_t;
+
+typedef struct cb_ca_req {
+    /* filled by the caller; strings borrowed until the request completes */
+    cb_ca_op_t op;
+    cb_holder_type_t holder_type; /* LOOKUP, ISSUE */
+    const char *holder_id;        /* LOOKUP, ISSUE */
+    const char *org_code;         /* LOOKUP of PERSON certs naming this org (cascade) */
+    const char *serial;           /* CHANGE_INFO, REVOKE */
+    const char *subject;          /* CHANGE_INFO, ISSUE */
+    cb_revocation_reason_t reason; /* REVOKE */
+    const char *device_id;        /* RECALL */
+    const char *request_id;       /* REQUEST */
+    char idempotency_key[65];     /* mutating calls: cb_idempotency_key() */
+    void *opaque;                 /* the caller's */
+
+    /* filled by the client when the request completes; owned by the request
+     * until cb_ca_req_clear() */
+    cb_ca_class_t klass;
+    long http_status;      /* 0 when no answer was received */
+    char *new_serial;      /* CHANGE_INFO, ISSUE */
+    char *request_id_out;  /* PENDING answers */
+    char *error_code;      /* problem+json "type"/"code", or a transport error name */
+    char *error_message;   /* problem+json "detail", or curl's message */
+    cb_ca_cert_t *certs;   /* LOOKUP */
+    size_t cert_count;
+    int attempts;
+    int64_t latency_ms;    /* from submit to completion */
+} cb_ca_req_t;
+
+typedef struct cb_ca_client cb_ca_client_t;
+
+/* A client from ca.* configuration keys (url, TLS files, timeouts,
+ * concurrency, retry policy). Refuses a plain http:// URL unless
+ * ca.insecure_http is set. Caller frees with cb_ca_client_destroy(). */
+cb_ca_client_t *cb_ca_client_new(const cb_config_t *cfg, cb_error_t *err);
+void cb_ca_client_destroy(cb_ca_client_t *c);
+
+/* Queues req (not copied: it must stay valid until cb_ca_poll returns it).
+ * Starts at once when fewer than ca.concurrency are in flight. */
+int cb_ca_submit(cb_ca_client_t *c, cb_ca_req_t *req, cb_error_t *err);
+
+/* Drives transfers for at most timeout_ms and returns one completed request,
+ * or NULL when none completed in time. */
+cb_ca_req_t *cb_ca_poll(cb_ca_client_t *c, int timeout_ms);
+
+/* Requests submitted and not yet returned by cb_ca_poll. */
+size_t cb_ca_pending(const cb_ca_client_t *c);
+
+/* Submits req and polls until it completes (tests, simple callers). Other
+ * requests completing meanwhile are kept for later cb_ca_poll calls. */
+int cb_ca_call(cb_ca_client_t *c, cb_ca_req_t *req, cb_error_t *err);
+
+/* Frees what the client filled in req and resets the output fields. */
+void cb_ca_req_clear(cb_ca_req_t *req);
+
+#endif
