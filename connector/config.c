@@ -36,6 +36,32 @@ static const cb_config_prop_t props[] = {
     {"policy.cascade_personal", CB_CONFIG_BOOL, "false", 0, 0, NULL,
      "An organization's CHANGE_INFO also changes the personal certificates whose subject "
      "names that organization."},
+    /* CA client */
+    {"ca.url", CB_CONFIG_STRING, "https://127.0.0.1:8443", 0, 0, NULL,
+     "Base URL of the CA API v1 (schemas/ca-api.yaml), without the /v1 suffix."},
+    {"ca.tls.cert", CB_CONFIG_STRING, NULL, 0, 0, NULL,
+     "PEM file with certbridge's client certificate for mutual TLS."},
+    {"ca.tls.key", CB_CONFIG_STRING, NULL, 0, 0, NULL,
+     "PEM file with the private key of ca.tls.cert (never logged)."},
+    {"ca.tls.ca_bundle", CB_CONFIG_STRING, NULL, 0, 0, NULL,
+     "PEM file with the CA certificates trusted for the CA server (pinned: the system store "
+     "is not used when set)."},
+    {"ca.concurrency", CB_CONFIG_INT, "8", 1, 1024, NULL,
+     "Most CA calls in flight at once; more are queued and started as calls finish."},
+    {"ca.connect_timeout_ms", CB_CONFIG_INT, "5000", 1, 600000, NULL,
+     "Time allowed to connect (TCP and TLS handshake) to the CA."},
+    {"ca.timeout_ms", CB_CONFIG_INT, "30000", 1, 3600000, NULL,
+     "Time allowed for one CA call attempt, from connect to the last byte of the answer."},
+    {"ca.max_attempts", CB_CONFIG_INT, "5", 1, 100, NULL,
+     "Attempts of one call on retriable failures (connect errors, timeouts, 408, 425, 429, "
+     "5xx) before it is handed back as retry-later."},
+    {"ca.retry_base_ms", CB_CONFIG_INT, "100", 1, 600000, NULL,
+     "First backoff delay; doubled on every further attempt, with full jitter."},
+    {"ca.retry_max_ms", CB_CONFIG_INT, "10000", 1, 3600000, NULL,
+     "Longest backoff delay between two attempts (a longer Retry-After still wins, up to "
+     "60 s)."},
+    {"ca.insecure_http", CB_CONFIG_BOOL, "false", 0, 0, NULL,
+     "Allow a plain http:// ca.url (tests only); refused otherwise."},
     /* logging */
     {"log.level", CB_CONFIG_ENUM, "info", 0, 0, "debug|info|warn|error",
      "Lowest level of log lines written to standard error."},
