@@ -62,6 +62,17 @@ static const cb_config_prop_t props[] = {
      "60 s)."},
     {"ca.insecure_http", CB_CONFIG_BOOL, "false", 0, 0, NULL,
      "Allow a plain http:// ca.url (tests only); refused otherwise."},
+    /* pipeline */
+    {"pipeline.transactional_id", CB_CONFIG_STRING, "certbridge-1", 0, 0, NULL,
+     "Kafka transactional.id of this instance: stable across restarts, unique per instance "
+     "(a second instance with the same id fences the first)."},
+    {"pipeline.batch_max_events", CB_CONFIG_INT, "500", 1, 100000, NULL,
+     "Most events in one batch (one Kafka transaction)."},
+    {"pipeline.batch_max_ms", CB_CONFIG_INT, "500", 1, 600000, NULL,
+     "Longest time a batch collects events after its first one, in milliseconds."},
+    {"pipeline.shutdown_timeout_ms", CB_CONFIG_INT, "15000", 0, 600000, NULL,
+     "On SIGTERM/SIGINT, how long the open batch may still run before it is left "
+     "uncommitted (it is replayed at the next start)."},
     /* logging */
     {"log.level", CB_CONFIG_ENUM, "info", 0, 0, "debug|info|warn|error",
      "Lowest level of log lines written to standard error."},
