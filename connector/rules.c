@@ -1,0 +1,533 @@
+/*
+ * rules.c: the reorganization rules (DOMAIN.md, DESIGN.md §3).
+ *
+ * One validated event and a policy in, an ordered list of holder-level
+ * intents out. Pure: no I/O, no clock, no randomness, so a replay of the same
+ * event under the same policy plans exactly the same intents. The order
+ * follows DESIGN.md §3's table top to bottom; for a merger the resulting (or
+ * carrier) intent comes first, then the cascade intents when
+ * policy.cascade_personal is on, then REVOKE + RECALL_DEVICE per merged
+ * organization in merged_orgs order.
+ */
+#include "certbridge/rules.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "certbridge/subject.h"
+
+/* Notes: what people must do, Vietnamese then English. */
+#define NOTE_RECALL                                                                                                   \
+    "Thu hồi thiết bị lưu khóa bí mật, gửi về Cục Chứng thực số và Bảo mật thông tin / " \
+    "Recall the key token and return it to the Department of Digital Certification and "                              \
+    "Information Security"
+#define NOTE_ORG_CHANGE                                                                                                  \
+    "Thay đổi nội dung thông tin chứng thư số của cơ quan theo thông tin mới, không làm thủ tục " \
+    "cấp mới / Change the organization certificate's information to the new information; do not "                    \
+    "apply for a new certificate"
+#define NOTE_CARRIER                                                                                                     \
+    "Thay đổi thông tin chứng thư số của cơ quan này thành thông tin cơ quan mới sau sáp nhập và " \
+    "tiếp tục sử dụng / Change this organization's certificate to the information of the new "                   \
+    "merged organization and keep using it"
+#define NOTE_RETAIN                                                                                                    \
+    "Tiếp tục sử dụng chứng thư số hiện có của cơ quan, không cần thay đổi / Keep using the " \
+    "organization's existing certificate; no change needed"
+#define NOTE_REVOKE_MERGED                                                                                         \
+    "Thu hồi chứng thư số của cơ quan đã sáp nhập vào cơ quan khác / Revoke the certificate of " \
+    "the organization that was merged into another"
+#define NOTE_REVOKE_DISSOLVED                                                                                 \
+    "Thu hồi chứng thư số của cơ quan đã giải thể / Revoke the certificate of the dissolved " \
+    "organization"
+#define NOTE_PERSON_CHANGE                                                                                         \
+    "Thay đổi nội dung thông tin chứng thư số cá nhân theo cơ quan, chức danh mới / Change the " \
+    "personal certificate's information to the new agency and title"
+#define NOTE_LEADER_CHANGE                                                                                                       \
+    "Thay đổi nội dung thông tin chứng thư số cá nhân; lãnh đạo được tiếp tục ký số bằng chứng " \
+    "thư số hiện có cho đến khi thay đổi xong / Change the personal certificate's information; "                     \
+    "as a leader, you may keep signing with the existing certificate until the change is done"
+#define NOTE_CASCADE                                                                                                         \
+    "Thay đổi thông tin chứng thư số cá nhân của mọi cán bộ có tên cơ quan này trong chứng thư; "   \
+    "lãnh đạo được tiếp tục ký số bằng chứng thư hiện có đến khi thay đổi xong / Change every " \
+    "personal certificate that names this organization; leaders may keep signing with their "                                \
+    "existing certificates until the change is done"
+#define NOTE_RETIRED                                                                                      \
+    "Thu hồi chứng thư số cá nhân do nghỉ hưu / Revoke the personal certificate: the holder " \
+    "retired"
+#define NOTE_RESIGNED                                                                                      \
+    "Thu hồi chứng thư số cá nhân do thôi việc / Revoke the personal certificate: the holder " \
+    "resigned"
+#define NOTE_DECEASED                                                                                       \
+    "Thu hồi chứng thư số cá nhân do người sử dụng đã từ trần / Revoke the personal " \
+    "certificate: the holder died"
+#define NOTE_DISMISSED                                                                                          \
+    "Thu hồi chứng thư số cá nhân do bị buộc thôi việc / Revoke the personal certificate: the " \
+    "holder was dismissed"
+#define NOTE_DEPARTED                                                                                       \
+    "Thu hồi chứng thư số cá nhân do không còn công tác tại cơ quan / Revoke the personal " \
+    "certificate: the holder left the agency"
+#define NOTE_POSITION_REVOKE                                                                                      \
+    "Thu hồi chứng thư số do chức danh mới không còn phù hợp với chứng thư (Nghị định " \
+    "68/2024/NĐ-CP) / Revoke the certificate: the new position no longer matches it (Decree "                    \
+    "68/2024/ND-CP)"
+#define NOTE_NOT_NEEDED                                                                                         \
+    "Thu hồi chứng thư số không còn nhu cầu sử dụng / Revoke the certificate that is no longer " \
+    "needed"
+#define NOTE_REVIEW                                                                                                             \
+    "Cán bộ mới: xem xét nhu cầu chứng thư số; không cấp mới trong thời gian sắp xếp tổ chức bộ " \
+    "máy / New staff member: review the certificate need; no new issuance during the "                                         \
+    "reorganization"
+#define NOTE_ISSUE "Đề nghị cấp mới chứng thư số cá nhân / Request a new personal certificate"
+
+static const char *const action_names[CB_ACTION_COUNT] = {"CHANGE_INFO",   "REVOKE", "RETAIN",
+                                                          "RECALL_DEVICE", "ISSUE",  "REVIEW"};
+
+static const char *const holder_type_names[CB_HOLDER_TYPE_COUNT] = {"ORGANIZATION", "PERSON"};
+
+const char *cb_action_name(cb_action_t a)
+{
+    return (a >= 0 && a < CB_ACTION_COUNT) ? action_names[a] : NULL;
+}
+
+const char *cb_holder_type_name(cb_holder_type_t t)
+{
+    return (t >= 0 && t < CB_HOLDER_TYPE_COUNT) ? holder_type_names[t] : NULL;
+}
+
+const char *cb_revocation_reason_name(cb_revocation_reason_t r)
+{
+    switch (r) {
+    case CB_REASON_AFFILIATION_CHANGED:
+        return "affiliationChanged";
+    case CB_REASON_SUPERSEDED:
+        return "superseded";
+    case CB_REASON_CESSATION_OF_OPERATION:
+        return "cessationOfOperation";
+    default:
+        return NULL;
+    }
+}
+
+static int parse_name(const char *s, const char *const *names, int n)
+{
+    int i;
+
+    if (!s)
+        return -1;
+    for (i = 0; i < n; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+int cb_action_parse(const char *s)
+{
+    return parse_name(s, action_names, CB_ACTION_COUNT);
+}
+
+int cb_holder_type_parse(const char *s)
+{
+    return parse_name(s, holder_type_names, CB_HOLDER_TYPE_COUNT);
+}
+
+/* Reads one enum key that must be one of two values; *flag is true for the
+ * second. The config table already checks values, so an unexpected one here
+ * means the table and this code disagree: refused with the key named. */
+static int policy_choice(const cb_config_t *cfg, const char *key, const char *off, const char *on,
+                         bool *flag, cb_error_t *err)
+{
+    const char *v = cb_config_get(cfg, key);
+
+    if (v && strcmp(v, off) == 0)
+        *flag = false;
+    else if (v && strcmp(v, on) == 0)
+        *flag = true;
+    else
+        return cb_error_set(err, CB_ERR_CONFIG, "%s: expected %s or %s, got \"%s\"", key, off, on,
+                            v ? v : "(unset)");
+    return 0;
+}
+
+int cb_policy_from_config(const cb_config_t *cfg, cb_policy_t *policy, cb_error_t *err)
+{
+    cb_policy_t p;
+
+    memset(&p, 0, sizeof(p));
+    if (policy_choice(cfg, "policy.issue_new", "review", "allow", &p.issue_new_allow, err) < 0 ||
+        policy_choice(cfg, "policy.position_change", "change_info", "revoke",
+                      &p.position_change_revoke, err) < 0)
+        return -1;
+    p.cascade_personal = cb_config_get_bool(cfg, "policy.cascade_personal");
+    *policy = p;
+    return 0;
+}
+
+static void intent_free(cb_intent_t *it)
+{
+    free(it->holder_id);
+    free(it->holder_name);
+    free(it->new_subject);
+    free(it->cascade_org_code);
+    if (it->cascade_org) {
+        cb_org_clear(it->cascade_org);
+        free(it->cascade_org);
+    }
+}
+
+void cb_intent_list_clear(cb_intent_list_t *list)
+{
+    size_t i;
+
+    if (!list)
+        return;
+    for (i = 0; i < list->count; i++)
+        intent_free(&list->items[i]);
+    free(list->items);
+    list->items = NULL;
+    list->count = 0;
+}
+
+/* The growing list plus its capacity, private to one cb_rules_plan call. */
+typedef struct builder {
+    cb_intent_list_t *out;
+    size_t cap;
+    const cb_event_t *ev;
+    const cb_policy_t *policy;
+    cb_error_t *err;
+} builder_t;
+
+static char *dup_or_null(const char *s, bool *ok)
+{
+    char *d;
+
+    if (!s)
+        return NULL;
+    d = strdup(s);
+    if (!d)
+        *ok = false;
+    return d;
+}
+
+/* Appends one intent with copies of holder_id and holder_name; takes
+ * ownership of new_subject (freed on failure too). Returns the new intent or
+ * NULL with err set. */
+static cb_intent_t *add(builder_t *b, cb_action_t action, cb_holder_type_t holder_type,
+                        const char *holder_id, const char *holder_name,
+                        cb_revocation_reason_t reason, char *new_subject, const char *note)
+{
+    cb_intent_t *it;
+    bool ok = true;
+
+    if (b->out->count == b->cap) {
+        size_t ncap = b->cap ? b->cap * 2 : 8;
+        cb_intent_t *n = realloc(b->out->items, ncap * sizeof(*n));
+        if (!n)
+            goto nomem;
+        b->out->items = n;
+        b->cap = ncap;
+    }
+    it = &b->out->items[b->out->count];
+    memset(it, 0, sizeof(*it));
+    it->action = action;
+    it->holder_type = holder_type;
+    it->reason = reason;
+    it->note = note;
+    it->holder_id = dup_or_null(holder_id, &ok);
+    it->holder_name = dup_or_null(holder_name, &ok);
+    it->new_subject = new_subject;
+    b->out->count++;
+    if (!ok) {
+        cb_error_set(b->err, CB_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    return it;
+nomem:
+    free(new_subject);
+    cb_error_set(b->err, CB_ERR_NOMEM, "out of memory");
+    return NULL;
+}
+
+/* Deep copy of an organization into a new heap cb_org_t. */
+static cb_org_t *org_dup(const cb_org_t *src)
+{
+    cb_org_t *o = calloc(1, sizeof(*o));
+    bool ok = true;
+
+    if (!o)
+        return NULL;
+    o->code = dup_or_null(src->code, &ok);
+    o->name = dup_or_null(src->name, &ok);
+    o->parent_code = dup_or_null(src->parent_code, &ok);
+    o->parent_name = dup_or_null(src->parent_name, &ok);
+    o->province = dup_or_null(src->province, &ok);
+    o->address = dup_or_null(src->address, &ok);
+    if (!ok) {
+        cb_org_clear(o);
+        free(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* The cascade intent of policy.cascade_personal: CHANGE_INFO on every
+ * personal certificate naming the organization `affected` (code and name),
+ * whose organization parts become those of ev->org. No-op when the policy is
+ * off. */
+static int add_cascade(builder_t *b, const cb_org_t *affected)
+{
+    cb_intent_t *it;
+
+    if (!b->policy->cascade_personal)
+        return 0;
+    it = add(b, CB_ACTION_CHANGE_INFO, CB_HOLDER_PERSON, NULL, affected->name, CB_REASON_NONE, NULL,
+             NOTE_CASCADE);
+    if (!it)
+        return -1;
+    it->cascade_org_code = strdup(affected->code);
+    it->cascade_org = org_dup(&b->ev->org);
+    if (!it->cascade_org_code || !it->cascade_org)
+        return cb_error_set(b->err, CB_ERR_NOMEM, "out of memory");
+    return 0;
+}
+
+/* REVOKE with reason + RECALL_DEVICE on one holder. */
+static int add_revoke_recall(builder_t *b, cb_holder_type_t t, const char *id, const char *name,
+                             cb_revocation_reason_t reason, const char *note)
+{
+    if (!add(b, CB_ACTION_REVOKE, t, id, name, reason, NULL, note) ||
+        !add(b, CB_ACTION_RECALL_DEVICE, t, id, name, CB_REASON_NONE, NULL, NOTE_RECALL))
+        return -1;
+    return 0;
+}
+
+/* The carrier of a merger into a new organization: certificate_carrier, or
+ * the first merged organization. */
+static const cb_org_t *merger_carrier(const cb_event_t *ev)
+{
+    size_t i;
+
+    if (ev->certificate_carrier)
+        for (i = 0; i < ev->merged_count; i++)
+            if (strcmp(ev->merged_orgs[i].code, ev->certificate_carrier) == 0)
+                return &ev->merged_orgs[i];
+    return &ev->merged_orgs[0];
+}
+
+/* MERGED: the carrier's CHANGE_INFO (new org) or the resulting org's RETAIN
+ * (existing org) first, then one cascade intent per merged org, then REVOKE +
+ * RECALL_DEVICE per merged org that does not carry on. */
+static int plan_merged(builder_t *b)
+{
+    const cb_event_t *ev = b->ev;
+    const cb_org_t *carrier = NULL;
+    size_t i;
+
+    if (ev->result_is_new) {
+        char *subject = cb_subject_for_org(&ev->org, b->err);
+        carrier = merger_carrier(ev);
+        if (!subject || !add(b, CB_ACTION_CHANGE_INFO, CB_HOLDER_ORGANIZATION, carrier->code,
+                             carrier->name, CB_REASON_NONE, subject, NOTE_CARRIER))
+            return -1;
+    } else if (!add(b, CB_ACTION_RETAIN, CB_HOLDER_ORGANIZATION, ev->org.code, ev->org.name,
+                    CB_REASON_NONE, NULL, NOTE_RETAIN)) {
+        return -1;
+    }
+    for (i = 0; i < ev->merged_count; i++) {
+        const cb_org_t *m = &ev->merged_orgs[i];
+        if (!ev->result_is_new && strcmp(m->code, ev->org.code) == 0)
+            continue;
+        if (add_cascade(b, m) < 0)
+            return -1;
+    }
+    for (i = 0; i < ev->merged_count; i++) {
+        const cb_org_t *m = &ev->merged_orgs[i];
+        if (m == carrier || (!ev->result_is_new && strcmp(m->code, ev->org.code) == 0))
+            continue;
+        if (add_revoke_recall(b, CB_HOLDER_ORGANIZATION, m->code, m->name,
+                              CB_REASON_CESSATION_OF_OPERATION, NOTE_REVOKE_MERGED) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int plan_org(builder_t *b)
+{
+    const cb_event_t *ev = b->ev;
+    char *subject;
+
+    switch ((cb_org_event_type_t)ev->type) {
+    case CB_ORG_MERGED:
+        return plan_merged(b);
+    case CB_ORG_RENAMED:
+    case CB_ORG_PARENT_CHANGED:
+    case CB_ORG_INFO_CHANGED:
+        subject = cb_subject_for_org(&ev->org, b->err);
+        if (!subject || !add(b, CB_ACTION_CHANGE_INFO, CB_HOLDER_ORGANIZATION, ev->org.code,
+                             ev->org.name, CB_REASON_NONE, subject, NOTE_ORG_CHANGE))
+            return -1;
+        return add_cascade(b, &ev->org);
+    case CB_ORG_DISSOLVED:
+        return add_revoke_recall(b, CB_HOLDER_ORGANIZATION, ev->org.code, ev->org.name,
+                                 CB_REASON_CESSATION_OF_OPERATION, NOTE_REVOKE_DISSOLVED);
+    default:
+        return cb_error_set(b->err, CB_ERR_INVALID, "event_type: not an OrgEvent type (%d)",
+                            ev->type);
+    }
+}
+
+/* A person's CHANGE_INFO to the subject of their current org; a leader keeps
+ * signing with the existing certificate until it is done. */
+static int add_person_change(builder_t *b)
+{
+    const cb_event_t *ev = b->ev;
+    const cb_person_t *p = &ev->person;
+    char *subject = cb_subject_for_person(p, &ev->org, b->err);
+    cb_intent_t *it;
+
+    if (!subject)
+        return -1;
+    it = add(b, CB_ACTION_CHANGE_INFO, CB_HOLDER_PERSON, p->person_id, p->full_name, CB_REASON_NONE,
+             subject, p->is_leader ? NOTE_LEADER_CHANGE : NOTE_PERSON_CHANGE);
+    if (!it)
+        return -1;
+    it->emergency_signing_allowed = p->is_leader;
+    return 0;
+}
+
+static int plan_departed(builder_t *b)
+{
+    const cb_person_t *p = &b->ev->person;
+    cb_revocation_reason_t reason = CB_REASON_AFFILIATION_CHANGED;
+    const char *note;
+
+    switch (b->ev->departure_reason) {
+    case CB_DEPARTURE_RETIRED:
+        note = NOTE_RETIRED;
+        break;
+    case CB_DEPARTURE_RESIGNED:
+        note = NOTE_RESIGNED;
+        break;
+    case CB_DEPARTURE_DECEASED:
+        note = NOTE_DECEASED;
+        reason = CB_REASON_CESSATION_OF_OPERATION;
+        break;
+    case CB_DEPARTURE_DISMISSED:
+        note = NOTE_DISMISSED;
+        break;
+    default:
+        note = NOTE_DEPARTED;
+        break;
+    }
+    return add_revoke_recall(b, CB_HOLDER_PERSON, p->person_id, p->full_name, reason, note);
+}
+
+static int plan_person(builder_t *b)
+{
+    const cb_event_t *ev = b->ev;
+    const cb_person_t *p = &ev->person;
+    char *subject;
+
+    switch ((cb_person_event_type_t)ev->type) {
+    case CB_PERSON_POSITION_CHANGED:
+        if (b->policy->position_change_revoke)
+            return add_revoke_recall(b, CB_HOLDER_PERSON, p->person_id, p->full_name,
+                                     CB_REASON_AFFILIATION_CHANGED, NOTE_POSITION_REVOKE);
+        return add_person_change(b);
+    case CB_PERSON_TRANSFERRED:
+    case CB_PERSON_INFO_CHANGED:
+        return add_person_change(b);
+    case CB_PERSON_DEPARTED:
+        return plan_departed(b);
+    case CB_PERSON_CERTIFICATE_NOT_NEEDED:
+        return add_revoke_recall(b, CB_HOLDER_PERSON, p->person_id, p->full_name,
+                                 CB_REASON_CESSATION_OF_OPERATION, NOTE_NOT_NEEDED);
+    case CB_PERSON_JOINED:
+        if (!b->policy->issue_new_allow)
+            return add(b, CB_ACTION_REVIEW, CB_HOLDER_PERSON, p->person_id, p->full_name,
+                       CB_REASON_NONE, NULL, NOTE_REVIEW)
+                       ? 0
+                       : -1;
+        subject = cb_subject_for_person(p, &ev->org, b->err);
+        if (!subject || !add(b, CB_ACTION_ISSUE, CB_HOLDER_PERSON, p->person_id, p->full_name,
+                             CB_REASON_NONE, subject, NOTE_ISSUE))
+            return -1;
+        return 0;
+    default:
+        return cb_error_set(b->err, CB_ERR_INVALID, "event_type: not a PersonEvent type (%d)",
+                            ev->type);
+    }
+}
+
+int cb_rules_plan(const cb_event_t *ev, const cb_policy_t *policy, cb_intent_list_t *out,
+                  cb_error_t *err)
+{
+    builder_t b;
+    int rc;
+
+    if (out->items || out->count)
+        return cb_error_set(err, CB_ERR_INTERNAL, "rules: the output list is not empty");
+    b.out = out;
+    b.cap = 0;
+    b.ev = ev;
+    b.policy = policy;
+    b.err = err;
+    if (ev->kind == CB_EVENT_ORG)
+        rc = plan_org(&b);
+    else if (ev->kind == CB_EVENT_PERSON)
+        rc = plan_person(&b);
+    else
+        rc = cb_error_set(err, CB_ERR_INVALID, "event: unknown kind %d", (int)ev->kind);
+    if (rc < 0)
+        cb_intent_list_clear(out);
+    return rc;
+}
+
+/* Feeds one length-prefixed field to the digest: a 4-byte big-endian
+ * length, or 0xFFFFFFFF for NULL, then the bytes. */
+static void digest_field(EVP_MD_CTX *md, const char *s)
+{
+    unsigned char len[4];
+    size_t n = s ? strlen(s) : 0;
+    uint32_t v = s ? (uint32_t)n : 0xFFFFFFFFu;
+
+    len[0] = (unsigned char)(v >> 24);
+    len[1] = (unsigned char)(v >> 16);
+    len[2] = (unsigned char)(v >> 8);
+    len[3] = (unsigned char)v;
+    EVP_DigestUpdate(md, len, sizeof(len));
+    if (n)
+        EVP_DigestUpdate(md, s, n);
+}
+
+/* SHA-256 over a version tag and the length-prefixed tuple (event_id,
+ * action, holder type, holder id, serial), as lower-case hex. The tag lets
+ * a future scheme never collide with this one. Out of memory in OpenSSL
+ * (the only failure) leaves an all-zero key, which a CA call would then
+ * share; it cannot happen short of exhaustion, so it is not an error path. */
+void cb_idempotency_key(const char *event_id, cb_action_t action, cb_holder_type_t holder_type,
+                        const char *holder_id, const char *serial, char out[65])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char digest[32];
+    unsigned int dlen = 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    size_t i;
+
+    memset(digest, 0, sizeof(digest));
+    if (md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1) {
+        digest_field(md, "certbridge-idempotency-v1");
+        digest_field(md, event_id);
+        digest_field(md, cb_action_name(action));
+        digest_field(md, cb_holder_type_name(holder_type));
+        digest_field(md, holder_id);
+        digest_field(md, serial);
+        EVP_DigestFinal_ex(md, digest, &dlen);
+    }
+    EVP_MD_CTX_free(md);
+    for (i = 0; i < sizeof(digest); i++) {
+        out[2 * i] = hex[digest[i] >> 4];
+        out[2 * i + 1] = hex[digest[i] & 15];
+    }
+    out[64] = '\0';
+}
