@@ -26,6 +26,20 @@ static const cb_config_prop_t props[] = {
      "Topic of outcome events, one per certificate action."},
     {"output.dlq_topic", CB_CONFIG_STRING, "certbridge.dlq", 0, 0, NULL,
      "Dead-letter topic for undecodable or invalid input."},
+    /* Schema Registry */
+    {"schema_registry.url", CB_CONFIG_STRING, "", 0, 0, NULL,
+     "Confluent-compatible Schema Registry (http:// or https://); empty = none. Needed to read "
+     "Confluent-framed events (writer schemas are fetched by id and cached) and to write "
+     "outcomes Confluent-framed (the schema is registered under <topic>-value); without it "
+     "outcomes are plain Avro."},
+    {"schema_registry.timeout_ms", CB_CONFIG_INT, "5000", 1, 600000, NULL,
+     "Timeout of one Schema Registry request; an unreachable registry is a retriable error, "
+     "never a dead letter."},
+    {"schema_registry.basic_auth_user", CB_CONFIG_STRING, "", 0, 0, NULL,
+     "User for HTTP basic authentication to the Schema Registry; empty = none."},
+    {"schema_registry.basic_auth_password_file", CB_CONFIG_STRING, "", 0, 0, NULL,
+     "File whose first line is the basic-authentication password (the password itself is "
+     "never a configuration value)."},
     /* policy */
     {"policy.issue_new", CB_CONFIG_ENUM, "review", 0, 0, "review|allow",
      "JOINED: review plans a REVIEW (no CA call; new issuance is not performed during the "

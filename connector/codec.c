@@ -1,0 +1,1024 @@
+/*
+ * codec.c: wire formats of events and outcomes (codec.h).
+ *
+ * Decoding: the bytes are read against the WRITER's schema by the bounded
+ * reader of codec_avro.c (certbridge's own schema for plain Avro, the Schema
+ * Registry's for Confluent framing), then every field certbridge knows is
+ * taken BY NAME from the writer's record. A field the writer lacks gets the
+ * default of certbridge's schema (the .avsc files in schemas/, embedded), read from the
+ * schema text itself because Avro-C 1.11 drops "default" when it parses; a
+ * field the writer adds is ignored. Strings are NFC-normalized, symbols
+ * mapped by name, and cb_event_validate() runs last.
+ *
+ * Encoding (trusted data: our own structs) uses Avro-C's generic values and
+ * avro_value_write with certbridge's schema, so what we write is what the
+ * reference implementation writes.
+ */
+#include "certbridge/codec.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "certbridge/codec_avro.h"
+#include "certbridge/schema_registry.h"
+#include "certbridge/schemas.h"
+#include "certbridge/text.h"
+
+#define CONFLUENT_HEADER   5           /* magic byte 0 + 4-byte big-endian schema id */
+#define OUTCOME_STRING_MAX (64 * 1024) /* one string of an outcome (error messages) */
+#define PASSWORD_MAX       1024        /* schema_registry.basic_auth_password_file */
+
+/* The outcome's enum symbols, in the order of the schema and of rules.h. */
+static const char *const action_symbols[CB_ACTION_COUNT] = {"CHANGE_INFO",   "REVOKE", "RETAIN",
+                                                            "RECALL_DEVICE", "ISSUE",  "REVIEW"};
+static const char *const holder_symbols[CB_HOLDER_TYPE_COUNT] = {"ORGANIZATION", "PERSON"};
+static const char *const reason_symbols[] = {"affiliationChanged", "superseded",
+                                             "cessationOfOperation"};
+static const cb_revocation_reason_t reason_values[] = {
+    CB_REASON_AFFILIATION_CHANGED, CB_REASON_SUPERSEDED, CB_REASON_CESSATION_OF_OPERATION};
+
+/* One of certbridge's own schemas: parsed by Avro-C (to write), as JSON (to
+ * read defaults), and its id once registered. */
+typedef struct own_schema {
+    avro_schema_t schema;
+    avro_value_iface_t *iface;
+    json_t *json;
+    uint32_t id;
+    bool registered;
+} own_schema_t;
+
+struct cb_codec {
+    cb_registry_t *reg;
+    bool has_registry;
+    own_schema_t own[CB_SCHEMA_COUNT];
+    char *topic[CB_SCHEMA_COUNT]; /* subject is "<topic>-value" */
+};
+
+int cb_format_parse(const char *s)
+{
+    static const char *const names[] = {"auto", "confluent", "avro", "json"};
+    int i;
+
+    for (i = 0; s && i < 4; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+struct cb_registry *cb_codec_registry(struct cb_codec *codec)
+{
+    return codec->reg;
+}
+
+/* Reads the registry password from a file: first line, at most PASSWORD_MAX
+ * bytes, trailing newline removed. Caller frees. */
+static char *read_password(const char *path, cb_error_t *err)
+{
+    char buf[PASSWORD_MAX + 2];
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    if (!f) {
+        cb_error_set(err, CB_ERR_CONFIG, "schema_registry.basic_auth_password_file: cannot open %s",
+                     path);
+        return NULL;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    if (strlen(buf) > PASSWORD_MAX) {
+        cb_error_set(err, CB_ERR_CONFIG,
+                     "schema_registry.basic_auth_password_file: longer than %d bytes",
+                     PASSWORD_MAX);
+        return NULL;
+    }
+    return strdup(buf);
+}
+
+static const char *cfg_get(const cb_config_t *cfg, const char *key, const char *def)
+{
+    const char *v = cfg ? cb_config_get(cfg, key) : NULL;
+    return v ? v : def;
+}
+
+cb_codec_t *cb_codec_new(const cb_config_t *cfg, cb_error_t *err)
+{
+    cb_codec_t *c = calloc(1, sizeof(*c));
+    const char *url = cfg_get(cfg, "schema_registry.url", "");
+    const char *user = cfg_get(cfg, "schema_registry.basic_auth_user", "");
+    const char *pwfile = cfg_get(cfg, "schema_registry.basic_auth_password_file", "");
+    long timeout = cfg ? (long)cb_config_get_int(cfg, "schema_registry.timeout_ms") : 0;
+    char *password = NULL;
+    int i;
+
+    if (!c) {
+        cb_error_set(err, CB_ERR_NOMEM, "codec: out of memory");
+        return NULL;
+    }
+    if (*pwfile && !(password = read_password(pwfile, err)))
+        goto fail;
+    c->has_registry = *url != '\0';
+    if (!(c->reg = cb_registry_new(url, timeout, user, password, err)))
+        goto fail;
+    for (i = 0; i < CB_SCHEMA_COUNT; i++) {
+        size_t len;
+        const char *text = cb_schema_text((cb_schema_id_t)i, &len);
+        own_schema_t *o = &c->own[i];
+        if (avro_schema_from_json_length(text, len, &o->schema) != 0 ||
+            !(o->iface = avro_generic_class_from_schema(o->schema)) ||
+            !(o->json = json_loadb(text, len, 0, NULL))) {
+            cb_error_set(err, CB_ERR_INTERNAL, "codec: embedded schema %s does not load: %s",
+                         cb_schema_name((cb_schema_id_t)i), avro_strerror());
+            goto fail;
+        }
+    }
+    c->topic[CB_SCHEMA_ORG_EVENT] = strdup(cfg_get(cfg, "input.org_topic", "hr.org-events"));
+    c->topic[CB_SCHEMA_PERSON_EVENT] =
+        strdup(cfg_get(cfg, "input.person_topic", "hr.person-events"));
+    c->topic[CB_SCHEMA_OUTCOME] =
+        strdup(cfg_get(cfg, "output.outcome_topic", "pki.certificate-outcomes"));
+    for (i = 0; i < CB_SCHEMA_COUNT; i++)
+        if (!c->topic[i]) {
+            cb_error_set(err, CB_ERR_NOMEM, "codec: out of memory");
+            goto fail;
+        }
+    if (password) {
+        memset(password, 0, strlen(password));
+        free(password);
+    }
+    return c;
+fail:
+    if (password) {
+        memset(password, 0, strlen(password));
+        free(password);
+    }
+    cb_codec_destroy(c);
+    return NULL;
+}
+
+void cb_codec_destroy(cb_codec_t *codec)
+{
+    int i;
+
+    if (!codec)
+        return;
+    for (i = 0; i < CB_SCHEMA_COUNT; i++) {
+        if (codec->own[i].iface)
+            avro_value_iface_decref(codec->own[i].iface);
+        if (codec->own[i].schema)
+            avro_schema_decref(codec->own[i].schema);
+        json_decref(codec->own[i].json);
+        free(codec->topic[i]);
+    }
+    cb_registry_destroy(codec->reg);
+    free(codec);
+}
+
+/* ---- reader side: certbridge's schema as JSON, for defaults ---- */
+
+/* Finds the record named name (short name) anywhere inside a schema JSON. */
+static json_t *find_record(json_t *node, const char *name)
+{
+    json_t *v, *r;
+    size_t i;
+    const char *key;
+
+    if (json_is_array(node)) {
+        json_array_foreach(node, i, v) if ((r = find_record(v, name))) return r;
+        return NULL;
+    }
+    if (!json_is_object(node))
+        return NULL;
+    if (json_is_string(json_object_get(node, "name")) &&
+        strcmp(json_string_value(json_object_get(node, "name")), name) == 0 &&
+        json_is_string(json_object_get(node, "type")) &&
+        strcmp(json_string_value(json_object_get(node, "type")), "record") == 0)
+        return node;
+    json_object_foreach(node, key, v)
+    {
+        if (strcmp(key, "type") == 0 || strcmp(key, "fields") == 0 || strcmp(key, "items") == 0)
+            if ((r = find_record(v, name)))
+                return r;
+    }
+    return NULL;
+}
+
+/* A record field of the reader schema rrec: the writer's value when the
+ * writer has the field, else the reader's default synthesized into *tmp,
+ * else NULL (a required field the writer lacks). */
+static const cb_avro_val_t *field(const cb_avro_val_t *w, json_t *rrec, const char *name,
+                                  cb_avro_val_t *tmp)
+{
+    const cb_avro_val_t *v = cb_avro_field(w, name);
+    json_t *f, *def = NULL;
+    size_t i;
+
+    if (v)
+        return v;
+    json_array_foreach(json_object_get(rrec, "fields"), i, f)
+    {
+        if (strcmp(json_string_value(json_object_get(f, "name")), name) == 0)
+            def = json_object_get(f, "default");
+    }
+    if (!def)
+        return NULL;
+    memset(tmp, 0, sizeof(*tmp));
+    if (json_is_null(def)) {
+        tmp->type = AVRO_NULL;
+    } else if (json_is_boolean(def)) {
+        tmp->type = AVRO_BOOLEAN;
+        tmp->l = json_is_true(def);
+    } else if (json_is_integer(def)) {
+        tmp->type = AVRO_INT64;
+        tmp->l = json_integer_value(def);
+    } else if (json_is_string(def)) {
+        tmp->type = AVRO_STRING;
+        tmp->s = json_string_value(def);
+        tmp->n = json_string_length(def);
+    } else if (json_is_array(def) && json_array_size(def) == 0) {
+        tmp->type = AVRO_ARRAY;
+    } else {
+        return NULL; /* a default certbridge's schemas never use */
+    }
+    return tmp;
+}
+
+static const char *type_name(const cb_avro_val_t *v)
+{
+    return v->schema ? avro_schema_type_name(v->schema) : "default";
+}
+
+/* A string field: NFC copy into *out; NULL for null when optional. */
+static int get_string(const cb_avro_val_t *v, const char *path, bool required, size_t max,
+                      char **out, cb_error_t *err)
+{
+    *out = NULL;
+    if (!v || v->type == AVRO_NULL) {
+        if (required)
+            return cb_error_set(err, CB_ERR_INVALID, "%s: required field is %s", path,
+                                v ? "null" : "missing");
+        return 0;
+    }
+    if (v->type != AVRO_STRING)
+        return cb_error_set(err, CB_ERR_INVALID, "%s: expected a string, got %s", path,
+                            type_name(v));
+    if (!(*out = cb_text_nfc(v->s, v->n, max, err)))
+        return cb_error_prefix(err, "%s", path);
+    return 0;
+}
+
+/* An int or long field (required). */
+static int get_long(const cb_avro_val_t *v, const char *path, int64_t min, int64_t max,
+                    int64_t *out, cb_error_t *err)
+{
+    if (!v || v->type == AVRO_NULL)
+        return cb_error_set(err, CB_ERR_INVALID, "%s: required field is %s", path,
+                            v ? "null" : "missing");
+    if (v->type != AVRO_INT32 && v->type != AVRO_INT64)
+        return cb_error_set(err, CB_ERR_INVALID, "%s: expected an int or long, got %s", path,
+                            type_name(v));
+    if (v->l < min || v->l > max)
+        return cb_error_set(err, CB_ERR_INVALID, "%s: %lld is out of range", path, (long long)v->l);
+    *out = v->l;
+    return 0;
+}
+
+static int get_int(const cb_avro_val_t *v, const char *path, int32_t *out, cb_error_t *err)
+{
+    int64_t l;
+
+    if (get_long(v, path, INT32_MIN, INT32_MAX, &l, err) < 0)
+        return -1;
+    *out = (int32_t)l;
+    return 0;
+}
+
+static int get_bool(const cb_avro_val_t *v, const char *path, bool *out, cb_error_t *err)
+{
+    if (!v)
+        return cb_error_set(err, CB_ERR_INVALID, "%s: required field is missing", path);
+    if (v->type != AVRO_BOOLEAN)
+        return cb_error_set(err, CB_ERR_INVALID, "%s: expected a boolean, got %s", path,
+                            type_name(v));
+    *out = v->l != 0;
+    return 0;
+}
+
+/* An enum field, mapped by symbol name onto names[0..n). *out = -1 for null
+ * when nullable. */
+static int get_enum(const cb_avro_val_t *v, const char *path, bool nullable,
+                    const char *const *names, int n, int *out, cb_error_t *err)
+{
+    const char *sym;
+    int i;
+
+    *out = -1;
+    if (!v || v->type == AVRO_NULL) {
+        if (nullable)
+            return 0;
+        return cb_error_set(err, CB_ERR_INVALID, "%s: required field is %s", path,
+                            v ? "null" : "missing");
+    }
+    if (v->type == AVRO_ENUM)
+        sym = v->symbol;
+    else if (v->type == AVRO_STRING && !v->schema)
+        sym = v->s; /* a default from certbridge's schema */
+    else
+        return cb_error_set(err, CB_ERR_INVALID, "%s: expected an enum, got %s", path,
+                            type_name(v));
+    for (i = 0; sym && i < n; i++)
+        if (strcmp(sym, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    return cb_error_set(err, CB_ERR_INVALID, "%s: unknown symbol \"%.64s\"", path, sym ? sym : "");
+}
+
+/* ---- events ---- */
+
+typedef struct event_map {
+    cb_codec_t *codec;
+    json_t *r_top, *r_org, *r_person; /* reader records */
+    cb_error_t *err;
+} event_map_t;
+
+static int map_org(event_map_t *m, const cb_avro_val_t *w, const char *path, cb_org_t *org)
+{
+    cb_avro_val_t tmp;
+    char p[96];
+    static const struct {
+        const char *name;
+        bool required;
+        size_t off;
+    } fields[] = {
+        {"code", true, offsetof(cb_org_t, code)},
+        {"name", true, offsetof(cb_org_t, name)},
+        {"parent_code", false, offsetof(cb_org_t, parent_code)},
+        {"parent_name", false, offsetof(cb_org_t, parent_name)},
+        {"province", true, offsetof(cb_org_t, province)},
+        {"address", false, offsetof(cb_org_t, address)},
+    };
+    size_t i;
+
+    if (w->type != AVRO_RECORD)
+        return cb_error_set(m->err, CB_ERR_INVALID, "%s: expected a record, got %s", path,
+                            type_name(w));
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        snprintf(p, sizeof(p), "%s.%s", path, fields[i].name);
+        if (get_string(field(w, m->r_org, fields[i].name, &tmp), p, fields[i].required,
+                       CB_STRING_MAX_BYTES, (char **)((char *)org + fields[i].off), m->err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A required record field, mapped with map_org. */
+static int get_org(event_map_t *m, const cb_avro_val_t *root, const char *name, cb_org_t *org)
+{
+    cb_avro_val_t tmp;
+    const cb_avro_val_t *v = field(root, m->r_top, name, &tmp);
+
+    if (!v || v->type == AVRO_NULL)
+        return cb_error_set(m->err, CB_ERR_INVALID, "%s: required field is %s", name,
+                            v ? "null" : "missing");
+    return map_org(m, v, name, org);
+}
+
+static int map_org_event(event_map_t *m, const cb_avro_val_t *root, cb_event_t *ev)
+{
+    cb_avro_val_t tmp;
+    const cb_avro_val_t *v;
+    char p[48];
+    size_t i;
+
+    if (get_org(m, root, "org", &ev->org) < 0)
+        return -1;
+    v = field(root, m->r_top, "merged_orgs", &tmp);
+    if (!v)
+        return cb_error_set(m->err, CB_ERR_INVALID, "merged_orgs: required field is missing");
+    if (v->type != AVRO_ARRAY)
+        return cb_error_set(m->err, CB_ERR_INVALID, "merged_orgs: expected an array, got %s",
+                            type_name(v));
+    if (v->count > CB_MERGED_ORGS_MAX)
+        return cb_error_set(m->err, CB_ERR_LIMIT, "merged_orgs: more than %d items",
+                            CB_MERGED_ORGS_MAX);
+    if (v->count) {
+        if (!(ev->merged_orgs = calloc(v->count, sizeof(cb_org_t))))
+            return cb_error_set(m->err, CB_ERR_NOMEM, "merged_orgs: out of memory");
+        ev->merged_count = v->count;
+        for (i = 0; i < v->count; i++) {
+            snprintf(p, sizeof(p), "merged_orgs[%zu]", i);
+            if (map_org(m, &v->items[i], p, &ev->merged_orgs[i]) < 0)
+                return -1;
+        }
+    }
+    if (get_bool(field(root, m->r_top, "result_is_new", &tmp), "result_is_new", &ev->result_is_new,
+                 m->err) < 0)
+        return -1;
+    return get_string(field(root, m->r_top, "certificate_carrier", &tmp), "certificate_carrier",
+                      false, CB_STRING_MAX_BYTES, &ev->certificate_carrier, m->err);
+}
+
+static int map_person_event(event_map_t *m, const cb_avro_val_t *root, cb_event_t *ev)
+{
+    static const char *const dep_names[CB_DEPARTURE_REASON_COUNT] = {
+        "RETIRED", "RESIGNED", "DECEASED", "DISMISSED", "OTHER"};
+    cb_avro_val_t tmp;
+    const cb_avro_val_t *v, *pv;
+    cb_person_t *p = &ev->person;
+    int e;
+
+    pv = field(root, m->r_top, "person", &tmp);
+    if (!pv || pv->type == AVRO_NULL)
+        return cb_error_set(m->err, CB_ERR_INVALID, "person: required field is %s",
+                            pv ? "null" : "missing");
+    if (pv->type != AVRO_RECORD)
+        return cb_error_set(m->err, CB_ERR_INVALID, "person: expected a record, got %s",
+                            type_name(pv));
+    if (get_string(field(pv, m->r_person, "person_id", &tmp), "person.person_id", true,
+                   CB_STRING_MAX_BYTES, &p->person_id, m->err) < 0 ||
+        get_string(field(pv, m->r_person, "national_id", &tmp), "person.national_id", true,
+                   CB_STRING_MAX_BYTES, &p->national_id, m->err) < 0 ||
+        get_string(field(pv, m->r_person, "full_name", &tmp), "person.full_name", true,
+                   CB_STRING_MAX_BYTES, &p->full_name, m->err) < 0 ||
+        get_string(field(pv, m->r_person, "email", &tmp), "person.email", false,
+                   CB_STRING_MAX_BYTES, &p->email, m->err) < 0 ||
+        get_string(field(pv, m->r_person, "title", &tmp), "person.title", false,
+                   CB_STRING_MAX_BYTES, &p->title, m->err) < 0 ||
+        get_bool(field(pv, m->r_person, "is_leader", &tmp), "person.is_leader", &p->is_leader,
+                 m->err) < 0)
+        return -1;
+    if (get_org(m, root, "org", &ev->org) < 0)
+        return -1;
+    v = field(root, m->r_top, "previous_org", &tmp);
+    if (!v)
+        return cb_error_set(m->err, CB_ERR_INVALID, "previous_org: required field is missing");
+    if (v->type != AVRO_NULL) {
+        if (!(ev->previous_org = calloc(1, sizeof(cb_org_t))))
+            return cb_error_set(m->err, CB_ERR_NOMEM, "previous_org: out of memory");
+        if (map_org(m, v, "previous_org", ev->previous_org) < 0)
+            return -1;
+    }
+    if (get_enum(field(root, m->r_top, "departure_reason", &tmp), "departure_reason", true,
+                 dep_names, CB_DEPARTURE_REASON_COUNT, &e, m->err) < 0)
+        return -1;
+    ev->departure_reason = (cb_departure_reason_t)e;
+    return 0;
+}
+
+/* Maps a decoded writer record onto ev (kind given), then validates it. */
+static int map_event(cb_codec_t *codec, cb_event_kind_t kind, const cb_avro_val_t *root,
+                     cb_event_t *ev, cb_error_t *err)
+{
+    static const char *const org_types[CB_ORG_EVENT_TYPE_COUNT] = {
+        "MERGED", "RENAMED", "PARENT_CHANGED", "INFO_CHANGED", "DISSOLVED"};
+    static const char *const person_types[CB_PERSON_EVENT_TYPE_COUNT] = {
+        "TRANSFERRED", "POSITION_CHANGED", "INFO_CHANGED",
+        "DEPARTED",    "JOINED",           "CERTIFICATE_NOT_NEEDED"};
+    cb_schema_id_t sid = kind == CB_EVENT_ORG ? CB_SCHEMA_ORG_EVENT : CB_SCHEMA_PERSON_EVENT;
+    event_map_t m = {codec, NULL, NULL, NULL, err};
+    cb_avro_val_t tmp;
+    int64_t l;
+    int32_t day;
+
+    m.r_top = codec->own[sid].json;
+    m.r_org = find_record(m.r_top, "Org");
+    m.r_person = find_record(m.r_top, "Person");
+    if (root->type != AVRO_RECORD)
+        return cb_error_set(err, CB_ERR_INVALID, "event: the writer schema is a %s, not a record",
+                            type_name(root));
+    ev->kind = kind;
+    if (get_string(field(root, m.r_top, "event_id", &tmp), "event_id", true, CB_STRING_MAX_BYTES,
+                   &ev->event_id, err) < 0 ||
+        get_enum(field(root, m.r_top, "event_type", &tmp), "event_type", false,
+                 kind == CB_EVENT_ORG ? org_types : person_types,
+                 kind == CB_EVENT_ORG ? CB_ORG_EVENT_TYPE_COUNT : CB_PERSON_EVENT_TYPE_COUNT,
+                 &ev->type, err) < 0 ||
+        get_long(field(root, m.r_top, "occurred_at", &tmp), "occurred_at", INT64_MIN, INT64_MAX, &l,
+                 err) < 0 ||
+        get_int(field(root, m.r_top, "effective_date", &tmp), "effective_date", &day, err) < 0 ||
+        get_string(field(root, m.r_top, "source_system", &tmp), "source_system", true,
+                   CB_STRING_MAX_BYTES, &ev->source_system, err) < 0)
+        return -1;
+    ev->occurred_at_ms = l;
+    ev->effective_date = day;
+    if (kind == CB_EVENT_ORG ? map_org_event(&m, root, ev) < 0 : map_person_event(&m, root, ev) < 0)
+        return -1;
+    return cb_event_validate(ev, err);
+}
+
+/* The schema id of a Confluent frame, after checking its header. */
+static int confluent_header(const unsigned char *p, size_t len, uint32_t *id, cb_error_t *err)
+{
+    if (len < CONFLUENT_HEADER)
+        return cb_error_set(err, CB_ERR_DECODE,
+                            "truncated: a Confluent frame needs %d header bytes, got %zu",
+                            CONFLUENT_HEADER, len);
+    if (p[0] != 0)
+        return cb_error_set(err, CB_ERR_DECODE,
+                            "wrong magic byte 0x%02x (Confluent framing starts with 0x00)", p[0]);
+    *id = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
+    return 0;
+}
+
+int cb_codec_decode_event(cb_codec_t *codec, cb_event_kind_t expected, cb_format_t format,
+                          const void *buf, size_t len, cb_event_t *out, cb_error_t *err)
+{
+    const unsigned char *p = buf;
+    cb_schema_id_t sid = expected == CB_EVENT_ORG ? CB_SCHEMA_ORG_EVENT : CB_SCHEMA_PERSON_EVENT;
+    avro_schema_t ws = NULL;
+    cb_avro_doc_t doc = {0};
+    uint32_t id;
+    int rc = -1;
+
+    cb_event_init(out);
+    if (expected != CB_EVENT_ORG && expected != CB_EVENT_PERSON)
+        return cb_error_set(err, CB_ERR_INTERNAL, "decode: unknown event kind %d", (int)expected);
+    if (len == 0)
+        return cb_error_set(err, CB_ERR_DECODE, "empty message");
+    if (len > CB_EVENT_MAX_BYTES)
+        return cb_error_set(err, CB_ERR_LIMIT, "message of %zu bytes exceeds the limit of %d", len,
+                            CB_EVENT_MAX_BYTES);
+    if (format == CB_FORMAT_AUTO)
+        format = p[0] == 0 ? CB_FORMAT_CONFLUENT : p[0] == '{' ? CB_FORMAT_JSON : CB_FORMAT_AVRO;
+    switch (format) {
+    case CB_FORMAT_JSON:
+        if (cb_codec_json_decode_event(buf, len, out, err) < 0)
+            goto out;
+        if (out->kind != expected) {
+            cb_error_set(err, CB_ERR_INVALID, "event: a %s where an %s was expected",
+                         out->kind == CB_EVENT_PERSON ? "PersonEvent" : "OrgEvent",
+                         expected == CB_EVENT_PERSON ? "PersonEvent" : "OrgEvent");
+            goto out;
+        }
+        rc = 0;
+        goto out;
+    case CB_FORMAT_CONFLUENT:
+        if (confluent_header(p, len, &id, err) < 0 ||
+            cb_registry_get_schema(codec->reg, id, &ws, err) < 0)
+            goto out;
+        p += CONFLUENT_HEADER;
+        len -= CONFLUENT_HEADER;
+        break;
+    case CB_FORMAT_AVRO:
+        ws = avro_schema_incref(codec->own[sid].schema);
+        break;
+    default:
+        cb_error_set(err, CB_ERR_INTERNAL, "decode: unknown format %d", (int)format);
+        goto out;
+    }
+    if (cb_avro_doc_read(&doc, ws, p, len, CB_STRING_MAX_BYTES, err) < 0 ||
+        map_event(codec, expected, &doc.root, out, err) < 0)
+        goto out;
+    rc = 0;
+out:
+    cb_avro_doc_free(&doc);
+    if (ws)
+        avro_schema_decref(ws);
+    if (rc < 0)
+        cb_event_clear(out);
+    return rc;
+}
+
+/* ---- encoding with Avro-C ---- */
+
+/* Sets field name of record rec: a string, or null through a ["null", X]
+ * union. A NULL for a required (non-union) field is refused. */
+static int put_string(avro_value_t *rec, const char *name, const char *s, cb_error_t *err)
+{
+    avro_value_t f, b;
+
+    if (avro_value_get_by_name(rec, name, &f, NULL) != 0)
+        return cb_error_set(err, CB_ERR_INTERNAL, "%s: not in the schema", name);
+    if (avro_value_get_type(&f) == AVRO_UNION) {
+        if (avro_value_set_branch(&f, s ? 1 : 0, &b) != 0)
+            return cb_error_set(err, CB_ERR_INTERNAL, "%s: %s", name, avro_strerror());
+        f = b;
+        if (!s)
+            return avro_value_set_null(&f) == 0 ? 0
+                                                : cb_error_set(err, CB_ERR_INTERNAL, "%s", name);
+    } else if (!s) {
+        return cb_error_set(err, CB_ERR_INVALID, "%s: required field is missing", name);
+    }
+    if (avro_value_set_string_len(&f, s, strlen(s) + 1) != 0)
+        return cb_error_set(err, CB_ERR_INTERNAL, "%s: %s", name, avro_strerror());
+    return 0;
+}
+
+/* Sets an int, long or boolean field (type taken from the schema), or, for a
+ * ["null", int] union, null when is_null. */
+static int put_number(avro_value_t *rec, const char *name, int64_t v, bool is_null, cb_error_t *err)
+{
+    avro_value_t f, b;
+    int rc;
+
+    if (avro_value_get_by_name(rec, name, &f, NULL) != 0)
+        return cb_error_set(err, CB_ERR_INTERNAL, "%s: not in the schema", name);
+    if (avro_value_get_type(&f) == AVRO_UNION) {
+        if (avro_value_set_branch(&f, is_null ? 0 : 1, &b) != 0)
+            return cb_error_set(err, CB_ERR_INTERNAL, "%s: %s", name, avro_strerror());
+        f = b;
+        if (is_null)
+            return avro_value_set_null(&f) == 0 ? 0
+                                                : cb_error_set(err, CB_ERR_INTERNAL, "%s", name);
+    }
+    switch (avro_value_get_type(&f)) {
+    case AVRO_INT32:
+        rc = avro_value_set_int(&f, (int32_t)v);
+        break;
+    case AVRO_INT64:
+        rc = avro_value_set_long(&f, v);
+        break;
+    case AVRO_BOOLEAN:
+        rc = avro_value_set_boolean(&f, v != 0);
+        break;
+    default:
+        rc = -1;
+    }
+    return rc == 0 ? 0 : cb_error_set(err, CB_ERR_INTERNAL, "%s: cannot set a number", name);
+}
+
+/* Sets an enum field by index, or null (index < 0) through a union. */
+static int put_enum(avro_value_t *rec, const char *name, int idx, int count, cb_error_t *err)
+{
+    avro_value_t f, b;
+
+    if (avro_value_get_by_name(rec, name, &f, NULL) != 0)
+        return cb_error_set(err, CB_ERR_INTERNAL, "%s: not in the schema", name);
+    if (avro_value_get_type(&f) == AVRO_UNION) {
+        if (avro_value_set_branch(&f, idx < 0 ? 0 : 1, &b) != 0)
+            return cb_error_set(err, CB_ERR_INTERNAL, "%s: %s", name, avro_strerror());
+        f = b;
+        if (idx < 0)
+            return avro_value_set_null(&f) == 0 ? 0
+                                                : cb_error_set(err, CB_ERR_INTERNAL, "%s", name);
+    }
+    if (idx < 0 || idx >= count)
+        return cb_error_set(err, CB_ERR_INVALID, "%s: value %d is not a symbol", name, idx);
+    return avro_value_set_enum(&f, idx) == 0 ? 0 : cb_error_set(err, CB_ERR_INTERNAL, "%s", name);
+}
+
+static int put_org(avro_value_t *rec, const cb_org_t *org, cb_error_t *err)
+{
+    return put_string(rec, "code", org->code, err) < 0 ||
+                   put_string(rec, "name", org->name, err) < 0 ||
+                   put_string(rec, "parent_code", org->parent_code, err) < 0 ||
+                   put_string(rec, "parent_name", org->parent_name, err) < 0 ||
+                   put_string(rec, "province", org->province, err) < 0 ||
+                   put_string(rec, "address", org->address, err) < 0
+               ? -1
+               : 0;
+}
+
+/* Sets a record field (or its record branch of a ["null", record] union). */
+static int put_org_field(avro_value_t *rec, const char *name, const cb_org_t *org, cb_error_t *err)
+{
+    avro_value_t f, b;
+
+    if (avro_value_get_by_name(rec, name, &f, NULL) != 0)
+        return cb_error_set(err, CB_ERR_INTERNAL, "%s: not in the schema", name);
+    if (avro_value_get_type(&f) == AVRO_UNION) {
+        if (avro_value_set_branch(&f, org ? 1 : 0, &b) != 0)
+            return cb_error_set(err, CB_ERR_INTERNAL, "%s: %s", name, avro_strerror());
+        f = b;
+        if (!org)
+            return avro_value_set_null(&f) == 0 ? 0
+                                                : cb_error_set(err, CB_ERR_INTERNAL, "%s", name);
+    }
+    if (put_org(&f, org, err) < 0)
+        return cb_error_prefix(err, "%s", name);
+    return 0;
+}
+
+/* Serializes val, with a Confluent header for schema id when framed. */
+static int write_value(avro_value_t *val, bool framed, uint32_t id, void **buf, size_t *len,
+                       cb_error_t *err)
+{
+    size_t size = 0, off = framed ? CONFLUENT_HEADER : 0;
+    avro_writer_t w = NULL;
+    unsigned char *out = NULL;
+    int rc = -1;
+
+    if (avro_value_sizeof(val, &size) != 0) {
+        cb_error_set(err, CB_ERR_INTERNAL, "encode: %s", avro_strerror());
+        goto out;
+    }
+    if (size + off > CB_EVENT_MAX_BYTES * 4 || !(out = malloc(size + off))) {
+        cb_error_set(err, CB_ERR_LIMIT, "encode: %zu bytes is too large", size);
+        goto out;
+    }
+    if (framed) {
+        out[0] = 0;
+        out[1] = (unsigned char)(id >> 24);
+        out[2] = (unsigned char)(id >> 16);
+        out[3] = (unsigned char)(id >> 8);
+        out[4] = (unsigned char)id;
+    }
+    if (!(w = avro_writer_memory((char *)out + off, (int64_t)size)) ||
+        avro_value_write(w, val) != 0) {
+        cb_error_set(err, CB_ERR_INTERNAL, "encode: %s", avro_strerror());
+        goto out;
+    }
+    *buf = out;
+    *len = size + off;
+    out = NULL;
+    rc = 0;
+out:
+    if (w)
+        avro_writer_free(w);
+    free(out);
+    return rc;
+}
+
+/* Registers own schema sid under "<topic>-value" once. */
+static int ensure_registered(cb_codec_t *codec, cb_schema_id_t sid, cb_error_t *err)
+{
+    own_schema_t *o = &codec->own[sid];
+    char subject[CB_REGISTRY_SUBJECT_MAX + 1];
+    const char *text;
+    size_t len;
+
+    if (o->registered)
+        return 0;
+    if (!codec->has_registry)
+        return cb_error_set(err, CB_ERR_CONFIG,
+                            "Confluent framing needs schema_registry.url to be set");
+    if ((size_t)snprintf(subject, sizeof(subject), "%s-value", codec->topic[sid]) >=
+        sizeof(subject))
+        return cb_error_set(err, CB_ERR_CONFIG, "topic name too long for a subject");
+    text = cb_schema_text(sid, &len);
+    if (cb_registry_register(codec->reg, subject, text, len, &o->id, err) < 0)
+        return -1;
+    o->registered = true;
+    return 0;
+}
+
+static int fill_event(avro_value_t *v, const cb_event_t *ev, cb_error_t *err)
+{
+    avro_value_t arr, item, pv;
+    size_t i;
+
+    if (put_string(v, "event_id", ev->event_id, err) < 0 ||
+        put_enum(v, "event_type", ev->type,
+                 ev->kind == CB_EVENT_ORG ? CB_ORG_EVENT_TYPE_COUNT : CB_PERSON_EVENT_TYPE_COUNT,
+                 err) < 0 ||
+        put_number(v, "occurred_at", ev->occurred_at_ms, false, err) < 0 ||
+        put_number(v, "effective_date", ev->effective_date, false, err) < 0 ||
+        put_string(v, "source_system", ev->source_system, err) < 0 ||
+        put_org_field(v, "org", &ev->org, err) < 0)
+        return -1;
+    if (ev->kind == CB_EVENT_ORG) {
+        if (avro_value_get_by_name(v, "merged_orgs", &arr, NULL) != 0)
+            return cb_error_set(err, CB_ERR_INTERNAL, "merged_orgs: not in the schema");
+        for (i = 0; i < ev->merged_count; i++) {
+            if (avro_value_append(&arr, &item, NULL) != 0 ||
+                put_org(&item, &ev->merged_orgs[i], err) < 0)
+                return cb_error_prefix(err, "merged_orgs[%zu]", i);
+        }
+        return put_number(v, "result_is_new", ev->result_is_new, false, err) < 0 ||
+                       put_string(v, "certificate_carrier", ev->certificate_carrier, err) < 0
+                   ? -1
+                   : 0;
+    }
+    if (avro_value_get_by_name(v, "person", &pv, NULL) != 0)
+        return cb_error_set(err, CB_ERR_INTERNAL, "person: not in the schema");
+    if (put_string(&pv, "person_id", ev->person.person_id, err) < 0 ||
+        put_string(&pv, "national_id", ev->person.national_id, err) < 0 ||
+        put_string(&pv, "full_name", ev->person.full_name, err) < 0 ||
+        put_string(&pv, "email", ev->person.email, err) < 0 ||
+        put_string(&pv, "title", ev->person.title, err) < 0 ||
+        put_number(&pv, "is_leader", ev->person.is_leader, false, err) < 0)
+        return cb_error_prefix(err, "person");
+    return put_org_field(v, "previous_org", ev->previous_org, err) < 0 ||
+                   put_enum(v, "departure_reason", ev->departure_reason, CB_DEPARTURE_REASON_COUNT,
+                            err) < 0
+               ? -1
+               : 0;
+}
+
+int cb_codec_encode_event(cb_codec_t *codec, cb_format_t format, const cb_event_t *ev, void **buf,
+                          size_t *len, cb_error_t *err)
+{
+    cb_schema_id_t sid = ev->kind == CB_EVENT_PERSON ? CB_SCHEMA_PERSON_EVENT : CB_SCHEMA_ORG_EVENT;
+    avro_value_t v;
+    int rc = -1;
+
+    *buf = NULL;
+    *len = 0;
+    if (format != CB_FORMAT_AVRO && format != CB_FORMAT_CONFLUENT)
+        return cb_error_set(err, CB_ERR_INVALID, "encode: events are encoded as avro or confluent");
+    if (format == CB_FORMAT_CONFLUENT && ensure_registered(codec, sid, err) < 0)
+        return -1;
+    if (avro_generic_value_new(codec->own[sid].iface, &v) != 0)
+        return cb_error_set(err, CB_ERR_NOMEM, "encode: %s", avro_strerror());
+    if (fill_event(&v, ev, err) < 0 ||
+        write_value(&v, format == CB_FORMAT_CONFLUENT, codec->own[sid].id, buf, len, err) < 0)
+        goto out;
+    rc = 0;
+out:
+    avro_value_decref(&v);
+    return rc;
+}
+
+/* ---- outcomes ---- */
+
+int cb_codec_prepare_outcomes(cb_codec_t *codec, const char *topic, cb_error_t *err)
+{
+    char *t;
+
+    if (!codec->has_registry)
+        return 0;
+    if (topic && strcmp(topic, codec->topic[CB_SCHEMA_OUTCOME]) != 0) {
+        if (!(t = strdup(topic)))
+            return cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+        free(codec->topic[CB_SCHEMA_OUTCOME]);
+        codec->topic[CB_SCHEMA_OUTCOME] = t;
+        codec->own[CB_SCHEMA_OUTCOME].registered = false;
+    }
+    return ensure_registered(codec, CB_SCHEMA_OUTCOME, err);
+}
+
+static int reason_index(cb_revocation_reason_t r)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(reason_values) / sizeof(reason_values[0]); i++)
+        if (reason_values[i] == r)
+            return (int)i;
+    return -1;
+}
+
+static int fill_outcome(avro_value_t *v, const cb_outcome_t *o, cb_error_t *err)
+{
+    int ri = reason_index(o->revocation_reason);
+
+    if (o->revocation_reason != CB_REASON_NONE && ri < 0)
+        return cb_error_set(err, CB_ERR_INVALID, "revocation_reason: %d is not a symbol",
+                            (int)o->revocation_reason);
+    return put_string(v, "outcome_id", o->outcome_id, err) < 0 ||
+                   put_string(v, "source_event_id", o->source_event_id, err) < 0 ||
+                   put_string(v, "source_event_type", o->source_event_type, err) < 0 ||
+                   put_string(v, "source_topic", o->source_topic, err) < 0 ||
+                   put_number(v, "source_partition", o->source_partition, false, err) < 0 ||
+                   put_number(v, "source_offset", o->source_offset, false, err) < 0 ||
+                   put_number(v, "action_index", o->action_index, false, err) < 0 ||
+                   put_number(v, "action_count", o->action_count, false, err) < 0 ||
+                   put_enum(v, "action", (int)o->action, CB_ACTION_COUNT, err) < 0 ||
+                   put_enum(v, "holder_type", (int)o->holder_type, CB_HOLDER_TYPE_COUNT, err) < 0 ||
+                   put_string(v, "holder_id", o->holder_id, err) < 0 ||
+                   put_string(v, "holder_name", o->holder_name, err) < 0 ||
+                   put_string(v, "certificate_serial", o->certificate_serial, err) < 0 ||
+                   put_string(v, "new_certificate_serial", o->new_certificate_serial, err) < 0 ||
+                   put_enum(v, "revocation_reason", ri, 3, err) < 0 ||
+                   put_string(v, "device_id", o->device_id, err) < 0 ||
+                   put_enum(v, "status", (int)o->status, CB_STATUS_COUNT, err) < 0 ||
+                   put_string(v, "ca_request_id", o->ca_request_id, err) < 0 ||
+                   put_number(v, "http_status", o->http_status, o->http_status == 0, err) < 0 ||
+                   put_string(v, "error_code", o->error_code, err) < 0 ||
+                   put_string(v, "error_message", o->error_message, err) < 0 ||
+                   put_number(v, "attempts", o->attempts, false, err) < 0 ||
+                   put_number(v, "latency_ms", o->latency_ms, false, err) < 0 ||
+                   put_number(v, "processed_at", o->processed_at_ms, false, err) < 0 ||
+                   put_number(v, "emergency_signing_allowed", o->emergency_signing_allowed, false,
+                              err) < 0 ||
+                   put_string(v, "note", o->note, err) < 0
+               ? -1
+               : 0;
+}
+
+int cb_codec_encode_outcome(cb_codec_t *codec, const cb_outcome_t *o, void **buf, size_t *len,
+                            cb_error_t *err)
+{
+    avro_value_t v;
+    int rc = -1;
+
+    *buf = NULL;
+    *len = 0;
+    if (codec->has_registry && ensure_registered(codec, CB_SCHEMA_OUTCOME, err) < 0)
+        return -1;
+    if (avro_generic_value_new(codec->own[CB_SCHEMA_OUTCOME].iface, &v) != 0)
+        return cb_error_set(err, CB_ERR_NOMEM, "encode: %s", avro_strerror());
+    if (fill_outcome(&v, o, err) < 0 ||
+        write_value(&v, codec->has_registry, codec->own[CB_SCHEMA_OUTCOME].id, buf, len, err) < 0)
+        goto out;
+    rc = 0;
+out:
+    avro_value_decref(&v);
+    return rc;
+}
+
+static int map_outcome(cb_codec_t *codec, const cb_avro_val_t *w, cb_outcome_t *o, cb_error_t *err)
+{
+    static const struct {
+        const char *name;
+        bool required;
+        size_t off;
+    } strings[] = {
+        {"outcome_id", true, offsetof(cb_outcome_t, outcome_id)},
+        {"source_event_id", true, offsetof(cb_outcome_t, source_event_id)},
+        {"source_event_type", true, offsetof(cb_outcome_t, source_event_type)},
+        {"source_topic", true, offsetof(cb_outcome_t, source_topic)},
+        {"holder_id", true, offsetof(cb_outcome_t, holder_id)},
+        {"holder_name", false, offsetof(cb_outcome_t, holder_name)},
+        {"certificate_serial", false, offsetof(cb_outcome_t, certificate_serial)},
+        {"new_certificate_serial", false, offsetof(cb_outcome_t, new_certificate_serial)},
+        {"device_id", false, offsetof(cb_outcome_t, device_id)},
+        {"ca_request_id", false, offsetof(cb_outcome_t, ca_request_id)},
+        {"error_code", false, offsetof(cb_outcome_t, error_code)},
+        {"error_message", false, offsetof(cb_outcome_t, error_message)},
+        {"note", false, offsetof(cb_outcome_t, note)},
+    };
+    static const char *const status_symbols[CB_STATUS_COUNT] = {
+        "SUCCEEDED", "ALREADY_DONE", "PENDING", "REJECTED", "FAILED", "SKIPPED", "NEEDS_REVIEW"};
+    json_t *r = codec->own[CB_SCHEMA_OUTCOME].json;
+    const cb_avro_val_t *v;
+    cb_avro_val_t tmp;
+    int64_t l;
+    int e;
+    size_t i;
+
+    if (w->type != AVRO_RECORD)
+        return cb_error_set(err, CB_ERR_INVALID, "outcome: the writer schema is not a record");
+    for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
+        if (get_string(field(w, r, strings[i].name, &tmp), strings[i].name, strings[i].required,
+                       OUTCOME_STRING_MAX, (char **)((char *)o + strings[i].off), err) < 0)
+            return -1;
+    if (get_int(field(w, r, "source_partition", &tmp), "source_partition", &o->source_partition,
+                err) < 0 ||
+        get_long(field(w, r, "source_offset", &tmp), "source_offset", INT64_MIN, INT64_MAX,
+                 &o->source_offset, err) < 0 ||
+        get_int(field(w, r, "action_index", &tmp), "action_index", &o->action_index, err) < 0 ||
+        get_int(field(w, r, "action_count", &tmp), "action_count", &o->action_count, err) < 0 ||
+        get_int(field(w, r, "attempts", &tmp), "attempts", &o->attempts, err) < 0 ||
+        get_long(field(w, r, "latency_ms", &tmp), "latency_ms", INT64_MIN, INT64_MAX,
+                 &o->latency_ms, err) < 0 ||
+        get_long(field(w, r, "processed_at", &tmp), "processed_at", INT64_MIN, INT64_MAX,
+                 &o->processed_at_ms, err) < 0 ||
+        get_bool(field(w, r, "emergency_signing_allowed", &tmp), "emergency_signing_allowed",
+                 &o->emergency_signing_allowed, err) < 0)
+        return -1;
+    if (get_enum(field(w, r, "action", &tmp), "action", false, action_symbols, CB_ACTION_COUNT, &e,
+                 err) < 0)
+        return -1;
+    o->action = (cb_action_t)e;
+    if (get_enum(field(w, r, "holder_type", &tmp), "holder_type", false, holder_symbols,
+                 CB_HOLDER_TYPE_COUNT, &e, err) < 0)
+        return -1;
+    o->holder_type = (cb_holder_type_t)e;
+    if (get_enum(field(w, r, "status", &tmp), "status", false, status_symbols, CB_STATUS_COUNT, &e,
+                 err) < 0)
+        return -1;
+    o->status = (cb_outcome_status_t)e;
+    if (get_enum(field(w, r, "revocation_reason", &tmp), "revocation_reason", true, reason_symbols,
+                 3, &e, err) < 0)
+        return -1;
+    o->revocation_reason = e < 0 ? CB_REASON_NONE : reason_values[e];
+    v = field(w, r, "http_status", &tmp);
+    if (v && v->type != AVRO_NULL) {
+        if (get_long(v, "http_status", 0, INT32_MAX, &l, err) < 0)
+            return -1;
+        o->http_status = (int32_t)l;
+    }
+    return 0;
+}
+
+int cb_codec_decode_outcome(cb_codec_t *codec, const void *buf, size_t len, cb_outcome_t *out,
+                            cb_error_t *err)
+{
+    const unsigned char *p = buf;
+    avro_schema_t ws = NULL;
+    cb_avro_doc_t doc = {0};
+    uint32_t id;
+    int rc = -1;
+
+    cb_outcome_init(out);
+    if (len == 0)
+        return cb_error_set(err, CB_ERR_DECODE, "empty message");
+    if (len > CB_EVENT_MAX_BYTES)
+        return cb_error_set(err, CB_ERR_LIMIT, "message of %zu bytes exceeds the limit of %d", len,
+                            CB_EVENT_MAX_BYTES);
+    if (p[0] == 0) {
+        /* outcome_id is never empty, so plain Avro never starts with 0 */
+        if (confluent_header(p, len, &id, err) < 0 ||
+            cb_registry_get_schema(codec->reg, id, &ws, err) < 0)
+            goto out;
+        p += CONFLUENT_HEADER;
+        len -= CONFLUENT_HEADER;
+    } else {
+        ws = avro_schema_incref(codec->own[CB_SCHEMA_OUTCOME].schema);
+    }
+    if (cb_avro_doc_read(&doc, ws, p, len, OUTCOME_STRING_MAX, err) < 0 ||
+        map_outcome(codec, &doc.root, out, err) < 0)
+        goto out;
+    rc = 0;
+out:
+    cb_avro_doc_free(&doc);
+    if (ws)
+        avro_schema_decref(ws);
+    if (rc < 0)
+        cb_outcome_clear(out);
+    return rc;
+}

@@ -1,0 +1,22 @@
+# Generates a C file holding the Avro schemas of schemas/ as strings, so that
+# schemas/*.avsc stay the single source of the wire format.
+#   cmake -DSCHEMA_DIR=... -DOUT=... -P embed-schemas.cmake
+set(names OrgEvent PersonEvent CertificateActionOutcome)
+set(ids CB_SCHEMA_ORG_EVENT CB_SCHEMA_PERSON_EVENT CB_SCHEMA_OUTCOME)
+set(body "/* Generated from the schemas/ folder by scripts/embed-schemas.cmake. Do not edit. */\n")
+string(APPEND body "#include \"certbridge/schemas.h\"\n\n")
+set(table "")
+foreach(name IN LISTS names)
+  file(READ ${SCHEMA_DIR}/${name}.avsc hex HEX)
+  string(LENGTH "${hex}" hexlen)
+  math(EXPR len "${hexlen} / 2")
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  string(APPEND body "static const char schema_${name}[${len} + 1] = {\n    ${bytes}0x00};\n\n")
+  string(APPEND table "    {schema_${name}, ${len}, \"${name}\"},\n")
+endforeach()
+string(APPEND body "static const struct {\n    const char *text;\n    size_t len;\n    const char *name;\n} schemas[CB_SCHEMA_COUNT] = {\n${table}};\n\n")
+string(APPEND body "const char *cb_schema_text(cb_schema_id_t id, size_t *len)\n{\n    if ((int)id < 0 || id >= CB_SCHEMA_COUNT)\n        return NULL;\n    if (len)\n        *len = schemas[id].len;\n    return schemas[id].text;\n}\n\n")
+string(APPEND body "const char *cb_schema_name(cb_schema_id_t id)\n{\n    return ((int)id < 0 || id >= CB_SCHEMA_COUNT) ? NULL : schemas[id].name;\n}\n")
+file(WRITE ${OUT}.tmp "${body}")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)
+file(REMOVE ${OUT}.tmp)
