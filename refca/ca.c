@@ -1,0 +1,816 @@
+/*
+ * ca.c: the reference CA's operations (ca.h).
+ */
+#include "ca.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "certbridge/subject.h"
+#include "pki.h"
+
+#define VALIDITY_S     (2 * 365 * 86400LL) /* a subscriber certificate's life */
+#define LEDGER_MAX     100000              /* most ledger lines in one answer */
+#define INVENTORY_LINE (16 * 1024)         /* longest inventory line */
+#define RECALL_NOTE                                                                                \
+    "Return the token to the Department of Digital Certification and Information Security "        \
+    "(Cục Chứng thực số và Bảo mật thông tin)."
+
+struct refca_ca {
+    refca_store_t *store;
+    EVP_PKEY *key;
+    X509 *cert;
+    char *pem;
+    unsigned char *crl; /* cached DER; NULL = remake on next request */
+    size_t crl_len;
+};
+
+/* RFC 5280 CRLReason names, by code. */
+static const char *const reason_names[] = {
+    "unspecified",   "keyCompromise",        "cACompromise",    "affiliationChanged",
+    "superseded",    "cessationOfOperation", "certificateHold", NULL,
+    "removeFromCRL", "privilegeWithdrawn",   "aACompromise"};
+
+#define REASON_COUNT (int)(sizeof(reason_names) / sizeof(reason_names[0]))
+
+static const char *const op_names[] = {"change-info", "revoke", "recall", "issue"};
+
+const char *refca_op_name(refca_op_t op)
+{
+    return (unsigned)op < 4 ? op_names[op] : "?";
+}
+
+int refca_op_parse(const char *name)
+{
+    int i;
+
+    for (i = 0; i < 4; i++)
+        if (strcmp(op_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+/* The code of a reason name, or -1. */
+static int reason_parse(const char *name)
+{
+    int i;
+
+    for (i = 0; i < REASON_COUNT; i++)
+        if (reason_names[i] && strcmp(reason_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static const char *reason_name(int code)
+{
+    return code >= 0 && code < REASON_COUNT && reason_names[code] ? reason_names[code]
+                                                                  : "unspecified";
+}
+
+void refca_answer_clear(refca_answer_t *ans)
+{
+    free(ans->body);
+    ans->body = NULL;
+    ans->status = 0;
+}
+
+/* Sets ans to status and the JSON text of obj (which is consumed). */
+static int answer_json(refca_answer_t *ans, int status, json_t *obj, cb_error_t *err)
+{
+    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+
+    json_decref(obj);
+    if (!text)
+        return cb_error_set(err, CB_ERR_NOMEM, "out of memory building an answer");
+    free(ans->body);
+    ans->body = text;
+    ans->status = status;
+    return 0;
+}
+
+int refca_problem(refca_answer_t *ans, int status, const char *code, const char *detail)
+{
+    char type[160], *text;
+    json_t *obj;
+    size_t i;
+
+    snprintf(type, sizeof(type), "https://certbridge.invalid/problems/%s", code);
+    for (i = 0; type[i]; i++)
+        if (type[i] == '_')
+            type[i] = '-';
+    for (i = 36; type[i]; i++)
+        type[i] = (char)(type[i] >= 'A' && type[i] <= 'Z' ? type[i] + 32 : type[i]);
+    obj = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", code, "status", status,
+                    "detail", detail ? detail : "", "code", code);
+    text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    free(ans->body);
+    ans->body = text ? text : strdup("{}");
+    ans->status = status;
+    return 0;
+}
+
+/* RFC 3339 UTC text of Unix seconds. */
+static void rfc3339(int64_t s, char out[32])
+{
+    time_t t = (time_t)s;
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The canonical form of a subject string (parse + format), or NULL. */
+static char *canonical_subject(const char *dn, cb_error_t *err)
+{
+    cb_subject_t s;
+    char *out = NULL;
+
+    memset(&s, 0, sizeof(s));
+    if (cb_subject_parse(dn, &s, err) == 0)
+        out = cb_subject_format(&s, err);
+    cb_subject_clear(&s);
+    return out;
+}
+
+/* Issues a subscriber certificate for pubkey under subject dn and fills
+ * row's serial, subject, der, validity (not_after 0 = the full validity).
+ * The row's other fields are the caller's. */
+static int issue_cert(refca_ca_t *ca, EVP_PKEY *pubkey, const char *dn, int64_t not_after,
+                      refca_cert_row_t *row, cb_error_t *err)
+{
+    char serial[REFCA_SERIAL_HEX_MAX];
+    X509_NAME *name = NULL;
+    X509 *cert = NULL;
+    refca_cert_spec_t spec;
+    int64_t now = (int64_t)time(NULL);
+    int rc = -1;
+
+    if (!(row->subject = canonical_subject(dn, err)) ||
+        !(name = refca_name_from_dn(row->subject, err)) || refca_serial_new(serial, err) < 0)
+        goto out;
+    if (not_after <= now + 86400)
+        not_after = now + VALIDITY_S;
+    spec = (refca_cert_spec_t){
+        REFCA_CERT_SUBSCRIBER, name, pubkey, ca->cert, ca->key, serial, now - 60, not_after};
+    if (!(cert = refca_cert_make(&spec, err)) ||
+        refca_cert_der(cert, &row->der, &row->der_len, err) < 0)
+        goto out;
+    if (!(row->serial = strdup(serial))) {
+        cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    row->not_before = now - 60;
+    row->not_after = not_after;
+    rc = 0;
+out:
+    X509_free(cert);
+    X509_NAME_free(name);
+    return rc;
+}
+
+/* Makes the CA key and self-signed certificate at first start, or loads
+ * them from the store. */
+static int load_identity(refca_ca_t *ca, cb_error_t *err)
+{
+    char *key_pem = NULL, *cert_pem = NULL, serial[REFCA_SERIAL_HEX_MAX];
+    size_t len;
+    X509_NAME *name = NULL;
+    refca_cert_spec_t spec;
+    int64_t now = (int64_t)time(NULL);
+    int rc = -1, found;
+
+    found = refca_store_meta_get(ca->store, "ca.key", &key_pem, &len, err);
+    if (found < 0)
+        goto out;
+    if (found == 0) {
+        if (refca_store_meta_get(ca->store, "ca.cert", &cert_pem, &len, err) != 0 ||
+            !(ca->key = refca_key_from_private_pem(key_pem, err)) ||
+            !(ca->cert = refca_cert_from_pem(cert_pem, err)))
+            goto out;
+        ca->pem = cert_pem;
+        cert_pem = NULL;
+        rc = 0;
+        goto out;
+    }
+    if (!(ca->key = refca_key_new(err)) || refca_serial_new(serial, err) < 0 ||
+        !(name = refca_name_from_dn("CN=Reference CA for certbridge (not for production),"
+                                    "O=Ban Cơ yếu Chính phủ (mô phỏng),C=VN",
+                                    err)))
+        goto out;
+    spec = (refca_cert_spec_t){REFCA_CERT_CA, name,   ca->key,    NULL,
+                               ca->key,       serial, now - 3600, now + 20 * 365 * 86400LL};
+    if (!(ca->cert = refca_cert_make(&spec, err)) || !(ca->pem = refca_cert_pem(ca->cert, err)) ||
+        !(key_pem = refca_key_private_pem(ca->key, err)))
+        goto out;
+    if (refca_store_begin(ca->store, err) < 0)
+        goto out;
+    if (refca_store_meta_set(ca->store, "ca.key", key_pem, strlen(key_pem), err) < 0 ||
+        refca_store_meta_set(ca->store, "ca.cert", ca->pem, strlen(ca->pem), err) < 0 ||
+        refca_store_commit(ca->store, err) < 0) {
+        refca_store_rollback(ca->store);
+        goto out;
+    }
+    rc = 0;
+out:
+    X509_NAME_free(name);
+    free(key_pem);
+    free(cert_pem);
+    return rc;
+}
+
+/* A string member of obj, or NULL when absent or not a string. */
+static const char *jstr(json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(obj, key));
+}
+
+/* Issues the certificate of one inventory line: a fresh key pair (its
+ * private half stays on the token, so only the public key is kept). */
+static int inventory_line(refca_ca_t *ca, json_t *line, cb_error_t *err)
+{
+    const char *type = jstr(line, "holder_type"), *id = jstr(line, "holder_id");
+    const char *dn = jstr(line, "subject");
+    EVP_PKEY *key = NULL;
+    refca_cert_row_t row;
+    int rc = -1;
+
+    memset(&row, 0, sizeof(row));
+    if (!type || !id || !dn || (strcmp(type, "ORGANIZATION") && strcmp(type, "PERSON")))
+        return cb_error_set(err, CB_ERR_INVALID,
+                            "needs holder_type (ORGANIZATION|PERSON), holder_id and subject");
+    if (!(key = refca_key_new(err)) || issue_cert(ca, key, dn, 0, &row, err) < 0 ||
+        refca_key_public_der(key, &row.pubkey, &row.pubkey_len, err) < 0)
+        goto out;
+    row.holder_type = (char *)type;
+    row.holder_id = (char *)id;
+    row.org_code = (char *)jstr(line, "org_code");
+    row.device_id = (char *)jstr(line, "device_id");
+    row.status = (char *)"active";
+    row.revoke_reason = -1;
+    rc = refca_store_cert_put(ca->store, &row, err);
+    row.holder_type = row.holder_id = row.org_code = row.device_id = row.status = NULL;
+out:
+    refca_cert_row_clear(&row);
+    EVP_PKEY_free(key);
+    return rc;
+}
+
+/* Loads the inventory file in one transaction. */
+static int load_inventory(refca_ca_t *ca, const char *path, cb_error_t *err)
+{
+    char *line = malloc(INVENTORY_LINE + 2);
+    FILE *f = fopen(path, "r");
+    int lineno = 0, rc = -1;
+
+    if (!line || !f) {
+        cb_error_set(err, CB_ERR_IO, "%s: cannot open", path);
+        goto out;
+    }
+    if (refca_store_begin(ca->store, err) < 0)
+        goto out;
+    while (fgets(line, INVENTORY_LINE + 2, f)) {
+        json_error_t jerr;
+        json_t *obj;
+        size_t len = strlen(line);
+
+        lineno++;
+        if (len > INVENTORY_LINE) {
+            cb_error_set(err, CB_ERR_LIMIT, "%s:%d: line too long", path, lineno);
+            goto rollback;
+        }
+        if (strspn(line, " \t\r\n") == len)
+            continue;
+        if (!(obj = json_loads(line, 0, &jerr))) {
+            cb_error_set(err, CB_ERR_INVALID, "%s:%d: %s", path, lineno, jerr.text);
+            goto rollback;
+        }
+        if (inventory_line(ca, obj, err) < 0) {
+            json_decref(obj);
+            cb_error_prefix(err, "%s:%d", path, lineno);
+            goto rollback;
+        }
+        json_decref(obj);
+    }
+    if (refca_store_commit(ca->store, err) < 0)
+        goto rollback;
+    rc = 0;
+    goto out;
+rollback:
+    refca_store_rollback(ca->store);
+out:
+    if (f)
+        fclose(f);
+    free(line);
+    return rc;
+}
+
+refca_ca_t *refca_ca_open(const char *state_dir, const char *inventory, cb_error_t *err)
+{
+    refca_ca_t *ca = calloc(1, sizeof(*ca));
+    int64_t n;
+
+    if (!ca) {
+        cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    if (!(ca->store = refca_store_open(state_dir, false, err)) || load_identity(ca, err) < 0)
+        goto fail;
+    if (inventory) {
+        if ((n = refca_store_cert_count(ca->store, err)) < 0)
+            goto fail;
+        if (n == 0 && load_inventory(ca, inventory, err) < 0)
+            goto fail;
+    }
+    return ca;
+fail:
+    refca_ca_close(ca);
+    return NULL;
+}
+
+void refca_ca_close(refca_ca_t *ca)
+{
+    if (!ca)
+        return;
+    refca_store_close(ca->store);
+    EVP_PKEY_free(ca->key);
+    X509_free(ca->cert);
+    free(ca->pem);
+    free(ca->crl);
+    free(ca);
+}
+
+refca_store_t *refca_ca_store(refca_ca_t *ca)
+{
+    return ca->store;
+}
+
+const char *refca_ca_pem(refca_ca_t *ca)
+{
+    return ca->pem;
+}
+
+/* Parses a request body as a JSON object; an empty body is {}. NULL with
+ * a 400 problem in ans when malformed. */
+static json_t *parse_body(const char *body, refca_answer_t *ans)
+{
+    json_error_t jerr;
+    json_t *obj;
+
+    if (!body || !*body)
+        return json_object();
+    obj = json_loads(body, 0, &jerr);
+    if (!obj || !json_is_object(obj)) {
+        json_decref(obj);
+        refca_problem(ans, 400, "MALFORMED_BODY", "the body is not a JSON object");
+        return NULL;
+    }
+    return obj;
+}
+
+/* Checks what precheck and apply share. Returns 0 when fine, 1 with the
+ * problem in ans, -1 on internal failure. row receives the target
+ * certificate for change-info and revoke (the caller clears it). */
+static int check(refca_ca_t *ca, refca_op_t op, const char *target, json_t *obj,
+                 refca_cert_row_t *row, refca_answer_t *ans, cb_error_t *err)
+{
+    const char *s;
+    char *canon;
+    int rc;
+
+    switch (op) {
+    case REFCA_OP_CHANGE_INFO:
+    case REFCA_OP_REVOKE:
+        rc = refca_store_cert_get(ca->store, target, row, err);
+        if (rc < 0)
+            return -1;
+        if (rc == 1)
+            return refca_problem(ans, 404, "CERTIFICATE_NOT_FOUND",
+                                 "no certificate has this serial"),
+                   1;
+        if (op == REFCA_OP_REVOKE) {
+            s = jstr(obj, "reason");
+            if (!s || reason_parse(s) < 0)
+                return refca_problem(ans, 422, "INVALID_REASON",
+                                     "reason must be an RFC 5280 CRLReason name"),
+                       1;
+            return 0;
+        }
+        if (!(s = jstr(obj, "subject")))
+            return refca_problem(ans, 422, "INVALID_SUBJECT", "subject is required"), 1;
+        if (!(canon = canonical_subject(s, err)))
+            return refca_problem(ans, 422, "INVALID_SUBJECT", err->msg), 1;
+        free(canon);
+        return 0;
+    case REFCA_OP_RECALL:
+        rc = refca_store_device_known(ca->store, target, err);
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
+            return refca_problem(ans, 404, "DEVICE_NOT_FOUND", "no certificate names this token"),
+                   1;
+        return 0;
+    case REFCA_OP_ISSUE:
+        s = jstr(obj, "holder_type");
+        if (!s || (strcmp(s, "ORGANIZATION") && strcmp(s, "PERSON")) || !jstr(obj, "holder_id"))
+            return refca_problem(ans, 422, "INVALID_HOLDER",
+                                 "holder_type (ORGANIZATION|PERSON) and holder_id are required"),
+                   1;
+        if (!(s = jstr(obj, "subject")))
+            return refca_problem(ans, 422, "INVALID_SUBJECT", "subject is required"), 1;
+        if (!(canon = canonical_subject(s, err)))
+            return refca_problem(ans, 422, "INVALID_SUBJECT", err->msg), 1;
+        free(canon);
+        return 0;
+    }
+    return cb_error_set(err, CB_ERR_INTERNAL, "unknown operation");
+}
+
+int refca_ca_precheck(refca_ca_t *ca, refca_op_t op, const char *target, const char *body,
+                      refca_answer_t *ans, cb_error_t *err)
+{
+    refca_cert_row_t row;
+    json_t *obj = parse_body(body, ans);
+    int rc;
+
+    if (!obj)
+        return 1;
+    memset(&row, 0, sizeof(row));
+    rc = check(ca, op, target, obj, &row, ans, err);
+    refca_cert_row_clear(&row);
+    json_decref(obj);
+    return rc;
+}
+
+/* change-info: the same public key under the new subject; the old
+ * certificate is superseded (reason 4) on the CRL. */
+static int do_change_info(refca_ca_t *ca, refca_cert_row_t *old, json_t *obj, const char *key,
+                          const char *request_id, refca_answer_t *ans, cb_error_t *err)
+{
+    refca_cert_row_t row;
+    EVP_PKEY *pub = NULL;
+    const char *org = jstr(obj, "org_code");
+    char nb[32], na[32];
+    int rc = -1;
+
+    memset(&row, 0, sizeof(row));
+    if (strcmp(old->status, "active") != 0) {
+        rc = refca_problem(ans, 409, "CERTIFICATE_NOT_ACTIVE",
+                           "the certificate is revoked or superseded");
+        goto out;
+    }
+    if (!(pub = refca_key_from_public_der(old->pubkey, old->pubkey_len, err)) ||
+        issue_cert(ca, pub, jstr(obj, "subject"), old->not_after, &row, err) < 0)
+        goto out;
+    row.holder_type = old->holder_type;
+    row.holder_id = old->holder_id;
+    row.org_code = org ? (char *)org : old->org_code;
+    row.device_id = old->device_id;
+    row.pubkey = old->pubkey;
+    row.pubkey_len = old->pubkey_len;
+    row.status = (char *)"active";
+    row.revoke_reason = -1;
+    if (refca_store_cert_put(ca->store, &row, err) < 0 ||
+        refca_store_cert_revoke(ca->store, old->serial, 4, (int64_t)time(NULL), row.serial, err) <
+            0 ||
+        refca_store_ledger_add(ca->store, "change-info", old->serial, row.serial, old->device_id, 4,
+                               key, request_id, err) < 0)
+        goto unborrow;
+    rfc3339(row.not_before, nb);
+    rfc3339(row.not_after, na);
+    rc = answer_json(ans, 200,
+                     json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "status", "SUCCEEDED", "serial",
+                               old->serial, "new_serial", row.serial, "subject", row.subject,
+                               "not_before", nb, "not_after", na),
+                     err);
+    free(ca->crl);
+    ca->crl = NULL;
+unborrow:
+    row.holder_type = row.holder_id = row.org_code = row.device_id = row.status = NULL;
+    row.pubkey = NULL;
+out:
+    refca_cert_row_clear(&row);
+    EVP_PKEY_free(pub);
+    return rc;
+}
+
+/* revoke: puts the serial on the CRL; a revoked certificate answers
+ * ALREADY_REVOKED with its first reason. */
+static int do_revoke(refca_ca_t *ca, refca_cert_row_t *old, json_t *obj, const char *key,
+                     const char *request_id, refca_answer_t *ans, cb_error_t *err)
+{
+    int reason = reason_parse(jstr(obj, "reason"));
+    char at[32];
+
+    if (strcmp(old->status, "active") != 0) {
+        rfc3339(old->revoked_at, at);
+        return answer_json(ans, 200,
+                           json_pack("{s:s, s:s, s:s, s:s}", "status", "ALREADY_REVOKED", "serial",
+                                     old->serial, "reason", reason_name(old->revoke_reason),
+                                     "revoked_at", at),
+                           err);
+    }
+    if (refca_store_cert_revoke(ca->store, old->serial, reason, (int64_t)time(NULL), NULL, err) <
+            0 ||
+        refca_store_ledger_add(ca->store, "revoke", old->serial, NULL, old->device_id, reason, key,
+                               request_id, err) < 0)
+        return -1;
+    free(ca->crl);
+    ca->crl = NULL;
+    rfc3339((int64_t)time(NULL), at);
+    return answer_json(ans, 200,
+                       json_pack("{s:s, s:s, s:s, s:s}", "status", "REVOKED", "serial", old->serial,
+                                 "reason", reason_name(reason), "revoked_at", at),
+                       err);
+}
+
+/* recall: records that the token must come back. */
+static int do_recall(refca_ca_t *ca, const char *device, const char *key, const char *request_id,
+                     refca_answer_t *ans, cb_error_t *err)
+{
+    int rc = refca_store_device_recall(ca->store, device, refca_now_ms(), err);
+
+    if (rc < 0)
+        return -1;
+    if (rc == 0 && refca_store_ledger_add(ca->store, "recall", NULL, NULL, device, -1, key,
+                                          request_id, err) < 0)
+        return -1;
+    return answer_json(ans, 200,
+                       json_pack("{s:s, s:s, s:s}", "status", rc ? "ALREADY_RECALLED" : "RECALLED",
+                                 "device_id", device, "note", RECALL_NOTE),
+                       err);
+}
+
+/* issue: a new key pair (a new token) and certificate for a holder. */
+static int do_issue(refca_ca_t *ca, json_t *obj, const char *key, const char *request_id,
+                    refca_answer_t *ans, cb_error_t *err)
+{
+    refca_cert_row_t row;
+    EVP_PKEY *pk = NULL;
+    char device[REFCA_SERIAL_HEX_MAX + 4];
+    const char *dev = jstr(obj, "device_id");
+    int rc = -1;
+
+    memset(&row, 0, sizeof(row));
+    if (!dev) {
+        if (refca_serial_new(device + 3, err) < 0)
+            goto out;
+        memcpy(device, "TK-", 3);
+        device[3 + 12] = '\0';
+        dev = device;
+    }
+    if (!(pk = refca_key_new(err)) || issue_cert(ca, pk, jstr(obj, "subject"), 0, &row, err) < 0 ||
+        refca_key_public_der(pk, &row.pubkey, &row.pubkey_len, err) < 0)
+        goto out;
+    row.holder_type = (char *)jstr(obj, "holder_type");
+    row.holder_id = (char *)jstr(obj, "holder_id");
+    row.org_code = (char *)jstr(obj, "org_code");
+    row.device_id = (char *)dev;
+    row.status = (char *)"active";
+    row.revoke_reason = -1;
+    if (refca_store_cert_put(ca->store, &row, err) < 0 ||
+        refca_store_ledger_add(ca->store, "issue", NULL, row.serial, dev, -1, key, request_id,
+                               err) < 0)
+        goto unborrow;
+    rc = answer_json(ans, 201,
+                     json_pack("{s:s, s:s, s:s, s:s}", "status", "SUCCEEDED", "new_serial",
+                               row.serial, "subject", row.subject, "device_id", dev),
+                     err);
+unborrow:
+    row.holder_type = row.holder_id = row.org_code = row.device_id = row.status = NULL;
+out:
+    refca_cert_row_clear(&row);
+    EVP_PKEY_free(pk);
+    return rc;
+}
+
+int refca_ca_apply(refca_ca_t *ca, refca_op_t op, const char *target, const char *body,
+                   const char *idem_key, const char *request_id, refca_answer_t *ans,
+                   cb_error_t *err)
+{
+    refca_cert_row_t row;
+    json_t *obj = parse_body(body, ans);
+    int rc;
+
+    if (!obj)
+        return 0;
+    memset(&row, 0, sizeof(row));
+    rc = check(ca, op, target, obj, &row, ans, err);
+    if (rc != 0)
+        goto out;
+    switch (op) {
+    case REFCA_OP_CHANGE_INFO:
+        rc = do_change_info(ca, &row, obj, idem_key, request_id, ans, err);
+        break;
+    case REFCA_OP_REVOKE:
+        rc = do_revoke(ca, &row, obj, idem_key, request_id, ans, err);
+        break;
+    case REFCA_OP_RECALL:
+        rc = do_recall(ca, target, idem_key, request_id, ans, err);
+        break;
+    case REFCA_OP_ISSUE:
+        rc = do_issue(ca, obj, idem_key, request_id, ans, err);
+        break;
+    }
+out:
+    refca_cert_row_clear(&row);
+    json_decref(obj);
+    return rc < 0 ? -1 : 0;
+}
+
+/* The JSON description of a certificate (lookup and single-certificate
+ * answers). */
+static json_t *cert_json(const refca_cert_row_t *row)
+{
+    char nb[32], na[32];
+
+    rfc3339(row->not_before, nb);
+    rfc3339(row->not_after, na);
+    return json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s?, s:s, s:s, s:s}", "serial", row->serial,
+                     "holder_type", row->holder_type, "holder_id", row->holder_id, "org_code",
+                     row->org_code, "subject", row->subject, "device_id", row->device_id, "status",
+                     row->status, "not_before", nb, "not_after", na);
+}
+
+/* Appends a certificate to the lookup's array. */
+static int lookup_add(const refca_cert_row_t *row, void *opaque)
+{
+    json_t *item = cert_json(row);
+
+    return !item || json_array_append_new((json_t *)opaque, item) < 0;
+}
+
+int refca_ca_lookup(refca_ca_t *ca, const char *holder_type, const char *holder_id,
+                    const char *org_code, refca_answer_t *ans, cb_error_t *err)
+{
+    json_t *list;
+
+    if (!holder_type || (strcmp(holder_type, "ORGANIZATION") && strcmp(holder_type, "PERSON")))
+        return refca_problem(ans, 400, "INVALID_QUERY",
+                             "holder_type must be ORGANIZATION or PERSON");
+    if (!holder_id && !org_code)
+        return refca_problem(ans, 400, "INVALID_QUERY", "holder_id or org_code is required");
+    if (!(list = json_array()))
+        return cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+    if (refca_store_cert_active(ca->store, holder_type, holder_id, org_code, lookup_add, list,
+                                err) < 0) {
+        json_decref(list);
+        return -1;
+    }
+    return answer_json(ans, 200, json_pack("{s:o}", "certificates", list), err);
+}
+
+int refca_ca_cert(refca_ca_t *ca, const char *serial, refca_answer_t *ans, cb_error_t *err)
+{
+    refca_cert_row_t row;
+    json_t *obj;
+    char *pem = NULL;
+    int rc;
+
+    rc = refca_store_cert_get(ca->store, serial, &row, err);
+    if (rc < 0)
+        return -1;
+    if (rc == 1)
+        return refca_problem(ans, 404, "CERTIFICATE_NOT_FOUND", "no certificate has this serial");
+    obj = cert_json(&row);
+    if (obj && row.status && strcmp(row.status, "active"))
+        json_object_set_new(obj, "revocation_reason", json_string(reason_name(row.revoke_reason)));
+    if (obj && row.replaced_by)
+        json_object_set_new(obj, "replaced_by", json_string(row.replaced_by));
+    if (obj && (pem = refca_cert_pem_from_der(row.der, row.der_len, err)))
+        json_object_set_new(obj, "pem", json_string(pem));
+    refca_cert_row_clear(&row);
+    free(pem);
+    return answer_json(ans, 200, obj, err);
+}
+
+int refca_ca_request(refca_ca_t *ca, const char *id, refca_answer_t *ans, cb_error_t *err)
+{
+    refca_request_row_t row;
+    json_t *obj, *result = NULL;
+    int rc = refca_store_request_get(ca->store, id, &row, err);
+
+    if (rc < 0)
+        return -1;
+    if (rc == 1)
+        return refca_problem(ans, 404, "REQUEST_NOT_FOUND", "no request has this id");
+    if (row.body)
+        result = json_loads(row.body, 0, NULL);
+    obj = json_pack("{s:s, s:s, s:s, s:s?}", "request_id", row.id, "state", row.state, "op", row.op,
+                    "target", row.target);
+    if (obj && result) {
+        json_object_set_new(obj, "http_status", json_integer(row.status));
+        json_object_set_new(obj, "result", result);
+        result = NULL;
+    }
+    json_decref(result);
+    refca_request_row_clear(&row);
+    return answer_json(ans, 200, obj, err);
+}
+
+/* Collects revoked certificates for the CRL. */
+typedef struct crl_acc {
+    refca_crl_entry_t *items;
+    char **serials;
+    size_t count, cap;
+} crl_acc_t;
+
+static int crl_collect(const char *serial, int reason, int64_t at, void *opaque)
+{
+    crl_acc_t *acc = opaque;
+
+    if (acc->count == acc->cap) {
+        size_t cap = acc->cap ? acc->cap * 2 : 64;
+        refca_crl_entry_t *items = realloc(acc->items, cap * sizeof(*items));
+        char **serials;
+        if (!items)
+            return 1;
+        acc->items = items;
+        serials = realloc(acc->serials, cap * sizeof(*serials));
+        if (!serials)
+            return 1;
+        acc->serials = serials;
+        acc->cap = cap;
+    }
+    if (!(acc->serials[acc->count] = strdup(serial)))
+        return 1;
+    acc->items[acc->count] = (refca_crl_entry_t){acc->serials[acc->count], reason, at};
+    acc->count++;
+    return 0;
+}
+
+int refca_ca_crl(refca_ca_t *ca, const unsigned char **der, size_t *len, cb_error_t *err)
+{
+    crl_acc_t acc = {NULL, NULL, 0, 0};
+    char *num = NULL;
+    size_t nlen, i;
+    int64_t number = 1;
+    char buf[32];
+    int rc = -1, found;
+
+    if (ca->crl)
+        goto done;
+    if ((found = refca_store_meta_get(ca->store, "crl.number", &num, &nlen, err)) < 0)
+        goto out;
+    if (found == 0)
+        number = strtoll(num, NULL, 10) + 1;
+    if (refca_store_cert_revoked(ca->store, crl_collect, &acc, err) < 0) {
+        if (err && !err->msg[0])
+            cb_error_set(err, CB_ERR_NOMEM, "out of memory collecting the CRL");
+        goto out;
+    }
+    if (refca_crl_make(ca->cert, ca->key, acc.items, acc.count, number, &ca->crl, &ca->crl_len,
+                       err) < 0)
+        goto out;
+    snprintf(buf, sizeof(buf), "%lld", (long long)number);
+    if (refca_store_meta_set(ca->store, "crl.number", buf, strlen(buf), err) < 0)
+        goto out;
+done:
+    *der = ca->crl;
+    *len = ca->crl_len;
+    rc = 0;
+out:
+    for (i = 0; i < acc.count; i++)
+        free(acc.serials[i]);
+    free(acc.serials);
+    free(acc.items);
+    free(num);
+    return rc;
+}
+
+/* Appends one ledger line to the answer's array. */
+static int ledger_add_json(const refca_ledger_row_t *r, void *opaque)
+{
+    json_t *item = json_pack(
+        "{s:I, s:I, s:s, s:s?, s:s?, s:s?, s:s?, s:s?}", "seq", (json_int_t)r->seq, "at_ms",
+        (json_int_t)r->at_ms, "op", r->op, "serial", r->serial, "new_serial", r->new_serial,
+        "device_id", r->device_id, "idempotency_key", r->idem_key, "request_id", r->request_id);
+
+    if (item && r->reason >= 0)
+        json_object_set_new(item, "reason", json_string(reason_name(r->reason)));
+    return !item || json_array_append_new((json_t *)opaque, item) < 0;
+}
+
+int refca_ca_ledger(refca_ca_t *ca, int64_t after, int64_t limit, refca_answer_t *ans,
+                    cb_error_t *err)
+{
+    json_t *list = json_array();
+    int64_t total;
+
+    if (!list)
+        return cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+    if (limit <= 0 || limit > LEDGER_MAX)
+        limit = LEDGER_MAX;
+    if ((total = refca_store_ledger_count(ca->store, err)) < 0 ||
+        refca_store_ledger_each(ca->store, after, limit, ledger_add_json, list, err) < 0) {
+        json_decref(list);
+        if (err && !err->msg[0])
+            cb_error_set(err, CB_ERR_NOMEM, "out of memory listing the ledger");
+        return -1;
+    }
+    return answer_json(ans, 200,
+                       json_pack("{s:I, s:o}", "count", (json_int_t)total, "entries", list), err);
+}

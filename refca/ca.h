@@ -1,0 +1,86 @@
+/*
+ * ca.h: the reference CA's operations (DESIGN.md §6, schemas/ca-api.yaml)
+ * over its store (store.h) and X.509 work (pki.h), independent of HTTP.
+ *
+ * Every operation produces an answer: an HTTP status and a JSON body (a
+ * problem+json document for errors). Mutating operations write the ledger
+ * and run inside the caller's transaction (refca_store_begin/commit), so
+ * the server can store the idempotency key in the same transaction.
+ */
+#ifndef REFCA_CA_H
+#define REFCA_CA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "certbridge/error.h"
+#include "store.h"
+
+typedef struct refca_ca refca_ca_t;
+
+/* An answer. body is heap text owned by the answer (refca_answer_clear). */
+typedef struct refca_answer {
+    int status;
+    char *body;
+} refca_answer_t;
+
+/* The mutating operations. */
+typedef enum refca_op {
+    REFCA_OP_CHANGE_INFO = 0,
+    REFCA_OP_REVOKE,
+    REFCA_OP_RECALL,
+    REFCA_OP_ISSUE
+} refca_op_t;
+
+/* Opens the CA in state_dir: the store, the CA key and certificate (made
+ * at first start), and, when the store holds no certificate yet and
+ * inventory is set, issues a certificate for every line of the inventory
+ * (JSONL, see README "The reference CA"). Caller frees. */
+refca_ca_t *refca_ca_open(const char *state_dir, const char *inventory, cb_error_t *err);
+void refca_ca_close(refca_ca_t *ca);
+
+refca_store_t *refca_ca_store(refca_ca_t *ca);
+
+/* Name <-> value of the mutating operations ("change-info", ...). */
+const char *refca_op_name(refca_op_t op);
+int refca_op_parse(const char *name);
+
+/* Applies a mutating operation: target is the serial (change-info, revoke)
+ * or device id (recall), NULL for issue; body is the request's JSON text.
+ * idem_key and request_id go into the ledger. Fills ans; returns -1 only
+ * on an internal failure (the transaction must then be rolled back). */
+int refca_ca_apply(refca_ca_t *ca, refca_op_t op, const char *target, const char *body,
+                   const char *idem_key, const char *request_id, refca_answer_t *ans,
+                   cb_error_t *err);
+
+/* Checks a mutating request before it is accepted (for async mode): the
+ * target exists and the body is well-formed. 0 when acceptable, otherwise
+ * fills ans with the problem and returns 1; -1 on internal failure. */
+int refca_ca_precheck(refca_ca_t *ca, refca_op_t op, const char *target, const char *body,
+                      refca_answer_t *ans, cb_error_t *err);
+
+/* GET /v1/certificates: a holder's active certificates (holder_id set), or
+ * those of every holder of holder_type belonging to org_code. */
+int refca_ca_lookup(refca_ca_t *ca, const char *holder_type, const char *holder_id,
+                    const char *org_code, refca_answer_t *ans, cb_error_t *err);
+
+/* GET /v1/certificates/{serial}: one certificate with its PEM. */
+int refca_ca_cert(refca_ca_t *ca, const char *serial, refca_answer_t *ans, cb_error_t *err);
+
+/* GET /v1/requests/{id}. */
+int refca_ca_request(refca_ca_t *ca, const char *id, refca_answer_t *ans, cb_error_t *err);
+
+/* The CA certificate (PEM, owned by ca) and the current CRL (DER, owned by
+ * ca, remade only after a revocation). */
+const char *refca_ca_pem(refca_ca_t *ca);
+int refca_ca_crl(refca_ca_t *ca, const unsigned char **der, size_t *len, cb_error_t *err);
+
+/* GET /v1/ledger?after=SEQ&limit=N as JSON. */
+int refca_ca_ledger(refca_ca_t *ca, int64_t after, int64_t limit, refca_answer_t *ans,
+                    cb_error_t *err);
+
+/* Fills ans with an application/problem+json document. Returns 0. */
+int refca_problem(refca_answer_t *ans, int status, const char *code, const char *detail);
+void refca_answer_clear(refca_answer_t *ans);
+
+#endif

@@ -1,0 +1,291 @@
+/*
+ * main.c: certbridge-refca, the reference CA of the CA API v1
+ * (schemas/ca-api.yaml), for development, the demo, tests and benchmarks.
+ *
+ *   certbridge-refca serve --state DIR --pki DIR [--inventory FILE] [options]
+ *   certbridge-refca pki-init DIR
+ *   certbridge-refca ledger --state DIR [--after SEQ]
+ *
+ * Only this file prints and exits; the modules return errors.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ca.h"
+#include "certbridge/log.h"
+#include "pki.h"
+#include "server.h"
+
+static const char usage[] =
+    "certbridge-refca: the reference CA of certbridge's CA API v1 (not for production)\n"
+    "\n"
+    "Usage:\n"
+    "  certbridge-refca serve --state DIR --pki DIR [options]\n"
+    "      --listen HOST:PORT    address (default 127.0.0.1:8443; port 0 = any free port)\n"
+    "      --url-file FILE       write https://HOST:PORT here once listening\n"
+    "      --inventory FILE      JSONL holders issued at first start\n"
+    "      --pki DIR             TLS files made by pki-init (server.pem, server.key,\n"
+    "                            client-ca.pem); or each with --tls-cert, --tls-key,\n"
+    "                            --client-ca\n"
+    "      --latency-ms N        delay every answer by N ms (timers: other calls go on)\n"
+    "      --fail-503 RATIO      answer this share of calls 503 with Retry-After\n"
+    "      --retry-after S       the Retry-After of those answers (default 1)\n"
+    "      --drop RATIO          close this share of connections unanswered, nothing applied\n"
+    "      --drop-after RATIO    apply this share of mutating calls, then close unanswered\n"
+    "      --async               mutating calls answer 202 PENDING, complete later\n"
+    "      --async-delay-ms N    when PENDING requests complete (default 200)\n"
+    "      --seed N              fault injection's random sequence\n"
+    "  certbridge-refca pki-init DIR\n"
+    "      make a development PKI: TLS CA, server cert for 127.0.0.1/localhost, client CA,\n"
+    "      certbridge's client cert and key, and a rogue client cert from another CA\n"
+    "  certbridge-refca ledger --state DIR [--after SEQ]\n"
+    "      print every applied operation as JSON\n";
+
+/* Joins dir and name into buf. */
+static const char *path_in(char *buf, size_t size, const char *dir, const char *name)
+{
+    snprintf(buf, size, "%s/%s", dir, name);
+    return buf;
+}
+
+/* Parses a ratio in [0, 1]; exits with usage on a bad value. */
+static double ratio(const char *opt, const char *v)
+{
+    char *end;
+    double d = strtod(v, &end);
+
+    if (end == v || *end || d < 0 || d > 1) {
+        fprintf(stderr, "certbridge-refca: %s: \"%s\" is not a ratio in [0, 1]\n", opt, v);
+        exit(2);
+    }
+    return d;
+}
+
+/* Parses a non-negative integer; exits with usage on a bad value. */
+static long count(const char *opt, const char *v)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+
+    if (end == v || *end || n < 0 || n > 86400000) {
+        fprintf(stderr, "certbridge-refca: %s: \"%s\" is not a non-negative integer\n", opt, v);
+        exit(2);
+    }
+    return n;
+}
+
+/* serve: open the CA and run the server until a signal. */
+static int cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {{"state", required_argument, NULL, 's'},
+                                         {"pki", required_argument, NULL, 'p'},
+                                         {"listen", required_argument, NULL, 'l'},
+                                         {"url-file", required_argument, NULL, 'u'},
+                                         {"inventory", required_argument, NULL, 'i'},
+                                         {"tls-cert", required_argument, NULL, 'C'},
+                                         {"tls-key", required_argument, NULL, 'K'},
+                                         {"client-ca", required_argument, NULL, 'A'},
+                                         {"latency-ms", required_argument, NULL, 'L'},
+                                         {"fail-503", required_argument, NULL, 'F'},
+                                         {"retry-after", required_argument, NULL, 'R'},
+                                         {"drop", required_argument, NULL, 'D'},
+                                         {"drop-after", required_argument, NULL, 'E'},
+                                         {"async", no_argument, NULL, 'a'},
+                                         {"async-delay-ms", required_argument, NULL, 'd'},
+                                         {"seed", required_argument, NULL, 'S'},
+                                         {NULL, 0, NULL, 0}};
+    refca_server_opts_t o;
+    const char *state = NULL, *pki = NULL, *inventory = NULL;
+    char host[256] = "127.0.0.1", cert[4096], key[4096], cca[4096], *colon;
+    refca_ca_t *ca;
+    cb_error_t err;
+    int c, rc;
+
+    memset(&o, 0, sizeof(o));
+    o.port = 8443;
+    o.retry_after_s = 1;
+    o.async_delay_ms = 200;
+    cb_error_clear(&err);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            state = optarg;
+            break;
+        case 'p':
+            pki = optarg;
+            break;
+        case 'l':
+            snprintf(host, sizeof(host), "%s", optarg);
+            if (!(colon = strrchr(host, ':'))) {
+                fprintf(stderr, "certbridge-refca: --listen wants HOST:PORT\n");
+                return 2;
+            }
+            *colon = '\0';
+            o.port = (int)count("--listen", colon + 1);
+            break;
+        case 'u':
+            o.url_file = optarg;
+            break;
+        case 'i':
+            inventory = optarg;
+            break;
+        case 'C':
+            o.tls_cert = optarg;
+            break;
+        case 'K':
+            o.tls_key = optarg;
+            break;
+        case 'A':
+            o.client_ca = optarg;
+            break;
+        case 'L':
+            o.latency_ms = (int)count("--latency-ms", optarg);
+            break;
+        case 'F':
+            o.fail_503 = ratio("--fail-503", optarg);
+            break;
+        case 'R':
+            o.retry_after_s = (int)count("--retry-after", optarg);
+            break;
+        case 'D':
+            o.drop = ratio("--drop", optarg);
+            break;
+        case 'E':
+            o.drop_after = ratio("--drop-after", optarg);
+            break;
+        case 'a':
+            o.async = true;
+            break;
+        case 'd':
+            o.async_delay_ms = (int)count("--async-delay-ms", optarg);
+            break;
+        case 'S':
+            o.seed = (uint64_t)strtoull(optarg, NULL, 10);
+            break;
+        default:
+            fputs(usage, stderr);
+            return 2;
+        }
+    }
+    if (pki) {
+        if (!o.tls_cert)
+            o.tls_cert = path_in(cert, sizeof(cert), pki, "server.pem");
+        if (!o.tls_key)
+            o.tls_key = path_in(key, sizeof(key), pki, "server.key");
+        if (!o.client_ca)
+            o.client_ca = path_in(cca, sizeof(cca), pki, "client-ca.pem");
+    }
+    if (!state || !o.tls_cert || !o.tls_key || !o.client_ca || optind < argc) {
+        fprintf(stderr,
+                "certbridge-refca serve: needs --state and --pki (or the three TLS "
+                "files)\n\n%s",
+                usage);
+        return 2;
+    }
+    o.host = host;
+    if (mkdir(state, 0755) < 0 && access(state, W_OK) != 0) {
+        fprintf(stderr, "certbridge-refca: %s: cannot create the state folder\n", state);
+        return 1;
+    }
+    if (!(ca = refca_ca_open(state, inventory, &err))) {
+        fprintf(stderr, "certbridge-refca: %s\n", err.msg);
+        return 1;
+    }
+    rc = refca_server_run(ca, &o, &err);
+    refca_ca_close(ca);
+    if (rc < 0) {
+        fprintf(stderr, "certbridge-refca: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+/* pki-init DIR */
+static int cmd_pki_init(int argc, char **argv)
+{
+    cb_error_t err;
+
+    cb_error_clear(&err);
+    if (argc != 2) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (refca_pki_init(argv[1], &err) < 0) {
+        fprintf(stderr, "certbridge-refca pki-init: %s\n", err.msg);
+        return 1;
+    }
+    printf("development PKI in %s\n", argv[1]);
+    return 0;
+}
+
+/* Prints one ledger line as JSON. */
+static int print_ledger_line(const refca_ledger_row_t *r, void *opaque)
+{
+    (void)opaque;
+    printf("{\"seq\":%lld,\"at_ms\":%lld,\"op\":\"%s\",\"serial\":\"%s\",\"new_serial\":\"%s\","
+           "\"device_id\":\"%s\",\"reason\":%d,\"idempotency_key\":\"%s\"}\n",
+           (long long)r->seq, (long long)r->at_ms, r->op, r->serial ? r->serial : "",
+           r->new_serial ? r->new_serial : "", r->device_id ? r->device_id : "", r->reason,
+           r->idem_key ? r->idem_key : "");
+    return 0;
+}
+
+/* ledger --state DIR: reads the store directly (the server may be running). */
+static int cmd_ledger(int argc, char **argv)
+{
+    static const struct option opts[] = {{"state", required_argument, NULL, 's'},
+                                         {"after", required_argument, NULL, 'a'},
+                                         {NULL, 0, NULL, 0}};
+    const char *state = NULL;
+    long long after = 0;
+    refca_store_t *st;
+    cb_error_t err;
+    int c, rc;
+
+    cb_error_clear(&err);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 's')
+            state = optarg;
+        else if (c == 'a')
+            after = strtoll(optarg, NULL, 10);
+        else
+            return 2;
+    }
+    if (!state) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (!(st = refca_store_open(state, true, &err))) {
+        fprintf(stderr, "certbridge-refca ledger: %s\n", err.msg);
+        return 1;
+    }
+    rc = refca_store_ledger_each(st, after, INT64_MAX, print_ledger_line, NULL, &err);
+    refca_store_close(st);
+    if (rc < 0) {
+        fprintf(stderr, "certbridge-refca ledger: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "serve"))
+        return cmd_serve(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "pki-init"))
+        return cmd_pki_init(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "ledger"))
+        return cmd_ledger(argc - 1, argv + 1);
+    fprintf(stderr, "certbridge-refca: unknown command \"%s\"\n\n%s", argv[1], usage);
+    return 2;
+}

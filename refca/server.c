@@ -1,0 +1,616 @@
+/*
+ * server.c: the reference CA's HTTPS server (server.h).
+ *
+ * Flow of one call: on_request (fault injection may answer 503 or drop the
+ * connection; latency injection parks the request on a timer) -> route ->
+ * a read-only answer, or a mutating call run through the idempotency table
+ * in one SQLite transaction (sync mode: applied now; async mode: a PENDING
+ * request row completed later by the completion timer).
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <sys/queue.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "certbridge/log.h"
+#include "pki.h"
+
+#define BODY_MAX      (64 * 1024) /* largest accepted request body */
+#define KEY_MAX       255         /* longest accepted Idempotency-Key */
+#define PATH_MAX_LEN  512         /* longest accepted path */
+#define DUE_BATCH     256         /* async requests completed per timer tick */
+#define ASYNC_TICK_MS 10
+
+typedef struct server {
+    refca_ca_t *ca;
+    const refca_server_opts_t *o;
+    struct event_base *base;
+    SSL_CTX *ssl;
+    uint64_t rng;
+    struct event *async_timer;
+    struct parked *parked; /* requests waiting on latency timers */
+    uint64_t served;
+} server_t;
+
+/* A request parked by latency injection, in the server's list so that
+ * shutdown frees the timers still pending. */
+typedef struct parked {
+    server_t *srv;
+    struct evhttp_request *req;
+    struct event *timer;
+    struct parked *prev, *next;
+} parked_t;
+
+/* xorshift64*: the fault-injection dice, in [0, 1). */
+static double dice(server_t *srv)
+{
+    srv->rng ^= srv->rng >> 12;
+    srv->rng ^= srv->rng << 25;
+    srv->rng ^= srv->rng >> 27;
+    return (double)((srv->rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+}
+
+/* Sends an answer with a content type and frees nothing of ans. */
+static void reply(struct evhttp_request *req, int status, const char *type, const void *body,
+                  size_t len)
+{
+    struct evbuffer *buf = evbuffer_new();
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+    evhttp_add_header(h, "Content-Type", type);
+    if (buf && len)
+        evbuffer_add(buf, body, len);
+    evhttp_send_reply(req, status, NULL, buf);
+    if (buf)
+        evbuffer_free(buf);
+}
+
+/* Sends a JSON answer; problem+json for 4xx and 5xx. */
+static void reply_answer(struct evhttp_request *req, const refca_answer_t *ans)
+{
+    const char *type = ans->status >= 400 ? "application/problem+json" : "application/json";
+
+    reply(req, ans->status, type, ans->body ? ans->body : "", ans->body ? strlen(ans->body) : 0);
+}
+
+/* Sends a problem answer. */
+static void reply_problem(struct evhttp_request *req, int status, const char *code,
+                          const char *detail)
+{
+    refca_answer_t ans = {0, NULL};
+
+    refca_problem(&ans, status, code, detail);
+    reply_answer(req, &ans);
+    refca_answer_clear(&ans);
+}
+
+/* Closes the request's connection without answering: the client sees the
+ * connection end (fault injection). libevent frees the request when the
+ * reply below fails on the closed socket. */
+static void drop_connection(struct evhttp_request *req)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+
+    if (fd >= 0)
+        shutdown(fd, SHUT_RDWR);
+    evhttp_send_reply(req, 500, NULL, NULL);
+}
+
+/* The request body as a NUL-terminated heap string (capped). NULL when too
+ * large or out of memory. */
+static char *request_body(struct evhttp_request *req)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    char *body;
+
+    if (len > BODY_MAX || !(body = malloc(len + 1)))
+        return NULL;
+    evbuffer_copyout(in, body, len);
+    body[len] = '\0';
+    return body;
+}
+
+/* Splits path into up to max segments after "/v1/" (modifies path). Answers
+ * the count, or -1 when the path is not under /v1/. */
+static int split_path(char *path, char **seg, int max)
+{
+    int n = 0;
+    char *p, *save = NULL;
+
+    if (strncmp(path, "/v1/", 4) != 0)
+        return -1;
+    for (p = strtok_r(path + 4, "/", &save); p; p = strtok_r(NULL, "/", &save)) {
+        if (n == max)
+            return -1;
+        seg[n++] = p;
+    }
+    return n;
+}
+
+/* Answers a mutating call through the idempotency table, in one
+ * transaction: a known key replays its stored answer; otherwise the call is
+ * applied (or, in async mode, recorded as a PENDING request) and its answer
+ * stored under the key. */
+static void mutate(server_t *srv, struct evhttp_request *req, refca_op_t op, const char *target,
+                   const char *route, bool *applied)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const char *key = evhttp_find_header(in, "Idempotency-Key");
+    refca_store_t *st = refca_ca_store(srv->ca);
+    refca_answer_t ans = {0, NULL};
+    char *body = NULL, *stored_route = NULL, *stored_body = NULL;
+    int stored_status = 0, rc;
+    cb_error_t err;
+
+    cb_error_clear(&err);
+    *applied = false;
+    if (!key || !*key || strlen(key) > KEY_MAX) {
+        reply_problem(req, 400, "IDEMPOTENCY_KEY_REQUIRED",
+                      "mutating calls need an Idempotency-Key header of 1..255 characters");
+        return;
+    }
+    if (!(body = request_body(req))) {
+        reply_problem(req, 413, "BODY_TOO_LARGE", "the request body exceeds 64 KiB");
+        return;
+    }
+    if (refca_store_begin(st, &err) < 0)
+        goto internal;
+    rc = refca_store_idem_get(st, key, &stored_route, &stored_status, &stored_body, &err);
+    if (rc < 0)
+        goto rollback;
+    if (rc == 0) {
+        refca_store_rollback(st);
+        if (strcmp(stored_route, route) != 0) {
+            reply_problem(req, 422, "IDEMPOTENCY_KEY_REUSED",
+                          "this Idempotency-Key was used for another call");
+        } else {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Idempotent-Replayed",
+                              "true");
+            ans.status = stored_status;
+            ans.body = stored_body;
+            stored_body = NULL;
+            reply_answer(req, &ans);
+        }
+        goto out;
+    }
+    if (srv->o->async) {
+        rc = refca_ca_precheck(srv->ca, op, target, body, &ans, &err);
+        if (rc < 0)
+            goto rollback;
+        if (rc == 0) {
+            char id[REFCA_SERIAL_HEX_MAX + 4], text[160];
+            refca_request_row_t row;
+
+            memcpy(id, "REQ-", 4);
+            if (refca_serial_new(id + 4, &err) < 0)
+                goto rollback;
+            memset(&row, 0, sizeof(row));
+            row.id = id;
+            row.state = (char *)"PENDING";
+            row.op = (char *)refca_op_name(op);
+            row.target = (char *)target;
+            row.params = body;
+            row.idem_key = (char *)key;
+            row.due_ms = refca_now_ms() + srv->o->async_delay_ms;
+            if (refca_store_request_put(st, &row, &err) < 0)
+                goto rollback;
+            snprintf(text, sizeof(text), "{\"status\":\"PENDING\",\"request_id\":\"%s\"}", id);
+            free(ans.body);
+            ans.status = 202;
+            if (!(ans.body = strdup(text)))
+                goto rollback;
+        }
+    } else if (refca_ca_apply(srv->ca, op, target, body, key, NULL, &ans, &err) < 0) {
+        goto rollback;
+    }
+    if (ans.status < 500 && refca_store_idem_put(st, key, route, ans.status, ans.body, &err) < 0)
+        goto rollback;
+    if (refca_store_commit(st, &err) < 0)
+        goto rollback;
+    *applied = true;
+    if (ans.status == 202)
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Location", "/v1/requests");
+    reply_answer(req, &ans);
+    goto out;
+rollback:
+    refca_store_rollback(st);
+internal:
+    cb_log(CB_LOG_ERROR, "refca", "%s: %s", route, err.msg);
+    reply_problem(req, 500, "INTERNAL", "the reference CA failed; see its log");
+out:
+    refca_answer_clear(&ans);
+    free(body);
+    free(stored_route);
+    free(stored_body);
+}
+
+/* Query parameter name of the parsed query, or NULL. */
+static const char *query(struct evkeyvalq *q, const char *name)
+{
+    const char *v = evhttp_find_header(q, name);
+
+    return v && *v ? v : NULL;
+}
+
+/* Read-only calls: lookup, one certificate, request state, ledger. */
+static void read_call(server_t *srv, struct evhttp_request *req, char **seg, int n,
+                      const char *query_text)
+{
+    struct evkeyvalq q;
+    refca_answer_t ans = {0, NULL};
+    cb_error_t err;
+    int rc = 0;
+
+    cb_error_clear(&err);
+    TAILQ_INIT(&q);
+    if (query_text && evhttp_parse_query_str(query_text, &q) < 0) {
+        reply_problem(req, 400, "INVALID_QUERY", "the query string is malformed");
+        return;
+    }
+    if (n == 1 && !strcmp(seg[0], "certificates")) {
+        const char *status = query(&q, "status");
+        if (status && strcmp(status, "active"))
+            refca_problem(&ans, 400, "INVALID_QUERY", "only status=active is supported");
+        else
+            rc = refca_ca_lookup(srv->ca, query(&q, "holder_type"), query(&q, "holder_id"),
+                                 query(&q, "org_code"), &ans, &err);
+    } else if (n == 2 && !strcmp(seg[0], "certificates")) {
+        rc = refca_ca_cert(srv->ca, seg[1], &ans, &err);
+    } else if (n == 2 && !strcmp(seg[0], "requests")) {
+        rc = refca_ca_request(srv->ca, seg[1], &ans, &err);
+    } else if (n == 1 && !strcmp(seg[0], "ledger")) {
+        const char *after = query(&q, "after"), *limit = query(&q, "limit");
+        rc = refca_ca_ledger(srv->ca, after ? strtoll(after, NULL, 10) : 0,
+                             limit ? strtoll(limit, NULL, 10) : 0, &ans, &err);
+    } else {
+        refca_problem(&ans, 404, "NOT_FOUND", "no such resource");
+    }
+    if (rc < 0) {
+        cb_log(CB_LOG_ERROR, "refca", "read: %s", err.msg);
+        refca_problem(&ans, 500, "INTERNAL", "the reference CA failed; see its log");
+    }
+    reply_answer(req, &ans);
+    refca_answer_clear(&ans);
+    evhttp_clear_headers(&q);
+}
+
+/* Routes one request (after fault injection and latency). */
+static void handle(server_t *srv, struct evhttp_request *req)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *upath = uri ? evhttp_uri_get_path(uri) : NULL;
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    char path[PATH_MAX_LEN], route[PATH_MAX_LEN + 8], *seg[4];
+    bool is_ledger, applied = false;
+    double roll;
+    int n;
+
+    srv->served++;
+    if (!upath || strlen(upath) >= sizeof(path)) {
+        reply_problem(req, 404, "NOT_FOUND", "no such resource");
+        return;
+    }
+    snprintf(path, sizeof(path), "%s", upath);
+    snprintf(route, sizeof(route), "%s %s", cmd == EVHTTP_REQ_POST ? "POST" : "GET", upath);
+    n = split_path(path, seg, 4);
+    if (n < 1) {
+        reply_problem(req, 404, "NOT_FOUND", "no such resource");
+        return;
+    }
+    is_ledger = !strcmp(seg[0], "ledger") || !strcmp(seg[0], "ca.pem");
+    roll = dice(srv);
+    if (!is_ledger && roll < srv->o->drop) {
+        drop_connection(req);
+        return;
+    }
+    if (!is_ledger && roll < srv->o->drop + srv->o->fail_503) {
+        char ra[16];
+        snprintf(ra, sizeof(ra), "%d", srv->o->retry_after_s);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", ra);
+        reply_problem(req, 503, "UNAVAILABLE", "injected fault: try again later");
+        return;
+    }
+    if (cmd == EVHTTP_REQ_GET) {
+        if (n == 1 && !strcmp(seg[0], "ca.pem")) {
+            const char *pem = refca_ca_pem(srv->ca);
+            reply(req, 200, "application/x-pem-file", pem, strlen(pem));
+        } else if (n == 1 && !strcmp(seg[0], "crl")) {
+            const unsigned char *der;
+            size_t len;
+            cb_error_t err;
+            if (refca_ca_crl(srv->ca, &der, &len, &err) < 0)
+                reply_problem(req, 500, "INTERNAL", err.msg);
+            else
+                reply(req, 200, "application/pkix-crl", der, len);
+        } else {
+            const char *q = evhttp_uri_get_query(uri);
+            read_call(srv, req, seg, n, q);
+        }
+        return;
+    }
+    if (cmd != EVHTTP_REQ_POST) {
+        reply_problem(req, 405, "METHOD_NOT_ALLOWED", "use GET or POST");
+        return;
+    }
+    if (n == 1 && !strcmp(seg[0], "certificates"))
+        mutate(srv, req, REFCA_OP_ISSUE, NULL, route, &applied);
+    else if (n == 3 && !strcmp(seg[0], "certificates") && !strcmp(seg[2], "change-info"))
+        mutate(srv, req, REFCA_OP_CHANGE_INFO, seg[1], route, &applied);
+    else if (n == 3 && !strcmp(seg[0], "certificates") && !strcmp(seg[2], "revoke"))
+        mutate(srv, req, REFCA_OP_REVOKE, seg[1], route, &applied);
+    else if (n == 3 && !strcmp(seg[0], "devices") && !strcmp(seg[2], "recall"))
+        mutate(srv, req, REFCA_OP_RECALL, seg[1], route, &applied);
+    else
+        reply_problem(req, 404, "NOT_FOUND", "no such resource");
+    (void)applied;
+}
+
+/* Fault injection --drop-after: a share of mutating calls is applied but
+ * its answer is lost. The socket is shut first; handle() then applies the
+ * call and its reply fails on the closed socket, as if the network had
+ * dropped it. */
+static void handle_maybe_drop_after(server_t *srv, struct evhttp_request *req)
+{
+    if (srv->o->drop_after > 0 && evhttp_request_get_command(req) == EVHTTP_REQ_POST &&
+        dice(srv) < srv->o->drop_after) {
+        struct evhttp_connection *conn = evhttp_request_get_connection(req);
+        struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+
+        if (bev && bufferevent_getfd(bev) >= 0)
+            shutdown(bufferevent_getfd(bev), SHUT_RDWR);
+    }
+    handle(srv, req);
+}
+
+/* Unlinks a parked request and frees its timer. */
+static void unpark(parked_t *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        p->srv->parked = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    event_free(p->timer);
+    free(p);
+}
+
+/* The latency timer fired: handle the parked request. */
+static void on_latency(evutil_socket_t fd, short what, void *arg)
+{
+    parked_t *p = arg;
+
+    (void)fd;
+    (void)what;
+    handle_maybe_drop_after(p->srv, p->req);
+    unpark(p);
+}
+
+/* Every request enters here. */
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    server_t *srv = arg;
+    parked_t *p;
+    struct timeval tv;
+
+    if (srv->o->latency_ms <= 0) {
+        handle_maybe_drop_after(srv, req);
+        return;
+    }
+    if (!(p = calloc(1, sizeof(*p))) || !(p->timer = evtimer_new(srv->base, on_latency, p))) {
+        free(p);
+        reply_problem(req, 500, "INTERNAL", "out of memory");
+        return;
+    }
+    p->srv = srv;
+    p->req = req;
+    p->next = srv->parked;
+    if (p->next)
+        p->next->prev = p;
+    srv->parked = p;
+    tv.tv_sec = srv->o->latency_ms / 1000;
+    tv.tv_usec = (srv->o->latency_ms % 1000) * 1000;
+    evtimer_add(p->timer, &tv);
+}
+
+/* Completes the PENDING requests that are due, each in its own
+ * transaction: apply, record the final answer. */
+static void on_async_tick(evutil_socket_t fd, short what, void *arg)
+{
+    server_t *srv = arg;
+    refca_store_t *st = refca_ca_store(srv->ca);
+    char *ids[DUE_BATCH];
+    int n, i;
+    cb_error_t err;
+
+    (void)fd;
+    (void)what;
+    cb_error_clear(&err);
+    n = refca_store_request_due(st, refca_now_ms(), ids, DUE_BATCH, &err);
+    for (i = 0; i < n; i++) {
+        refca_request_row_t row;
+        refca_answer_t ans = {0, NULL};
+        int op;
+
+        if (refca_store_begin(st, &err) < 0)
+            goto next;
+        if (refca_store_request_get(st, ids[i], &row, &err) != 0) {
+            refca_store_rollback(st);
+            goto next;
+        }
+        op = refca_op_parse(row.op);
+        if (op < 0 ||
+            refca_ca_apply(srv->ca, (refca_op_t)op, row.target, row.params, row.idem_key, row.id,
+                           &ans, &err) < 0 ||
+            refca_store_request_finish(st, row.id, ans.status < 300 ? "SUCCEEDED" : "FAILED",
+                                       ans.status, ans.body, &err) < 0 ||
+            refca_store_commit(st, &err) < 0) {
+            refca_store_rollback(st);
+            cb_log(CB_LOG_ERROR, "refca", "completing %s: %s", ids[i], err.msg);
+        }
+        refca_request_row_clear(&row);
+        refca_answer_clear(&ans);
+    next:
+        free(ids[i]);
+    }
+}
+
+/* Each accepted connection gets a TLS bufferevent in accepting state. */
+static struct bufferevent *on_connection(struct event_base *base, void *arg)
+{
+    server_t *srv = arg;
+    SSL *ssl = SSL_new(srv->ssl);
+
+    if (!ssl)
+        return NULL;
+    return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                          BEV_OPT_CLOSE_ON_FREE);
+}
+
+/* SIGINT/SIGTERM: leave the loop. */
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    server_t *srv = arg;
+
+    (void)what;
+    cb_log(CB_LOG_INFO, "refca", "signal %d: stopping after %llu calls", (int)sig,
+           (unsigned long long)srv->served);
+    event_base_loopexit(srv->base, NULL);
+}
+
+/* The TLS context: our certificate, TLS >= 1.2, client certificates
+ * required and verified against the client CA. */
+static SSL_CTX *make_ssl(const refca_server_opts_t *o, cb_error_t *err)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    STACK_OF(X509_NAME) *names = NULL;
+    char buf[256];
+
+    if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+        SSL_CTX_use_certificate_chain_file(ctx, o->tls_cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, o->tls_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1 ||
+        SSL_CTX_load_verify_locations(ctx, o->client_ca, NULL) != 1 ||
+        !(names = SSL_load_client_CA_file(o->client_ca)))
+        goto fail;
+    SSL_CTX_set_client_CA_list(ctx, names);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"refca", 5);
+    return ctx;
+fail:
+    ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
+    ERR_clear_error();
+    cb_error_set(err, CB_ERR_CONFIG, "TLS set-up (%s, %s, %s): %s", o->tls_cert, o->tls_key,
+                 o->client_ca, buf);
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+/* Writes "https://HOST:PORT" to path, atomically (temp file + rename). */
+static int write_url(const char *path, const char *host, int port, cb_error_t *err)
+{
+    char tmp[4096];
+    FILE *f;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    if (!(f = fopen(tmp, "w")))
+        return cb_error_set(err, CB_ERR_IO, "%s: %s", tmp, strerror(errno));
+    fprintf(f, "https://%s:%d\n", host, port);
+    if (fclose(f) != 0 || rename(tmp, path) != 0)
+        return cb_error_set(err, CB_ERR_IO, "%s: %s", path, strerror(errno));
+    return 0;
+}
+
+int refca_server_run(refca_ca_t *ca, const refca_server_opts_t *o, cb_error_t *err)
+{
+    server_t srv;
+    struct evhttp *http = NULL;
+    struct evhttp_bound_socket *bound;
+    struct event *sigint = NULL, *sigterm = NULL;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    int port, rc = -1;
+
+    memset(&srv, 0, sizeof(srv));
+    srv.ca = ca;
+    srv.o = o;
+    srv.rng = o->seed ? o->seed : ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid();
+    signal(SIGPIPE, SIG_IGN);
+    if (!(srv.ssl = make_ssl(o, err)))
+        return -1;
+    if (!(srv.base = event_base_new()) || !(http = evhttp_new(srv.base))) {
+        cb_error_set(err, CB_ERR_NOMEM, "libevent set-up failed");
+        goto out;
+    }
+    evhttp_set_bevcb(http, on_connection, &srv);
+    evhttp_set_gencb(http, on_request, &srv);
+    evhttp_set_max_body_size(http, BODY_MAX);
+    evhttp_set_max_headers_size(http, 16 * 1024);
+    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
+    evhttp_set_timeout(http, 120);
+    if (!(bound = evhttp_bind_socket_with_handle(http, o->host, (ev_uint16_t)o->port))) {
+        cb_error_set(err, CB_ERR_IO, "cannot listen on %s:%d", o->host, o->port);
+        goto out;
+    }
+    if (getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&ss, &sl) < 0) {
+        cb_error_set(err, CB_ERR_IO, "getsockname: %s", strerror(errno));
+        goto out;
+    }
+    port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    sigint = evsignal_new(srv.base, SIGINT, on_signal, &srv);
+    sigterm = evsignal_new(srv.base, SIGTERM, on_signal, &srv);
+    if (!sigint || !sigterm || evsignal_add(sigint, NULL) < 0 || evsignal_add(sigterm, NULL) < 0) {
+        cb_error_set(err, CB_ERR_INTERNAL, "signal set-up failed");
+        goto out;
+    }
+    if (o->async) {
+        struct timeval tick = {0, ASYNC_TICK_MS * 1000};
+        srv.async_timer = event_new(srv.base, -1, EV_PERSIST, on_async_tick, &srv);
+        if (!srv.async_timer || evtimer_add(srv.async_timer, &tick) < 0) {
+            cb_error_set(err, CB_ERR_INTERNAL, "timer set-up failed");
+            goto out;
+        }
+    }
+    if (o->url_file && write_url(o->url_file, o->host, port, err) < 0)
+        goto out;
+    cb_log(CB_LOG_INFO, "refca",
+           "listening on https://%s:%d (latency %d ms, 503 %.2f, drop %.2f, drop-after %.2f, "
+           "async %s)",
+           o->host, port, o->latency_ms, o->fail_503, o->drop, o->drop_after,
+           o->async ? "on" : "off");
+    event_base_dispatch(srv.base);
+    rc = 0;
+out:
+    while (srv.parked)
+        unpark(srv.parked);
+    if (srv.async_timer)
+        event_free(srv.async_timer);
+    if (sigint)
+        event_free(sigint);
+    if (sigterm)
+        event_free(sigterm);
+    if (http)
+        evhttp_free(http);
+    if (srv.base)
+        event_base_free(srv.base);
+    SSL_CTX_free(srv.ssl);
+    return rc;
+}

@@ -1,0 +1,138 @@
+/*
+ * store.h: the reference CA's state in SQLite (WAL): certificates, recalled
+ * tokens, idempotency keys with their stored answers, pending (async)
+ * requests and the ledger of applied operations.
+ *
+ * One connection, used from the server's single thread (and read-only by
+ * the `ledger` command from another process: WAL lets both run). Statements
+ * are prepared once and reused. Callers group writes with
+ * refca_store_begin/commit so one CA call is one transaction.
+ */
+#ifndef REFCA_STORE_H
+#define REFCA_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "certbridge/error.h"
+
+typedef struct refca_store refca_store_t;
+
+/* One certificate. Strings and blobs are heap copies owned by the row
+ * (refca_cert_row_clear frees them). Times are Unix seconds. */
+typedef struct refca_cert_row {
+    char *serial;
+    char *holder_type; /* ORGANIZATION | PERSON */
+    char *holder_id;
+    char *org_code; /* persons: the organization they belong to; may be NULL */
+    char *subject;  /* RFC 4514 */
+    char *device_id;
+    unsigned char *pubkey; /* DER SubjectPublicKeyInfo */
+    size_t pubkey_len;
+    unsigned char *der; /* the certificate */
+    size_t der_len;
+    int64_t not_before, not_after;
+    char *status;      /* active | revoked */
+    int revoke_reason; /* RFC 5280 code, -1 when active */
+    int64_t revoked_at;
+    char *replaced_by; /* change-info: the new certificate's serial */
+} refca_cert_row_t;
+
+/* A pending (async) request. Strings owned by the row. */
+typedef struct refca_request_row {
+    char *id;
+    char *state;  /* PENDING | SUCCEEDED | FAILED */
+    char *op;     /* change-info | revoke | recall | issue */
+    char *target; /* serial or device id from the path; NULL for issue */
+    char *params; /* the request body (JSON) */
+    char *idem_key;
+    int64_t due_ms;
+    int status; /* the final answer's status, 0 while pending */
+    char *body; /* the final answer's body, NULL while pending */
+} refca_request_row_t;
+
+/* One ledger line. Borrowed strings, valid during the callback. */
+typedef struct refca_ledger_row {
+    int64_t seq, at_ms;
+    const char *op, *serial, *new_serial, *device_id, *idem_key, *request_id;
+    int reason;
+} refca_ledger_row_t;
+
+/* Opens (creating when missing) dir/refca.db. Caller closes. */
+refca_store_t *refca_store_open(const char *dir, bool readonly, cb_error_t *err);
+void refca_store_close(refca_store_t *st);
+
+int refca_store_begin(refca_store_t *st, cb_error_t *err);
+int refca_store_commit(refca_store_t *st, cb_error_t *err);
+void refca_store_rollback(refca_store_t *st);
+
+/* meta: small named blobs (the CA key and certificate, the CRL number).
+ * get: 0 and a heap copy (NUL-terminated, caller frees) in *val, 1 when the
+ * name is unknown, -1 on error. */
+int refca_store_meta_get(refca_store_t *st, const char *name, char **val, size_t *len,
+                         cb_error_t *err);
+int refca_store_meta_set(refca_store_t *st, const char *name, const void *val, size_t len,
+                         cb_error_t *err);
+
+/* Certificates. get: 0 found, 1 unknown serial, -1 error. */
+int refca_store_cert_put(refca_store_t *st, const refca_cert_row_t *row, cb_error_t *err);
+int refca_store_cert_get(refca_store_t *st, const char *serial, refca_cert_row_t *row,
+                         cb_error_t *err);
+int refca_store_cert_revoke(refca_store_t *st, const char *serial, int reason, int64_t at,
+                            const char *replaced_by, cb_error_t *err);
+int64_t refca_store_cert_count(refca_store_t *st, cb_error_t *err);
+void refca_cert_row_clear(refca_cert_row_t *row);
+
+/* Calls fn for each active certificate of a holder (holder_id set) or of
+ * every holder of holder_type whose org_code matches (org_code set; both may
+ * be set), in serial order. fn returns non-zero to stop. The row is valid
+ * during the call only. */
+int refca_store_cert_active(refca_store_t *st, const char *holder_type, const char *holder_id,
+                            const char *org_code,
+                            int (*fn)(const refca_cert_row_t *row, void *opaque), void *opaque,
+                            cb_error_t *err);
+
+/* Calls fn(serial, reason, revoked_at) for every revoked certificate. */
+int refca_store_cert_revoked(refca_store_t *st,
+                             int (*fn)(const char *serial, int reason, int64_t at, void *opaque),
+                             void *opaque, cb_error_t *err);
+
+/* Tokens: known = some certificate names device_id. recall answers 1 when
+ * the token was recalled before, 0 when recorded now. */
+int refca_store_device_known(refca_store_t *st, const char *device_id, cb_error_t *err);
+int refca_store_device_recall(refca_store_t *st, const char *device_id, int64_t at_ms,
+                              cb_error_t *err);
+
+/* Idempotency keys. get: 0 with route/status/body (heap, caller frees), 1
+ * unknown key, -1 error. */
+int refca_store_idem_get(refca_store_t *st, const char *key, char **route, int *status, char **body,
+                         cb_error_t *err);
+int refca_store_idem_put(refca_store_t *st, const char *key, const char *route, int status,
+                         const char *body, cb_error_t *err);
+
+/* Pending requests. get: 0 found, 1 unknown id. due: fills up to max ids of
+ * PENDING requests with due_ms <= now_ms into ids (heap strings, caller
+ * frees) and answers their number. */
+int refca_store_request_put(refca_store_t *st, const refca_request_row_t *row, cb_error_t *err);
+int refca_store_request_get(refca_store_t *st, const char *id, refca_request_row_t *row,
+                            cb_error_t *err);
+int refca_store_request_finish(refca_store_t *st, const char *id, const char *state, int status,
+                               const char *body, cb_error_t *err);
+int refca_store_request_due(refca_store_t *st, int64_t now_ms, char **ids, int max,
+                            cb_error_t *err);
+void refca_request_row_clear(refca_request_row_t *row);
+
+/* The ledger: every applied operation, in order. */
+int refca_store_ledger_add(refca_store_t *st, const char *op, const char *serial,
+                           const char *new_serial, const char *device_id, int reason,
+                           const char *idem_key, const char *request_id, cb_error_t *err);
+int refca_store_ledger_each(refca_store_t *st, int64_t after_seq, int64_t limit,
+                            int (*fn)(const refca_ledger_row_t *row, void *opaque), void *opaque,
+                            cb_error_t *err);
+int64_t refca_store_ledger_count(refca_store_t *st, cb_error_t *err);
+
+/* Milliseconds since the epoch (wall clock). */
+int64_t refca_now_ms(void);
+
+#endif
