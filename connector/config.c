@@ -87,6 +87,12 @@ static const cb_config_prop_t props[] = {
     {"pipeline.shutdown_timeout_ms", CB_CONFIG_INT, "15000", 0, 600000, NULL,
      "On SIGTERM/SIGINT, how long the open batch may still run before it is left "
      "uncommitted (it is replayed at the next start)."},
+    /* metrics */
+    {"metrics.listen", CB_CONFIG_STRING, "127.0.0.1:9464", 0, 0, NULL,
+     "HOST:PORT of the Prometheus endpoint (/metrics) and readiness probe (/healthz); "
+     "empty disables them; port 0 picks a free port."},
+    {"metrics.ca_probe_interval_ms", CB_CONFIG_INT, "5000", 100, 3600000, NULL,
+     "How often an idle instance checks that the CA answers (for /healthz)."},
     /* logging */
     {"log.level", CB_CONFIG_ENUM, "info", 0, 0, "debug|info|warn|error",
      "Lowest level of log lines written to standard error."},

@@ -1,0 +1,351 @@
+/*
+ * metrics.c: the Prometheus registry and its HTTP endpoint (see metrics.h).
+ */
+#include "certbridge/metrics.h"
+
+#include <event2/event.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/thread.h>
+#include <pthread.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* CA call latency buckets, seconds (upper bounds; +Inf is implicit). */
+static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                        0.25,  0.5,    1,     2.5,  5,     10};
+#define N_BOUNDS (sizeof(latency_bounds) / sizeof(latency_bounds[0]))
+
+struct cb_metrics {
+    atomic_uint_fast64_t org_events[CB_ORG_EVENT_TYPE_COUNT];
+    atomic_uint_fast64_t person_events[CB_PERSON_EVENT_TYPE_COUNT];
+    atomic_uint_fast64_t actions[CB_ACTION_COUNT][CB_STATUS_COUNT];
+    atomic_uint_fast64_t latency_buckets[N_BOUNDS + 1];
+    atomic_uint_fast64_t latency_sum_us;
+    atomic_uint_fast64_t latency_count;
+    atomic_uint_fast64_t ca_retries;
+    atomic_uint_fast64_t txn_commits, txn_aborts;
+    atomic_uint_fast64_t dead_letters;
+    atomic_int_fast64_t lag, in_flight;
+    atomic_bool group_joined, ca_reachable;
+
+    struct event_base *base;
+    struct evhttp *http;
+    pthread_t thread;
+    bool serving;
+    int port;
+};
+
+cb_metrics_t *cb_metrics_new(void)
+{
+    cb_metrics_t *m = calloc(1, sizeof(*m));
+
+    if (m)
+        atomic_store(&m->lag, -1);
+    return m;
+}
+
+void cb_metrics_event(cb_metrics_t *m, const cb_event_t *ev)
+{
+    if (!m)
+        return;
+    if (ev->kind == CB_EVENT_ORG && ev->type >= 0 && ev->type < CB_ORG_EVENT_TYPE_COUNT)
+        atomic_fetch_add(&m->org_events[ev->type], 1);
+    else if (ev->kind == CB_EVENT_PERSON && ev->type >= 0 && ev->type < CB_PERSON_EVENT_TYPE_COUNT)
+        atomic_fetch_add(&m->person_events[ev->type], 1);
+}
+
+void cb_metrics_action(cb_metrics_t *m, cb_action_t a, cb_outcome_status_t s)
+{
+    if (m && a >= 0 && a < CB_ACTION_COUNT && s >= 0 && s < CB_STATUS_COUNT)
+        atomic_fetch_add(&m->actions[a][s], 1);
+}
+
+void cb_metrics_ca_call(cb_metrics_t *m, double seconds)
+{
+    size_t i = 0;
+
+    if (!m)
+        return;
+    while (i < N_BOUNDS && seconds > latency_bounds[i])
+        i++;
+    atomic_fetch_add(&m->latency_buckets[i], 1);
+    atomic_fetch_add(&m->latency_sum_us, (uint64_t)(seconds * 1e6));
+    atomic_fetch_add(&m->latency_count, 1);
+}
+
+void cb_metrics_ca_retries(cb_metrics_t *m, uint64_t n)
+{
+    if (m)
+        atomic_fetch_add(&m->ca_retries, n);
+}
+
+void cb_metrics_txn(cb_metrics_t *m, bool committed)
+{
+    if (m)
+        atomic_fetch_add(committed ? &m->txn_commits : &m->txn_aborts, 1);
+}
+
+void cb_metrics_dead_letter(cb_metrics_t *m)
+{
+    if (m)
+        atomic_fetch_add(&m->dead_letters, 1);
+}
+
+void cb_metrics_set_lag(cb_metrics_t *m, int64_t lag)
+{
+    if (m)
+        atomic_store(&m->lag, lag);
+}
+
+void cb_metrics_set_in_flight(cb_metrics_t *m, int64_t n)
+{
+    if (m)
+        atomic_store(&m->in_flight, n);
+}
+
+void cb_metrics_set_group_joined(cb_metrics_t *m, bool joined)
+{
+    if (m)
+        atomic_store(&m->group_joined, joined);
+}
+
+void cb_metrics_set_ca_reachable(cb_metrics_t *m, bool reachable)
+{
+    if (m)
+        atomic_store(&m->ca_reachable, reachable);
+}
+
+bool cb_metrics_ready(const cb_metrics_t *m)
+{
+    return atomic_load(&m->group_joined) && atomic_load(&m->ca_reachable);
+}
+
+/* A growing text buffer capped at 1 MiB (the exposition is a few KiB). */
+typedef struct tbuf {
+    char *p;
+    size_t len, cap;
+    bool failed;
+} tbuf_t;
+
+static void tb_printf(tbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void tb_printf(tbuf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (b->failed)
+        return;
+    for (;;) {
+        va_start(ap, fmt);
+        n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->failed = true;
+            return;
+        }
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        if (b->cap * 2 > 1024 * 1024) {
+            b->failed = true;
+            return;
+        }
+        char *np = realloc(b->p, b->cap * 2);
+        if (!np) {
+            b->failed = true;
+            return;
+        }
+        b->p = np;
+        b->cap *= 2;
+    }
+}
+
+static void tb_header(tbuf_t *b, const char *name, const char *type, const char *help)
+{
+    tb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+char *cb_metrics_render(const cb_metrics_t *m)
+{
+    tbuf_t b = {malloc(8192), 0, 8192, false};
+    uint64_t cum = 0;
+    size_t i, j;
+
+    if (!b.p)
+        return NULL;
+    b.p[0] = '\0';
+    tb_header(&b, "certbridge_events_consumed_total", "counter",
+              "Events decoded from the input topics, by topic and event type.");
+    for (i = 0; i < CB_ORG_EVENT_TYPE_COUNT; i++)
+        tb_printf(&b, "certbridge_events_consumed_total{topic=\"org\",type=\"%s\"} %llu\n",
+                  cb_org_event_type_name((cb_org_event_type_t)i),
+                  (unsigned long long)atomic_load(&m->org_events[i]));
+    for (i = 0; i < CB_PERSON_EVENT_TYPE_COUNT; i++)
+        tb_printf(&b, "certbridge_events_consumed_total{topic=\"person\",type=\"%s\"} %llu\n",
+                  cb_person_event_type_name((cb_person_event_type_t)i),
+                  (unsigned long long)atomic_load(&m->person_events[i]));
+    tb_header(&b, "certbridge_actions_total", "counter",
+              "Certificate actions committed, by action and outcome status.");
+    for (i = 0; i < CB_ACTION_COUNT; i++)
+        for (j = 0; j < CB_STATUS_COUNT; j++)
+            tb_printf(&b, "certbridge_actions_total{action=\"%s\",status=\"%s\"} %llu\n",
+                      cb_action_name((cb_action_t)i),
+                      cb_outcome_status_name((cb_outcome_status_t)j),
+                      (unsigned long long)atomic_load(&m->actions[i][j]));
+    tb_header(&b, "certbridge_ca_request_duration_seconds", "histogram",
+              "Latency of CA API calls, retries included.");
+    for (i = 0; i <= N_BOUNDS; i++) {
+        cum += atomic_load(&m->latency_buckets[i]);
+        if (i < N_BOUNDS)
+            tb_printf(&b, "certbridge_ca_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                      latency_bounds[i], (unsigned long long)cum);
+        else
+            tb_printf(&b, "certbridge_ca_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                      (unsigned long long)cum);
+    }
+    tb_printf(&b, "certbridge_ca_request_duration_seconds_sum %.6f\n",
+              (double)atomic_load(&m->latency_sum_us) / 1e6);
+    tb_printf(&b, "certbridge_ca_request_duration_seconds_count %llu\n",
+              (unsigned long long)atomic_load(&m->latency_count));
+    tb_header(&b, "certbridge_ca_retries_total", "counter",
+              "CA requests held back and tried again because the CA was unavailable.");
+    tb_printf(&b, "certbridge_ca_retries_total %llu\n",
+              (unsigned long long)atomic_load(&m->ca_retries));
+    tb_header(&b, "certbridge_ca_in_flight", "gauge", "CA requests in flight.");
+    tb_printf(&b, "certbridge_ca_in_flight %lld\n", (long long)atomic_load(&m->in_flight));
+    tb_header(&b, "certbridge_transactions_total", "counter",
+              "Kafka transactions, by result (committed or aborted).");
+    tb_printf(&b, "certbridge_transactions_total{result=\"committed\"} %llu\n",
+              (unsigned long long)atomic_load(&m->txn_commits));
+    tb_printf(&b, "certbridge_transactions_total{result=\"aborted\"} %llu\n",
+              (unsigned long long)atomic_load(&m->txn_aborts));
+    tb_header(&b, "certbridge_dead_letters_total", "counter",
+              "Input messages sent to the dead-letter topic.");
+    tb_printf(&b, "certbridge_dead_letters_total %llu\n",
+              (unsigned long long)atomic_load(&m->dead_letters));
+    tb_header(&b, "certbridge_consumer_lag", "gauge",
+              "Messages not yet committed on the assigned input partitions (-1: unknown).");
+    tb_printf(&b, "certbridge_consumer_lag %lld\n", (long long)atomic_load(&m->lag));
+    tb_header(&b, "certbridge_ready", "gauge",
+              "1 when the consumer group is joined and the CA is reachable.");
+    tb_printf(&b, "certbridge_ready %d\n", cb_metrics_ready(m) ? 1 : 0);
+    if (b.failed) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+static void reply(struct evhttp_request *req, int code, const char *reason, const char *ctype,
+                  const char *body)
+{
+    struct evbuffer *out = evbuffer_new();
+
+    if (!out) {
+        evhttp_send_error(req, 500, NULL);
+        return;
+    }
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", ctype);
+    evbuffer_add(out, body, strlen(body));
+    evhttp_send_reply(req, code, reason, out);
+    evbuffer_free(out);
+}
+
+static void on_metrics(struct evhttp_request *req, void *arg)
+{
+    char *text = cb_metrics_render(arg);
+
+    if (!text) {
+        evhttp_send_error(req, 500, "out of memory");
+        return;
+    }
+    reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", text);
+    free(text);
+}
+
+static void on_healthz(struct evhttp_request *req, void *arg)
+{
+    cb_metrics_t *m = arg;
+    char body[160];
+    bool joined = atomic_load(&m->group_joined), ca = atomic_load(&m->ca_reachable);
+
+    snprintf(body, sizeof(body), "{\"ready\":%s,\"group_joined\":%s,\"ca_reachable\":%s}\n",
+             joined && ca ? "true" : "false", joined ? "true" : "false", ca ? "true" : "false");
+    if (joined && ca)
+        reply(req, 200, "OK", "application/json", body);
+    else
+        reply(req, 503, "Service Unavailable", "application/json", body);
+}
+
+static void *serve_thread(void *arg)
+{
+    cb_metrics_t *m = arg;
+
+    event_base_dispatch(m->base);
+    return NULL;
+}
+
+int cb_metrics_serve(cb_metrics_t *m, const char *listen, cb_error_t *err)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    struct evhttp_bound_socket *sock;
+    int port;
+
+    if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof(host))
+        return cb_error_set(err, CB_ERR_CONFIG, "metrics.listen: \"%s\" is not HOST:PORT", listen);
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    port = atoi(colon + 1);
+    if (port < 0 || port > 65535)
+        return cb_error_set(err, CB_ERR_CONFIG, "metrics.listen: bad port in \"%s\"", listen);
+    evthread_use_pthreads();
+    m->base = event_base_new();
+    m->http = m->base ? evhttp_new(m->base) : NULL;
+    if (!m->http)
+        return cb_error_set(err, CB_ERR_NOMEM, "metrics: cannot create the HTTP server");
+    evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+    evhttp_set_cb(m->http, "/metrics", on_metrics, m);
+    evhttp_set_cb(m->http, "/healthz", on_healthz, m);
+    sock = evhttp_bind_socket_with_handle(m->http, host, (ev_uint16_t)port);
+    if (!sock)
+        return cb_error_set(err, CB_ERR_CONFIG, "metrics.listen: cannot listen on %s", listen);
+    {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        if (getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&ss, &len) == 0)
+            m->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                     : ((struct sockaddr_in *)&ss)->sin_port);
+    }
+    if (pthread_create(&m->thread, NULL, serve_thread, m) != 0)
+        return cb_error_set(err, CB_ERR_IO, "metrics: cannot start the server thread");
+    m->serving = true;
+    return 0;
+}
+
+int cb_metrics_port(const cb_metrics_t *m)
+{
+    return m->serving ? m->port : 0;
+}
+
+void cb_metrics_destroy(cb_metrics_t *m)
+{
+    if (!m)
+        return;
+    if (m->serving) {
+        event_base_loopbreak(m->base);
+        pthread_join(m->thread, NULL);
+    }
+    if (m->http)
+        evhttp_free(m->http);
+    if (m->base)
+        event_base_free(m->base);
+    free(m);
+}

@@ -1,0 +1,53 @@
+/*
+ * metrics.h: Prometheus counters, gauges and a histogram, served on
+ * metrics.listen as text format (GET /metrics) with a readiness probe
+ * (GET /healthz: 200 only when the consumer group is joined and the CA is
+ * reachable, else 503).
+ *
+ * Updates are lock-free atomics and may come from any thread; the HTTP
+ * server runs on its own thread. One registry per process.
+ */
+#ifndef CB_METRICS_H
+#define CB_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "certbridge/error.h"
+#include "certbridge/event.h"
+#include "certbridge/outcome.h"
+#include "certbridge/rules.h"
+
+typedef struct cb_metrics cb_metrics_t;
+
+/* A registry with every series at zero. Caller frees with cb_metrics_destroy
+ * (which stops the server first). NULL when out of memory. */
+cb_metrics_t *cb_metrics_new(void);
+void cb_metrics_destroy(cb_metrics_t *m);
+
+void cb_metrics_event(cb_metrics_t *m, const cb_event_t *ev); /* a decoded event */
+void cb_metrics_action(cb_metrics_t *m, cb_action_t a, cb_outcome_status_t s);
+void cb_metrics_ca_call(cb_metrics_t *m, double seconds); /* latency of one CA call */
+void cb_metrics_ca_retries(cb_metrics_t *m, uint64_t n);
+void cb_metrics_txn(cb_metrics_t *m, bool committed); /* commit or abort */
+void cb_metrics_dead_letter(cb_metrics_t *m);
+void cb_metrics_set_lag(cb_metrics_t *m, int64_t lag);     /* consumer lag, messages */
+void cb_metrics_set_in_flight(cb_metrics_t *m, int64_t n); /* CA calls in flight */
+void cb_metrics_set_group_joined(cb_metrics_t *m, bool joined);
+void cb_metrics_set_ca_reachable(cb_metrics_t *m, bool reachable);
+bool cb_metrics_ready(const cb_metrics_t *m);
+
+/* Writes the text exposition into a malloc'd, NUL-terminated buffer the
+ * caller frees. NULL when out of memory. */
+char *cb_metrics_render(const cb_metrics_t *m);
+
+/* Starts serving on "HOST:PORT" (e.g. 127.0.0.1:9464; port 0 picks a free
+ * one) in a background thread. Returns 0, or -1 with CB_ERR_CONFIG naming
+ * metrics.listen when the address is bad or taken. */
+int cb_metrics_serve(cb_metrics_t *m, const char *listen, cb_error_t *err);
+
+/* The port actually bound (after cb_metrics_serve), 0 when not serving. */
+int cb_metrics_port(const cb_metrics_t *m);
+
+#endif
