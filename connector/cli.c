@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "certbridge/log.h"
+#include "certbridge/plan.h"
+#include "certbridge/rules.h"
 #include "certbridge/version.h"
 
 typedef struct verb {
@@ -21,10 +23,13 @@ typedef struct verb {
 } verb_t;
 
 static int verb_config(int argc, char **argv, char **envp);
+static int verb_plan(int argc, char **argv, char **envp);
 
 static const verb_t verbs[] = {
     {"config", verb_config, "config [-c FILE] [--markdown]",
      "print every configuration key with its value, type, default and help"},
+    {"plan", verb_plan, "plan -i FILE [--format table|json]",
+     "print the certificate actions each JSON event produces (offline; -c FILE for the policy)"},
 };
 
 #define VERB_COUNT (sizeof(verbs) / sizeof(verbs[0]))
@@ -128,6 +133,49 @@ static int verb_config(int argc, char **argv, char **envp)
     cb_config_print(cfg, stdout);
     cb_config_destroy(cfg);
     return CB_EXIT_OK;
+}
+
+/* plan: -i FILE (required), --format table|json (default table), -c FILE.
+ * The policy comes from the configuration, so CERTBRIDGE_POLICY_* apply. */
+static int verb_plan(int argc, char **argv, char **envp)
+{
+    static const struct option opts[] = {{"input", required_argument, NULL, 'i'},
+                                         {"format", required_argument, NULL, 'f'},
+                                         {"config", required_argument, NULL, 'c'},
+                                         {NULL, 0, NULL, 0}};
+    const char *input = NULL, *path = NULL;
+    int format = CB_PLAN_TABLE, c, code = CB_EXIT_OK;
+    cb_config_t *cfg;
+    cb_policy_t policy;
+    cb_error_t err;
+
+    cb_error_clear(&err);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "i:f:c:", opts, NULL)) != -1) {
+        if (c == 'i') {
+            input = optarg;
+        } else if (c == 'c') {
+            path = optarg;
+        } else if (c == 'f') {
+            format = cb_plan_format_parse(optarg);
+            if (format < 0)
+                return usage_error("plan", "--format: expected table or json");
+        } else {
+            return usage_error("plan", "unknown option");
+        }
+    }
+    if (optind < argc)
+        return usage_error("plan", "unexpected argument");
+    if (!input)
+        return usage_error("plan", "-i EVENTS.jsonl is required");
+    cfg = cb_cli_load_config(path, envp, &err);
+    if (!cfg)
+        return fail("plan", &err);
+    if (cb_policy_from_config(cfg, &policy, &err) < 0 ||
+        cb_plan_file(input, &policy, (cb_plan_format_t)format, stdout, &err) < 0)
+        code = fail("plan", &err);
+    cb_config_destroy(cfg);
+    return code;
 }
 
 int cb_cli_main(int argc, char **argv, char **envp)
