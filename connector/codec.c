@@ -549,9 +549,9 @@ int cb_codec_decode_event(cb_codec_t *codec, cb_event_kind_t expected, cb_format
         if (cb_codec_json_decode_event(buf, len, out, err) < 0)
             goto out;
         if (out->kind != expected) {
-            cb_error_set(err, CB_ERR_INVALID, "event: a %s where an %s was expected",
-                         out->kind == CB_EVENT_PERSON ? "PersonEvent" : "OrgEvent",
-                         expected == CB_EVENT_PERSON ? "PersonEvent" : "OrgEvent");
+            cb_error_set(err, CB_ERR_INVALID, "event: is %s, expected %s",
+                         out->kind == CB_EVENT_PERSON ? "a PersonEvent" : "an OrgEvent",
+                         expected == CB_EVENT_PERSON ? "a PersonEvent" : "an OrgEvent");
             goto out;
         }
         rc = 0;
