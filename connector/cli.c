@@ -167,7 +167,7 @@ static int verb_plan(int argc, char **argv, char **envp)
     if (optind < argc)
         return usage_error("plan", "unexpected argument");
     if (!input)
-        return usage_error("plan", "-i EVENTS.jsonl is required");
+        return usage_error("plan", "-i FILE is required");
     cfg = cb_cli_load_config(path, envp, &err);
     if (!cfg)
         return fail("plan", &err);
