@@ -49,34 +49,38 @@ typedef struct cb_ca_cert {
     char *device_id;
     char *status;
     int64_t not_before_ms, not_after_ms;
+    char *holder_id; /* the holder (useful for org_code lookups); may be NULL */
+    char *org_code;  /* PERSON: the organization the holder belongs to; may be NULL */
 } cb_ca_cert_t;
 
 typedef struct cb_ca_req {
     /* filled by the caller; strings borrowed until the request completes */
     cb_ca_op_t op;
-    cb_holder_type_t holder_type; /* LOOKUP, ISSUE */
-    const char *holder_id;        /* LOOKUP, ISSUE */
-    const char *org_code;         /* LOOKUP of PERSON certs naming this org (cascade) */
-    const char *serial;           /* CHANGE_INFO, REVOKE */
-    const char *subject;          /* CHANGE_INFO, ISSUE */
+    cb_holder_type_t holder_type;  /* LOOKUP, ISSUE */
+    const char *holder_id;         /* LOOKUP, ISSUE */
+    const char *org_code;          /* LOOKUP of PERSON certs naming this org (cascade);
+                                    * CHANGE_INFO, ISSUE: the holder's org after the call
+                                    * (optional, sent as "org_code") */
+    const char *serial;            /* CHANGE_INFO, REVOKE */
+    const char *subject;           /* CHANGE_INFO, ISSUE */
     cb_revocation_reason_t reason; /* REVOKE */
-    const char *device_id;        /* RECALL */
-    const char *request_id;       /* REQUEST */
-    char idempotency_key[65];     /* mutating calls: cb_idempotency_key() */
-    void *opaque;                 /* the caller's */
+    const char *device_id;         /* RECALL */
+    const char *request_id;        /* REQUEST */
+    char idempotency_key[65];      /* mutating calls: cb_idempotency_key() */
+    void *opaque;                  /* the caller's */
 
     /* filled by the client when the request completes; owned by the request
      * until cb_ca_req_clear() */
     cb_ca_class_t klass;
-    long http_status;      /* 0 when no answer was received */
-    char *new_serial;      /* CHANGE_INFO, ISSUE */
-    char *request_id_out;  /* PENDING answers */
-    char *error_code;      /* problem+json "type"/"code", or a transport error name */
-    char *error_message;   /* problem+json "detail", or curl's message */
-    cb_ca_cert_t *certs;   /* LOOKUP */
+    long http_status;     /* 0 when no answer was received */
+    char *new_serial;     /* CHANGE_INFO, ISSUE */
+    char *request_id_out; /* PENDING answers */
+    char *error_code;     /* problem+json "type"/"code", or a transport error name */
+    char *error_message;  /* problem+json "detail", or curl's message */
+    cb_ca_cert_t *certs;  /* LOOKUP */
     size_t cert_count;
     int attempts;
-    int64_t latency_ms;    /* from submit to completion */
+    int64_t latency_ms; /* from submit to completion */
 } cb_ca_req_t;
 
 typedef struct cb_ca_client cb_ca_client_t;
@@ -104,5 +108,32 @@ int cb_ca_call(cb_ca_client_t *c, cb_ca_req_t *req, cb_error_t *err);
 
 /* Frees what the client filled in req and resets the output fields. */
 void cb_ca_req_clear(cb_ca_req_t *req);
+
+/* The pieces of the retry policy, exposed for unit tests. */
+
+/* Classifies one attempt. curl_code is libcurl's CURLcode (0 when an HTTP
+ * answer arrived) and curl_msg its error text (may be NULL); http_status
+ * the answer's status; answer_status the answer's "status" member, or for
+ * a problem+json answer its "code" (may be NULL). CB_CA_RETRY means
+ * "retriable": connect errors, timeouts, dropped connections, 408, 425,
+ * 429 and 5xx. A TLS alert from the server (certificate refused) and other
+ * 4xx are CB_CA_PERMANENT; 2xx are CB_CA_SUCCESS, or CB_CA_ALREADY when
+ * answer_status is ALREADY_REVOKED / ALREADY_RECALLED / ALREADY_DONE (also
+ * accepted on a 409), or CB_CA_PENDING for PENDING; "FAILED" in a 2xx (a
+ * finished async request that failed) is CB_CA_PERMANENT. */
+cb_ca_class_t cb_ca_classify(int curl_code, const char *curl_msg, long http_status,
+                             const char *answer_status);
+
+/* The delay before retry number `retry` (1 = the first retry): exponential
+ * min(max_ms, base_ms * 2^(retry-1)) with "equal jitter" (a uniformly
+ * random point of its upper half, drawn from rnd), and never less than
+ * retry_after_ms (a Retry-After, capped at 60 s; 0 = none). */
+int64_t cb_ca_backoff_ms(int retry, int64_t base_ms, int64_t max_ms, int64_t retry_after_ms,
+                         uint64_t rnd);
+
+/* A Retry-After header value (delay-seconds or an HTTP-date) as
+ * milliseconds from now_s (Unix seconds); 0 when absent or unparsable, and
+ * never negative. */
+int64_t cb_ca_retry_after_ms(const char *value, int64_t now_s);
 
 #endif

@@ -1,0 +1,971 @@
+/*
+ * ca_client.c: the CA API v1 client over a libcurl multi handle
+ * (ca_client.h, schemas/ca-api.yaml).
+ *
+ * Each submitted request becomes a job. Jobs wait in the ready queue until
+ * one of ca.concurrency slots is free, run as a curl easy handle on the
+ * multi handle (connections are kept and reused by the multi handle), and
+ * on a retriable failure wait in the delayed list until their backoff has
+ * passed; nothing ever sleeps, so one slow or failing call never holds up
+ * the others. Finished jobs queue up until cb_ca_poll hands them back.
+ */
+#include "certbridge/ca_client.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "certbridge/log.h"
+
+#define URL_MAX         4096   /* longest request URL */
+#define RETRY_AFTER_MAX 60000  /* longest honoured Retry-After, ms */
+#define CERTS_MAX       100000 /* most certificates accepted in one lookup answer */
+#define ERRTEXT_MAX     CURL_ERROR_SIZE
+
+typedef struct ca_job {
+    cb_ca_req_t *req;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *url;
+    char *body; /* request body (POST), NULL for GET */
+    char *resp; /* answer body, capped at CB_CA_BODY_MAX */
+    size_t resp_len, resp_cap;
+    bool overflow; /* the answer exceeded CB_CA_BODY_MAX: transfer aborted */
+    int64_t retry_after_ms;
+    int64_t submitted_ms, due_ms;
+    char errtext[ERRTEXT_MAX];
+    struct ca_job *next;
+} ca_job_t;
+
+/* A FIFO of jobs. */
+typedef struct job_queue {
+    ca_job_t *head, *tail;
+    size_t count;
+} job_queue_t;
+
+struct cb_ca_client {
+    CURLM *multi;
+    char *base_url; /* without a trailing slash */
+    char *cert, *key, *ca_bundle;
+    bool insecure_http;
+    long connect_timeout_ms, timeout_ms;
+    int concurrency, max_attempts;
+    int64_t retry_base_ms, retry_max_ms;
+    uint64_t rng;
+
+    job_queue_t ready;   /* waiting for a slot */
+    job_queue_t delayed; /* waiting for their backoff to pass (due_ms) */
+    job_queue_t done;    /* finished, not yet handed back */
+    job_queue_t running; /* on the multi handle */
+    size_t active;       /* running.count */
+    size_t pending;      /* submitted and not yet handed back */
+    CURL **pool;         /* idle easy handles, reused */
+    size_t pool_count;
+};
+
+static const char *const op_names[] = {"lookup", "change-info", "revoke", "recall",
+                                       "issue",  "request",     "health"};
+
+/* Milliseconds of a monotonic clock. */
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* xorshift64*: backoff jitter. */
+static uint64_t next_random(cb_ca_client_t *c)
+{
+    c->rng ^= c->rng >> 12;
+    c->rng ^= c->rng << 25;
+    c->rng ^= c->rng >> 27;
+    return c->rng * 2685821657736338717ULL;
+}
+
+static void queue_push(job_queue_t *q, ca_job_t *j)
+{
+    j->next = NULL;
+    if (q->tail)
+        q->tail->next = j;
+    else
+        q->head = j;
+    q->tail = j;
+    q->count++;
+}
+
+static ca_job_t *queue_pop(job_queue_t *q)
+{
+    ca_job_t *j = q->head;
+
+    if (!j)
+        return NULL;
+    q->head = j->next;
+    if (!q->head)
+        q->tail = NULL;
+    q->count--;
+    j->next = NULL;
+    return j;
+}
+
+/* Removes j from q (when there). Answers true when it was. */
+static bool queue_remove(job_queue_t *q, ca_job_t *j)
+{
+    ca_job_t *prev = NULL, *it;
+
+    for (it = q->head; it; prev = it, it = it->next) {
+        if (it != j)
+            continue;
+        if (prev)
+            prev->next = it->next;
+        else
+            q->head = it->next;
+        if (q->tail == it)
+            q->tail = prev;
+        q->count--;
+        it->next = NULL;
+        return true;
+    }
+    return false;
+}
+
+/* The RFC 5280 name of a revocation reason, as the CA API wants it. */
+static const char *reason_name(cb_revocation_reason_t r)
+{
+    const char *name = cb_revocation_reason_name(r);
+
+    return name ? name : "unspecified";
+}
+
+static const char *holder_type_name(cb_holder_type_t t)
+{
+    const char *name = cb_holder_type_name(t);
+
+    return name ? name : "ORGANIZATION";
+}
+
+cb_ca_class_t cb_ca_classify(int curl_code, const char *curl_msg, long http_status,
+                             const char *answer_status)
+{
+    bool already = answer_status && (!strcmp(answer_status, "ALREADY_REVOKED") ||
+                                     !strcmp(answer_status, "ALREADY_RECALLED") ||
+                                     !strcmp(answer_status, "ALREADY_DONE"));
+
+    if (curl_code != CURLE_OK) {
+        switch (curl_code) {
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_RECV_ERROR:
+        case CURLE_SEND_ERROR:
+            /* a TLS alert is the server refusing us (our certificate): final */
+            if (curl_msg && strstr(curl_msg, "alert"))
+                return CB_CA_PERMANENT;
+            return CB_CA_RETRY;
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_CONNECT:
+        case CURLE_OPERATION_TIMEDOUT:
+        case CURLE_GOT_NOTHING:
+        case CURLE_PARTIAL_FILE:
+        case CURLE_HTTP2:
+        case CURLE_HTTP2_STREAM:
+        case CURLE_AGAIN:
+            return CB_CA_RETRY;
+        default:
+            return CB_CA_PERMANENT; /* bad URL, certificate problems, answer too large */
+        }
+    }
+    if (http_status >= 200 && http_status < 300) {
+        if (already)
+            return CB_CA_ALREADY;
+        if (answer_status && !strcmp(answer_status, "PENDING"))
+            return CB_CA_PENDING;
+        if (answer_status && !strcmp(answer_status, "FAILED"))
+            return CB_CA_PERMANENT;
+        return CB_CA_SUCCESS;
+    }
+    if (http_status == 408 || http_status == 425 || http_status == 429 || http_status >= 500 ||
+        http_status < 100)
+        return CB_CA_RETRY;
+    if (http_status == 409 && already)
+        return CB_CA_ALREADY;
+    return CB_CA_PERMANENT;
+}
+
+int64_t cb_ca_backoff_ms(int retry, int64_t base_ms, int64_t max_ms, int64_t retry_after_ms,
+                         uint64_t rnd)
+{
+    int64_t cap = base_ms > 0 ? base_ms : 1, half, delay;
+    int i;
+
+    for (i = 1; i < retry && cap < max_ms; i++)
+        cap *= 2;
+    if (cap > max_ms)
+        cap = max_ms;
+    half = cap / 2;
+    delay = half + (int64_t)(rnd % (uint64_t)(cap - half + 1));
+    if (retry_after_ms > RETRY_AFTER_MAX)
+        retry_after_ms = RETRY_AFTER_MAX;
+    return delay > retry_after_ms ? delay : retry_after_ms;
+}
+
+int64_t cb_ca_retry_after_ms(const char *value, int64_t now_s)
+{
+    char *end;
+    long long secs;
+    time_t when;
+
+    if (!value)
+        return 0;
+    while (*value == ' ' || *value == '\t')
+        value++;
+    if (*value >= '0' && *value <= '9') {
+        secs = strtoll(value, &end, 10);
+        while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
+            end++;
+        if (*end || secs < 0)
+            return 0;
+        return secs > RETRY_AFTER_MAX / 1000 ? RETRY_AFTER_MAX : (int64_t)secs * 1000;
+    }
+    when = curl_getdate(value, NULL);
+    if (when == (time_t)-1 || (int64_t)when <= now_s)
+        return 0;
+    return ((int64_t)when - now_s) * 1000 > RETRY_AFTER_MAX ? RETRY_AFTER_MAX
+                                                            : ((int64_t)when - now_s) * 1000;
+}
+
+/* Duplicates a configuration string, NULL staying NULL. Answers false on
+ * allocation failure. */
+static bool dup_opt(const char *v, char **out)
+{
+    *out = v && *v ? strdup(v) : NULL;
+    return !(v && *v) || *out;
+}
+
+/* Checks that a configured file can be read. */
+static int check_file(const char *key, const char *path, cb_error_t *err)
+{
+    if (path && access(path, R_OK) != 0)
+        return cb_error_set(err, CB_ERR_CONFIG, "%s: cannot read \"%.200s\"", key, path);
+    return 0;
+}
+
+cb_ca_client_t *cb_ca_client_new(const cb_config_t *cfg, cb_error_t *err)
+{
+    const char *url = cb_config_get(cfg, "ca.url");
+    cb_ca_client_t *c;
+    size_t len;
+
+    if (!url || (strncmp(url, "https://", 8) && strncmp(url, "http://", 7))) {
+        cb_error_set(err, CB_ERR_CONFIG, "ca.url: \"%.200s\" is not an http(s) URL",
+                     url ? url : "");
+        return NULL;
+    }
+    if (!strncmp(url, "http://", 7) && !cb_config_get_bool(cfg, "ca.insecure_http")) {
+        cb_error_set(err, CB_ERR_CONFIG,
+                     "ca.url: plain http:// is refused (set ca.insecure_http=true for tests)");
+        return NULL;
+    }
+    if (check_file("ca.tls.cert", cb_config_get(cfg, "ca.tls.cert"), err) < 0 ||
+        check_file("ca.tls.key", cb_config_get(cfg, "ca.tls.key"), err) < 0 ||
+        check_file("ca.tls.ca_bundle", cb_config_get(cfg, "ca.tls.ca_bundle"), err) < 0)
+        return NULL;
+    if (!cb_config_get(cfg, "ca.tls.cert") != !cb_config_get(cfg, "ca.tls.key")) {
+        cb_error_set(err, CB_ERR_CONFIG, "ca.tls.key: ca.tls.cert and ca.tls.key go together");
+        return NULL;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        cb_error_set(err, CB_ERR_INTERNAL, "libcurl initialization failed");
+        return NULL;
+    }
+    if (!(c = calloc(1, sizeof(*c)))) {
+        cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    c->insecure_http = cb_config_get_bool(cfg, "ca.insecure_http");
+    c->connect_timeout_ms = (long)cb_config_get_int(cfg, "ca.connect_timeout_ms");
+    c->timeout_ms = (long)cb_config_get_int(cfg, "ca.timeout_ms");
+    c->concurrency = (int)cb_config_get_int(cfg, "ca.concurrency");
+    c->max_attempts = (int)cb_config_get_int(cfg, "ca.max_attempts");
+    c->retry_base_ms = cb_config_get_int(cfg, "ca.retry_base_ms");
+    c->retry_max_ms = cb_config_get_int(cfg, "ca.retry_max_ms");
+    c->rng = ((uint64_t)mono_ms() << 16) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)c;
+    if (!c->rng)
+        c->rng = 88172645463325252ULL;
+    if (!dup_opt(url, &c->base_url) || !dup_opt(cb_config_get(cfg, "ca.tls.cert"), &c->cert) ||
+        !dup_opt(cb_config_get(cfg, "ca.tls.key"), &c->key) ||
+        !dup_opt(cb_config_get(cfg, "ca.tls.ca_bundle"), &c->ca_bundle) ||
+        !(c->pool = calloc((size_t)c->concurrency, sizeof(CURL *))) ||
+        !(c->multi = curl_multi_init())) {
+        cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+        cb_ca_client_destroy(c);
+        return NULL;
+    }
+    len = strlen(c->base_url);
+    while (len > 0 && c->base_url[len - 1] == '/')
+        c->base_url[--len] = '\0';
+    curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)c->concurrency);
+    curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)c->concurrency);
+    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)c->concurrency);
+    curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, CURLPIPE_NOTHING);
+    return c;
+}
+
+/* Frees a job and everything it owns (not its request). */
+static void job_free(ca_job_t *j)
+{
+    if (!j)
+        return;
+    curl_slist_free_all(j->headers);
+    free(j->url);
+    free(j->body);
+    free(j->resp);
+    free(j);
+}
+
+static void free_queue(job_queue_t *q)
+{
+    ca_job_t *j;
+
+    while ((j = queue_pop(q)))
+        job_free(j);
+}
+
+void cb_ca_client_destroy(cb_ca_client_t *c)
+{
+    ca_job_t *j;
+    int n;
+
+    if (!c)
+        return;
+    /* jobs still running: take their handles off and free them */
+    while ((j = queue_pop(&c->running))) {
+        curl_multi_remove_handle(c->multi, j->easy);
+        curl_easy_cleanup(j->easy);
+        job_free(j);
+    }
+    for (n = 0; n < (int)c->pool_count; n++)
+        curl_easy_cleanup(c->pool[n]);
+    free_queue(&c->ready);
+    free_queue(&c->delayed);
+    free_queue(&c->done);
+    if (c->multi)
+        curl_multi_cleanup(c->multi);
+    free(c->pool);
+    free(c->base_url);
+    free(c->cert);
+    free(c->key);
+    free(c->ca_bundle);
+    free(c);
+}
+
+/* Appends "/" + the URL-escaped segment to buf. Answers -1 when it does
+ * not fit or the segment is empty. */
+static int url_segment(char *buf, size_t size, const char *seg)
+{
+    char *esc;
+    size_t len = strlen(buf);
+    int n;
+
+    if (!seg || !*seg || !(esc = curl_easy_escape(NULL, seg, 0)))
+        return -1;
+    n = snprintf(buf + len, size - len, "/%s", esc);
+    curl_free(esc);
+    return n < 0 || (size_t)n >= size - len ? -1 : 0;
+}
+
+/* Appends "&name=value" (or "?" first) with the value escaped. */
+static int url_query(char *buf, size_t size, const char *name, const char *value)
+{
+    char *esc;
+    size_t len = strlen(buf);
+    int n;
+
+    if (!value)
+        return 0;
+    if (!(esc = curl_easy_escape(NULL, value, 0)))
+        return -1;
+    n = snprintf(buf + len, size - len, "%c%s=%s", strchr(buf, '?') ? '&' : '?', name, esc);
+    curl_free(esc);
+    return n < 0 || (size_t)n >= size - len ? -1 : 0;
+}
+
+/* Builds the job's URL and body from its request. */
+static int job_prepare(cb_ca_client_t *c, ca_job_t *j, cb_error_t *err)
+{
+    cb_ca_req_t *r = j->req;
+    char url[URL_MAX];
+    json_t *body = NULL;
+    int bad = 0;
+
+    snprintf(url, sizeof(url), "%s/v1", c->base_url);
+    switch (r->op) {
+    case CB_CA_LOOKUP:
+        if (!r->holder_id && !r->org_code)
+            return cb_error_set(err, CB_ERR_INVALID, "lookup needs holder_id or org_code");
+        bad = url_segment(url, sizeof(url), "certificates") ||
+              url_query(url, sizeof(url), "holder_type", holder_type_name(r->holder_type)) ||
+              url_query(url, sizeof(url), "holder_id", r->holder_id) ||
+              url_query(url, sizeof(url), "org_code", r->org_code) ||
+              url_query(url, sizeof(url), "status", "active");
+        break;
+    case CB_CA_CHANGE_INFO:
+        if (!r->subject)
+            return cb_error_set(err, CB_ERR_INVALID, "change-info needs a subject");
+        bad = url_segment(url, sizeof(url), "certificates") ||
+              url_segment(url, sizeof(url), r->serial) ||
+              url_segment(url, sizeof(url), "change-info");
+        body = json_pack("{s:s, s:s*}", "subject", r->subject, "org_code", r->org_code);
+        break;
+    case CB_CA_REVOKE:
+        bad = url_segment(url, sizeof(url), "certificates") ||
+              url_segment(url, sizeof(url), r->serial) || url_segment(url, sizeof(url), "revoke");
+        body = json_pack("{s:s}", "reason", reason_name(r->reason));
+        break;
+    case CB_CA_RECALL:
+        bad = url_segment(url, sizeof(url), "devices") ||
+              url_segment(url, sizeof(url), r->device_id) ||
+              url_segment(url, sizeof(url), "recall");
+        body = json_object();
+        break;
+    case CB_CA_ISSUE:
+        if (!r->holder_id || !r->subject)
+            return cb_error_set(err, CB_ERR_INVALID, "issue needs holder_id and subject");
+        bad = url_segment(url, sizeof(url), "certificates");
+        body = json_pack("{s:s, s:s, s:s, s:s*}", "holder_type", holder_type_name(r->holder_type),
+                         "holder_id", r->holder_id, "subject", r->subject, "org_code", r->org_code);
+        break;
+    case CB_CA_REQUEST:
+        bad = url_segment(url, sizeof(url), "requests") ||
+              url_segment(url, sizeof(url), r->request_id);
+        break;
+    case CB_CA_HEALTH:
+        bad = url_segment(url, sizeof(url), "ca.pem");
+        break;
+    default:
+        return cb_error_set(err, CB_ERR_INVALID, "unknown CA operation %d", (int)r->op);
+    }
+    if (bad) {
+        json_decref(body);
+        return cb_error_set(err, CB_ERR_INVALID, "%s: missing path parameter or URL too long",
+                            op_names[r->op]);
+    }
+    if (r->op != CB_CA_LOOKUP && r->op != CB_CA_REQUEST && r->op != CB_CA_HEALTH) {
+        if (!body || !(j->body = json_dumps(body, JSON_COMPACT))) {
+            json_decref(body);
+            return cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+        }
+        json_decref(body);
+        if (!r->idempotency_key[0] || strnlen(r->idempotency_key, 65) > 64)
+            return cb_error_set(err, CB_ERR_INVALID, "%s: an Idempotency-Key is required",
+                                op_names[r->op]);
+    }
+    if (!(j->url = strdup(url)))
+        return cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+    return 0;
+}
+
+/* Builds the job's request headers. */
+static int job_headers(ca_job_t *j, cb_error_t *err)
+{
+    char line[96];
+    struct curl_slist *h = NULL, *t;
+
+    if (!(h = curl_slist_append(NULL, "Accept: application/json, application/problem+json")))
+        goto nomem;
+    if (j->body) {
+        snprintf(line, sizeof(line), "Idempotency-Key: %s", j->req->idempotency_key);
+        if (!(t = curl_slist_append(h, "Content-Type: application/json")) ||
+            !(t = curl_slist_append(h, "Expect:")) || !(t = curl_slist_append(h, line)))
+            goto nomem;
+    }
+    j->headers = h;
+    return 0;
+nomem:
+    curl_slist_free_all(h);
+    return cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+}
+
+/* libcurl write callback: keeps the answer, aborting past CB_CA_BODY_MAX. */
+static size_t on_body(char *data, size_t size, size_t nmemb, void *opaque)
+{
+    ca_job_t *j = opaque;
+    size_t n = size * nmemb, cap;
+    char *p;
+
+    if (j->resp_len + n > CB_CA_BODY_MAX) {
+        j->overflow = true;
+        return 0; /* CURLE_WRITE_ERROR */
+    }
+    if (j->resp_len + n + 1 > j->resp_cap) {
+        cap = j->resp_cap ? j->resp_cap : 1024;
+        while (cap < j->resp_len + n + 1)
+            cap *= 2;
+        if (cap > CB_CA_BODY_MAX + 1)
+            cap = CB_CA_BODY_MAX + 1;
+        if (!(p = realloc(j->resp, cap)))
+            return 0;
+        j->resp = p;
+        j->resp_cap = cap;
+    }
+    memcpy(j->resp + j->resp_len, data, n);
+    j->resp_len += n;
+    j->resp[j->resp_len] = '\0';
+    return n;
+}
+
+/* libcurl header callback: notes Retry-After. */
+static size_t on_header(char *data, size_t size, size_t nmemb, void *opaque)
+{
+    ca_job_t *j = opaque;
+    size_t n = size * nmemb;
+    char value[128];
+    size_t vlen;
+
+    if (n > 12 && n < 12 + sizeof(value) && strncasecmp(data, "Retry-After:", 12) == 0) {
+        vlen = n - 12;
+        memcpy(value, data + 12, vlen);
+        value[vlen] = '\0';
+        j->retry_after_ms = cb_ca_retry_after_ms(value, (int64_t)time(NULL));
+    }
+    return n;
+}
+
+/* Sets every option of an attempt on a (possibly reused) easy handle. */
+static void easy_setup(cb_ca_client_t *c, ca_job_t *j, CURL *e)
+{
+    curl_easy_setopt(e, CURLOPT_URL, j->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)j);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, c->insecure_http ? "http,https" : "https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (c->ca_bundle)
+        curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_bundle);
+    if (c->cert) {
+        curl_easy_setopt(e, CURLOPT_SSLCERT, c->cert);
+        curl_easy_setopt(e, CURLOPT_SSLKEY, c->key);
+    }
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, j);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->errtext);
+    if (j->body) {
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, j->body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(j->body));
+    } else {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    }
+}
+
+/* Starts one attempt of j on the multi handle. On failure the job is
+ * finished as permanent by the caller. */
+static int job_start(cb_ca_client_t *c, ca_job_t *j)
+{
+    CURL *e = c->pool_count ? c->pool[--c->pool_count] : curl_easy_init();
+
+    if (!e)
+        return -1;
+    j->resp_len = 0;
+    j->overflow = false;
+    j->retry_after_ms = 0;
+    j->errtext[0] = '\0';
+    easy_setup(c, j, e);
+    if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
+        curl_easy_cleanup(e);
+        return -1;
+    }
+    j->easy = e;
+    j->req->attempts++;
+    queue_push(&c->running, j);
+    c->active++;
+    return 0;
+}
+
+/* Takes j's easy handle off the multi handle, back into the pool. */
+static void job_detach(cb_ca_client_t *c, ca_job_t *j)
+{
+    if (!j->easy)
+        return;
+    queue_remove(&c->running, j);
+    curl_multi_remove_handle(c->multi, j->easy);
+    if (c->pool_count < (size_t)c->concurrency) {
+        /* forget this job's buffers; connections and TLS sessions stay */
+        curl_easy_reset(j->easy);
+        c->pool[c->pool_count++] = j->easy;
+    } else {
+        curl_easy_cleanup(j->easy);
+    }
+    j->easy = NULL;
+    c->active--;
+}
+
+/* A string member, duplicated, or NULL. */
+static char *jdup(json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+
+    return s ? strdup(s) : NULL;
+}
+
+/* RFC 3339 "YYYY-MM-DDTHH:MM:SS[.fff]Z" (or epoch milliseconds) to ms. */
+static int64_t time_ms(json_t *v)
+{
+    const char *s = json_string_value(v);
+    struct tm tm;
+    int n = 0;
+
+    if (json_is_integer(v))
+        return (int64_t)json_integer_value(v);
+    if (!s)
+        return 0;
+    memset(&tm, 0, sizeof(tm));
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &n) != 6)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (int64_t)timegm(&tm) * 1000;
+}
+
+/* Fills req->certs from a lookup answer. */
+static int parse_certs(cb_ca_req_t *r, json_t *root)
+{
+    json_t *list = json_object_get(root, "certificates"), *item;
+    size_t i, n = json_array_size(list);
+
+    if (!json_is_array(list) || n > CERTS_MAX)
+        return -1;
+    if (n == 0)
+        return 0;
+    if (!(r->certs = calloc(n, sizeof(*r->certs))))
+        return -1;
+    json_array_foreach(list, i, item)
+    {
+        cb_ca_cert_t *ct = &r->certs[r->cert_count];
+        if (!(ct->serial = jdup(item, "serial")) || !(ct->subject = jdup(item, "subject"))) {
+            free(ct->serial);
+            ct->serial = NULL;
+            return -1;
+        }
+        ct->device_id = jdup(item, "device_id");
+        ct->status = jdup(item, "status");
+        ct->holder_id = jdup(item, "holder_id");
+        ct->org_code = jdup(item, "org_code");
+        ct->not_before_ms = time_ms(json_object_get(item, "not_before"));
+        ct->not_after_ms = time_ms(json_object_get(item, "not_after"));
+        r->cert_count++;
+    }
+    return 0;
+}
+
+/* The member that decides the class: "status" of an answer, "code" of a
+ * problem, and for a request's state its state or its result's status. */
+static const char *answer_status(const cb_ca_req_t *r, json_t *root, json_t **result)
+{
+    const char *state;
+
+    *result = root;
+    if (!root)
+        return NULL;
+    if (r->op == CB_CA_REQUEST && (state = json_string_value(json_object_get(root, "state")))) {
+        if (!strcmp(state, "SUCCEEDED")) {
+            *result = json_object_get(root, "result");
+            return json_string_value(json_object_get(*result, "status"));
+        }
+        if (!strcmp(state, "FAILED"))
+            *result = json_object_get(root, "result");
+        return state;
+    }
+    if (json_string_value(json_object_get(root, "status")))
+        return json_string_value(json_object_get(root, "status"));
+    return json_string_value(json_object_get(root, "code"));
+}
+
+/* Sets the request's error fields (copies). */
+static void set_error(cb_ca_req_t *r, const char *code, const char *msg)
+{
+    free(r->error_code);
+    free(r->error_message);
+    r->error_code = code ? strdup(code) : NULL;
+    r->error_message = msg ? strdup(msg) : NULL;
+}
+
+/* Finishes an attempt: classifies it, and either schedules a retry (true)
+ * or fills the request's answer (false). */
+static bool job_finish(cb_ca_client_t *c, ca_job_t *j, CURLcode code)
+{
+    cb_ca_req_t *r = j->req;
+    long status = 0;
+    json_t *root = NULL, *result = NULL;
+    const char *st;
+    cb_ca_class_t k;
+    bool retry = false;
+
+    if (code == CURLE_OK)
+        curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (code == CURLE_OK && j->resp_len && r->op != CB_CA_HEALTH)
+        root = json_loadb(j->resp, j->resp_len, 0, NULL);
+    st = answer_status(r, root, &result);
+    k = cb_ca_classify((int)code, j->errtext[0] ? j->errtext : curl_easy_strerror(code), status,
+                       st);
+    if (code == CURLE_WRITE_ERROR && j->overflow)
+        k = CB_CA_PERMANENT;
+    if (k == CB_CA_RETRY && r->attempts < c->max_attempts) {
+        int64_t delay = cb_ca_backoff_ms(r->attempts, c->retry_base_ms, c->retry_max_ms,
+                                         j->retry_after_ms, next_random(c));
+        cb_log(CB_LOG_DEBUG, "ca_client", "%s attempt %d: %s%ld, retry in %lld ms", op_names[r->op],
+               r->attempts, code ? curl_easy_strerror(code) : "HTTP ", status, (long long)delay);
+        j->due_ms = mono_ms() + delay;
+        retry = true;
+        goto out;
+    }
+    r->klass = k;
+    r->http_status = status;
+    if (code != CURLE_OK) {
+        set_error(r, j->overflow ? "body_too_large" : "transport",
+                  j->overflow     ? "the answer exceeds CB_CA_BODY_MAX"
+                  : j->errtext[0] ? j->errtext
+                                  : curl_easy_strerror(code));
+    } else if (k == CB_CA_PERMANENT || k == CB_CA_RETRY) {
+        json_t *p = result ? result : root;
+        const char *ec = json_string_value(json_object_get(p, "code"));
+        const char *detail = json_string_value(json_object_get(p, "detail"));
+        char fallback[32];
+        snprintf(fallback, sizeof(fallback), "http_%ld", status);
+        if (!ec)
+            ec = json_string_value(json_object_get(p, "type"));
+        if (!root && status >= 200 && status < 300 && r->op != CB_CA_HEALTH) {
+            r->klass = CB_CA_PERMANENT;
+            ec = "invalid_answer";
+            detail = "the CA's answer is not JSON";
+        }
+        set_error(r, ec ? ec : fallback, detail);
+    } else if (r->op == CB_CA_LOOKUP && k == CB_CA_SUCCESS) {
+        if (parse_certs(r, root) < 0) {
+            r->klass = CB_CA_PERMANENT;
+            set_error(r, "invalid_answer", "the lookup answer has no valid certificates list");
+        }
+    } else if (result) {
+        r->new_serial = jdup(result, "new_serial");
+        r->request_id_out = jdup(root, "request_id");
+    }
+    if (k == CB_CA_RETRY || k == CB_CA_PERMANENT)
+        cb_log(CB_LOG_INFO, "ca_client", "%s failed after %d attempt(s): %s (HTTP %ld)",
+               op_names[r->op], r->attempts, r->error_code ? r->error_code : "?", status);
+out:
+    json_decref(root);
+    return retry;
+}
+
+/* Finishes a job without an attempt (it could not be started). */
+static void job_fail_local(cb_ca_client_t *c, ca_job_t *j, const char *msg)
+{
+    j->req->klass = CB_CA_PERMANENT;
+    set_error(j->req, "client", msg);
+    j->req->latency_ms = mono_ms() - j->submitted_ms;
+    queue_push(&c->done, j);
+}
+
+/* Moves delayed jobs whose backoff passed into the ready queue, and starts
+ * ready jobs while slots are free. */
+static void start_jobs(cb_ca_client_t *c)
+{
+    int64_t now = mono_ms();
+    ca_job_t *j, *next;
+
+    for (j = c->delayed.head; j; j = next) {
+        next = j->next;
+        if (j->due_ms <= now) {
+            queue_remove(&c->delayed, j);
+            queue_push(&c->ready, j);
+        }
+    }
+    while (c->active < (size_t)c->concurrency && (j = queue_pop(&c->ready)))
+        if (job_start(c, j) < 0)
+            job_fail_local(c, j, "could not start the transfer");
+}
+
+/* Reads finished transfers off the multi handle. Answers how many ended. */
+static int collect(cb_ca_client_t *c)
+{
+    CURLMsg *m;
+    int left, n = 0;
+
+    while ((m = curl_multi_info_read(c->multi, &left))) {
+        ca_job_t *j = NULL;
+        CURLcode code;
+
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        code = m->data.result;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&j);
+        n++;
+        if (job_finish(c, j, code)) {
+            job_detach(c, j);
+            queue_push(&c->delayed, j);
+        } else {
+            job_detach(c, j);
+            j->req->latency_ms = mono_ms() - j->submitted_ms;
+            queue_push(&c->done, j);
+        }
+    }
+    return n;
+}
+
+int cb_ca_submit(cb_ca_client_t *c, cb_ca_req_t *req, cb_error_t *err)
+{
+    ca_job_t *j = calloc(1, sizeof(*j));
+
+    if (!j)
+        return cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+    j->req = req;
+    req->klass = CB_CA_SUCCESS;
+    req->http_status = 0;
+    req->attempts = 0;
+    req->latency_ms = 0;
+    if (job_prepare(c, j, err) < 0 || job_headers(j, err) < 0) {
+        job_free(j);
+        return -1;
+    }
+    j->submitted_ms = mono_ms();
+    queue_push(&c->ready, j);
+    c->pending++;
+    start_jobs(c);
+    return 0;
+}
+
+/* Runs transfers: starts what can start, performs, collects, until nothing
+ * more happens without waiting. */
+static void progress(cb_ca_client_t *c)
+{
+    int running, rounds = 0;
+
+    do {
+        start_jobs(c);
+        curl_multi_perform(c->multi, &running);
+    } while (collect(c) > 0 && ++rounds < 64);
+    start_jobs(c);
+}
+
+/* How long the loop may wait for socket activity: until the deadline, the
+ * next delayed job, or not at all when ready jobs have free slots. */
+static int64_t wait_ms(const cb_ca_client_t *c, int64_t deadline, int64_t now)
+{
+    int64_t w = deadline - now;
+    ca_job_t *j;
+
+    if (c->ready.count && c->active < (size_t)c->concurrency)
+        return 0;
+    for (j = c->delayed.head; j; j = j->next)
+        if (j->due_ms - now < w)
+            w = j->due_ms - now;
+    return w < 0 ? 0 : w;
+}
+
+/* Drives the client until a job is done or the deadline passes. */
+static void drive(cb_ca_client_t *c, int64_t deadline)
+{
+    int64_t now;
+
+    for (;;) {
+        progress(c);
+        if (c->done.count)
+            return;
+        now = mono_ms();
+        if (now >= deadline)
+            return;
+        curl_multi_poll(c->multi, NULL, 0, (int)wait_ms(c, deadline, now), NULL);
+    }
+}
+
+cb_ca_req_t *cb_ca_poll(cb_ca_client_t *c, int timeout_ms)
+{
+    ca_job_t *j;
+    cb_ca_req_t *r;
+
+    if (!c->done.count)
+        drive(c, mono_ms() + (timeout_ms > 0 ? timeout_ms : 0));
+    if (!(j = queue_pop(&c->done)))
+        return NULL;
+    r = j->req;
+    job_free(j);
+    c->pending--;
+    return r;
+}
+
+size_t cb_ca_pending(const cb_ca_client_t *c)
+{
+    return c->pending;
+}
+
+/* Takes req's job out of the done queue when it is there. */
+static bool take_done(cb_ca_client_t *c, cb_ca_req_t *req)
+{
+    ca_job_t *j;
+
+    for (j = c->done.head; j; j = j->next) {
+        if (j->req == req) {
+            queue_remove(&c->done, j);
+            job_free(j);
+            c->pending--;
+            return true;
+        }
+    }
+    return false;
+}
+
+int cb_ca_call(cb_ca_client_t *c, cb_ca_req_t *req, cb_error_t *err)
+{
+    int64_t now;
+
+    if (cb_ca_submit(c, req, err) < 0)
+        return -1;
+    /* other requests finishing meanwhile stay in the done queue */
+    for (;;) {
+        progress(c);
+        if (take_done(c, req))
+            return 0;
+        now = mono_ms();
+        curl_multi_poll(c->multi, NULL, 0, (int)wait_ms(c, now + 100, now), NULL);
+    }
+}
+
+void cb_ca_req_clear(cb_ca_req_t *req)
+{
+    size_t i;
+
+    for (i = 0; i < req->cert_count; i++) {
+        free(req->certs[i].serial);
+        free(req->certs[i].subject);
+        free(req->certs[i].device_id);
+        free(req->certs[i].status);
+        free(req->certs[i].holder_id);
+        free(req->certs[i].org_code);
+    }
+    free(req->certs);
+    free(req->new_serial);
+    free(req->request_id_out);
+    free(req->error_code);
+    free(req->error_message);
+    req->certs = NULL;
+    req->cert_count = 0;
+    req->new_serial = req->request_id_out = req->error_code = req->error_message = NULL;
+    req->klass = CB_CA_SUCCESS;
+    req->http_status = 0;
+    req->attempts = 0;
+    req->latency_ms = 0;
+}
