@@ -484,8 +484,8 @@ int cb_rules_plan(const cb_event_t *ev, const cb_policy_t *policy, cb_intent_lis
 }
 
 /* Feeds one length-prefixed field to the digest: a 4-byte big-endian
- * length, or 0xFFFFFFFF for NULL, then the bytes. */
-static void digest_field(EVP_MD_CTX *md, const char *s)
+ * length, or 0xFFFFFFFF for NULL, then the bytes. -1 when OpenSSL fails. */
+static int digest_field(EVP_MD_CTX *md, const char *s)
 {
     unsigned char len[4];
     size_t n = s ? strlen(s) : 0;
@@ -495,16 +495,16 @@ static void digest_field(EVP_MD_CTX *md, const char *s)
     len[1] = (unsigned char)(v >> 16);
     len[2] = (unsigned char)(v >> 8);
     len[3] = (unsigned char)v;
-    EVP_DigestUpdate(md, len, sizeof(len));
-    if (n)
-        EVP_DigestUpdate(md, s, n);
+    if (EVP_DigestUpdate(md, len, sizeof(len)) != 1 || (n && EVP_DigestUpdate(md, s, n) != 1))
+        return -1;
+    return 0;
 }
 
 /* SHA-256 over a version tag and the length-prefixed tuple (event_id,
  * action, holder type, holder id, serial), as lower-case hex. The tag lets
- * a future scheme never collide with this one. Out of memory in OpenSSL
- * (the only failure) leaves an all-zero key, which a CA call would then
- * share; it cannot happen short of exhaustion, so it is not an error path. */
+ * a future scheme never collide with this one. Should OpenSSL fail (out of
+ * memory), out is the empty string rather than a key another action could
+ * share; callers treat an empty key as a failed call. */
 void cb_idempotency_key(const char *event_id, cb_action_t action, cb_holder_type_t holder_type,
                         const char *holder_id, const char *serial, char out[65])
 {
@@ -514,20 +514,20 @@ void cb_idempotency_key(const char *event_id, cb_action_t action, cb_holder_type
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     size_t i;
 
-    memset(digest, 0, sizeof(digest));
-    if (md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1) {
-        digest_field(md, "certbridge-idempotency-v1");
-        digest_field(md, event_id);
-        digest_field(md, cb_action_name(action));
-        digest_field(md, cb_holder_type_name(holder_type));
-        digest_field(md, holder_id);
-        digest_field(md, serial);
-        EVP_DigestFinal_ex(md, digest, &dlen);
-    }
-    EVP_MD_CTX_free(md);
+    out[0] = '\0';
+    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+        goto cleanup_md;
+    if (digest_field(md, "certbridge-idempotency-v1") < 0 || digest_field(md, event_id) < 0 ||
+        digest_field(md, cb_action_name(action)) < 0 ||
+        digest_field(md, cb_holder_type_name(holder_type)) < 0 || digest_field(md, holder_id) < 0 ||
+        digest_field(md, serial) < 0 || EVP_DigestFinal_ex(md, digest, &dlen) != 1 ||
+        dlen != sizeof(digest))
+        goto cleanup_md;
     for (i = 0; i < sizeof(digest); i++) {
         out[2 * i] = hex[digest[i] >> 4];
         out[2 * i + 1] = hex[digest[i] & 15];
     }
     out[64] = '\0';
+cleanup_md:
+    EVP_MD_CTX_free(md);
 }

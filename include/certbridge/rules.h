@@ -85,7 +85,8 @@ void cb_intent_list_clear(cb_intent_list_t *list);
 /* The idempotency key of one CA action: lower-case hex SHA-256 (64 chars +
  * NUL) over event_id, action, holder type, holder id and certificate serial
  * (serial may be NULL before resolution), each length-prefixed so that no
- * two different tuples hash alike. */
+ * two different tuples hash alike. Should OpenSSL fail (out of memory), out
+ * is the empty string: treat that as a failed call, never send it. */
 void cb_idempotency_key(const char *event_id, cb_action_t action, cb_holder_type_t holder_type,
                         const char *holder_id, const char *serial, char out[65]);
 
