@@ -24,4 +24,7 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DCB_SANITIZE=ON -DCB_TESTS=ON
 
+echo "== fuzz (libFuzzer + ASan + UBSan, 20 s per decoder) =="
+scripts/fuzz.sh 20
+
 echo "test.sh: all suites passed"
