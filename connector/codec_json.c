@@ -30,6 +30,7 @@ static void field_path(char *p, const char *prefix, const char *key)
         snprintf(p, PATH_MAX_LEN, "%s", key);
 }
 
+/* The JSON type of v as named in error messages. */
 static const char *json_type_name(const json_t *v)
 {
     switch (json_typeof(v)) {
@@ -133,6 +134,7 @@ static int64_t days_from_civil(int64_t y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
+/* Days in month m (1-12) of year y, Gregorian leap years. */
 static int days_in_month(int y, int m)
 {
     static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -208,6 +210,7 @@ static int parse_rfc3339(const char *s, int64_t *ms)
     return 0;
 }
 
+/* occurred_at: an RFC 3339 string or epoch milliseconds (required). */
 static int get_occurred_at(const json_t *root, int64_t *out, cb_error_t *err)
 {
     const json_t *v = json_object_get(root, "occurred_at");
@@ -232,6 +235,7 @@ static int get_occurred_at(const json_t *root, int64_t *out, cb_error_t *err)
     return 0;
 }
 
+/* effective_date: YYYY-MM-DD or days since the epoch (required). */
 static int get_effective_date(const json_t *root, int32_t *out, cb_error_t *err)
 {
     const json_t *v = json_object_get(root, "effective_date");
@@ -293,6 +297,7 @@ static int get_org(const json_t *root, const char *key, int required, cb_org_t *
     return decode_org(v, key, out, err);
 }
 
+/* merged_orgs: absent or null is [], at most CB_MERGED_ORGS_MAX entries. */
 static int decode_merged_orgs(const json_t *root, cb_event_t *ev, cb_error_t *err)
 {
     const json_t *v = json_object_get(root, "merged_orgs");
@@ -322,6 +327,7 @@ static int decode_merged_orgs(const json_t *root, cb_event_t *ev, cb_error_t *er
     return 0;
 }
 
+/* The person object of a PersonEvent. */
 static int decode_person(const json_t *v, cb_person_t *p, cb_error_t *err)
 {
     if (!json_is_object(v))
@@ -369,6 +375,8 @@ static int decode_org_event(const json_t *root, cb_event_t *ev, cb_error_t *err)
     return 0;
 }
 
+/* Decodes one JSON event into out (see codec.h); out is empty on failure.
+ * Fields are read in schema order, so the first bad one is reported. */
 int cb_codec_json_decode_event(const char *buf, size_t len, cb_event_t *out, cb_error_t *err)
 {
     json_t *root = NULL;

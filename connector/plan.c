@@ -35,6 +35,7 @@ typedef struct planner {
     char *line; /* CB_EVENT_MAX_BYTES + 1 */
 } planner_t;
 
+/* "table" or "json" (plan.h). */
 int cb_plan_format_parse(const char *s)
 {
     if (s && strcmp(s, "table") == 0)
@@ -89,6 +90,7 @@ static char *str_printf(const char *fmt, ...)
     return s;
 }
 
+/* Frees the strings of one table row. */
 static void row_free(row_t *r)
 {
     size_t i;
@@ -144,6 +146,8 @@ static void put_padded(FILE *out, const char *s, size_t width)
         fputc(' ', out);
 }
 
+/* Writes the header, the rows with every column but the last padded to its
+ * widest cell, each new subject under its row, and the counts. */
 static void print_table(const planner_t *pl)
 {
     size_t width[COL_COUNT - 1], i, c;
@@ -276,6 +280,7 @@ static int read_line(planner_t *pl, FILE *in, size_t *len)
     return 1;
 }
 
+/* True for a line of only spaces and tabs (skipped). */
 static int blank(const char *s, size_t len)
 {
     size_t i;
@@ -286,6 +291,7 @@ static int blank(const char *s, size_t len)
     return 1;
 }
 
+/* Reads lines until the end, planning each non-blank one; see plan.h. */
 int cb_plan_stream(FILE *in, const char *name, const cb_policy_t *policy, cb_plan_format_t format,
                    FILE *out, cb_error_t *err)
 {
@@ -335,6 +341,7 @@ cleanup:
     return rc;
 }
 
+/* Opens path and plans it with cb_plan_stream. */
 int cb_plan_file(const char *path, const cb_policy_t *policy, cb_plan_format_t format, FILE *out,
                  cb_error_t *err)
 {

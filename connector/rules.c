@@ -85,6 +85,7 @@ static const char *const action_names[CB_ACTION_COUNT] = {"CHANGE_INFO",   "REVO
 
 static const char *const holder_type_names[CB_HOLDER_TYPE_COUNT] = {"ORGANIZATION", "PERSON"};
 
+/* Symbol names (rules.h); NULL for a value out of range. */
 const char *cb_action_name(cb_action_t a)
 {
     return (a >= 0 && a < CB_ACTION_COUNT) ? action_names[a] : NULL;
@@ -109,6 +110,7 @@ const char *cb_revocation_reason_name(cb_revocation_reason_t r)
     }
 }
 
+/* The index of s in names, or -1. */
 static int parse_name(const char *s, const char *const *names, int n)
 {
     int i;
@@ -149,6 +151,7 @@ static int policy_choice(const cb_config_t *cfg, const char *key, const char *of
     return 0;
 }
 
+/* Reads the three policy.* keys into *policy (left alone on failure). */
 int cb_policy_from_config(const cb_config_t *cfg, cb_policy_t *policy, cb_error_t *err)
 {
     cb_policy_t p;
@@ -163,6 +166,7 @@ int cb_policy_from_config(const cb_config_t *cfg, cb_policy_t *policy, cb_error_
     return 0;
 }
 
+/* Frees what one intent owns (its note is static). */
 static void intent_free(cb_intent_t *it)
 {
     free(it->holder_id);
@@ -175,6 +179,7 @@ static void intent_free(cb_intent_t *it)
     }
 }
 
+/* Frees every intent and the array; leaves list empty. Safe on NULL. */
 void cb_intent_list_clear(cb_intent_list_t *list)
 {
     size_t i;
@@ -197,6 +202,7 @@ typedef struct builder {
     cb_error_t *err;
 } builder_t;
 
+/* strdup of an optional string; *ok turns false when out of memory. */
 static char *dup_or_null(const char *s, bool *ok)
 {
     char *d;
@@ -351,6 +357,7 @@ static int plan_merged(builder_t *b)
     return 0;
 }
 
+/* OrgEvent rows of DESIGN.md §3. */
 static int plan_org(builder_t *b)
 {
     const cb_event_t *ev = b->ev;
@@ -395,6 +402,9 @@ static int add_person_change(builder_t *b)
     return 0;
 }
 
+/* DEPARTED: REVOKE + RECALL_DEVICE; the reason and note follow the
+ * departure reason (a death is cessationOfOperation, the rest
+ * affiliationChanged). */
 static int plan_departed(builder_t *b)
 {
     const cb_person_t *p = &b->ev->person;
@@ -422,6 +432,8 @@ static int plan_departed(builder_t *b)
     return add_revoke_recall(b, CB_HOLDER_PERSON, p->person_id, p->full_name, reason, note);
 }
 
+/* PersonEvent rows of DESIGN.md §3, with the issue_new and position_change
+ * switches. */
 static int plan_person(builder_t *b)
 {
     const cb_event_t *ev = b->ev;
@@ -459,6 +471,8 @@ static int plan_person(builder_t *b)
     }
 }
 
+/* Plans ev under policy into the empty list out; on failure out is left
+ * empty. */
 int cb_rules_plan(const cb_event_t *ev, const cb_policy_t *policy, cb_intent_list_t *out,
                   cb_error_t *err)
 {

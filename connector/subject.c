@@ -43,11 +43,13 @@ static char **attr_slot(cb_subject_t *s, size_t i)
     return (char **)((char *)s + attrs[i].offset);
 }
 
+/* The value of attribute i inside s (NULL when absent). */
 static const char *attr_value(const cb_subject_t *s, size_t i)
 {
     return *(char *const *)((const char *)s + attrs[i].offset);
 }
 
+/* Frees every attribute of s and leaves it empty. Safe on NULL. */
 void cb_subject_clear(cb_subject_t *s)
 {
     size_t i;
@@ -131,6 +133,7 @@ char *cb_subject_format(const cb_subject_t *s, cb_error_t *err)
     return buf;
 }
 
+/* The value of one hex digit, or -1. */
 static int hex_value(char c)
 {
     if (c >= '0' && c <= '9')
@@ -299,11 +302,13 @@ static char *format_borrowed(const char *cn, const char *title, const char *ou, 
     return cb_subject_format(&s, err);
 }
 
+/* CN=name, O=parent name, L=province, C=VN (see subject.h). */
 char *cb_subject_for_org(const cb_org_t *org, cb_error_t *err)
 {
     return format_borrowed(org->name, NULL, NULL, org->parent_name, org->province, NULL, err);
 }
 
+/* CN=full name, title, OU=org, O=parent, L=province, C=VN, emailAddress. */
 char *cb_subject_for_person(const cb_person_t *p, const cb_org_t *org, cb_error_t *err)
 {
     return format_borrowed(p->full_name, p->title, org->name, org->parent_name, org->province,
