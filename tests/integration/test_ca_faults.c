@@ -1,0 +1,329 @@
+/*
+ * test_ca_faults.c: the CA client against reference CAs that misbehave.
+ *
+ *   test_ca_faults FAULTS_DIR DOWN_DIR ASYNC_DIR
+ *
+ * FAULTS_DIR: a CA answering a share of calls 503, dropping a share of
+ * connections before applying anything and a share after applying the call:
+ * every call must still succeed, and the ledger must show each applied
+ * exactly once. DOWN_DIR: a CA answering every call 503 with Retry-After: 1.
+ * ASYNC_DIR: a CA answering PENDING and completing later.
+ */
+#include "../unit/cb_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../support/ca_test.h"
+#include "certbridge/ca_client.h"
+
+static const char *faults_dir, *down_dir, *async_dir;
+
+typedef struct holder {
+    cb_holder_type_t type;
+    const char *id;
+    char serial[64];
+    char device[64];
+} holder_t;
+
+static holder_t holders[] = {
+    {CB_HOLDER_ORGANIZATION, "000.00.00.H19", "", ""},
+    {CB_HOLDER_ORGANIZATION, "000.00.01.H19", "", ""},
+    {CB_HOLDER_ORGANIZATION, "000.00.02.H19", "", ""},
+    {CB_HOLDER_ORGANIZATION, "000.00.15.H19", "", ""},
+    {CB_HOLDER_ORGANIZATION, "000.00.16.H19", "", ""},
+    {CB_HOLDER_ORGANIZATION, "000.00.17.H19", "", ""},
+    {CB_HOLDER_PERSON, "HR-0001", "", ""},
+    {CB_HOLDER_PERSON, "HR-0002", "", ""},
+    {CB_HOLDER_PERSON, "HR-0003", "", ""},
+    {CB_HOLDER_PERSON, "HR-0004", "", ""},
+    {CB_HOLDER_PERSON, "HR-0005", "", ""},
+};
+
+#define HOLDERS   (int)(sizeof(holders) / sizeof(holders[0]))
+#define CALLS_MAX (3 * HOLDERS)
+
+static void test_exactly_once_under_faults(void **state)
+{
+    const char *extra[] = {"ca.max_attempts=60", "ca.retry_base_ms=5",  "ca.retry_max_ms=100",
+                           "ca.concurrency=4",   "ca.timeout_ms=10000", NULL};
+    cb_ca_client_t *c = ct_client(faults_dir, extra);
+    cb_ca_req_t look[HOLDERS], calls[CALLS_MAX], *done;
+    char subjects[HOLDERS][256];
+    cb_error_t err;
+    int i, n = 0, finished = 0, attempts = 0, retried = 0;
+    long total, with_key;
+
+    (void)state;
+    /* lookups, concurrently, through the faults */
+    memset(look, 0, sizeof(look));
+    for (i = 0; i < HOLDERS; i++) {
+        look[i].op = CB_CA_LOOKUP;
+        look[i].holder_type = holders[i].type;
+        look[i].holder_id = holders[i].id;
+        look[i].opaque = &holders[i];
+        assert_int_equal(cb_ca_submit(c, &look[i], &err), 0);
+    }
+    for (i = 0; i < HOLDERS; i++) {
+        holder_t *h;
+        done = cb_ca_poll(c, 30000);
+        assert_non_null(done);
+        if (done->klass != CB_CA_SUCCESS)
+            fail_msg("lookup %s: class %d after %d attempts (%s)", done->holder_id, done->klass,
+                     done->attempts, done->error_message ? done->error_message : "");
+        assert_int_equal(done->cert_count, 1);
+        h = done->opaque;
+        snprintf(h->serial, sizeof(h->serial), "%s", done->certs[0].serial);
+        snprintf(h->device, sizeof(h->device), "%s", done->certs[0].device_id);
+        attempts += done->attempts;
+        cb_ca_req_clear(done);
+    }
+
+    /* organizations: revoke + recall; persons: change-info; all at once */
+    memset(calls, 0, sizeof(calls));
+    for (i = 0; i < HOLDERS; i++) {
+        holder_t *h = &holders[i];
+        cb_ca_req_t *r = &calls[n++];
+        if (h->type == CB_HOLDER_ORGANIZATION) {
+            r->op = CB_CA_REVOKE;
+            r->serial = h->serial;
+            r->reason = CB_REASON_CESSATION_OF_OPERATION;
+            snprintf(r->idempotency_key, sizeof(r->idempotency_key), "faults-%d-revoke-%s",
+                     (int)getpid(), h->id);
+            r = &calls[n++];
+            r->op = CB_CA_RECALL;
+            r->device_id = h->device;
+            snprintf(r->idempotency_key, sizeof(r->idempotency_key), "faults-%d-recall-%s",
+                     (int)getpid(), h->id);
+        } else {
+            snprintf(subjects[i], sizeof(subjects[i]),
+                     "CN=Người %s,OU=Sở Nội vụ,O=Ủy ban nhân dân tỉnh Đồng Nai,L=Đồng Nai,C=VN",
+                     h->id);
+            r->op = CB_CA_CHANGE_INFO;
+            r->serial = h->serial;
+            r->subject = subjects[i];
+            snprintf(r->idempotency_key, sizeof(r->idempotency_key), "faults-%d-change-%s",
+                     (int)getpid(), h->id);
+        }
+    }
+    for (i = 0; i < n; i++)
+        assert_int_equal(cb_ca_submit(c, &calls[i], &err), 0);
+    while (finished < n) {
+        done = cb_ca_poll(c, 60000);
+        assert_non_null(done);
+        if (done->klass != CB_CA_SUCCESS)
+            fail_msg("call %s: class %d, HTTP %ld after %d attempts (%s)", done->idempotency_key,
+                     done->klass, done->http_status, done->attempts,
+                     done->error_message ? done->error_message : "");
+        if (done->op == CB_CA_CHANGE_INFO)
+            assert_non_null(done->new_serial);
+        attempts += done->attempts;
+        retried += done->attempts > 1;
+        finished++;
+    }
+    assert_int_equal(cb_ca_pending(c), 0);
+    /* faults really happened, and were retried */
+    assert_true(attempts > HOLDERS + n);
+    assert_true(retried > 0);
+
+    /* the ledger: every call applied exactly once, nothing else */
+    total = ct_ledger_count(faults_dir, NULL, NULL);
+    assert_int_equal(total, n);
+    for (i = 0; i < n; i++) {
+        ct_ledger_count(faults_dir, calls[i].idempotency_key, &with_key);
+        if (with_key != 1)
+            fail_msg("%s applied %ld times", calls[i].idempotency_key, with_key);
+    }
+
+    /* the end state: organizations have no active certificate, each person
+     * exactly one, the new one (lookups go through the faults too) */
+    for (i = 0; i < HOLDERS; i++) {
+        cb_ca_req_t r;
+        int j;
+        memset(&r, 0, sizeof(r));
+        r.op = CB_CA_LOOKUP;
+        r.holder_type = holders[i].type;
+        r.holder_id = holders[i].id;
+        assert_int_equal(cb_ca_call(c, &r, &err), 0);
+        assert_int_equal(r.klass, CB_CA_SUCCESS);
+        if (holders[i].type == CB_HOLDER_ORGANIZATION) {
+            assert_int_equal(r.cert_count, 0);
+        } else {
+            assert_int_equal(r.cert_count, 1);
+            assert_string_equal(r.certs[0].subject, subjects[i]);
+            for (j = 0; j < n; j++)
+                if (calls[j].op == CB_CA_CHANGE_INFO && calls[j].serial == holders[i].serial)
+                    assert_string_equal(r.certs[0].serial, calls[j].new_serial);
+        }
+        cb_ca_req_clear(&r);
+    }
+    for (i = 0; i < n; i++)
+        cb_ca_req_clear(&calls[i]);
+    cb_ca_client_destroy(c);
+}
+
+/* Every call answered 503 with Retry-After: 1: the client waits the
+ * Retry-After between attempts, gives up after ca.max_attempts with
+ * CB_CA_RETRY, and nothing is applied. */
+static void test_retry_after_honoured(void **state)
+{
+    const char *extra[] = {"ca.max_attempts=3", "ca.retry_base_ms=1", "ca.retry_max_ms=5", NULL};
+    cb_ca_client_t *c = ct_client(down_dir, extra);
+    cb_ca_req_t r;
+    cb_error_t err;
+    long with_key;
+
+    (void)state;
+    memset(&r, 0, sizeof(r));
+    r.op = CB_CA_LOOKUP;
+    r.holder_type = CB_HOLDER_ORGANIZATION;
+    r.holder_id = "000.00.00.H19";
+    assert_int_equal(cb_ca_call(c, &r, &err), 0);
+    assert_int_equal(r.klass, CB_CA_RETRY);
+    assert_int_equal(r.http_status, 503);
+    assert_int_equal(r.attempts, 3);
+    assert_string_equal(r.error_code, "UNAVAILABLE");
+    /* two waits of Retry-After: 1 s, though the backoff alone is <= 5 ms */
+    assert_true(r.latency_ms >= 2000);
+    assert_true(r.latency_ms < 10000);
+    cb_ca_req_clear(&r);
+
+    memset(&r, 0, sizeof(r));
+    r.op = CB_CA_RECALL;
+    r.device_id = "TK-ORG-0001";
+    snprintf(r.idempotency_key, sizeof(r.idempotency_key), "down-%d-recall", (int)getpid());
+    assert_int_equal(cb_ca_call(c, &r, &err), 0);
+    assert_int_equal(r.klass, CB_CA_RETRY);
+    assert_int_equal(ct_ledger_count(down_dir, r.idempotency_key, &with_key), 0);
+    assert_int_equal(with_key, 0);
+    cb_ca_req_clear(&r);
+    cb_ca_client_destroy(c);
+}
+
+/* Polls GET /v1/requests/{id} until the request is no longer pending. */
+static void await_request(cb_ca_client_t *c, const char *id, cb_ca_req_t *r)
+{
+    cb_error_t err;
+    int i;
+
+    for (i = 0; i < 100; i++) {
+        memset(r, 0, sizeof(*r));
+        r->op = CB_CA_REQUEST;
+        r->request_id = id;
+        assert_int_equal(cb_ca_call(c, r, &err), 0);
+        if (r->klass != CB_CA_PENDING)
+            return;
+        cb_ca_req_clear(r);
+        usleep(50 * 1000);
+    }
+    fail_msg("request %s still pending after 5 s", id);
+}
+
+/* Async mode: PENDING with a request id, completed later; the same key
+ * answers the same PENDING; the ledger holds the effect once. */
+static void test_async(void **state)
+{
+    cb_ca_client_t *c = ct_client(async_dir, NULL);
+    cb_ca_req_t look, r, q;
+    cb_error_t err;
+    char id[64], serial[64];
+    long with_key;
+
+    (void)state;
+    ct_lookup(c, CB_HOLDER_PERSON, "HR-0002", &look);
+    assert_int_equal(look.cert_count, 1);
+    snprintf(serial, sizeof(serial), "%s", look.certs[0].serial);
+
+    memset(&r, 0, sizeof(r));
+    r.op = CB_CA_CHANGE_INFO;
+    r.serial = serial;
+    r.subject = "CN=Trần Thị Bình,title=Giám đốc,OU=Sở Khoa học và Công nghệ,L=Đồng Nai,C=VN";
+    snprintf(r.idempotency_key, sizeof(r.idempotency_key), "async-%d-change", (int)getpid());
+    assert_int_equal(cb_ca_call(c, &r, &err), 0);
+    assert_int_equal(r.klass, CB_CA_PENDING);
+    assert_int_equal(r.http_status, 202);
+    assert_non_null(r.request_id_out);
+    assert_null(r.new_serial);
+    snprintf(id, sizeof(id), "%s", r.request_id_out);
+
+    await_request(c, id, &q);
+    assert_int_equal(q.klass, CB_CA_SUCCESS);
+    assert_non_null(q.new_serial);
+    assert_string_not_equal(q.new_serial, serial);
+    cb_ca_req_clear(&look);
+    ct_lookup(c, CB_HOLDER_PERSON, "HR-0002", &look);
+    assert_int_equal(look.cert_count, 1);
+    assert_string_equal(look.certs[0].serial, q.new_serial);
+    cb_ca_req_clear(&q);
+
+    /* the same key again: the stored PENDING answer, nothing new applied */
+    cb_ca_req_clear(&r);
+    assert_int_equal(cb_ca_call(c, &r, &err), 0);
+    assert_int_equal(r.klass, CB_CA_PENDING);
+    assert_string_equal(r.request_id_out, id);
+    usleep(300 * 1000);
+    ct_ledger_count(async_dir, r.idempotency_key, &with_key);
+    assert_int_equal(with_key, 1);
+    cb_ca_req_clear(&r);
+
+    /* revoke twice under two keys: the second completes as already-done */
+    cb_ca_req_clear(&look);
+    ct_lookup(c, CB_HOLDER_ORGANIZATION, "000.00.16.H19", &look);
+    assert_int_equal(look.cert_count, 1);
+    snprintf(serial, sizeof(serial), "%s", look.certs[0].serial);
+    memset(&r, 0, sizeof(r));
+    r.op = CB_CA_REVOKE;
+    r.serial = serial;
+    r.reason = CB_REASON_CESSATION_OF_OPERATION;
+    snprintf(r.idempotency_key, sizeof(r.idempotency_key), "async-%d-revoke-1", (int)getpid());
+    assert_int_equal(cb_ca_call(c, &r, &err), 0);
+    assert_int_equal(r.klass, CB_CA_PENDING);
+    await_request(c, r.request_id_out, &q);
+    assert_int_equal(q.klass, CB_CA_SUCCESS);
+    cb_ca_req_clear(&q);
+    cb_ca_req_clear(&r);
+    memset(&r, 0, sizeof(r));
+    r.op = CB_CA_REVOKE;
+    r.serial = serial;
+    r.reason = CB_REASON_CESSATION_OF_OPERATION;
+    snprintf(r.idempotency_key, sizeof(r.idempotency_key), "async-%d-revoke-2", (int)getpid());
+    assert_int_equal(cb_ca_call(c, &r, &err), 0);
+    assert_int_equal(r.klass, CB_CA_PENDING);
+    await_request(c, r.request_id_out, &q);
+    assert_int_equal(q.klass, CB_CA_ALREADY);
+    cb_ca_req_clear(&q);
+    cb_ca_req_clear(&r);
+
+    /* a bad request is refused at once, not accepted as PENDING */
+    memset(&r, 0, sizeof(r));
+    r.op = CB_CA_REVOKE;
+    r.serial = "00";
+    r.reason = CB_REASON_CESSATION_OF_OPERATION;
+    snprintf(r.idempotency_key, sizeof(r.idempotency_key), "async-%d-revoke-bad", (int)getpid());
+    assert_int_equal(cb_ca_call(c, &r, &err), 0);
+    assert_int_equal(r.klass, CB_CA_PERMANENT);
+    assert_int_equal(r.http_status, 404);
+    cb_ca_req_clear(&r);
+    cb_ca_req_clear(&look);
+    cb_ca_client_destroy(c);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exactly_once_under_faults),
+        cmocka_unit_test(test_retry_after_honoured),
+        cmocka_unit_test(test_async),
+    };
+
+    if (argc < 4) {
+        fprintf(stderr, "usage: %s FAULTS_DIR DOWN_DIR ASYNC_DIR\n", argv[0]);
+        return 2;
+    }
+    faults_dir = argv[1];
+    down_dir = argv[2];
+    async_dir = argv[3];
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

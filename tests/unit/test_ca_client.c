@@ -1,0 +1,260 @@
+/*
+ * test_ca_client.c: the CA client's answer classification, backoff,
+ * Retry-After parsing and configuration checks (no server needed).
+ */
+#include "cb_test.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "certbridge/ca_client.h"
+
+static void test_classify_http(void **state)
+{
+    static const struct {
+        long status;
+        const char *answer;
+        cb_ca_class_t want;
+    } cases[] = {
+        {200, "SUCCEEDED", CB_CA_SUCCESS},
+        {200, "REVOKED", CB_CA_SUCCESS},
+        {201, "SUCCEEDED", CB_CA_SUCCESS},
+        {200, NULL, CB_CA_SUCCESS},
+        {200, "ALREADY_REVOKED", CB_CA_ALREADY},
+        {200, "ALREADY_RECALLED", CB_CA_ALREADY},
+        {200, "ALREADY_DONE", CB_CA_ALREADY},
+        {409, "ALREADY_REVOKED", CB_CA_ALREADY},
+        {409, "CERTIFICATE_NOT_ACTIVE", CB_CA_PERMANENT},
+        {202, "PENDING", CB_CA_PENDING},
+        {200, "PENDING", CB_CA_PENDING},
+        {200, "FAILED", CB_CA_PERMANENT},
+        {400, "MALFORMED_BODY", CB_CA_PERMANENT},
+        {401, NULL, CB_CA_PERMANENT},
+        {403, NULL, CB_CA_PERMANENT},
+        {404, "CERTIFICATE_NOT_FOUND", CB_CA_PERMANENT},
+        {405, NULL, CB_CA_PERMANENT},
+        {413, NULL, CB_CA_PERMANENT},
+        {422, "INVALID_SUBJECT", CB_CA_PERMANENT},
+        {408, NULL, CB_CA_RETRY},
+        {425, NULL, CB_CA_RETRY},
+        {429, NULL, CB_CA_RETRY},
+        {500, "INTERNAL", CB_CA_RETRY},
+        {502, NULL, CB_CA_RETRY},
+        {503, "UNAVAILABLE", CB_CA_RETRY},
+        {504, NULL, CB_CA_RETRY},
+        {503, "ALREADY_REVOKED", CB_CA_RETRY},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cb_ca_class_t got = cb_ca_classify(0, NULL, cases[i].status, cases[i].answer);
+        if (got != cases[i].want)
+            fail_msg("HTTP %ld %s: class %d, want %d", cases[i].status,
+                     cases[i].answer ? cases[i].answer : "(none)", got, cases[i].want);
+    }
+}
+
+static void test_classify_transport(void **state)
+{
+    static const struct {
+        int code;
+        const char *msg;
+        cb_ca_class_t want;
+    } cases[] = {
+        {CURLE_COULDNT_CONNECT, "Failed to connect", CB_CA_RETRY},
+        {CURLE_COULDNT_RESOLVE_HOST, NULL, CB_CA_RETRY},
+        {CURLE_OPERATION_TIMEDOUT, "Operation timed out", CB_CA_RETRY},
+        {CURLE_GOT_NOTHING, "Empty reply from server", CB_CA_RETRY},
+        {CURLE_RECV_ERROR, "OpenSSL SSL_read: unexpected eof while reading", CB_CA_RETRY},
+        {CURLE_SEND_ERROR, "Connection reset by peer", CB_CA_RETRY},
+        {CURLE_PARTIAL_FILE, NULL, CB_CA_RETRY},
+        {CURLE_SSL_CONNECT_ERROR, "Connection reset by peer", CB_CA_RETRY},
+        /* the server refusing our certificate: final */
+        {CURLE_RECV_ERROR, "OpenSSL SSL_read: tlsv13 alert certificate required", CB_CA_PERMANENT},
+        {CURLE_SSL_CONNECT_ERROR, "tlsv1 alert unknown ca", CB_CA_PERMANENT},
+        /* our side's configuration or the server's identity: final */
+        {CURLE_PEER_FAILED_VERIFICATION, NULL, CB_CA_PERMANENT},
+        {CURLE_SSL_CERTPROBLEM, NULL, CB_CA_PERMANENT},
+        {CURLE_SSL_CACERT_BADFILE, NULL, CB_CA_PERMANENT},
+        {CURLE_URL_MALFORMAT, NULL, CB_CA_PERMANENT},
+        {CURLE_UNSUPPORTED_PROTOCOL, NULL, CB_CA_PERMANENT},
+        {CURLE_WRITE_ERROR, NULL, CB_CA_PERMANENT}, /* answer over CB_CA_BODY_MAX */
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cb_ca_class_t got = cb_ca_classify(cases[i].code, cases[i].msg, 0, NULL);
+        if (got != cases[i].want)
+            fail_msg("curl %d (%s): class %d, want %d", cases[i].code,
+                     cases[i].msg ? cases[i].msg : "", got, cases[i].want);
+    }
+}
+
+static void test_backoff(void **state)
+{
+    int retry;
+    uint64_t rnd;
+
+    (void)state;
+    /* rnd = 0 gives the lower bound (half the cap), a large rnd the cap */
+    assert_int_equal(cb_ca_backoff_ms(1, 100, 10000, 0, 0), 50);
+    assert_int_equal(cb_ca_backoff_ms(1, 100, 10000, 0, 50), 100);
+    assert_int_equal(cb_ca_backoff_ms(2, 100, 10000, 0, 0), 100);
+    assert_int_equal(cb_ca_backoff_ms(3, 100, 10000, 0, 0), 200);
+    assert_int_equal(cb_ca_backoff_ms(4, 100, 10000, 0, 400), 800);
+    /* capped at max_ms */
+    assert_int_equal(cb_ca_backoff_ms(10, 100, 10000, 0, 0), 5000);
+    assert_int_equal(cb_ca_backoff_ms(10, 100, 10000, 0, 5000), 10000);
+    assert_int_equal(cb_ca_backoff_ms(60, 100, 10000, 0, 5000), 10000);
+    /* Retry-After wins when longer, up to 60 s */
+    assert_int_equal(cb_ca_backoff_ms(1, 100, 10000, 3000, 0), 3000);
+    assert_int_equal(cb_ca_backoff_ms(10, 100, 10000, 3000, 5000), 10000);
+    assert_int_equal(cb_ca_backoff_ms(1, 100, 10000, 3600000, 0), 60000);
+    /* every draw stays in [cap/2, cap] */
+    for (retry = 1; retry <= 8; retry++) {
+        int64_t cap = 100LL << (retry - 1);
+        if (cap > 10000)
+            cap = 10000;
+        for (rnd = 0; rnd < 5000; rnd += 37) {
+            int64_t d = cb_ca_backoff_ms(retry, 100, 10000, 0, rnd * 0x9E3779B97F4A7C15ULL);
+            assert_true(d >= cap / 2 && d <= cap);
+        }
+    }
+}
+
+static void test_retry_after(void **state)
+{
+    const int64_t now = 1784000000; /* 2026-07-14 */
+    char date[64];
+    time_t t = (time_t)(now + 30);
+    struct tm tm;
+
+    (void)state;
+    assert_int_equal(cb_ca_retry_after_ms("1", now), 1000);
+    assert_int_equal(cb_ca_retry_after_ms(" 7\r\n", now), 7000);
+    assert_int_equal(cb_ca_retry_after_ms("0", now), 0);
+    assert_int_equal(cb_ca_retry_after_ms("100000", now), 60000);
+    assert_int_equal(cb_ca_retry_after_ms("soon", now), 0);
+    assert_int_equal(cb_ca_retry_after_ms("5x", now), 0);
+    assert_int_equal(cb_ca_retry_after_ms(NULL, now), 0);
+    gmtime_r(&t, &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    assert_int_equal(cb_ca_retry_after_ms(date, now), 30000);
+    /* a date in the past: no wait */
+    assert_int_equal(cb_ca_retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT", now), 0);
+}
+
+/* Builds a client from key=value pairs; answers it or NULL with err. */
+static cb_ca_client_t *client_from(const char *const *kv, cb_error_t *err)
+{
+    cb_config_t *cfg = cb_config_new();
+    cb_ca_client_t *c;
+
+    for (; *kv; kv += 2)
+        assert_int_equal(cb_config_set(cfg, kv[0], kv[1], err), 0);
+    c = cb_ca_client_new(cfg, err);
+    cb_config_destroy(cfg);
+    return c;
+}
+
+static void test_config_checks(void **state)
+{
+    const char *plain[] = {"ca.url", "http://127.0.0.1:1", NULL};
+    const char *plain_ok[] = {"ca.url", "http://127.0.0.1:1", "ca.insecure_http", "true", NULL};
+    const char *missing[] = {"ca.tls.cert", "/nonexistent/client.pem", "ca.tls.key",
+                             "/nonexistent/client.key", NULL};
+    const char *ftp[] = {"ca.url", "ftp://127.0.0.1", NULL};
+    cb_ca_client_t *c;
+    cb_config_t *cfg = cb_config_new();
+    cb_error_t err;
+
+    (void)state;
+    cb_error_clear(&err);
+    assert_null(client_from(plain, &err));
+    assert_int_equal(err.code, CB_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, "ca.url"));
+    assert_non_null(strstr(err.msg, "ca.insecure_http"));
+
+    c = client_from(plain_ok, &err);
+    assert_non_null(c);
+    cb_ca_client_destroy(c);
+
+    assert_null(client_from(missing, &err));
+    assert_int_equal(err.code, CB_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, "ca.tls.cert"));
+
+    assert_null(client_from(ftp, &err));
+    assert_non_null(strstr(err.msg, "ca.url"));
+
+    /* the defaults and ranges of the ca.* keys */
+    assert_string_equal(cb_config_get(cfg, "ca.url"), "https://127.0.0.1:8443");
+    assert_int_equal(cb_config_get_int(cfg, "ca.concurrency"), 8);
+    assert_false(cb_config_get_bool(cfg, "ca.insecure_http"));
+    assert_int_equal(cb_config_set(cfg, "ca.concurrency", "0", &err), -1);
+    assert_non_null(strstr(err.msg, "ca.concurrency"));
+    assert_int_equal(cb_config_set(cfg, "ca.concurrency", "1025", &err), -1);
+    assert_int_equal(cb_config_set(cfg, "ca.concurrency", "1024", &err), 0);
+    cb_config_destroy(cfg);
+}
+
+/* A transfer to a closed port fails as retriable, is retried up to
+ * ca.max_attempts with backoff, and completes as CB_CA_RETRY; requests
+ * beyond the concurrency wait their turn. */
+static void test_unreachable_retries(void **state)
+{
+    const char *kv[] = {"ca.url",
+                        "http://127.0.0.1:9",
+                        "ca.insecure_http",
+                        "true",
+                        "ca.max_attempts",
+                        "3",
+                        "ca.retry_base_ms",
+                        "20",
+                        "ca.retry_max_ms",
+                        "40",
+                        "ca.concurrency",
+                        "1",
+                        NULL};
+    cb_ca_req_t reqs[3], *done;
+    cb_ca_client_t *c;
+    cb_error_t err;
+    int i, n = 0;
+
+    (void)state;
+    c = client_from(kv, &err);
+    assert_non_null(c);
+    memset(reqs, 0, sizeof(reqs));
+    for (i = 0; i < 3; i++) {
+        reqs[i].op = CB_CA_LOOKUP;
+        reqs[i].holder_id = "000.00.00.H19";
+        assert_int_equal(cb_ca_submit(c, &reqs[i], &err), 0);
+    }
+    assert_int_equal(cb_ca_pending(c), 3);
+    while (n < 3 && (done = cb_ca_poll(c, 5000))) {
+        assert_int_equal(done->klass, CB_CA_RETRY);
+        assert_int_equal(done->attempts, 3);
+        assert_int_equal(done->http_status, 0);
+        assert_string_equal(done->error_code, "transport");
+        /* two backoffs of at least 10 and 20 ms */
+        assert_true(done->latency_ms >= 30);
+        cb_ca_req_clear(done);
+        n++;
+    }
+    assert_int_equal(n, 3);
+    assert_int_equal(cb_ca_pending(c), 0);
+    cb_ca_client_destroy(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_classify_http), cmocka_unit_test(test_classify_transport),
+        cmocka_unit_test(test_backoff),       cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_config_checks), cmocka_unit_test(test_unreachable_retries),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
