@@ -45,6 +45,7 @@ typedef struct own_schema {
     avro_schema_t schema;
     avro_value_iface_t *iface;
     json_t *json;
+    json_t *r_org, *r_person; /* its Org and Person records (NULL if none) */
     uint32_t id;
     bool registered;
 } own_schema_t;
@@ -98,6 +99,8 @@ static char *read_password(const char *path, cb_error_t *err)
     return strdup(buf);
 }
 
+static json_t *find_record(json_t *node, const char *name);
+
 static const char *cfg_get(const cb_config_t *cfg, const char *key, const char *def)
 {
     const char *v = cfg ? cb_config_get(cfg, key) : NULL;
@@ -134,6 +137,8 @@ cb_codec_t *cb_codec_new(const cb_config_t *cfg, cb_error_t *err)
                          cb_schema_name((cb_schema_id_t)i), avro_strerror());
             goto fail;
         }
+        o->r_org = find_record(o->json, "Org");
+        o->r_person = find_record(o->json, "Person");
     }
     c->topic[CB_SCHEMA_ORG_EVENT] = strdup(cfg_get(cfg, "input.org_topic", "hr.org-events"));
     c->topic[CB_SCHEMA_PERSON_EVENT] =
@@ -485,8 +490,8 @@ static int map_event(cb_codec_t *codec, cb_event_kind_t kind, const cb_avro_val_
     int32_t day;
 
     m.r_top = codec->own[sid].json;
-    m.r_org = find_record(m.r_top, "Org");
-    m.r_person = find_record(m.r_top, "Person");
+    m.r_org = codec->own[sid].r_org;
+    m.r_person = codec->own[sid].r_person;
     if (root->type != AVRO_RECORD)
         return cb_error_set(err, CB_ERR_INVALID, "event: the writer schema is a %s, not a record",
                             type_name(root));

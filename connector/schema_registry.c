@@ -23,6 +23,7 @@ struct cb_registry {
     CURL *curl;
     cache_entry_t cache[CB_REGISTRY_CACHE_MAX];
     size_t next_evict; /* round-robin victim when the cache is full */
+    bool curl_inited;
 };
 
 /* A response body, capped at CB_REGISTRY_BODY_MAX. */
@@ -59,6 +60,13 @@ cb_registry_t *cb_registry_new(const char *url, long timeout_ms, const char *use
 
     if (!reg)
         goto fail_nomem;
+    /* reference-counted by libcurl; undone in cb_registry_destroy */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        free(reg);
+        cb_error_set(err, CB_ERR_INTERNAL, "schema registry: curl_global_init failed");
+        return NULL;
+    }
+    reg->curl_inited = true;
     reg->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
     if (url && *url) {
         size_t n = strlen(url);
@@ -95,6 +103,8 @@ void cb_registry_destroy(cb_registry_t *reg)
             avro_schema_decref(reg->cache[i].schema);
     if (reg->curl)
         curl_easy_cleanup(reg->curl);
+    if (reg->curl_inited)
+        curl_global_cleanup();
     free(reg->url);
     free(reg->user);
     if (reg->password) {
