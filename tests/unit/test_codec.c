@@ -851,6 +851,34 @@ static void test_json_dispatch(void **state)
     assert_string_equal(err.msg, "event: is an OrgEvent, expected a PersonEvent");
 }
 
+static void test_codec_config(void **state)
+{
+    cb_config_t *cfg = cb_config_new();
+    cb_error_t err;
+    cb_event_t ev;
+    bw_t w = {{0}, 0};
+
+    (void)state;
+    assert_int_equal(cb_config_set(cfg, "schema_registry.url", "ftp://registry:21", &err), 0);
+    assert_null(cb_codec_new(cfg, &err));
+    assert_int_equal(err.code, CB_ERR_CONFIG);
+    assert_string_equal(
+        err.msg, "schema_registry.url: \"ftp://registry:21\" is not an http:// or https:// URL");
+    assert_int_equal(cb_config_set(cfg, "schema_registry.url", "http://127.0.0.1:1/", &err), 0);
+    assert_int_equal(cb_config_set(cfg, "schema_registry.basic_auth_password_file",
+                                   "/nonexistent/certbridge-pw", &err),
+                     0);
+    assert_null(cb_codec_new(cfg, &err));
+    assert_string_equal(err.msg, "schema_registry.basic_auth_password_file: cannot open "
+                                 "/nonexistent/certbridge-pw");
+    cb_config_destroy(cfg);
+
+    /* a writer schema that is not a record */
+    bw_str(&w, "hello");
+    assert_int_equal(decode_with_writer("\"string\"", &w, CB_EVENT_ORG, &ev, &err), -1);
+    assert_string_equal(err.msg, "event: the writer schema is a string, not a record");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -869,6 +897,7 @@ int main(void)
         cmocka_unit_test(test_missing_required_field),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_json_dispatch),
+        cmocka_unit_test(test_codec_config),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
