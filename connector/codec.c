@@ -856,6 +856,9 @@ static int reason_index(cb_revocation_reason_t r)
     return -1;
 }
 
+/* Fills an outcome record. holder_id and source_topic are written as ""
+ * when NULL (a cascade with no holder, an outcome not read from a topic): an
+ * outcome that cannot be encoded would stall the pipeline's batch. */
 static int fill_outcome(avro_value_t *v, const cb_outcome_t *o, cb_error_t *err)
 {
     int ri = reason_index(o->revocation_reason);
@@ -866,14 +869,14 @@ static int fill_outcome(avro_value_t *v, const cb_outcome_t *o, cb_error_t *err)
     return put_string(v, "outcome_id", o->outcome_id, err) < 0 ||
                    put_string(v, "source_event_id", o->source_event_id, err) < 0 ||
                    put_string(v, "source_event_type", o->source_event_type, err) < 0 ||
-                   put_string(v, "source_topic", o->source_topic, err) < 0 ||
+                   put_string(v, "source_topic", o->source_topic ? o->source_topic : "", err) < 0 ||
                    put_number(v, "source_partition", o->source_partition, false, err) < 0 ||
                    put_number(v, "source_offset", o->source_offset, false, err) < 0 ||
                    put_number(v, "action_index", o->action_index, false, err) < 0 ||
                    put_number(v, "action_count", o->action_count, false, err) < 0 ||
                    put_enum(v, "action", (int)o->action, CB_ACTION_COUNT, err) < 0 ||
                    put_enum(v, "holder_type", (int)o->holder_type, CB_HOLDER_TYPE_COUNT, err) < 0 ||
-                   put_string(v, "holder_id", o->holder_id, err) < 0 ||
+                   put_string(v, "holder_id", o->holder_id ? o->holder_id : "", err) < 0 ||
                    put_string(v, "holder_name", o->holder_name, err) < 0 ||
                    put_string(v, "certificate_serial", o->certificate_serial, err) < 0 ||
                    put_string(v, "new_certificate_serial", o->new_certificate_serial, err) < 0 ||
