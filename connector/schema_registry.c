@@ -277,7 +277,7 @@ int cb_registry_get_schema(cb_registry_t *reg, uint32_t id, avro_schema_t *out, 
         return 0;
     }
     if (!reg->url)
-        return cb_error_setc(err, CB_ERR_CONFIG, CB_ERRCLASS_FATAL,
+        return cb_error_setc(err, CB_ERR_CONFIG, CB_ERRCLASS_RETRIABLE,
                              "schema id %u: Confluent-framed message but no schema_registry.url "
                              "is configured",
                              id);

@@ -35,7 +35,8 @@ void cb_registry_destroy(cb_registry_t *reg);
 /* The writer schema with this id: from the cache, else fetched and cached.
  * On success *out is a new reference the caller releases with
  * avro_schema_decref(). Without a URL, an unknown id is CB_ERR_CONFIG
- * (class fatal: Confluent framing needs schema_registry.url). */
+ * (class retriable, so the message is never dead-lettered: Confluent
+ * framing needs schema_registry.url, and the operator must set it). */
 int cb_registry_get_schema(cb_registry_t *reg, uint32_t id, avro_schema_t *out, cb_error_t *err);
 
 /* Registers schema_json (len bytes) under subject; *id receives its id and

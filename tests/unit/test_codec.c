@@ -609,7 +609,7 @@ static void test_confluent_header(void **state)
                                            "\x00\x00\x00\x30\x39\x02", 6, &ev, &err),
                      -1);
     assert_int_equal(err.code, CB_ERR_CONFIG);
-    assert_int_equal(err.klass, CB_ERRCLASS_FATAL);
+    assert_int_equal(err.klass, CB_ERRCLASS_RETRIABLE);
     assert_string_equal(err.msg, "schema id 12345: Confluent-framed message but no "
                                  "schema_registry.url is configured");
 }
