@@ -267,7 +267,7 @@ static int get_string(const cb_avro_val_t *v, const char *path, bool required, s
                                 v ? "null" : "missing");
         return 0;
     }
-    if (v->type != AVRO_STRING)
+    if (v->type != AVRO_STRING && v->type != AVRO_BYTES) /* bytes promote to string */
         return cb_error_set(err, CB_ERR_INVALID, "%s: expected a string, got %s", path,
                             type_name(v));
     if (!(*out = cb_text_nfc(v->s, v->n, max, err)))

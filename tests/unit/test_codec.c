@@ -378,8 +378,9 @@ static int decode_with_writer(const char *schema, const bw_t *body, cb_event_kin
 }
 
 /* A writer that adds fields (an int, a map of doubles inside Org, a nullable
- * array of bytes written in a sized block), orders fields differently and
- * has an extra enum symbol it does not use. */
+ * array of bytes written in a sized block, a fixed), orders fields
+ * differently, has an extra enum symbol, and writes source_system as bytes
+ * (which Avro promotes to string). */
 static const char evolved_writer[] =
     "{\"type\":\"record\",\"name\":\"OrgEvent\",\"namespace\":\"other.ns\",\"fields\":["
     "{\"name\":\"priority\",\"type\":\"int\"},"
@@ -388,7 +389,7 @@ static const char evolved_writer[] =
     "\"symbols\":[\"SPLIT\",\"RENAMED\",\"MERGED\"]}},"
     "{\"name\":\"occurred_at\",\"type\":\"long\"},"
     "{\"name\":\"effective_date\",\"type\":\"int\"},"
-    "{\"name\":\"source_system\",\"type\":\"string\"},"
+    "{\"name\":\"source_system\",\"type\":\"bytes\"},"
     "{\"name\":\"org\",\"type\":{\"type\":\"record\",\"name\":\"Org\",\"fields\":["
     "{\"name\":\"code\",\"type\":\"string\"},{\"name\":\"name\",\"type\":\"string\"},"
     "{\"name\":\"tags\",\"type\":{\"type\":\"map\",\"values\":\"double\"}},"
@@ -450,6 +451,7 @@ static void test_evolution_added_fields(void **state)
     assert_string_equal(ev.event_id, "evt-evolved");
     assert_int_equal(ev.occurred_at_ms, 1751328000000);
     assert_int_equal(ev.effective_date, 20270);
+    assert_string_equal(ev.source_system, "hrm-v2");
     assert_string_equal(ev.org.name, "Sở Nội vụ");
     assert_null(ev.org.parent_code);
     assert_string_equal(ev.org.parent_name, "UBND tỉnh Đồng Nai");
