@@ -139,8 +139,9 @@ static char *canonical_subject(const char *dn, cb_error_t *err)
 /* Issues a subscriber certificate for pubkey under subject dn and fills
  * row's serial, subject, der, validity (not_after 0 = the full validity).
  * The row's other fields are the caller's. */
-static int issue_cert(refca_ca_t *ca, EVP_PKEY *pubkey, const char *dn, int64_t not_after,
-                      refca_cert_row_t *row, cb_error_t *err)
+static int issue_cert(refca_ca_t *ca, EVP_PKEY *pubkey, const unsigned char *pub_der,
+                      size_t pub_der_len, const char *dn, int64_t not_after, refca_cert_row_t *row,
+                      cb_error_t *err)
 {
     char serial[REFCA_SERIAL_HEX_MAX];
     X509_NAME *name = NULL;
@@ -154,8 +155,16 @@ static int issue_cert(refca_ca_t *ca, EVP_PKEY *pubkey, const char *dn, int64_t 
         goto out;
     if (not_after <= now + 86400)
         not_after = now + VALIDITY_S;
-    spec = (refca_cert_spec_t){
-        REFCA_CERT_SUBSCRIBER, name, pubkey, ca->cert, ca->key, serial, now - 60, not_after};
+    spec = (refca_cert_spec_t){.kind = REFCA_CERT_SUBSCRIBER,
+                               .subject = name,
+                               .public_key = pubkey,
+                               .issuer = ca->cert,
+                               .issuer_key = ca->key,
+                               .serial_hex = serial,
+                               .not_before_s = now - 60,
+                               .not_after_s = not_after,
+                               .public_der = pub_der,
+                               .public_der_len = pub_der_len};
     if (!(cert = refca_cert_make(&spec, err)) ||
         refca_cert_der(cert, &row->der, &row->der_len, err) < 0)
         goto out;
@@ -201,8 +210,13 @@ static int load_identity(refca_ca_t *ca, cb_error_t *err)
                                     "O=Ban Cơ yếu Chính phủ (mô phỏng),C=VN",
                                     err)))
         goto out;
-    spec = (refca_cert_spec_t){REFCA_CERT_CA, name,   ca->key,    NULL,
-                               ca->key,       serial, now - 3600, now + 20 * 365 * 86400LL};
+    spec = (refca_cert_spec_t){.kind = REFCA_CERT_CA,
+                               .subject = name,
+                               .public_key = ca->key,
+                               .issuer_key = ca->key,
+                               .serial_hex = serial,
+                               .not_before_s = now - 3600,
+                               .not_after_s = now + 20 * 365 * 86400LL};
     if (!(ca->cert = refca_cert_make(&spec, err)) || !(ca->pem = refca_cert_pem(ca->cert, err)) ||
         !(key_pem = refca_key_private_pem(ca->key, err)))
         goto out;
@@ -242,7 +256,7 @@ static int inventory_line(refca_ca_t *ca, json_t *line, cb_error_t *err)
     if (!type || !id || !dn || (strcmp(type, "ORGANIZATION") && strcmp(type, "PERSON")))
         return cb_error_set(err, CB_ERR_INVALID,
                             "needs holder_type (ORGANIZATION|PERSON), holder_id and subject");
-    if (!(key = refca_key_new(err)) || issue_cert(ca, key, dn, 0, &row, err) < 0 ||
+    if (!(key = refca_key_new(err)) || issue_cert(ca, key, NULL, 0, dn, 0, &row, err) < 0 ||
         refca_key_public_der(key, &row.pubkey, &row.pubkey_len, err) < 0)
         goto out;
     row.holder_type = (char *)type;
@@ -451,7 +465,6 @@ static int do_change_info(refca_ca_t *ca, refca_cert_row_t *old, json_t *obj, co
                           const char *request_id, refca_answer_t *ans, cb_error_t *err)
 {
     refca_cert_row_t row;
-    EVP_PKEY *pub = NULL;
     const char *org = jstr(obj, "org_code");
     char nb[32], na[32];
     int rc = -1;
@@ -462,8 +475,8 @@ static int do_change_info(refca_ca_t *ca, refca_cert_row_t *old, json_t *obj, co
                            "the certificate is revoked or superseded");
         goto out;
     }
-    if (!(pub = refca_key_from_public_der(old->pubkey, old->pubkey_len, err)) ||
-        issue_cert(ca, pub, jstr(obj, "subject"), old->not_after, &row, err) < 0)
+    if (issue_cert(ca, NULL, old->pubkey, old->pubkey_len, jstr(obj, "subject"), old->not_after,
+                   &row, err) < 0)
         goto out;
     row.holder_type = old->holder_type;
     row.holder_id = old->holder_id;
@@ -493,7 +506,6 @@ unborrow:
     row.pubkey = NULL;
 out:
     refca_cert_row_clear(&row);
-    EVP_PKEY_free(pub);
     return rc;
 }
 
@@ -562,7 +574,8 @@ static int do_issue(refca_ca_t *ca, json_t *obj, const char *key, const char *re
         device[3 + 12] = '\0';
         dev = device;
     }
-    if (!(pk = refca_key_new(err)) || issue_cert(ca, pk, jstr(obj, "subject"), 0, &row, err) < 0 ||
+    if (!(pk = refca_key_new(err)) ||
+        issue_cert(ca, pk, NULL, 0, jstr(obj, "subject"), 0, &row, err) < 0 ||
         refca_key_public_der(pk, &row.pubkey, &row.pubkey_len, err) < 0)
         goto out;
     row.holder_type = (char *)jstr(obj, "holder_type");

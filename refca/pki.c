@@ -217,6 +217,40 @@ static int add_kind_exts(X509 *cert, X509V3_CTX *ctx, refca_cert_kind_t kind, cb
     return 0;
 }
 
+/* The DER SubjectPublicKeyInfo of an EC P-256 key (uncompressed point)
+ * up to the point's 65 bytes. */
+static const unsigned char p256_spki_prefix[26] = {
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+    0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00};
+
+/* Puts a DER SubjectPublicKeyInfo into cert: a P-256 key by copying its
+ * point, any other key by decoding it. */
+static int set_public_der(X509 *cert, const unsigned char *der, size_t len, cb_error_t *err)
+{
+    unsigned char *point;
+    EVP_PKEY *key;
+    int ok;
+
+    if (len == sizeof(p256_spki_prefix) + 65 &&
+        memcmp(der, p256_spki_prefix, sizeof(p256_spki_prefix)) == 0) {
+        if (!(point = OPENSSL_malloc(65)))
+            return cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+        memcpy(point, der + sizeof(p256_spki_prefix), 65);
+        if (!X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert),
+                                    OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT,
+                                    OBJ_nid2obj(NID_X9_62_prime256v1), point, 65)) {
+            OPENSSL_free(point);
+            return ssl_fail(err, "setting a public key");
+        }
+        return 0;
+    }
+    if (!(key = refca_key_from_public_der(der, len, err)))
+        return -1;
+    ok = X509_set_pubkey(cert, key);
+    EVP_PKEY_free(key);
+    return ok ? 0 : ssl_fail(err, "setting a public key");
+}
+
 X509 *refca_cert_make(const refca_cert_spec_t *spec, cb_error_t *err)
 {
     X509 *cert = X509_new();
@@ -234,10 +268,12 @@ X509 *refca_cert_make(const refca_cert_spec_t *spec, cb_error_t *err)
         !X509_set_subject_name(cert, spec->subject) ||
         !X509_set_issuer_name(cert,
                               spec->issuer ? X509_get_subject_name(spec->issuer) : spec->subject) ||
-        !X509_set_pubkey(cert, spec->public_key)) {
+        (spec->public_key && !X509_set_pubkey(cert, spec->public_key))) {
         ssl_fail(err, "building a certificate");
         goto fail;
     }
+    if (!spec->public_key && set_public_der(cert, spec->public_der, spec->public_der_len, err) < 0)
+        goto fail;
     X509V3_set_ctx(&ctx, spec->issuer ? spec->issuer : cert, cert, NULL, NULL, 0);
     if (add_kind_exts(cert, &ctx, spec->kind, err) < 0)
         goto fail;
@@ -438,14 +474,14 @@ static int dev_cert(const char *dir, refca_cert_kind_t kind, const char *dn, X50
         ssl_fail(err, "development PKI name");
         goto out;
     }
-    spec = (refca_cert_spec_t){kind,
-                               name,
-                               key,
-                               issuer,
-                               issuer ? issuer_key : key,
-                               serial,
-                               now - 3600,
-                               now + 10 * 365 * 86400LL};
+    spec = (refca_cert_spec_t){.kind = kind,
+                               .subject = name,
+                               .public_key = key,
+                               .issuer = issuer,
+                               .issuer_key = issuer ? issuer_key : key,
+                               .serial_hex = serial,
+                               .not_before_s = now - 3600,
+                               .not_after_s = now + 10 * 365 * 86400LL};
     if (!(cert = refca_cert_make(&spec, err)) || !(pem = refca_cert_pem(cert, err)))
         goto out;
     if (write_file(dir, cert_name, pem, 0644, err) < 0)

@@ -35,6 +35,11 @@ typedef struct refca_cert_spec {
     const char *serial_hex; /* upper-case hex */
     int64_t not_before_s;   /* Unix seconds */
     int64_t not_after_s;    /* Unix seconds */
+    /* Instead of public_key (when it is NULL): the key as DER
+     * SubjectPublicKeyInfo. An EC P-256 key is copied as is, without
+     * decoding it (OpenSSL 3's decoders cost more than the signature). */
+    const unsigned char *public_der;
+    size_t public_der_len;
 } refca_cert_spec_t;
 
 /* One revoked certificate, for refca_crl_make. */
