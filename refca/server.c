@@ -45,15 +45,17 @@ typedef struct server {
     SSL_CTX *ssl;
     uint64_t rng;
     struct event *async_timer;
-    struct parked *parked; /* requests waiting on latency timers */
+    struct parked *parked; /* replies waiting on latency timers */
     uint64_t served;
 } server_t;
 
-/* A request parked by latency injection, in the server's list so that
+/* A reply held back by latency injection, in the server's list so that
  * shutdown frees the timers still pending. */
 typedef struct parked {
     server_t *srv;
     struct evhttp_request *req;
+    int status;
+    struct evbuffer *buf;
     struct event *timer;
     struct parked *prev, *next;
 } parked_t;
@@ -67,37 +69,85 @@ static double dice(server_t *srv)
     return (double)((srv->rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
 }
 
-/* Sends an answer with a content type and frees nothing of ans. */
-static void reply(struct evhttp_request *req, int status, const char *type, const void *body,
-                  size_t len)
+/* Unlinks a parked reply and frees it (a reply never sent frees its
+ * buffer; libevent frees the request with its connection). */
+static void unpark(parked_t *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        p->srv->parked = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    event_free(p->timer);
+    if (p->buf)
+        evbuffer_free(p->buf);
+    free(p);
+}
+
+/* The latency timer fired: send the parked reply. */
+static void on_latency(evutil_socket_t fd, short what, void *arg)
+{
+    parked_t *p = arg;
+
+    (void)fd;
+    (void)what;
+    evhttp_send_reply(p->req, p->status, NULL, p->buf);
+    unpark(p);
+}
+
+/* Sends an answer with a content type, at once or, with latency
+ * injection, after the latency on a timer (the call itself was applied on
+ * arrival, so the server's own work overlaps the waiting). */
+static void reply(server_t *srv, struct evhttp_request *req, int status, const char *type,
+                  const void *body, size_t len)
 {
     struct evbuffer *buf = evbuffer_new();
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    parked_t *p = NULL;
+    struct timeval tv;
 
     evhttp_add_header(h, "Content-Type", type);
     if (buf && len)
         evbuffer_add(buf, body, len);
+    if (srv->o->latency_ms > 0 && buf && (p = calloc(1, sizeof(*p))) &&
+        (p->timer = evtimer_new(srv->base, on_latency, p))) {
+        p->srv = srv;
+        p->req = req;
+        p->status = status;
+        p->buf = buf;
+        p->next = srv->parked;
+        if (p->next)
+            p->next->prev = p;
+        srv->parked = p;
+        tv.tv_sec = srv->o->latency_ms / 1000;
+        tv.tv_usec = (srv->o->latency_ms % 1000) * 1000;
+        evtimer_add(p->timer, &tv);
+        return;
+    }
+    free(p);
     evhttp_send_reply(req, status, NULL, buf);
     if (buf)
         evbuffer_free(buf);
 }
 
 /* Sends a JSON answer; problem+json for 4xx and 5xx. */
-static void reply_answer(struct evhttp_request *req, const refca_answer_t *ans)
+static void reply_answer(server_t *srv, struct evhttp_request *req, const refca_answer_t *ans)
 {
     const char *type = ans->status >= 400 ? "application/problem+json" : "application/json";
 
-    reply(req, ans->status, type, ans->body ? ans->body : "", ans->body ? strlen(ans->body) : 0);
+    reply(srv, req, ans->status, type, ans->body ? ans->body : "",
+          ans->body ? strlen(ans->body) : 0);
 }
 
 /* Sends a problem answer. */
-static void reply_problem(struct evhttp_request *req, int status, const char *code,
+static void reply_problem(server_t *srv, struct evhttp_request *req, int status, const char *code,
                           const char *detail)
 {
     refca_answer_t ans = {0, NULL};
 
     refca_problem(&ans, status, code, detail);
-    reply_answer(req, &ans);
+    reply_answer(srv, req, &ans);
     refca_answer_clear(&ans);
 }
 
@@ -165,12 +215,12 @@ static void mutate(server_t *srv, struct evhttp_request *req, refca_op_t op, con
     cb_error_clear(&err);
     *applied = false;
     if (!key || !*key || strlen(key) > KEY_MAX) {
-        reply_problem(req, 400, "IDEMPOTENCY_KEY_REQUIRED",
+        reply_problem(srv, req, 400, "IDEMPOTENCY_KEY_REQUIRED",
                       "mutating calls need an Idempotency-Key header of 1..255 characters");
         return;
     }
     if (!(body = request_body(req))) {
-        reply_problem(req, 413, "BODY_TOO_LARGE", "the request body exceeds 64 KiB");
+        reply_problem(srv, req, 413, "BODY_TOO_LARGE", "the request body exceeds 64 KiB");
         return;
     }
     if (refca_store_begin(st, &err) < 0)
@@ -181,7 +231,7 @@ static void mutate(server_t *srv, struct evhttp_request *req, refca_op_t op, con
     if (rc == 0) {
         refca_store_rollback(st);
         if (strcmp(stored_route, route) != 0) {
-            reply_problem(req, 422, "IDEMPOTENCY_KEY_REUSED",
+            reply_problem(srv, req, 422, "IDEMPOTENCY_KEY_REUSED",
                           "this Idempotency-Key was used for another call");
         } else {
             evhttp_add_header(evhttp_request_get_output_headers(req), "Idempotent-Replayed",
@@ -189,7 +239,7 @@ static void mutate(server_t *srv, struct evhttp_request *req, refca_op_t op, con
             ans.status = stored_status;
             ans.body = stored_body;
             stored_body = NULL;
-            reply_answer(req, &ans);
+            reply_answer(srv, req, &ans);
         }
         goto out;
     }
@@ -230,13 +280,13 @@ static void mutate(server_t *srv, struct evhttp_request *req, refca_op_t op, con
     *applied = true;
     if (ans.status == 202)
         evhttp_add_header(evhttp_request_get_output_headers(req), "Location", "/v1/requests");
-    reply_answer(req, &ans);
+    reply_answer(srv, req, &ans);
     goto out;
 rollback:
     refca_store_rollback(st);
 internal:
     cb_log(CB_LOG_ERROR, "refca", "%s: %s", route, err.msg);
-    reply_problem(req, 500, "INTERNAL", "the reference CA failed; see its log");
+    reply_problem(srv, req, 500, "INTERNAL", "the reference CA failed; see its log");
 out:
     refca_answer_clear(&ans);
     free(body);
@@ -264,7 +314,7 @@ static void read_call(server_t *srv, struct evhttp_request *req, char **seg, int
     cb_error_clear(&err);
     TAILQ_INIT(&q);
     if (query_text && evhttp_parse_query_str(query_text, &q) < 0) {
-        reply_problem(req, 400, "INVALID_QUERY", "the query string is malformed");
+        reply_problem(srv, req, 400, "INVALID_QUERY", "the query string is malformed");
         return;
     }
     if (n == 1 && !strcmp(seg[0], "certificates")) {
@@ -289,7 +339,7 @@ static void read_call(server_t *srv, struct evhttp_request *req, char **seg, int
         cb_log(CB_LOG_ERROR, "refca", "read: %s", err.msg);
         refca_problem(&ans, 500, "INTERNAL", "the reference CA failed; see its log");
     }
-    reply_answer(req, &ans);
+    reply_answer(srv, req, &ans);
     refca_answer_clear(&ans);
     evhttp_clear_headers(&q);
 }
@@ -307,14 +357,14 @@ static void handle(server_t *srv, struct evhttp_request *req)
 
     srv->served++;
     if (!upath || strlen(upath) >= sizeof(path)) {
-        reply_problem(req, 404, "NOT_FOUND", "no such resource");
+        reply_problem(srv, req, 404, "NOT_FOUND", "no such resource");
         return;
     }
     snprintf(path, sizeof(path), "%s", upath);
     snprintf(route, sizeof(route), "%s %s", cmd == EVHTTP_REQ_POST ? "POST" : "GET", upath);
     n = split_path(path, seg, 4);
     if (n < 1) {
-        reply_problem(req, 404, "NOT_FOUND", "no such resource");
+        reply_problem(srv, req, 404, "NOT_FOUND", "no such resource");
         return;
     }
     is_ledger = !strcmp(seg[0], "ledger") || !strcmp(seg[0], "ca.pem");
@@ -327,21 +377,21 @@ static void handle(server_t *srv, struct evhttp_request *req)
         char ra[16];
         snprintf(ra, sizeof(ra), "%d", srv->o->retry_after_s);
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", ra);
-        reply_problem(req, 503, "UNAVAILABLE", "injected fault: try again later");
+        reply_problem(srv, req, 503, "UNAVAILABLE", "injected fault: try again later");
         return;
     }
     if (cmd == EVHTTP_REQ_GET) {
         if (n == 1 && !strcmp(seg[0], "ca.pem")) {
             const char *pem = refca_ca_pem(srv->ca);
-            reply(req, 200, "application/x-pem-file", pem, strlen(pem));
+            reply(srv, req, 200, "application/x-pem-file", pem, strlen(pem));
         } else if (n == 1 && !strcmp(seg[0], "crl")) {
             const unsigned char *der;
             size_t len;
             cb_error_t err;
             if (refca_ca_crl(srv->ca, &der, &len, &err) < 0)
-                reply_problem(req, 500, "INTERNAL", err.msg);
+                reply_problem(srv, req, 500, "INTERNAL", err.msg);
             else
-                reply(req, 200, "application/pkix-crl", der, len);
+                reply(srv, req, 200, "application/pkix-crl", der, len);
         } else {
             const char *q = evhttp_uri_get_query(uri);
             read_call(srv, req, seg, n, q);
@@ -349,7 +399,7 @@ static void handle(server_t *srv, struct evhttp_request *req)
         return;
     }
     if (cmd != EVHTTP_REQ_POST) {
-        reply_problem(req, 405, "METHOD_NOT_ALLOWED", "use GET or POST");
+        reply_problem(srv, req, 405, "METHOD_NOT_ALLOWED", "use GET or POST");
         return;
     }
     if (n == 1 && !strcmp(seg[0], "certificates"))
@@ -361,7 +411,7 @@ static void handle(server_t *srv, struct evhttp_request *req)
     else if (n == 3 && !strcmp(seg[0], "devices") && !strcmp(seg[2], "recall"))
         mutate(srv, req, REFCA_OP_RECALL, seg[1], route, &applied);
     else
-        reply_problem(req, 404, "NOT_FOUND", "no such resource");
+        reply_problem(srv, req, 404, "NOT_FOUND", "no such resource");
     (void)applied;
 }
 
@@ -382,55 +432,10 @@ static void handle_maybe_drop_after(server_t *srv, struct evhttp_request *req)
     handle(srv, req);
 }
 
-/* Unlinks a parked request and frees its timer. */
-static void unpark(parked_t *p)
-{
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        p->srv->parked = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
-    event_free(p->timer);
-    free(p);
-}
-
-/* The latency timer fired: handle the parked request. */
-static void on_latency(evutil_socket_t fd, short what, void *arg)
-{
-    parked_t *p = arg;
-
-    (void)fd;
-    (void)what;
-    handle_maybe_drop_after(p->srv, p->req);
-    unpark(p);
-}
-
 /* Every request enters here. */
 static void on_request(struct evhttp_request *req, void *arg)
 {
-    server_t *srv = arg;
-    parked_t *p;
-    struct timeval tv;
-
-    if (srv->o->latency_ms <= 0) {
-        handle_maybe_drop_after(srv, req);
-        return;
-    }
-    if (!(p = calloc(1, sizeof(*p))) || !(p->timer = evtimer_new(srv->base, on_latency, p))) {
-        free(p);
-        reply_problem(req, 500, "INTERNAL", "out of memory");
-        return;
-    }
-    p->srv = srv;
-    p->req = req;
-    p->next = srv->parked;
-    if (p->next)
-        p->next->prev = p;
-    srv->parked = p;
-    tv.tv_sec = srv->o->latency_ms / 1000;
-    tv.tv_usec = (srv->o->latency_ms % 1000) * 1000;
-    evtimer_add(p->timer, &tv);
+    handle_maybe_drop_after((server_t *)arg, req);
 }
 
 /* Completes the PENDING requests that are due, each in its own

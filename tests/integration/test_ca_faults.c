@@ -1,25 +1,27 @@
 /*
  * test_ca_faults.c: the CA client against reference CAs that misbehave.
  *
- *   test_ca_faults FAULTS_DIR DOWN_DIR ASYNC_DIR
+ *   test_ca_faults FAULTS_DIR DOWN_DIR ASYNC_DIR SLOW_DIR
  *
  * FAULTS_DIR: a CA answering a share of calls 503, dropping a share of
  * connections before applying anything and a share after applying the call:
  * every call must still succeed, and the ledger must show each applied
  * exactly once. DOWN_DIR: a CA answering every call 503 with Retry-After: 1.
- * ASYNC_DIR: a CA answering PENDING and completing later.
+ * ASYNC_DIR: a CA answering PENDING and completing later. SLOW_DIR: a CA
+ * answering every call 200 ms late.
  */
 #include "../unit/cb_test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../support/ca_test.h"
 #include "certbridge/ca_client.h"
 
-static const char *faults_dir, *down_dir, *async_dir;
+static const char *faults_dir, *down_dir, *async_dir, *slow_dir;
 
 typedef struct holder {
     cb_holder_type_t type;
@@ -310,20 +312,66 @@ static void test_async(void **state)
     cb_ca_client_destroy(c);
 }
 
+/* Latency injection delays each answer on a timer: 16 calls in flight all
+ * finish in about one latency, not sixteen. */
+static void test_latency_overlaps(void **state)
+{
+    const char *extra[] = {"ca.concurrency=16", NULL};
+    cb_ca_client_t *c = ct_client(slow_dir, extra);
+    cb_ca_req_t reqs[16], *done;
+    cb_error_t err;
+    struct timespec t0, t1;
+    int64_t wall_ms;
+    int i;
+
+    (void)state;
+    /* warm the connections up first, so only the latency is measured */
+    memset(reqs, 0, sizeof(reqs));
+    for (i = 0; i < 16; i++) {
+        reqs[i].op = CB_CA_HEALTH;
+        assert_int_equal(cb_ca_submit(c, &reqs[i], &err), 0);
+    }
+    for (i = 0; i < 16; i++)
+        assert_non_null(cb_ca_poll(c, 10000));
+    memset(reqs, 0, sizeof(reqs));
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (i = 0; i < 16; i++) {
+        reqs[i].op = CB_CA_LOOKUP;
+        reqs[i].holder_type = CB_HOLDER_ORGANIZATION;
+        reqs[i].holder_id = "000.00.00.H19";
+        assert_int_equal(cb_ca_submit(c, &reqs[i], &err), 0);
+    }
+    for (i = 0; i < 16; i++) {
+        done = cb_ca_poll(c, 10000);
+        assert_non_null(done);
+        assert_int_equal(done->klass, CB_CA_SUCCESS);
+        assert_int_equal(done->cert_count, 1);
+        assert_true(done->latency_ms >= 200);
+        cb_ca_req_clear(done);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    wall_ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    assert_true(wall_ms >= 200);
+    assert_true(wall_ms < 1000); /* serial answers would take 3.2 s */
+    cb_ca_client_destroy(c);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exactly_once_under_faults),
         cmocka_unit_test(test_retry_after_honoured),
         cmocka_unit_test(test_async),
+        cmocka_unit_test(test_latency_overlaps),
     };
 
-    if (argc < 4) {
-        fprintf(stderr, "usage: %s FAULTS_DIR DOWN_DIR ASYNC_DIR\n", argv[0]);
+    if (argc < 5) {
+        fprintf(stderr, "usage: %s FAULTS_DIR DOWN_DIR ASYNC_DIR SLOW_DIR\n", argv[0]);
         return 2;
     }
     faults_dir = argv[1];
     down_dir = argv[2];
     async_dir = argv[3];
+    slow_dir = argv[4];
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
