@@ -44,11 +44,11 @@ def alive(pid):
         os.kill(pid, 0)
     except OSError:
         return False
-    try:  # a zombie of ours is not alive
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return True
+    try:  # a zombie (exited, not yet reaped by its new parent) is not alive
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def stop(state, quiet=False):
