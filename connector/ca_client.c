@@ -13,6 +13,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,6 +256,18 @@ static int check_file(const char *key, const char *path, cb_error_t *err)
     return 0;
 }
 
+/* With CURLOPT_NOSIGNAL (required: librdkafka runs threads), libcurl no
+ * longer shields its writes from SIGPIPE, and a CA closing a connection
+ * must fail a transfer, not kill the process: ignore SIGPIPE unless the
+ * program already chose a handler. */
+static void ignore_sigpipe(void)
+{
+    struct sigaction old;
+
+    if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+        signal(SIGPIPE, SIG_IGN);
+}
+
 cb_ca_client_t *cb_ca_client_new(const cb_config_t *cfg, cb_error_t *err)
 {
     const char *url = cb_config_get(cfg, "ca.url");
@@ -279,6 +292,7 @@ cb_ca_client_t *cb_ca_client_new(const cb_config_t *cfg, cb_error_t *err)
         cb_error_set(err, CB_ERR_CONFIG, "ca.tls.key: ca.tls.cert and ca.tls.key go together");
         return NULL;
     }
+    ignore_sigpipe();
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         cb_error_set(err, CB_ERR_INTERNAL, "libcurl initialization failed");
         return NULL;
