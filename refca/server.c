@@ -202,18 +202,17 @@ static int split_path(char *path, char **seg, int max)
  * applied (or, in async mode, recorded as a PENDING request) and its answer
  * stored under the key. */
 static void mutate(server_t *srv, struct evhttp_request *req, refca_op_t op, const char *target,
-                   const char *route, bool *applied)
+                   const char *route)
 {
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
     const char *key = evhttp_find_header(in, "Idempotency-Key");
     refca_store_t *st = refca_ca_store(srv->ca);
     refca_answer_t ans = {0, NULL};
-    char *body = NULL, *stored_route = NULL, *stored_body = NULL;
+    char *body = NULL, *stored_route = NULL, *stored_body = NULL, location[64] = "";
     int stored_status = 0, rc;
     cb_error_t err;
 
     cb_error_clear(&err);
-    *applied = false;
     if (!key || !*key || strlen(key) > KEY_MAX) {
         reply_problem(srv, req, 400, "IDEMPOTENCY_KEY_REQUIRED",
                       "mutating calls need an Idempotency-Key header of 1..255 characters");
@@ -265,6 +264,7 @@ static void mutate(server_t *srv, struct evhttp_request *req, refca_op_t op, con
             if (refca_store_request_put(st, &row, &err) < 0)
                 goto rollback;
             snprintf(text, sizeof(text), "{\"status\":\"PENDING\",\"request_id\":\"%s\"}", id);
+            snprintf(location, sizeof(location), "/v1/requests/%s", id);
             free(ans.body);
             ans.status = 202;
             if (!(ans.body = strdup(text)))
@@ -277,9 +277,8 @@ static void mutate(server_t *srv, struct evhttp_request *req, refca_op_t op, con
         goto rollback;
     if (refca_store_commit(st, &err) < 0)
         goto rollback;
-    *applied = true;
-    if (ans.status == 202)
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Location", "/v1/requests");
+    if (location[0])
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Location", location);
     reply_answer(srv, req, &ans);
     goto out;
 rollback:
@@ -351,7 +350,7 @@ static void handle(server_t *srv, struct evhttp_request *req)
     const char *upath = uri ? evhttp_uri_get_path(uri) : NULL;
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     char path[PATH_MAX_LEN], route[PATH_MAX_LEN + 8], *seg[4];
-    bool is_ledger, applied = false;
+    bool is_ledger;
     double roll;
     int n;
 
@@ -403,16 +402,15 @@ static void handle(server_t *srv, struct evhttp_request *req)
         return;
     }
     if (n == 1 && !strcmp(seg[0], "certificates"))
-        mutate(srv, req, REFCA_OP_ISSUE, NULL, route, &applied);
+        mutate(srv, req, REFCA_OP_ISSUE, NULL, route);
     else if (n == 3 && !strcmp(seg[0], "certificates") && !strcmp(seg[2], "change-info"))
-        mutate(srv, req, REFCA_OP_CHANGE_INFO, seg[1], route, &applied);
+        mutate(srv, req, REFCA_OP_CHANGE_INFO, seg[1], route);
     else if (n == 3 && !strcmp(seg[0], "certificates") && !strcmp(seg[2], "revoke"))
-        mutate(srv, req, REFCA_OP_REVOKE, seg[1], route, &applied);
+        mutate(srv, req, REFCA_OP_REVOKE, seg[1], route);
     else if (n == 3 && !strcmp(seg[0], "devices") && !strcmp(seg[2], "recall"))
-        mutate(srv, req, REFCA_OP_RECALL, seg[1], route, &applied);
+        mutate(srv, req, REFCA_OP_RECALL, seg[1], route);
     else
         reply_problem(srv, req, 404, "NOT_FOUND", "no such resource");
-    (void)applied;
 }
 
 /* Fault injection --drop-after: a share of mutating calls is applied but
