@@ -729,8 +729,8 @@ static bool job_finish(cb_ca_client_t *c, ca_job_t *j, CURLcode code)
     cb_ca_class_t k;
     bool retry = false;
 
-    if (code == CURLE_OK)
-        curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
+    /* 0 when no answer arrived; an answer cut off past the cap keeps it */
+    curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
     if (code == CURLE_OK && j->resp_len && r->op != CB_CA_HEALTH)
         root = json_loadb(j->resp, j->resp_len, 0, NULL);
     st = answer_status(r, root, &result);

@@ -534,6 +534,62 @@ static void test_queue_beyond_concurrency(void **state)
     free(reqs);
 }
 
+/* An answer larger than CB_CA_BODY_MAX is cut off and refused: 700 persons
+ * of one organization make a lookup answer of about 300 KiB. */
+static void test_body_cap(void **state)
+{
+    enum { N = 700 };
+    const char *extra[] = {"ca.concurrency=32", NULL};
+    cb_ca_client_t *c = ct_client(dir, extra);
+    cb_ca_req_t *reqs = calloc(N, sizeof(*reqs)), r, *done;
+    char(*ids)[32] = calloc(N, sizeof(*ids));
+    cb_error_t err;
+    int i;
+
+    (void)state;
+    assert_non_null(reqs);
+    assert_non_null(ids);
+    for (i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "HR-CAP-%04d", i);
+        reqs[i].op = CB_CA_ISSUE;
+        reqs[i].holder_type = CB_HOLDER_PERSON;
+        reqs[i].holder_id = ids[i];
+        reqs[i].org_code = "000.99.99.H19";
+        reqs[i].subject = "CN=Nguyễn Thị Hạnh Phúc,title=Chuyên viên chính,OU=Văn phòng Ủy ban "
+                          "nhân dân tỉnh Đồng Nai,O=Ủy ban nhân dân tỉnh Đồng Nai,L=Đồng Nai,"
+                          "C=VN,emailAddress=hanhphuc.nt@dongnai.gov.vn";
+        snprintf(reqs[i].idempotency_key, sizeof(reqs[i].idempotency_key), "cap-%d-%d",
+                 (int)getpid(), i);
+        assert_int_equal(cb_ca_submit(c, &reqs[i], &err), 0);
+    }
+    for (i = 0; i < N; i++) {
+        done = cb_ca_poll(c, 30000);
+        assert_non_null(done);
+        assert_int_equal(done->klass, CB_CA_SUCCESS);
+        cb_ca_req_clear(done);
+    }
+    memset(&r, 0, sizeof(r));
+    r.op = CB_CA_LOOKUP;
+    r.holder_type = CB_HOLDER_PERSON;
+    r.org_code = "000.99.99.H19";
+    assert_int_equal(cb_ca_call(c, &r, &err), 0);
+    assert_int_equal(r.klass, CB_CA_PERMANENT);
+    assert_int_equal(r.http_status, 200);
+    assert_string_equal(r.error_code, "body_too_large");
+    assert_int_equal(r.cert_count, 0);
+    assert_int_equal(r.attempts, 1);
+    cb_ca_req_clear(&r);
+
+    /* the same holders one by one are fine */
+    ct_lookup(c, CB_HOLDER_PERSON, ids[N - 1], &r);
+    assert_int_equal(r.cert_count, 1);
+    assert_string_equal(r.certs[0].org_code, "000.99.99.H19");
+    cb_ca_req_clear(&r);
+    cb_ca_client_destroy(c);
+    free(reqs);
+    free(ids);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -546,6 +602,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_refused_clients),
         cmocka_unit_test(test_server_name_checked),
         cmocka_unit_test(test_queue_beyond_concurrency),
+        cmocka_unit_test(test_body_cap),
     };
 
     if (argc < 2) {
