@@ -911,8 +911,6 @@ cb_ca_req_t *cb_ca_poll(cb_ca_client_t *c, int timeout_ms)
     ca_job_t *j;
     cb_ca_req_t *r;
 
-    if (!c->pending)
-        return NULL; /* nothing can complete: do not wait */
     if (!c->done.count)
         drive(c, mono_ms() + (timeout_ms > 0 ? timeout_ms : 0));
     if (!(j = queue_pop(&c->done)))

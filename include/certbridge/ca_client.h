@@ -98,7 +98,8 @@ void cb_ca_client_destroy(cb_ca_client_t *c);
 int cb_ca_submit(cb_ca_client_t *c, cb_ca_req_t *req, cb_error_t *err);
 
 /* Drives transfers for at most timeout_ms and returns one completed request,
- * or NULL when none completed in time. */
+ * or NULL when none completed in time (with nothing pending it waits the
+ * whole timeout_ms, so a caller's loop is paced, not spinning). */
 cb_ca_req_t *cb_ca_poll(cb_ca_client_t *c, int timeout_ms);
 
 /* Requests submitted and not yet returned by cb_ca_poll. */
