@@ -7,10 +7,13 @@
 #include "certbridge/cli.h"
 
 #include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "certbridge/log.h"
+#include "certbridge/pipeline.h"
 #include "certbridge/plan.h"
 #include "certbridge/rules.h"
 #include "certbridge/version.h"
@@ -23,9 +26,12 @@ typedef struct verb {
 } verb_t;
 
 static int verb_config(int argc, char **argv, char **envp);
+static int verb_run(int argc, char **argv, char **envp);
 static int verb_plan(int argc, char **argv, char **envp);
 
 static const verb_t verbs[] = {
+    {"run", verb_run, "run -c FILE",
+     "the daemon: consume HR events, act at the CA, publish outcomes exactly once"},
     {"config", verb_config, "config [-c FILE] [--markdown]",
      "print every configuration key with its value, type, default and help"},
     {"plan", verb_plan, "plan -i FILE [--format table|json]",
@@ -176,6 +182,71 @@ static int verb_plan(int argc, char **argv, char **envp)
         code = fail("plan", &err);
     cb_config_destroy(cfg);
     return code;
+}
+
+static volatile sig_atomic_t stop_requested;
+
+/* Signal handlers only set a flag; the pipeline notices it between steps. */
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void install_stop_handlers(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static int verb_run(int argc, char **argv, char **envp)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"drain-idle-ms", required_argument, NULL, 'd'},
+                                         {NULL, 0, NULL, 0}};
+    const char *path = NULL;
+    int drain_idle_ms = 0, c, rc;
+    cb_config_t *cfg;
+    cb_pipeline_t *p;
+    cb_error_t err;
+
+    cb_error_clear(&err);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:d:", opts, NULL)) != -1) {
+        if (c == 'c')
+            path = optarg;
+        else if (c == 'd')
+            drain_idle_ms = atoi(optarg);
+        else
+            return usage_error("run", "unknown option");
+    }
+    if (optind < argc)
+        return usage_error("run", "unexpected argument");
+    cfg = cb_cli_load_config(path, envp, &err);
+    if (!cfg)
+        return fail("run", &err);
+    p = cb_pipeline_new(cfg, &err);
+    if (!p) {
+        cb_config_destroy(cfg);
+        return fail("run", &err);
+    }
+    install_stop_handlers();
+    rc = cb_pipeline_run(p, &stop_requested, drain_idle_ms, &err);
+    cb_pipeline_destroy(p);
+    cb_config_destroy(cfg);
+    if (rc < 0) {
+        cb_log(CB_LOG_ERROR, "run", "%s", err.msg);
+        fprintf(stderr, "certbridge run: %s\n", err.msg);
+        return err.code == CB_ERR_CONFIG ? CB_EXIT_USAGE : CB_EXIT_RUNTIME;
+    }
+    cb_log(CB_LOG_INFO, "run", "stopped");
+    return CB_EXIT_OK;
 }
 
 int cb_cli_main(int argc, char **argv, char **envp)

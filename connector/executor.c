@@ -1,0 +1,721 @@
+/*
+ * executor.c: per-holder CA call sequences for a batch (see executor.h).
+ *
+ * A batch is cut into steps, one per (event, holder): the intents of one
+ * event that name the same holder. Steps are sorted by holder (stable, so
+ * batch order is kept within a holder) and chained: a chain runs its steps
+ * one after the other, each step doing an optional lookup and then its
+ * actions one request at a time. Chains run concurrently; the CA client
+ * bounds how many requests are in flight.
+ */
+#include "certbridge/executor.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "certbridge/log.h"
+#include "certbridge/subject.h"
+
+#define RETRY_PAUSE_MIN_MS 500
+#define RETRY_PAUSE_MAX_MS 15000
+
+/* One action of a step after resolution, with the outcome it yields. */
+typedef struct action {
+    size_t intent; /* index in the work's intent list */
+    cb_ca_op_t op; /* the CA call, when needs_call */
+    bool needs_call;
+    ssize_t cert;     /* index in the lookup's certs, -1 for none */
+    char *subject;    /* CHANGE_INFO/ISSUE subject; owned */
+    cb_outcome_t out; /* filled as the action completes */
+} action_t;
+
+typedef struct step {
+    cb_work_t *work;
+    size_t *intents; /* indexes into work->intents, in order */
+    size_t n_intents;
+    char *holder_key; /* "O:<code>", "P:<id>", "C:<org code>" (cascade) */
+    cb_holder_type_t holder_type;
+    const char *holder_id; /* borrowed from the first intent; NULL for cascade */
+    const char *org_code;  /* cascade only */
+    bool need_lookup;
+    bool looked_up;
+    cb_ca_req_t lookup;
+    action_t *actions;
+    size_t n_actions, next_action;
+    int extra_attempts; /* attempts made by requests that were tried again */
+    int64_t extra_latency;
+} step_t;
+
+typedef struct chain {
+    step_t **steps;
+    size_t n_steps, cur;
+    cb_ca_req_t req; /* the request in flight, if any */
+    bool in_flight;
+    int64_t retry_at; /* > 0: resubmit req at this time (ms) */
+    int retry_pause;
+    int submits; /* times req was submitted */
+} chain_t;
+
+struct cb_executor {
+    cb_ca_client_t *ca;
+    cb_metrics_t *metrics;
+    cb_work_t *works;
+    size_t n_works;
+    step_t *steps;
+    size_t n_steps;
+    chain_t *chains;
+    size_t n_chains, chains_done;
+    size_t stalled;
+    bool finished;
+    cb_executor_stats_t stats;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *xstrdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+void cb_work_clear(cb_work_t *w)
+{
+    size_t i;
+
+    cb_event_clear(&w->ev);
+    cb_intent_list_clear(&w->intents);
+    free(w->topic);
+    for (i = 0; i < w->outcome_count; i++)
+        cb_outcome_clear(&w->outcomes[i]);
+    free(w->outcomes);
+    memset(w, 0, sizeof(*w));
+    cb_event_init(&w->ev);
+}
+
+cb_executor_t *cb_executor_new(cb_ca_client_t *ca, cb_metrics_t *metrics, cb_error_t *err)
+{
+    cb_executor_t *ex = calloc(1, sizeof(*ex));
+
+    if (!ex) {
+        cb_error_set(err, CB_ERR_NOMEM, "executor: out of memory");
+        return NULL;
+    }
+    ex->ca = ca;
+    ex->metrics = metrics;
+    ex->finished = true;
+    return ex;
+}
+
+/* Frees the batch's steps and chains (requests must not be in flight). */
+static void free_batch(cb_executor_t *ex)
+{
+    size_t i, j;
+
+    for (i = 0; i < ex->n_steps; i++) {
+        step_t *s = &ex->steps[i];
+        free(s->intents);
+        free(s->holder_key);
+        cb_ca_req_clear(&s->lookup);
+        for (j = 0; j < s->n_actions; j++) {
+            free(s->actions[j].subject);
+            cb_outcome_clear(&s->actions[j].out);
+        }
+        free(s->actions);
+    }
+    free(ex->steps);
+    for (i = 0; i < ex->n_chains; i++) {
+        cb_ca_req_clear(&ex->chains[i].req);
+        free(ex->chains[i].steps);
+    }
+    free(ex->chains);
+    ex->steps = NULL;
+    ex->chains = NULL;
+    ex->n_steps = ex->n_chains = ex->chains_done = ex->stalled = 0;
+    ex->works = NULL;
+    ex->n_works = 0;
+}
+
+void cb_executor_destroy(cb_executor_t *ex)
+{
+    if (!ex)
+        return;
+    cb_executor_reset(ex);
+    free(ex);
+}
+
+/* The chain key of an intent's holder, e.g. "P:hr-0042". Caller frees. */
+static char *holder_key(const cb_intent_t *in)
+{
+    const char *id = in->cascade_org_code ? in->cascade_org_code : in->holder_id;
+    char prefix = in->cascade_org_code ? 'C' : (in->holder_type == CB_HOLDER_PERSON ? 'P' : 'O');
+    size_t n = strlen(id ? id : "") + 3;
+    char *k = malloc(n);
+
+    if (k)
+        snprintf(k, n, "%c:%s", prefix, id ? id : "");
+    return k;
+}
+
+static bool intent_needs_lookup(const cb_intent_t *in)
+{
+    return in->action != CB_ACTION_REVIEW && in->action != CB_ACTION_ISSUE;
+}
+
+/* Builds the steps of one work item: its intents grouped by holder, in order
+ * of first appearance. Appends to ex->steps (capacity reserved by caller). */
+static int build_steps(cb_executor_t *ex, cb_work_t *w)
+{
+    size_t i, j, first = ex->n_steps;
+
+    for (i = 0; i < w->intents.count; i++) {
+        const cb_intent_t *in = &w->intents.items[i];
+        char *key = holder_key(in);
+        step_t *s = NULL;
+
+        if (!key)
+            return -1;
+        for (j = first; j < ex->n_steps && !s; j++)
+            if (strcmp(ex->steps[j].holder_key, key) == 0)
+                s = &ex->steps[j];
+        if (s) {
+            free(key);
+        } else {
+            s = &ex->steps[ex->n_steps++];
+            memset(s, 0, sizeof(*s));
+            s->work = w;
+            s->holder_key = key;
+            s->holder_type = in->holder_type;
+            s->holder_id = in->holder_id;
+            s->org_code = in->cascade_org_code;
+            s->intents = calloc(w->intents.count, sizeof(size_t));
+            if (!s->intents)
+                return -1;
+        }
+        s->intents[s->n_intents++] = i;
+        if (intent_needs_lookup(in))
+            s->need_lookup = true;
+    }
+    return 0;
+}
+
+static int cmp_step_ptr(const void *a, const void *b)
+{
+    const step_t *x = *(step_t *const *)a, *y = *(step_t *const *)b;
+    int c = strcmp(x->holder_key, y->holder_key);
+
+    if (c)
+        return c;
+    return x < y ? -1 : x > y; /* keep batch order within a holder */
+}
+
+/* The idempotency key of a lookup: SHA-256 over "lookup", event id and the
+ * holder key, so a replayed batch gets the same snapshot back. */
+static void lookup_key(const char *event_id, const char *hkey, char out[65])
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    size_t i;
+
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    EVP_DigestUpdate(ctx, "lookup", 7);
+    EVP_DigestUpdate(ctx, event_id, strlen(event_id) + 1);
+    EVP_DigestUpdate(ctx, hkey, strlen(hkey) + 1);
+    EVP_DigestFinal_ex(ctx, md, &mdlen);
+    EVP_MD_CTX_free(ctx);
+    for (i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* Fills the parts of an outcome known before any CA call. */
+static int outcome_base(cb_outcome_t *o, const step_t *s, const cb_intent_t *in,
+                        const cb_ca_cert_t *cert)
+{
+    const cb_work_t *w = s->work;
+
+    cb_outcome_init(o);
+    o->source_event_id = xstrdup(w->ev.event_id);
+    o->source_event_type = xstrdup(cb_event_type_name(&w->ev));
+    o->source_topic = xstrdup(w->topic);
+    o->source_partition = w->partition;
+    o->source_offset = w->offset;
+    o->action = in->action;
+    o->holder_type = in->holder_type;
+    if (in->holder_id)
+        o->holder_id = xstrdup(in->holder_id);
+    else /* a cascade names the person whose certificate it is */
+        o->holder_id = xstrdup(cert && cert->holder_id ? cert->holder_id : in->cascade_org_code);
+    o->holder_name = xstrdup(in->holder_id ? in->holder_name : NULL);
+    o->revocation_reason = in->action == CB_ACTION_REVOKE ? in->reason : CB_REASON_NONE;
+    o->emergency_signing_allowed = in->emergency_signing_allowed;
+    o->note = xstrdup(in->note);
+    if (cert) {
+        o->certificate_serial = xstrdup(cert->serial);
+        if (in->action == CB_ACTION_RECALL_DEVICE || in->action == CB_ACTION_REVOKE)
+            o->device_id = xstrdup(cert->device_id);
+    }
+    if (!o->source_event_id || !o->source_topic || !o->holder_id)
+        return -1;
+    return 0;
+}
+
+static action_t *add_action(step_t *s, size_t *cap)
+{
+    action_t *a;
+
+    if (s->n_actions == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 4;
+        action_t *n = realloc(s->actions, ncap * sizeof(*n));
+        if (!n)
+            return NULL;
+        s->actions = n;
+        *cap = ncap;
+    }
+    a = &s->actions[s->n_actions++];
+    memset(a, 0, sizeof(*a));
+    a->cert = -1;
+    return a;
+}
+
+/* Resolution: expands the step's intents into actions against the looked-up
+ * certificates (DESIGN.md §3: one action per certificate; a holder without
+ * an active certificate yields a SKIPPED outcome). */
+static int resolve_step(step_t *s)
+{
+    const cb_ca_cert_t *certs = s->lookup.certs;
+    size_t ncerts = s->looked_up ? s->lookup.cert_count : 0, cap = 0, i, c, d;
+
+    for (i = 0; i < s->n_intents; i++) {
+        const cb_intent_t *in = &s->work->intents.items[s->intents[i]];
+        size_t made = 0;
+        action_t *a;
+
+        switch (in->action) {
+        case CB_ACTION_REVIEW:
+        case CB_ACTION_ISSUE:
+            if (!(a = add_action(s, &cap)))
+                return -1;
+            a->intent = s->intents[i];
+            if (outcome_base(&a->out, s, in, NULL) < 0)
+                return -1;
+            if (in->action == CB_ACTION_REVIEW) {
+                a->out.status = CB_STATUS_NEEDS_REVIEW;
+            } else {
+                a->needs_call = true;
+                a->op = CB_CA_ISSUE;
+                a->subject = xstrdup(in->new_subject);
+            }
+            made = 1;
+            break;
+        case CB_ACTION_RETAIN:
+        case CB_ACTION_CHANGE_INFO:
+        case CB_ACTION_REVOKE:
+            for (c = 0; c < ncerts; c++, made++) {
+                if (!(a = add_action(s, &cap)))
+                    return -1;
+                a->intent = s->intents[i];
+                a->cert = (ssize_t)c;
+                if (outcome_base(&a->out, s, in, &certs[c]) < 0)
+                    return -1;
+                if (in->action == CB_ACTION_RETAIN) {
+                    a->out.status = CB_STATUS_SUCCEEDED;
+                } else if (in->action == CB_ACTION_REVOKE) {
+                    a->needs_call = true;
+                    a->op = CB_CA_REVOKE;
+                } else {
+                    cb_error_t err;
+                    a->needs_call = true;
+                    a->op = CB_CA_CHANGE_INFO;
+                    a->subject = in->cascade_org ? cb_subject_replace_org(certs[c].subject,
+                                                                          in->cascade_org, &err)
+                                                 : xstrdup(in->new_subject);
+                    if (!a->subject) {
+                        a->needs_call = false;
+                        a->out.status = CB_STATUS_FAILED;
+                        a->out.error_code = strdup("SUBJECT");
+                        a->out.error_message = strdup(in->cascade_org ? err.msg : "no new subject");
+                    }
+                }
+            }
+            break;
+        case CB_ACTION_RECALL_DEVICE:
+            for (c = 0; c < ncerts; c++) {
+                bool seen = false;
+                if (!certs[c].device_id || !*certs[c].device_id)
+                    continue;
+                for (d = 0; d < c && !seen; d++)
+                    seen = certs[d].device_id && !strcmp(certs[d].device_id, certs[c].device_id);
+                if (seen)
+                    continue;
+                if (!(a = add_action(s, &cap)))
+                    return -1;
+                a->intent = s->intents[i];
+                a->cert = (ssize_t)c;
+                if (outcome_base(&a->out, s, in, &certs[c]) < 0)
+                    return -1;
+                a->needs_call = true;
+                a->op = CB_CA_RECALL;
+                made++;
+            }
+            break;
+        case CB_ACTION_COUNT:
+            break;
+        }
+        if (made == 0) {
+            if (!(a = add_action(s, &cap)))
+                return -1;
+            a->intent = s->intents[i];
+            if (outcome_base(&a->out, s, in, NULL) < 0)
+                return -1;
+            a->out.status = CB_STATUS_SKIPPED;
+            a->out.error_message =
+                strdup(in->action == CB_ACTION_RECALL_DEVICE && ncerts
+                           ? "no key token recorded for the holder's certificates"
+                           : "the holder has no active certificate");
+        }
+    }
+    return 0;
+}
+
+/* Fills chain->req for the step's next CA call. Returns 1 when a request is
+ * ready, 0 when the step has no call left. */
+static int prepare_call(chain_t *ch, step_t *s)
+{
+    cb_ca_req_t *r = &ch->req;
+
+    memset(r, 0, sizeof(*r));
+    r->opaque = ch;
+    if (s->need_lookup && !s->looked_up) {
+        r->op = CB_CA_LOOKUP;
+        r->holder_type = s->org_code ? CB_HOLDER_PERSON : s->holder_type;
+        r->holder_id = s->org_code ? NULL : s->holder_id;
+        r->org_code = s->org_code;
+        lookup_key(s->work->ev.event_id, s->holder_key, r->idempotency_key);
+        return 1;
+    }
+    while (s->next_action < s->n_actions && !s->actions[s->next_action].needs_call)
+        s->next_action++;
+    if (s->next_action < s->n_actions) {
+        action_t *a = &s->actions[s->next_action];
+        const cb_intent_t *in = &s->work->intents.items[a->intent];
+        const cb_ca_cert_t *cert = a->cert >= 0 ? &s->lookup.certs[a->cert] : NULL;
+        const char *target = NULL;
+
+        r->op = a->op;
+        r->holder_type = in->holder_type;
+        r->holder_id = a->out.holder_id;
+        r->subject = a->subject;
+        r->reason = in->reason;
+        if (cert) {
+            r->serial = cert->serial;
+            r->device_id = cert->device_id;
+            target = a->op == CB_CA_RECALL ? cert->device_id : cert->serial;
+        }
+        cb_idempotency_key(s->work->ev.event_id, in->action, in->holder_type, a->out.holder_id,
+                           target, r->idempotency_key);
+        return 1;
+    }
+    return 0;
+}
+
+static cb_outcome_status_t status_of(cb_ca_class_t k)
+{
+    switch (k) {
+    case CB_CA_SUCCESS:
+        return CB_STATUS_SUCCEEDED;
+    case CB_CA_ALREADY:
+        return CB_STATUS_ALREADY_DONE;
+    case CB_CA_PENDING:
+        return CB_STATUS_PENDING;
+    case CB_CA_PERMANENT:
+        return CB_STATUS_REJECTED;
+    case CB_CA_RETRY:
+        break;
+    }
+    return CB_STATUS_FAILED;
+}
+
+/* Copies a finished request's answer into the outcome. */
+static void record_answer(action_t *a, const cb_ca_req_t *r, const step_t *s)
+{
+    cb_outcome_t *o = &a->out;
+
+    o->status = status_of(r->klass);
+    o->http_status = (int32_t)r->http_status;
+    o->new_certificate_serial = xstrdup(r->new_serial);
+    o->ca_request_id = xstrdup(r->request_id_out);
+    o->error_code = xstrdup(r->error_code);
+    o->error_message = xstrdup(r->error_message);
+    o->attempts = r->attempts + s->extra_attempts;
+    o->latency_ms = r->latency_ms + s->extra_latency;
+}
+
+/* A lookup refused for good: every intent of the step fails with it. */
+static int fail_step(step_t *s, const cb_ca_req_t *r)
+{
+    size_t i, cap = 0;
+
+    for (i = 0; i < s->n_intents; i++) {
+        const cb_intent_t *in = &s->work->intents.items[s->intents[i]];
+        action_t *a = add_action(s, &cap);
+        if (!a || outcome_base(&a->out, s, in, NULL) < 0)
+            return -1;
+        a->intent = s->intents[i];
+        record_answer(a, r, s);
+        a->out.status = CB_STATUS_FAILED;
+    }
+    s->next_action = s->n_actions;
+    return 0;
+}
+
+/* Advances a chain until it has a request to submit or is done. */
+static void chain_advance(cb_executor_t *ex, chain_t *ch)
+{
+    cb_error_t err;
+
+    while (ch->cur < ch->n_steps) {
+        step_t *s = ch->steps[ch->cur];
+
+        if (!s->need_lookup && !s->actions && s->n_intents && resolve_step(s) < 0)
+            goto oom;
+        if (prepare_call(ch, s)) {
+            ch->submits = 0;
+            if (cb_ca_submit(ex->ca, &ch->req, &err) < 0) {
+                cb_log(CB_LOG_ERROR, "executor", "submit: %s", err.msg);
+                goto oom;
+            }
+            ch->in_flight = true;
+            ch->submits = 1;
+            ex->stats.ca_calls++;
+            return;
+        }
+        ch->cur++;
+    }
+    ex->chains_done++;
+    return;
+oom:
+    /* Out of memory while planning: the process cannot go on reliably. */
+    cb_log(CB_LOG_ERROR, "executor", "out of memory resolving a batch");
+    abort();
+}
+
+int cb_executor_start(cb_executor_t *ex, cb_work_t *works, size_t n, cb_error_t *err)
+{
+    size_t i, total = 0, k;
+    step_t **order = NULL;
+
+    cb_executor_reset(ex);
+    ex->works = works;
+    ex->n_works = n;
+    for (i = 0; i < n; i++)
+        total += works[i].intents.count;
+    ex->steps = calloc(total ? total : 1, sizeof(step_t));
+    order = calloc(total ? total : 1, sizeof(step_t *));
+    ex->chains = calloc(total ? total : 1, sizeof(chain_t));
+    if (!ex->steps || !order || !ex->chains)
+        goto oom;
+    for (i = 0; i < n; i++)
+        if (build_steps(ex, &works[i]) < 0)
+            goto oom;
+    for (i = 0; i < ex->n_steps; i++)
+        order[i] = &ex->steps[i];
+    qsort(order, ex->n_steps, sizeof(*order), cmp_step_ptr);
+    for (i = 0; i < ex->n_steps; i = k) {
+        chain_t *ch = &ex->chains[ex->n_chains++];
+        for (k = i; k < ex->n_steps && !strcmp(order[k]->holder_key, order[i]->holder_key); k++)
+            ;
+        ch->steps = malloc((k - i) * sizeof(step_t *));
+        if (!ch->steps)
+            goto oom;
+        memcpy(ch->steps, order + i, (k - i) * sizeof(step_t *));
+        ch->n_steps = k - i;
+        ch->retry_pause = RETRY_PAUSE_MIN_MS;
+    }
+    free(order);
+    ex->finished = false;
+    for (i = 0; i < ex->n_chains; i++)
+        chain_advance(ex, &ex->chains[i]);
+    return 0;
+oom:
+    free(order);
+    free_batch(ex);
+    return cb_error_set(err, CB_ERR_NOMEM, "executor: out of memory");
+}
+
+/* Handles one request returned by the CA client. */
+static void on_complete(cb_executor_t *ex, cb_ca_req_t *r)
+{
+    chain_t *ch = r->opaque;
+    step_t *s = ch->steps[ch->cur];
+
+    ch->in_flight = false;
+    cb_metrics_ca_call(ex->metrics, (double)r->latency_ms / 1000.0);
+    cb_metrics_set_ca_reachable(ex->metrics, r->http_status > 0);
+    if (r->klass == CB_CA_RETRY) {
+        cb_metrics_ca_retries(ex->metrics, 1);
+        /* The CA is unavailable: keep the request and try it again later. */
+        ex->stats.ca_retries++;
+        s->extra_attempts += r->attempts;
+        s->extra_latency += r->latency_ms;
+        ch->retry_at = now_ms() + ch->retry_pause;
+        ch->retry_pause =
+            ch->retry_pause * 2 > RETRY_PAUSE_MAX_MS ? RETRY_PAUSE_MAX_MS : ch->retry_pause * 2;
+        if (ex->stalled++ == 0)
+            cb_log(CB_LOG_WARN, "executor", "CA unavailable (%s: %s); holding the batch",
+                   r->error_code ? r->error_code : "?", r->error_message ? r->error_message : "");
+        return;
+    }
+    ch->retry_pause = RETRY_PAUSE_MIN_MS;
+    if (r->op == CB_CA_LOOKUP) {
+        if (r->klass == CB_CA_SUCCESS || r->klass == CB_CA_ALREADY) {
+            s->lookup = *r; /* the step keeps the certificates */
+            memset(r, 0, sizeof(*r));
+            s->looked_up = true;
+            s->extra_attempts = 0;
+            s->extra_latency = 0;
+            if (resolve_step(s) < 0)
+                abort();
+        } else {
+            ex->stats.ca_failures++;
+            if (fail_step(s, r) < 0)
+                abort();
+            cb_ca_req_clear(r);
+        }
+    } else {
+        action_t *a = &s->actions[s->next_action];
+        record_answer(a, r, s);
+        if (r->klass == CB_CA_PERMANENT)
+            ex->stats.ca_failures++;
+        s->extra_attempts = 0;
+        s->extra_latency = 0;
+        s->next_action++;
+        cb_ca_req_clear(r);
+    }
+    chain_advance(ex, ch);
+}
+
+/* Moves every action's outcome into its work item, numbered in intent order. */
+static int collect_outcomes(cb_executor_t *ex)
+{
+    size_t i, j, k, w;
+
+    for (w = 0; w < ex->n_works; w++) {
+        cb_work_t *work = &ex->works[w];
+        size_t count = 0, idx = 0, in;
+
+        for (i = 0; i < ex->n_steps; i++)
+            if (ex->steps[i].work == work)
+                count += ex->steps[i].n_actions;
+        work->outcomes = calloc(count ? count : 1, sizeof(cb_outcome_t));
+        if (!work->outcomes)
+            return -1;
+        for (in = 0; in < work->intents.count; in++) {
+            for (i = 0; i < ex->n_steps; i++) {
+                step_t *s = &ex->steps[i];
+                if (s->work != work)
+                    continue;
+                for (j = 0; j < s->n_actions; j++) {
+                    if (s->actions[j].intent != in)
+                        continue;
+                    work->outcomes[idx] = s->actions[j].out;
+                    cb_outcome_init(&s->actions[j].out);
+                    idx++;
+                }
+            }
+        }
+        work->outcome_count = idx;
+        for (k = 0; k < idx; k++) {
+            cb_outcome_t *o = &work->outcomes[k];
+            size_t n = strlen(work->ev.event_id) + 24;
+            o->outcome_id = malloc(n);
+            if (!o->outcome_id)
+                return -1;
+            snprintf(o->outcome_id, n, "%s/%zu", work->ev.event_id, k);
+            o->action_index = (int32_t)k;
+            o->action_count = (int32_t)idx;
+            o->processed_at_ms = now_ms();
+        }
+    }
+    return 0;
+}
+
+int cb_executor_step(cb_executor_t *ex, int timeout_ms)
+{
+    cb_ca_req_t *r;
+    int64_t now;
+    size_t i;
+
+    if (ex->finished)
+        return 1;
+    if (ex->chains_done < ex->n_chains) {
+        now = now_ms();
+        for (i = 0; i < ex->n_chains; i++) {
+            chain_t *ch = &ex->chains[i];
+            cb_error_t err;
+            if (ch->retry_at && ch->retry_at <= now) {
+                ch->retry_at = 0;
+                ex->stalled--;
+                cb_ca_req_clear(&ch->req);
+                if (cb_ca_submit(ex->ca, &ch->req, &err) < 0) {
+                    cb_log(CB_LOG_ERROR, "executor", "resubmit: %s", err.msg);
+                    abort();
+                }
+                ch->in_flight = true;
+                ch->submits++;
+                ex->stats.ca_calls++;
+            }
+        }
+        r = cb_ca_poll(ex->ca, timeout_ms);
+        while (r) {
+            on_complete(ex, r);
+            r = cb_ca_poll(ex->ca, 0);
+        }
+    }
+    if (ex->chains_done < ex->n_chains)
+        return 0;
+    if (collect_outcomes(ex) < 0) {
+        cb_log(CB_LOG_ERROR, "executor", "out of memory collecting outcomes");
+        abort();
+    }
+    free_batch(ex);
+    ex->finished = true;
+    return 1;
+}
+
+bool cb_executor_stalled(const cb_executor_t *ex)
+{
+    return ex->stalled > 0;
+}
+
+void cb_executor_reset(cb_executor_t *ex)
+{
+    size_t i;
+    bool busy = true;
+
+    /* Requests in flight point into the chains: let them finish first. */
+    while (busy) {
+        busy = false;
+        for (i = 0; i < ex->n_chains; i++)
+            busy |= ex->chains[i].in_flight;
+        if (busy) {
+            cb_ca_req_t *r = cb_ca_poll(ex->ca, 100);
+            if (r)
+                ((chain_t *)r->opaque)->in_flight = false;
+        }
+    }
+    free_batch(ex);
+    ex->finished = true;
+}
+
+void cb_executor_stats(const cb_executor_t *ex, cb_executor_stats_t *out)
+{
+    *out = ex->stats;
+}

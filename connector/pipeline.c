@@ -1,0 +1,980 @@
+/*
+ * pipeline.c: the consume -> plan -> CA -> transactional produce loop.
+ *
+ * Batch life cycle:
+ *   COLLECT  poll messages until pipeline.batch_max_events or
+ *            pipeline.batch_max_ms; a rebalance drops the revoked partitions'
+ *            messages (the new owner reads them from the committed offsets).
+ *   EXECUTE  decode, plan and run the CA calls. The consumer is polled so the
+ *            group keeps the instance; after a second (or at once when the CA
+ *            is unavailable) the assigned partitions are paused, and messages
+ *            that still arrive are carried into the next batch.
+ *   COMMIT   one transaction: outcomes, dead letters, offsets (last offset+1
+ *            of every partition in the batch), commit.
+ * A failed commit aborts and rewinds the consumer to the committed offsets, so
+ * the batch is replayed; a fenced producer is rebuilt first. On a revocation
+ * the open batch is finished and committed when it can be (it still owns the
+ * partitions inside the rebalance callback), else dropped and the kept
+ * partitions rewound; on a lost assignment it is always dropped.
+ */
+#include "certbridge/pipeline.h"
+
+#include <errno.h>
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "certbridge/ca_client.h"
+#include "certbridge/codec.h"
+#include "certbridge/executor.h"
+#include "certbridge/log.h"
+#include "certbridge/metrics.h"
+#include "certbridge/rules.h"
+
+#define TXN_TIMEOUT_MS      60000
+#define PAUSE_AFTER_MS      1000
+#define REBALANCE_FINISH_MS 10000
+#define MAX_FENCED_REBUILDS 3
+#define DECODE_RETRY_MAX_MS 10000
+
+typedef enum phase { PHASE_IDLE = 0, PHASE_COLLECT, PHASE_EXECUTE, PHASE_COMMIT } phase_t;
+
+/* A message that failed decoding or validation, bound for the DLQ. */
+typedef struct dead {
+    rd_kafka_message_t *msg; /* borrowed from the batch */
+    cb_error_t err;
+} dead_t;
+
+struct cb_pipeline {
+    const cb_config_t *cfg;
+    rd_kafka_t *consumer, *producer;
+    cb_codec_t *codec;
+    cb_ca_client_t *ca;
+    cb_executor_t *ex;
+    cb_metrics_t *metrics;
+    int64_t last_lag_ms, last_probe_ms;
+    int64_t lag;  /* messages not yet consumed on the assignment; -1 unknown */
+    int assigned; /* partitions in the assignment */
+    cb_policy_t policy;
+    const char *org_topic, *person_topic, *outcome_topic, *dlq_topic, *txn_id;
+    cb_format_t org_format, person_format;
+    int batch_max, batch_ms, shutdown_ms, probe_ms;
+
+    phase_t phase;
+    rd_kafka_message_t **msgs; /* the batch, owned */
+    size_t n_msgs, cap_msgs;
+    rd_kafka_message_t **carry; /* arrived while executing, owned */
+    size_t n_carry, cap_carry;
+    cb_work_t *works;
+    size_t n_works;
+    dead_t *dead;
+    size_t n_dead;
+    bool paused;
+    bool batch_void;  /* dropped by a rebalance */
+    bool need_rewind; /* rewind the assignment to the committed offsets */
+    int fenced_rebuilds;
+    cb_pipeline_stats_t stats;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- Kafka clients ---------------------------------------------------- */
+
+static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    cb_log(level <= 3   ? CB_LOG_ERROR
+           : level <= 4 ? CB_LOG_WARN
+                        : CB_LOG_DEBUG,
+           "kafka", "%s: %s", fac, buf);
+}
+
+typedef struct conf_ctx {
+    rd_kafka_conf_t *conf;
+    cb_error_t *err;
+    bool producer;
+} conf_ctx_t;
+
+/* Keys certbridge sets itself: a user value would break exactly-once. */
+static const char *const owned_keys[] = {"enable.auto.commit", "isolation.level",
+                                         "transactional.id", "enable.auto.offset.store", NULL};
+
+static const char *const consumer_only[] = {"group.id",
+                                            "auto.offset.reset",
+                                            "partition.assignment.strategy",
+                                            "session.timeout.ms",
+                                            "max.poll.interval.ms",
+                                            "group.instance.id",
+                                            "heartbeat.interval.ms",
+                                            "fetch.wait.max.ms",
+                                            "fetch.min.bytes",
+                                            NULL};
+
+static const char *const producer_only[] = {"linger.ms",
+                                            "batch.num.messages",
+                                            "transaction.timeout.ms",
+                                            "compression.codec",
+                                            "compression.type",
+                                            "queue.buffering.max.ms",
+                                            "queue.buffering.max.messages",
+                                            "acks",
+                                            NULL};
+
+static bool in_list(const char *const *list, const char *key)
+{
+    for (; *list; list++)
+        if (!strcmp(*list, key))
+            return true;
+    return false;
+}
+
+static int apply_kafka_key(const char *key, const char *value, void *opaque)
+{
+    conf_ctx_t *c = opaque;
+    char errstr[512];
+
+    if (in_list(owned_keys, key))
+        return cb_error_set(c->err, CB_ERR_CONFIG,
+                            "kafka.%s: certbridge sets this itself for exactly-once; remove it",
+                            key);
+    if (in_list(c->producer ? consumer_only : producer_only, key))
+        return 0;
+    if (rd_kafka_conf_set(c->conf, key, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+        return cb_error_set(c->err, CB_ERR_CONFIG, "kafka.%s: %s", key, errstr);
+    return 0;
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, cb_error_t *err)
+{
+    char errstr[512];
+
+    if (rd_kafka_conf_set(conf, key, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+        return cb_error_set(err, CB_ERR_CONFIG, "%s: %s", key, errstr);
+    return 0;
+}
+
+/* A librdkafka configuration: certbridge's defaults, then kafka.* keys. */
+static rd_kafka_conf_t *make_conf(cb_pipeline_t *p, bool producer, cb_error_t *err)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    conf_ctx_t ctx = {conf, err, producer};
+
+    rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
+    if (producer) {
+        if (conf_set(conf, "transactional.id", p->txn_id, err) < 0 ||
+            conf_set(conf, "transaction.timeout.ms", "60000", err) < 0 ||
+            conf_set(conf, "linger.ms", "5", err) < 0)
+            goto fail;
+    } else {
+        if (conf_set(conf, "group.id", "certbridge", err) < 0 ||
+            conf_set(conf, "isolation.level", "read_committed", err) < 0 ||
+            conf_set(conf, "enable.auto.commit", "false", err) < 0 ||
+            conf_set(conf, "auto.offset.reset", "earliest", err) < 0 ||
+            conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err) < 0)
+            goto fail;
+    }
+    if (cb_config_foreach_kafka(p->cfg, apply_kafka_key, &ctx) < 0)
+        goto fail;
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+static int producer_create(cb_pipeline_t *p, cb_error_t *err)
+{
+    char errstr[512];
+    rd_kafka_conf_t *conf = make_conf(p, true, err);
+    rd_kafka_error_t *e;
+
+    if (!conf)
+        return -1;
+    p->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!p->producer) {
+        rd_kafka_conf_destroy(conf);
+        return cb_error_set(err, CB_ERR_CONFIG, "kafka producer: %s", errstr);
+    }
+    e = rd_kafka_init_transactions(p->producer, TXN_TIMEOUT_MS);
+    if (e) {
+        cb_error_setc(err, CB_ERR_KAFKA,
+                      rd_kafka_error_is_retriable(e) ? CB_ERRCLASS_RETRIABLE : CB_ERRCLASS_FATAL,
+                      "init_transactions: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        rd_kafka_destroy(p->producer);
+        p->producer = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- batch bookkeeping ------------------------------------------------ */
+
+static int push_msg(rd_kafka_message_t ***arr, size_t *n, size_t *cap, rd_kafka_message_t *m)
+{
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 64;
+        rd_kafka_message_t **a = realloc(*arr, ncap * sizeof(*a));
+        if (!a)
+            return -1;
+        *arr = a;
+        *cap = ncap;
+    }
+    (*arr)[(*n)++] = m;
+    return 0;
+}
+
+static void free_works(cb_pipeline_t *p)
+{
+    size_t i;
+
+    for (i = 0; i < p->n_works; i++)
+        cb_work_clear(&p->works[i]);
+    free(p->works);
+    p->works = NULL;
+    p->n_works = 0;
+    free(p->dead);
+    p->dead = NULL;
+    p->n_dead = 0;
+}
+
+/* Forgets the batch: its messages, works and dead letters. */
+static void drop_batch(cb_pipeline_t *p)
+{
+    size_t i;
+
+    cb_executor_reset(p->ex);
+    free_works(p);
+    for (i = 0; i < p->n_msgs; i++)
+        rd_kafka_message_destroy(p->msgs[i]);
+    p->n_msgs = 0;
+    p->phase = PHASE_IDLE;
+}
+
+static void drop_carry(cb_pipeline_t *p)
+{
+    size_t i;
+
+    for (i = 0; i < p->n_carry; i++)
+        rd_kafka_message_destroy(p->carry[i]);
+    p->n_carry = 0;
+}
+
+/* Removes from arr the messages of the given partitions. */
+static void filter_out(rd_kafka_message_t **arr, size_t *n,
+                       const rd_kafka_topic_partition_list_t *parts)
+{
+    size_t i, o = 0;
+    int k;
+
+    for (i = 0; i < *n; i++) {
+        bool gone = false;
+        for (k = 0; k < parts->cnt && !gone; k++)
+            gone = arr[i]->partition == parts->elems[k].partition &&
+                   !strcmp(rd_kafka_topic_name(arr[i]->rkt), parts->elems[k].topic);
+        if (gone)
+            rd_kafka_message_destroy(arr[i]);
+        else
+            arr[o++] = arr[i];
+    }
+    *n = o;
+}
+
+/* Pauses or resumes the whole assignment. */
+static void set_paused(cb_pipeline_t *p, bool pause)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+
+    if (p->paused == pause)
+        return;
+    if (rd_kafka_assignment(p->consumer, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts) {
+        if (pause)
+            rd_kafka_pause_partitions(p->consumer, parts);
+        else
+            rd_kafka_resume_partitions(p->consumer, parts);
+        rd_kafka_topic_partition_list_destroy(parts);
+    }
+    p->paused = pause;
+}
+
+/* Seeks every assigned partition back to its committed offset (or the
+ * beginning when none is committed), as after an abort. */
+static int rewind_consumer(cb_pipeline_t *p, cb_error_t *err)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    rd_kafka_resp_err_t e;
+    rd_kafka_error_t *se;
+    int i;
+
+    drop_carry(p);
+    e = rd_kafka_assignment(p->consumer, &parts);
+    if (e || !parts || parts->cnt == 0) {
+        if (parts)
+            rd_kafka_topic_partition_list_destroy(parts);
+        p->need_rewind = false;
+        return 0;
+    }
+    e = rd_kafka_committed(p->consumer, parts, 30000);
+    if (e) {
+        rd_kafka_topic_partition_list_destroy(parts);
+        return cb_error_setc(err, CB_ERR_KAFKA, CB_ERRCLASS_RETRIABLE, "committed offsets: %s",
+                             rd_kafka_err2str(e));
+    }
+    for (i = 0; i < parts->cnt; i++)
+        if (parts->elems[i].offset < 0)
+            parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+    se = rd_kafka_seek_partitions(p->consumer, parts, 30000);
+    rd_kafka_topic_partition_list_destroy(parts);
+    if (se) {
+        cb_error_setc(err, CB_ERR_KAFKA, CB_ERRCLASS_RETRIABLE, "seek: %s",
+                      rd_kafka_error_string(se));
+        rd_kafka_error_destroy(se);
+        return -1;
+    }
+    p->need_rewind = false;
+    cb_log(CB_LOG_INFO, "pipeline", "rewound the consumer to the committed offsets");
+    return 0;
+}
+
+/* ---- decode and plan -------------------------------------------------- */
+
+/* Decodes and plans every message of the batch into works or dead letters.
+ * Returns -1 only for a retriable failure (Schema Registry down) that lasted
+ * longer than DECODE_RETRY_MAX_MS. */
+static int plan_batch(cb_pipeline_t *p, cb_error_t *err)
+{
+    size_t i;
+
+    p->works = calloc(p->n_msgs ? p->n_msgs : 1, sizeof(cb_work_t));
+    p->dead = calloc(p->n_msgs ? p->n_msgs : 1, sizeof(dead_t));
+    if (!p->works || !p->dead)
+        return cb_error_set(err, CB_ERR_NOMEM, "out of memory planning a batch");
+    for (i = 0; i < p->n_msgs; i++) {
+        rd_kafka_message_t *m = p->msgs[i];
+        const char *topic = rd_kafka_topic_name(m->rkt);
+        bool is_org = !strcmp(topic, p->org_topic);
+        cb_work_t *w = &p->works[p->n_works];
+        cb_error_t derr;
+        int64_t deadline = now_ms() + DECODE_RETRY_MAX_MS;
+        int rc;
+
+        cb_event_init(&w->ev);
+        for (;;) {
+            cb_error_clear(&derr);
+            rc = cb_codec_decode_event(p->codec, is_org ? CB_EVENT_ORG : CB_EVENT_PERSON,
+                                       is_org ? p->org_format : p->person_format, m->payload,
+                                       m->len, &w->ev, &derr);
+            if (rc == 0 || derr.klass != CB_ERRCLASS_RETRIABLE)
+                break;
+            cb_event_clear(&w->ev);
+            if (now_ms() > deadline) {
+                *err = derr;
+                return -1;
+            }
+            usleep(200 * 1000);
+        }
+        if (rc == 0 && w->ev.kind != (is_org ? CB_EVENT_ORG : CB_EVENT_PERSON)) {
+            rc = cb_error_set(&derr, CB_ERR_INVALID, "event: a %s event on the %s topic",
+                              w->ev.kind == CB_EVENT_ORG ? "OrgEvent" : "PersonEvent",
+                              is_org ? "org" : "person");
+        }
+        if (rc == 0 && cb_rules_plan(&w->ev, &p->policy, &w->intents, &derr) < 0)
+            rc = -1;
+        if (rc < 0) {
+            cb_work_clear(w);
+            p->dead[p->n_dead].msg = m;
+            p->dead[p->n_dead].err = derr;
+            p->n_dead++;
+            cb_log(CB_LOG_WARN, "pipeline", "dead letter %s[%d]@%lld: %s", topic, (int)m->partition,
+                   (long long)m->offset, derr.msg);
+            continue;
+        }
+        w->topic = strdup(topic);
+        w->partition = m->partition;
+        w->offset = m->offset;
+        if (!w->topic)
+            return cb_error_set(err, CB_ERR_NOMEM, "out of memory planning a batch");
+        p->n_works++;
+    }
+    return 0;
+}
+
+/* ---- the transaction -------------------------------------------------- */
+
+static rd_kafka_error_t *produce_one(cb_pipeline_t *p, const char *topic, const void *key,
+                                     size_t keylen, void *val, size_t len, rd_kafka_headers_t *hdrs)
+{
+    rd_kafka_resp_err_t e;
+
+    for (;;) {
+        e = rd_kafka_producev(p->producer, RD_KAFKA_V_TOPIC(topic),
+                              RD_KAFKA_V_KEY((void *)key, keylen), RD_KAFKA_V_VALUE(val, len),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+                              RD_KAFKA_V_END);
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            break;
+        rd_kafka_poll(p->producer, 50);
+    }
+    if (e) {
+        if (hdrs)
+            rd_kafka_headers_destroy(hdrs);
+        return rd_kafka_error_new(e, "produce to %s: %s", topic, rd_kafka_err2str(e));
+    }
+    return NULL;
+}
+
+static rd_kafka_error_t *produce_dead(cb_pipeline_t *p, const dead_t *d)
+{
+    rd_kafka_headers_t *orig = NULL, *h;
+    char num[32];
+    const char *topic = rd_kafka_topic_name(d->msg->rkt);
+
+    if (rd_kafka_message_headers(d->msg, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig)
+        h = rd_kafka_headers_copy(orig);
+    else
+        h = rd_kafka_headers_new(6);
+    rd_kafka_header_add(h, "certbridge.error.class", -1, cb_errcode_name(d->err.code), -1);
+    rd_kafka_header_add(h, "certbridge.error.message", -1, d->err.msg, -1);
+    rd_kafka_header_add(h, "certbridge.source.topic", -1, topic, -1);
+    snprintf(num, sizeof(num), "%d", (int)d->msg->partition);
+    rd_kafka_header_add(h, "certbridge.source.partition", -1, num, -1);
+    snprintf(num, sizeof(num), "%lld", (long long)d->msg->offset);
+    rd_kafka_header_add(h, "certbridge.source.offset", -1, num, -1);
+    return produce_one(p, p->dlq_topic, d->msg->key, d->msg->key_len, d->msg->payload, d->msg->len,
+                       h);
+}
+
+/* The offsets to commit: last offset + 1 of every partition in the batch. */
+static rd_kafka_topic_partition_list_t *batch_offsets(cb_pipeline_t *p)
+{
+    rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(8);
+    size_t i;
+
+    for (i = 0; i < p->n_msgs; i++) {
+        rd_kafka_message_t *m = p->msgs[i];
+        rd_kafka_topic_partition_t *tp =
+            rd_kafka_topic_partition_list_find(offs, rd_kafka_topic_name(m->rkt), m->partition);
+        if (!tp)
+            tp = rd_kafka_topic_partition_list_add(offs, rd_kafka_topic_name(m->rkt), m->partition);
+        if (m->offset + 1 > tp->offset)
+            tp->offset = m->offset + 1;
+    }
+    return offs;
+}
+
+/* Produces the batch's outputs and offsets in one transaction. Returns the
+ * librdkafka error of the first failing step, NULL on commit. */
+static rd_kafka_error_t *transact(cb_pipeline_t *p)
+{
+    rd_kafka_error_t *e;
+    rd_kafka_topic_partition_list_t *offs;
+    rd_kafka_consumer_group_metadata_t *cgmd;
+    size_t i, j;
+
+    if ((e = rd_kafka_begin_transaction(p->producer)))
+        return e;
+    for (i = 0; i < p->n_works; i++) {
+        cb_work_t *w = &p->works[i];
+        for (j = 0; j < w->outcome_count; j++) {
+            cb_outcome_t *o = &w->outcomes[j];
+            void *buf = NULL;
+            size_t len = 0;
+            cb_error_t cerr;
+            if (cb_codec_encode_outcome(p->codec, o, &buf, &len, &cerr) < 0)
+                return rd_kafka_error_new(RD_KAFKA_RESP_ERR__FAIL, "encode outcome %s: %s",
+                                          o->outcome_id, cerr.msg);
+            e = produce_one(p, p->outcome_topic, o->holder_id, strlen(o->holder_id), buf, len,
+                            NULL);
+            free(buf);
+            if (e)
+                return e;
+        }
+    }
+    for (i = 0; i < p->n_dead; i++)
+        if ((e = produce_dead(p, &p->dead[i])))
+            return e;
+    offs = batch_offsets(p);
+    cgmd = rd_kafka_consumer_group_metadata(p->consumer);
+    e = rd_kafka_send_offsets_to_transaction(p->producer, offs, cgmd, TXN_TIMEOUT_MS);
+    rd_kafka_consumer_group_metadata_destroy(cgmd);
+    rd_kafka_topic_partition_list_destroy(offs);
+    if (e)
+        return e;
+    return rd_kafka_commit_transaction(p->producer, TXN_TIMEOUT_MS);
+}
+
+/* Commits the executed batch, handling the three error classes. Returns 1
+ * when committed, 0 when aborted (the batch will be replayed), -1 on a
+ * failure the pipeline cannot recover from. */
+static int commit_batch(cb_pipeline_t *p, cb_error_t *err)
+{
+    rd_kafka_error_t *e;
+    size_t i, outcomes = 0;
+
+    p->phase = PHASE_COMMIT;
+    for (;;) {
+        e = transact(p);
+        if (!e)
+            break;
+        if (rd_kafka_error_is_retriable(e) && !rd_kafka_error_txn_requires_abort(e) &&
+            !rd_kafka_error_is_fatal(e)) {
+            /* e.g. a commit timeout: the same call may be repeated */
+            cb_log(CB_LOG_WARN, "pipeline", "transaction: %s; retrying", rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+            e = rd_kafka_commit_transaction(p->producer, TXN_TIMEOUT_MS);
+            if (!e)
+                break;
+        }
+        if (rd_kafka_error_is_fatal(e) || rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__FENCED ||
+            rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR_PRODUCER_FENCED) {
+            cb_log(CB_LOG_ERROR, "pipeline", "producer fatal error: %s; rebuilding it",
+                   rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+            rd_kafka_destroy(p->producer);
+            p->producer = NULL;
+            p->stats.producer_rebuilds++;
+            if (++p->fenced_rebuilds > MAX_FENCED_REBUILDS)
+                return cb_error_setc(err, CB_ERR_KAFKA, CB_ERRCLASS_FATAL,
+                                     "producer fenced %d times in a row: another instance uses "
+                                     "transactional id \"%s\"",
+                                     p->fenced_rebuilds - 1, p->txn_id);
+            if (producer_create(p, err) < 0)
+                return -1;
+        } else {
+            cb_log(CB_LOG_WARN, "pipeline", "transaction failed: %s; aborting",
+                   rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+            e = rd_kafka_abort_transaction(p->producer, TXN_TIMEOUT_MS);
+            if (e) {
+                cb_error_setc(err, CB_ERR_KAFKA, CB_ERRCLASS_FATAL, "abort_transaction: %s",
+                              rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+                return -1;
+            }
+        }
+        p->stats.txn_aborts++;
+        cb_metrics_txn(p->metrics, false);
+        drop_batch(p);
+        p->need_rewind = true;
+        return 0;
+    }
+    for (i = 0; i < p->n_works; i++) {
+        size_t j;
+        outcomes += p->works[i].outcome_count;
+        cb_metrics_event(p->metrics, &p->works[i].ev);
+        for (j = 0; j < p->works[i].outcome_count; j++)
+            cb_metrics_action(p->metrics, p->works[i].outcomes[j].action,
+                              p->works[i].outcomes[j].status);
+    }
+    for (i = 0; i < p->n_dead; i++)
+        cb_metrics_dead_letter(p->metrics);
+    cb_metrics_txn(p->metrics, true);
+    p->stats.outcomes += outcomes;
+    p->stats.dead_letters += p->n_dead;
+    p->stats.batches_committed++;
+    p->fenced_rebuilds = 0;
+    cb_log(CB_LOG_DEBUG, "pipeline", "committed a batch: %zu events, %zu outcomes, %zu dead",
+           p->n_msgs, outcomes, p->n_dead);
+    drop_batch(p);
+    return 1;
+}
+
+/* ---- consumer polling while a batch runs ------------------------------ */
+
+/* Polls the consumer without taking new work: keeps the group membership,
+ * serves rebalances, carries any message that still arrives. */
+static void service_consumer(cb_pipeline_t *p)
+{
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, 0);
+
+    while (m) {
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                cb_log(CB_LOG_WARN, "pipeline", "consumer: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+        } else if (push_msg(&p->carry, &p->n_carry, &p->cap_carry, m) < 0) {
+            rd_kafka_message_destroy(m);
+            p->need_rewind = true; /* cannot keep it: read it again later */
+        }
+        m = rd_kafka_consumer_poll(p->consumer, 0);
+    }
+}
+
+/* Runs the executor until the batch is done. Returns 1 when done, 0 when the
+ * batch was dropped by a rebalance. */
+static int execute_batch(cb_pipeline_t *p, volatile sig_atomic_t *stop)
+{
+    int64_t start = now_ms();
+    int64_t last_service = start;
+
+    int64_t stop_seen = 0;
+
+    p->phase = PHASE_EXECUTE;
+    while (!cb_executor_step(p->ex, 50)) {
+        int64_t now = now_ms();
+        if (!p->paused && (cb_executor_stalled(p->ex) || now - start > PAUSE_AFTER_MS))
+            set_paused(p, true);
+        if (now - last_service >= 100) {
+            service_consumer(p);
+            last_service = now;
+        }
+        if (p->batch_void)
+            return 0;
+        if (*stop && !stop_seen)
+            stop_seen = now;
+        if (stop_seen && (cb_executor_stalled(p->ex) || now - stop_seen > p->shutdown_ms)) {
+            /* stopping and the CA does not let the batch finish: leave it
+             * uncommitted; the next start replays it */
+            cb_log(CB_LOG_WARN, "pipeline", "stopping: leaving the open batch uncommitted");
+            drop_batch(p);
+            return 0;
+        }
+    }
+    return !p->batch_void;
+}
+
+/* ---- rebalance -------------------------------------------------------- */
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    cb_pipeline_t *p = opaque;
+    rd_kafka_error_t *re = NULL;
+    cb_error_t err;
+
+    p->stats.rebalances++;
+    if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        cb_log(CB_LOG_INFO, "pipeline", "assigned %d partition(s)", parts->cnt);
+        re = rd_kafka_incremental_assign(rk, parts);
+        cb_metrics_set_group_joined(p->metrics, true);
+        if (p->paused && parts->cnt)
+            rd_kafka_pause_partitions(rk, parts);
+    } else {
+        bool lost = rd_kafka_assignment_lost(rk);
+        cb_log(CB_LOG_INFO, "pipeline", "%s %d partition(s)", lost ? "lost" : "revoked",
+               parts->cnt);
+        if (lost)
+            cb_metrics_set_group_joined(p->metrics, false);
+        if (p->phase == PHASE_EXECUTE && !p->batch_void) {
+            int64_t deadline = now_ms() + REBALANCE_FINISH_MS;
+            int done = 0;
+            while (!lost && !(done = cb_executor_step(p->ex, 50)) && now_ms() < deadline &&
+                   !cb_executor_stalled(p->ex))
+                ;
+            if (done && !lost) {
+                /* still the owner inside the callback: commit what is done */
+                if (commit_batch(p, &err) < 0)
+                    cb_log(CB_LOG_ERROR, "pipeline", "commit on revoke: %s", err.msg);
+                p->batch_void = true; /* tells execute_batch the batch is gone */
+            } else {
+                drop_batch(p);
+                p->batch_void = true;
+                p->need_rewind = true;
+            }
+        } else if (p->phase == PHASE_COLLECT) {
+            filter_out(p->msgs, &p->n_msgs, parts);
+        }
+        filter_out(p->carry, &p->n_carry, parts);
+        re = rd_kafka_incremental_unassign(rk, parts);
+    }
+    if (re) {
+        cb_log(CB_LOG_ERROR, "pipeline", "rebalance: %s", rd_kafka_error_string(re));
+        rd_kafka_error_destroy(re);
+    }
+}
+
+/* ---- life cycle ------------------------------------------------------- */
+
+static int parse_format(const cb_config_t *cfg, const char *key, cb_format_t *out, cb_error_t *err)
+{
+    int f = cb_format_parse(cb_config_get(cfg, key));
+
+    if (f < 0)
+        return cb_error_set(err, CB_ERR_CONFIG, "%s: unknown format", key);
+    *out = (cb_format_t)f;
+    return 0;
+}
+
+cb_pipeline_t *cb_pipeline_new(const cb_config_t *cfg, cb_error_t *err)
+{
+    cb_pipeline_t *p = calloc(1, sizeof(*p));
+    rd_kafka_conf_t *conf = NULL;
+    char errstr[512];
+
+    if (!p) {
+        cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    p->cfg = cfg;
+    p->lag = -1;
+    p->org_topic = cb_config_get(cfg, "input.org_topic");
+    p->person_topic = cb_config_get(cfg, "input.person_topic");
+    p->outcome_topic = cb_config_get(cfg, "output.outcome_topic");
+    p->dlq_topic = cb_config_get(cfg, "output.dlq_topic");
+    p->txn_id = cb_config_get(cfg, "pipeline.transactional_id");
+    p->batch_max = (int)cb_config_get_int(cfg, "pipeline.batch_max_events");
+    p->batch_ms = (int)cb_config_get_int(cfg, "pipeline.batch_max_ms");
+    p->shutdown_ms = (int)cb_config_get_int(cfg, "pipeline.shutdown_timeout_ms");
+    p->probe_ms = (int)cb_config_get_int(cfg, "metrics.ca_probe_interval_ms");
+    if (!cb_config_get(cfg, "kafka.bootstrap.servers")) {
+        cb_error_set(err, CB_ERR_CONFIG, "kafka.bootstrap.servers: required by `run`");
+        goto fail;
+    }
+    if (parse_format(cfg, "input.org_format", &p->org_format, err) < 0 ||
+        parse_format(cfg, "input.person_format", &p->person_format, err) < 0 ||
+        cb_policy_from_config(cfg, &p->policy, err) < 0)
+        goto fail;
+    if (!(p->metrics = cb_metrics_new())) {
+        cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if (!(p->codec = cb_codec_new(cfg, err)) || !(p->ca = cb_ca_client_new(cfg, err)) ||
+        !(p->ex = cb_executor_new(p->ca, p->metrics, err)))
+        goto fail;
+    if (!(conf = make_conf(p, false, err)))
+        goto fail;
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, p);
+    p->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (!p->consumer) {
+        rd_kafka_conf_destroy(conf);
+        cb_error_set(err, CB_ERR_CONFIG, "kafka consumer: %s", errstr);
+        goto fail;
+    }
+    rd_kafka_poll_set_consumer(p->consumer);
+    return p;
+fail:
+    cb_pipeline_destroy(p);
+    return NULL;
+}
+
+static int subscribe(cb_pipeline_t *p, cb_error_t *err)
+{
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_resp_err_t e;
+
+    rd_kafka_topic_partition_list_add(topics, p->org_topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_topic_partition_list_add(topics, p->person_topic, RD_KAFKA_PARTITION_UA);
+    e = rd_kafka_subscribe(p->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e)
+        return cb_error_set(err, CB_ERR_KAFKA, "subscribe: %s", rd_kafka_err2str(e));
+    return 0;
+}
+
+/* Takes the next message: carried ones first, then the consumer. */
+static rd_kafka_message_t *next_message(cb_pipeline_t *p, int timeout_ms)
+{
+    rd_kafka_message_t *m;
+
+    if (p->n_carry) {
+        m = p->carry[0];
+        memmove(p->carry, p->carry + 1, (p->n_carry - 1) * sizeof(*p->carry));
+        p->n_carry--;
+        return m;
+    }
+    return rd_kafka_consumer_poll(p->consumer, timeout_ms);
+}
+
+/* Collects one batch. Returns the number of messages. */
+static size_t collect_batch(cb_pipeline_t *p, volatile sig_atomic_t *stop)
+{
+    int64_t first = 0;
+
+    p->phase = PHASE_COLLECT;
+    while (!*stop && (int)p->n_msgs < p->batch_max) {
+        int wait = 100;
+        rd_kafka_message_t *m;
+
+        if (first) {
+            int64_t left = first + p->batch_ms - now_ms();
+            if (left <= 0)
+                break;
+            wait = left < 100 ? (int)left : 100;
+        }
+        m = next_message(p, wait);
+        if (!m) {
+            if (!first)
+                break; /* idle: let the caller check stop and drain */
+            continue;
+        }
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                cb_log(CB_LOG_WARN, "pipeline", "consumer: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        if (push_msg(&p->msgs, &p->n_msgs, &p->cap_msgs, m) < 0) {
+            rd_kafka_message_destroy(m);
+            p->need_rewind = true;
+            break;
+        }
+        if (!first)
+            first = now_ms();
+    }
+    return p->n_msgs;
+}
+
+/* Every second between batches: consumer lag, CA calls in flight, and a CA
+ * probe (GET /v1/ca.pem) so /healthz notices a CA that went away while idle. */
+static void housekeeping(cb_pipeline_t *p)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    int64_t now = now_ms(), lag = 0;
+    int i;
+
+    if (now - p->last_lag_ms >= 500) {
+        bool known = true;
+
+        p->last_lag_ms = now;
+        p->assigned = 0;
+        if (rd_kafka_assignment(p->consumer, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts) {
+            p->assigned = parts->cnt;
+            rd_kafka_position(p->consumer, parts);
+            for (i = 0; i < parts->cnt; i++)
+                if (parts->elems[i].offset < 0)
+                    break;
+            /* a partition nothing was read from yet: its committed offset
+             * tells where it stands */
+            if (i < parts->cnt) {
+                rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_copy(parts);
+                if (rd_kafka_committed(p->consumer, c, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+                    for (i = 0; i < parts->cnt; i++)
+                        if (parts->elems[i].offset < 0)
+                            parts->elems[i].offset = c->elems[i].offset;
+                rd_kafka_topic_partition_list_destroy(c);
+            }
+            for (i = 0; i < parts->cnt; i++) {
+                int64_t lo = -1, hi = -1;
+                if (rd_kafka_get_watermark_offsets(p->consumer, parts->elems[i].topic,
+                                                   parts->elems[i].partition, &lo,
+                                                   &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+                    hi < 0 || lo < 0) {
+                    known = false;
+                    continue;
+                }
+                if (parts->elems[i].offset >= 0)
+                    lag += hi - parts->elems[i].offset;
+                else if (hi > lo) /* nothing committed: all of it is lag */
+                    lag += hi - lo;
+            }
+            rd_kafka_topic_partition_list_destroy(parts);
+        }
+        p->lag = known ? (lag < 0 ? 0 : lag) : -1;
+        cb_metrics_set_lag(p->metrics, p->lag);
+        cb_metrics_set_in_flight(p->metrics, (int64_t)cb_ca_pending(p->ca));
+    }
+    if (now - p->last_probe_ms >= p->probe_ms) {
+        cb_ca_req_t probe;
+        cb_error_t perr;
+
+        p->last_probe_ms = now;
+        memset(&probe, 0, sizeof(probe));
+        probe.op = CB_CA_HEALTH;
+        if (cb_ca_call(p->ca, &probe, &perr) == 0)
+            cb_metrics_set_ca_reachable(p->metrics, probe.klass == CB_CA_SUCCESS);
+        else
+            cb_metrics_set_ca_reachable(p->metrics, false);
+        cb_ca_req_clear(&probe);
+    }
+}
+
+int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idle_ms,
+                    cb_error_t *err)
+{
+    int64_t idle_since = now_ms();
+    int rc = 0;
+
+    const char *listen = cb_config_get(p->cfg, "metrics.listen");
+
+    if (listen && *listen && cb_metrics_serve(p->metrics, listen, err) < 0)
+        return -1;
+    if (producer_create(p, err) < 0 || subscribe(p, err) < 0)
+        return -1;
+    if (cb_codec_prepare_outcomes(p->codec, p->outcome_topic, err) < 0)
+        return -1;
+    cb_log(CB_LOG_INFO, "pipeline", "running: topics %s, %s -> %s (dead letters: %s)", p->org_topic,
+           p->person_topic, p->outcome_topic, p->dlq_topic);
+    while (!*stop) {
+        if (p->need_rewind && rewind_consumer(p, err) < 0) {
+            cb_log(CB_LOG_WARN, "pipeline", "%s; retrying", err->msg);
+            usleep(500 * 1000);
+            continue;
+        }
+        p->batch_void = false;
+        housekeeping(p);
+        if (collect_batch(p, stop) == 0) {
+            p->phase = PHASE_IDLE;
+            /* drained: idle long enough with partitions assigned and no lag */
+            if (drain_idle_ms > 0 && now_ms() - idle_since >= drain_idle_ms && p->assigned > 0 &&
+                p->lag == 0)
+                break;
+            continue;
+        }
+        p->stats.events_consumed += p->n_msgs;
+        if (plan_batch(p, err) < 0) {
+            /* the Schema Registry stayed unreachable: replay the batch later */
+            cb_log(CB_LOG_WARN, "pipeline", "%s; replaying the batch", err->msg);
+            drop_batch(p);
+            p->need_rewind = true;
+            continue;
+        }
+        if (cb_executor_start(p->ex, p->works, p->n_works, err) < 0) {
+            rc = -1;
+            break;
+        }
+        if (!execute_batch(p, stop)) {
+            set_paused(p, false);
+            continue; /* dropped or committed by a rebalance */
+        }
+        rc = commit_batch(p, err);
+        set_paused(p, false);
+        if (rc < 0)
+            break;
+        rc = 0;
+        idle_since = now_ms();
+    }
+    if (p->phase != PHASE_IDLE)
+        drop_batch(p);
+    drop_carry(p);
+    rd_kafka_consumer_close(p->consumer);
+    return rc;
+}
+
+cb_metrics_t *cb_pipeline_metrics(cb_pipeline_t *p)
+{
+    return p->metrics;
+}
+
+void cb_pipeline_stats(const cb_pipeline_t *p, cb_pipeline_stats_t *out)
+{
+    *out = p->stats;
+}
+
+void cb_pipeline_destroy(cb_pipeline_t *p)
+{
+    if (!p)
+        return;
+    if (p->ex)
+        drop_batch(p);
+    drop_carry(p);
+    free(p->msgs);
+    free(p->carry);
+    if (p->consumer)
+        rd_kafka_destroy(p->consumer);
+    if (p->producer)
+        rd_kafka_destroy(p->producer);
+    cb_executor_destroy(p->ex);
+    cb_ca_client_destroy(p->ca);
+    cb_codec_destroy(p->codec);
+    cb_metrics_destroy(p->metrics);
+    free(p);
+}

@@ -1,0 +1,71 @@
+/*
+ * executor.h: turns a batch of planned events into CA calls and outcomes.
+ *
+ * For every event of the batch and every holder its intents name, the
+ * executor looks up the holder's active certificates at the CA (a lookup
+ * made with an Idempotency-Key, so a replayed batch sees the same snapshot),
+ * expands each intent into one action per certificate (resolution), makes
+ * the calls and records one outcome per action. Holders run concurrently (up
+ * to ca.concurrency requests in flight); the steps of one holder run in
+ * batch order. Retriable CA failures never fail the batch: the request is
+ * tried again after a pause, and cb_executor_stalled() tells the pipeline to
+ * pause its partitions meanwhile.
+ */
+#ifndef CB_EXECUTOR_H
+#define CB_EXECUTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "certbridge/ca_client.h"
+#include "certbridge/error.h"
+#include "certbridge/event.h"
+#include "certbridge/metrics.h"
+#include "certbridge/outcome.h"
+#include "certbridge/rules.h"
+
+/* One planned event of a batch. The pipeline fills the input half; the
+ * executor fills outcomes. Everything is owned by the work item and freed by
+ * cb_work_clear(). */
+typedef struct cb_work {
+    cb_event_t ev;
+    cb_intent_list_t intents;
+    char *topic;
+    int32_t partition;
+    int64_t offset;
+    cb_outcome_t *outcomes; /* in action_index order once done */
+    size_t outcome_count;
+} cb_work_t;
+
+void cb_work_clear(cb_work_t *w);
+
+typedef struct cb_executor cb_executor_t;
+
+/* An executor using ca and metrics (both borrowed, must outlive the
+ * executor; metrics may be NULL). */
+cb_executor_t *cb_executor_new(cb_ca_client_t *ca, cb_metrics_t *metrics, cb_error_t *err);
+void cb_executor_destroy(cb_executor_t *ex);
+
+/* Starts executing works[0..n) (borrowed until the executor is done or
+ * reset). Returns -1 on allocation failure. */
+int cb_executor_start(cb_executor_t *ex, cb_work_t *works, size_t n, cb_error_t *err);
+
+/* Drives the CA calls for at most timeout_ms. Returns 1 when every work item
+ * has its outcomes, 0 while work remains. */
+int cb_executor_step(cb_executor_t *ex, int timeout_ms);
+
+/* True while some request waits to be retried because the CA is unavailable. */
+bool cb_executor_stalled(const cb_executor_t *ex);
+
+/* Waits for requests in flight to finish and forgets the batch (after a
+ * rebalance or shutdown). Outcomes already filled stay in the work items. */
+void cb_executor_reset(cb_executor_t *ex);
+
+/* Counters since creation, for metrics. */
+typedef struct cb_executor_stats {
+    uint64_t ca_calls, ca_retries, ca_failures;
+} cb_executor_stats_t;
+void cb_executor_stats(const cb_executor_t *ex, cb_executor_stats_t *out);
+
+#endif

@@ -1,0 +1,378 @@
+#!/usr/bin/env python3
+"""Exactly-once tests of `certbridge run` against a real Kafka broker and the
+reference CA (DESIGN.md §5, issue [5/8]).
+
+    eos_test.py SCENARIO --build BUILD_DIR --bootstrap-file FILE [--events N]
+
+Scenarios:
+  bulk     one instance drains N events of every type plus poison messages
+  crash    the instance is killed with SIGKILL at random moments (>= 10 times)
+           and restarted until the input is drained
+  fence    a second instance with the same transactional id starts mid-run
+  split    two instances in one group split the partitions
+  outage   the CA is stopped for 30 s mid-run, then comes back
+
+Every scenario then checks: exactly one committed outcome per expected action
+(duplicates 0, missing 0, unexpected 0) with the expected status, every poison
+message in the dead-letter topic with a reason, the CA ledger applying every
+action exactly once (double effects 0), and a consumer lag of 0. It prints
+one summary line per check and a final JSON line with the figures.
+"""
+import argparse
+import collections
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import workload  # noqa: E402
+
+
+def _die_with_parent():
+    """Child processes get SIGTERM when the test runner dies (Linux)."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def log(msg):
+    print("eos: " + msg, flush=True)
+
+
+class RefCA:
+    """A reference CA process with its own state, PKI and inventory."""
+
+    def __init__(self, build, work, inventory, extra=()):
+        self.bin = os.path.join(build, "refca", "certbridge-refca")
+        self.state = os.path.join(work, "ca-state")
+        self.pki = os.path.join(work, "pki")
+        self.urlfile = os.path.join(work, "ca-url")
+        self.inventory = inventory
+        self.extra = list(extra)
+        self.proc = None
+        self.url = None
+        os.makedirs(self.state, exist_ok=True)
+        subprocess.run([self.bin, "pki-init", self.pki], check=True, stdout=subprocess.DEVNULL)
+
+    def start(self, listen="127.0.0.1:0"):
+        if os.path.exists(self.urlfile):
+            os.unlink(self.urlfile)
+        self.log = open(os.path.join(self.state, "..", "ca.log"), "a")
+        self.proc = subprocess.Popen(
+            [self.bin, "serve", "--state", self.state, "--pki", self.pki,
+             "--inventory", self.inventory, "--listen", listen, "--url-file", self.urlfile]
+            + self.extra, stdout=self.log, stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent)
+        deadline = time.time() + 60
+        while not os.path.exists(self.urlfile) or not open(self.urlfile).read().strip():
+            if self.proc.poll() is not None:
+                raise SystemExit("reference CA exited with %d" % self.proc.returncode)
+            if time.time() > deadline:
+                raise SystemExit("reference CA did not start")
+            time.sleep(0.05)
+        self.url = open(self.urlfile).read().strip()
+        return self.url
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def ledger(self):
+        out = subprocess.run([self.bin, "ledger", "--state", self.state], check=True,
+                             capture_output=True, text=True).stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+class Scenario:
+    def __init__(self, args):
+        self.args = args
+        self.build = os.path.abspath(args.build)
+        self.bootstrap = open(args.bootstrap_file).read().strip()
+        self.work = tempfile.mkdtemp(prefix="cb-eos-%s-" % args.scenario)
+        tag = "%s-%d-%d" % (args.scenario, os.getpid(), int(time.time()))
+        self.org_topic = "hr.org-events." + tag
+        self.person_topic = "hr.person-events." + tag
+        self.outcome_topic = "pki.certificate-outcomes." + tag
+        self.dlq_topic = "certbridge.dlq." + tag
+        self.group = "certbridge-" + tag
+        self.cbtool = os.path.join(self.build, "tests", "cbtool")
+        self.certbridge = os.path.join(self.build, "certbridge")
+        self.procs = []
+        inv, events, self.expected = workload.make_workload(args.events, seed=args.seed)
+        self.inventory = os.path.join(self.work, "inventory.jsonl")
+        self.events = os.path.join(self.work, "events.jsonl")
+        workload.write_jsonl(self.inventory, inv)
+        workload.write_jsonl(self.events, events)
+
+    def tool(self, *a):
+        return subprocess.run([self.cbtool] + list(a), check=True, capture_output=True,
+                              text=True).stdout
+
+    def setup(self, ca_extra=(), partitions=4):
+        for t in (self.org_topic, self.person_topic):
+            self.tool("create-topic", self.bootstrap, t, str(partitions))
+        for t in (self.outcome_topic, self.dlq_topic):
+            self.tool("create-topic", self.bootstrap, t, "1")
+        self.ca = RefCA(self.build, self.work, self.inventory, ca_extra)
+        self.ca.start()
+        n = int(self.tool("produce", self.bootstrap, self.org_topic, self.person_topic,
+                          self.events).strip())
+        log("produced %d events (%d poison) to %s / %s, CA at %s"
+            % (n, self.expected["poison"], self.org_topic, self.person_topic, self.ca.url))
+
+    def conf(self, name, txn_id, extra=None):
+        keys = {
+            "kafka.bootstrap.servers": self.bootstrap,
+            "kafka.group.id": self.group,
+            "pipeline.transactional_id": txn_id,
+            "pipeline.batch_max_events": "200",
+            "pipeline.batch_max_ms": "200",
+            "input.org_topic": self.org_topic,
+            "input.person_topic": self.person_topic,
+            "output.outcome_topic": self.outcome_topic,
+            "output.dlq_topic": self.dlq_topic,
+            "ca.url": self.ca.url,
+            "ca.tls.cert": os.path.join(self.ca.pki, "client.pem"),
+            "ca.tls.key": os.path.join(self.ca.pki, "client.key"),
+            "ca.tls.ca_bundle": os.path.join(self.ca.pki, "tls-ca.pem"),
+            "ca.concurrency": "16",
+            "metrics.listen": "127.0.0.1:0",
+            "log.level": "info",
+        }
+        keys.update(extra or {})
+        path = os.path.join(self.work, name + ".conf")
+        with open(path, "w") as f:
+            for k, v in keys.items():
+                f.write("%s=%s\n" % (k, v))
+        return path
+
+    def start(self, conf, name, drain_ms=None):
+        cmd = [self.certbridge, "run", "-c", conf]
+        if drain_ms:
+            cmd += ["--drain-idle-ms", str(drain_ms)]
+        out = open(os.path.join(self.work, name + ".log"), "a")
+        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                             preexec_fn=_die_with_parent)
+        self.procs.append(p)
+        return p
+
+    def lag(self):
+        return int(self.tool("lag", self.bootstrap, self.group, self.org_topic,
+                             self.person_topic).strip())
+
+    def drain(self, conf, name, timeout=600):
+        """Runs instances with --drain-idle-ms until the group has no lag."""
+        deadline = time.time() + timeout
+        while True:
+            p = self.start(conf, name, drain_ms=4000)
+            rc = p.wait(timeout=max(1, deadline - time.time()))
+            lag = self.lag()
+            if lag == 0:
+                return rc
+            if time.time() > deadline:
+                raise SystemExit("input not drained: lag %d" % lag)
+            log("instance exited %d with lag %d; starting again" % (rc, lag))
+
+    def cleanup(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if getattr(self, "ca", None):
+            self.ca.stop()
+
+    def check(self, extra=None):
+        failures = []
+        outcomes = [json.loads(l) for l in
+                    self.tool("outcomes", self.bootstrap, self.outcome_topic).splitlines() if l]
+        dead = [json.loads(l) for l in
+                self.tool("dlq", self.bootstrap, self.dlq_topic).splitlines() if l]
+        ledger = self.ca.ledger()
+        exp = self.expected["outcomes"]
+
+        counts = collections.Counter(o["outcome_id"] for o in outcomes)
+        duplicates = sum(c - 1 for c in counts.values() if c > 1)
+        missing = [i for i in exp if i not in counts]
+        unexpected = [i for i in counts if i not in exp]
+        wrong = [(o["outcome_id"], o["action"], o["status"], exp[o["outcome_id"]])
+                 for o in outcomes if o["outcome_id"] in exp
+                 and (o["action"], o["status"]) != exp[o["outcome_id"]]]
+        bad_count = [o["outcome_id"] for o in outcomes
+                     if o["action_count"] != sum(1 for k in exp if k.rsplit("/", 1)[0]
+                                                 == o["source_event_id"])] if len(outcomes) < 20000 else []
+        effects = collections.Counter(
+            (e["op"], e["device_id"] if e["op"] == "recall" else e["serial"]) for e in ledger)
+        double = sum(c - 1 for c in effects.values() if c > 1)
+        applied = {(o["action"], o["device_id"] if o["action"] == "RECALL_DEVICE"
+                    else o["certificate_serial"]) for o in outcomes if o["status"] == "SUCCEEDED"
+                   and o["action"] in ("CHANGE_INFO", "REVOKE", "RECALL_DEVICE")}
+        opname = {"change-info": "CHANGE_INFO", "revoke": "REVOKE", "recall": "RECALL_DEVICE"}
+        ledger_set = {(opname.get(op, op), t) for (op, t) in effects}
+        ledger_without_outcome = ledger_set - applied
+        outcome_without_ledger = applied - ledger_set
+        lag = self.lag()
+        reasons = [d for d in dead if not d["error_message"] or not d["error_class"]]
+
+        def expect(name, ok, detail):
+            log("%-34s %s %s" % (name, "ok" if ok else "FAILED", detail))
+            if not ok:
+                failures.append(name)
+
+        expect("outcomes committed", len(outcomes) == len(exp),
+               "%d (expected %d)" % (len(outcomes), len(exp)))
+        expect("duplicate outcomes", duplicates == 0, str(duplicates))
+        expect("missing outcomes", not missing, "%d %s" % (len(missing), missing[:5]))
+        expect("unexpected outcomes", not unexpected, "%d %s" % (len(unexpected), unexpected[:5]))
+        expect("outcome action/status", not wrong, "%d %s" % (len(wrong), wrong[:3]))
+        expect("action_count", not bad_count, "%d %s" % (len(bad_count), bad_count[:3]))
+        expect("dead letters", len(dead) == self.expected["poison"],
+               "%d (expected %d)" % (len(dead), self.expected["poison"]))
+        expect("dead letters carry a reason", not reasons, str(len(reasons)))
+        expect("CA effects", len(ledger) == len(self.expected["ca_effects"]),
+               "%d (expected %d)" % (len(ledger), len(self.expected["ca_effects"])))
+        expect("CA double effects", double == 0, str(double))
+        expect("CA effect without outcome", not ledger_without_outcome,
+               "%d %s" % (len(ledger_without_outcome), list(ledger_without_outcome)[:3]))
+        expect("outcome without CA effect", not outcome_without_ledger,
+               "%d %s" % (len(outcome_without_ledger), list(outcome_without_ledger)[:3]))
+        expect("consumer lag", lag == 0, str(lag))
+        summary = {"scenario": self.args.scenario, "events": self.args.events,
+                   "outcomes": len(outcomes), "duplicates": duplicates,
+                   "missing": len(missing), "dead_letters": len(dead),
+                   "ca_effects": len(ledger), "ca_double_effects": double, "lag": lag}
+        summary.update(extra or {})
+        print("EOS-SUMMARY " + json.dumps(summary), flush=True)
+        return failures
+
+
+def scenario_bulk(s):
+    s.setup()
+    rc = s.drain(s.conf("a", "cb-a"), "a")
+    return s.check({"exit_code": rc})
+
+
+def scenario_crash(s):
+    s.setup(ca_extra=["--latency-ms", "3"])
+    conf = s.conf("a", "cb-a")
+    rnd = random.Random(s.args.seed)
+    kills = 0
+    t0 = time.time()
+    while kills < s.args.kills:
+        p = s.start(conf, "a")
+        time.sleep(rnd.uniform(0.4, 3.0))
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            kills += 1
+        if s.lag() == 0:
+            log("drained after %d kills; producing nothing more" % kills)
+            break
+    rc = s.drain(conf, "a")
+    log("%d kills in %.0f s" % (kills, time.time() - t0))
+    fails = s.check({"kills": kills, "exit_code": rc})
+    if kills < s.args.kills:
+        log("FAILED: only %d kills before the input drained: use more events" % kills)
+        fails.append("kills")
+    return fails
+
+
+def scenario_fence(s):
+    s.setup(ca_extra=["--latency-ms", "2"])
+    conf = s.conf("a", "cb-same")
+    a = s.start(conf, "a")
+    time.sleep(3)
+    b = s.start(s.conf("b", "cb-same"), "b")
+    time.sleep(8)
+    for p in (a, b):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in (a, b):
+        try:
+            p.wait(60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    rc = s.drain(conf, "a")
+    return s.check({"exit_code": rc})
+
+
+def scenario_split(s):
+    s.setup(ca_extra=["--latency-ms", "2"])
+    a = s.start(s.conf("a", "cb-a"), "a", drain_ms=6000)
+    b = s.start(s.conf("b", "cb-b"), "b", drain_ms=6000)
+    ra, rb = a.wait(600), b.wait(600)
+    logs = [open(os.path.join(s.work, n + ".log")).read() for n in ("a", "b")]
+    assigned = ["assigned" in l for l in logs]
+    log("instance exit codes %d %d; both assigned partitions: %s" % (ra, rb, assigned))
+    if s.lag() != 0:
+        s.drain(s.conf("a", "cb-a"), "a")
+    fails = s.check({"exit_codes": [ra, rb]})
+    if not all(assigned) or ra != 0 or rb != 0:
+        fails.append("split")
+    return fails
+
+
+def scenario_outage(s):
+    s.setup(ca_extra=["--latency-ms", "5"])
+    listen = s.ca.url.split("//", 1)[1]
+    a = s.start(s.conf("a", "cb-a", {"ca.max_attempts": "3"}), "a")
+    time.sleep(2)
+    s.ca.stop()
+    log("CA stopped for 30 s")
+    time.sleep(30)
+    alive = a.poll() is None
+    s.ca.start(listen=listen)
+    log("CA back at %s; instance alive through the outage: %s" % (s.ca.url, alive))
+    deadline = time.time() + 300
+    while s.lag() != 0 and time.time() < deadline:
+        time.sleep(1)
+    a.send_signal(signal.SIGTERM)
+    rc = a.wait(60)
+    fails = s.check({"exit_code": rc, "alive_through_outage": alive})
+    if not alive or rc != 0:
+        fails.append("outage")
+    return fails
+
+
+SCENARIOS = {"bulk": scenario_bulk, "crash": scenario_crash, "fence": scenario_fence,
+             "split": scenario_split, "outage": scenario_outage}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("scenario", choices=sorted(SCENARIOS))
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--bootstrap-file", required=True)
+    ap.add_argument("--events", type=int, default=3000)
+    ap.add_argument("--kills", type=int, default=10)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = ap.parse_args()
+    s = Scenario(args)
+    try:
+        fails = SCENARIOS[args.scenario](s)
+    finally:
+        s.cleanup()
+    if fails:
+        log("FAILED: %s (work folder kept: %s)" % (", ".join(fails), s.work))
+        sys.exit(1)
+    if not args.keep:
+        shutil.rmtree(s.work, ignore_errors=True)
+    log("passed")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,337 @@
+/*
+ * cbtool.c: Kafka chores for certbridge's integration tests and benchmarks.
+ *
+ *   cbtool produce BOOTSTRAP ORG_TOPIC PERSON_TOPIC FILE.jsonl
+ *       Produces each line as it is (JSON wire format). The topic and key come
+ *       from the line: a line with "person" goes to PERSON_TOPIC keyed by
+ *       person.person_id, else to ORG_TOPIC keyed by org.code. A line that is
+ *       not an event object (a poison message) goes to the topic named by its
+ *       "_topic" field ("org"/"person"), or ORG_TOPIC, with key "poison".
+ *       Prints the number produced.
+ *   cbtool outcomes BOOTSTRAP TOPIC
+ *       Reads TOPIC from the beginning with read_committed until the end of
+ *       every partition and prints one JSON object per outcome.
+ *   cbtool dlq BOOTSTRAP TOPIC
+ *       Same for dead letters: source topic/partition/offset, error class and
+ *       message, the original value.
+ *   cbtool create-topic BOOTSTRAP TOPIC PARTITIONS
+ *       Creates a topic (replication factor 1).
+ *   cbtool lag BOOTSTRAP GROUP TOPIC...
+ *       Prints the group's total lag (end offset - committed offset) over the
+ *       topics' partitions; exit 0.
+ */
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "certbridge/codec.h"
+#include "certbridge/config.h"
+#include "certbridge/outcome.h"
+
+#include "../support/kafka_test.h"
+
+#define LINE_MAX_BYTES (1024 * 1024)
+
+static rd_kafka_t *make_client(rd_kafka_type_t type, const char *bootstrap, const char *group)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char errstr[512];
+    rd_kafka_t *rk;
+
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr));
+    if (type == RD_KAFKA_CONSUMER) {
+        rd_kafka_conf_set(conf, "group.id", group ? group : "cbtool", errstr, sizeof(errstr));
+        rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof(errstr));
+        rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr));
+        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr));
+    } else {
+        rd_kafka_conf_set(conf, "linger.ms", "20", errstr, sizeof(errstr));
+        rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr));
+    }
+    rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
+    if (!rk) {
+        fprintf(stderr, "cbtool: %s\n", errstr);
+        exit(1);
+    }
+    return rk;
+}
+
+static int cmd_produce(const char *bootstrap, const char *org_topic, const char *person_topic,
+                       const char *path)
+{
+    rd_kafka_t *p = make_client(RD_KAFKA_PRODUCER, bootstrap, NULL);
+    FILE *f = fopen(path, "r");
+    char *line = malloc(LINE_MAX_BYTES);
+    long n = 0;
+
+    if (!f || !line) {
+        fprintf(stderr, "cbtool: cannot open %s\n", path);
+        return 1;
+    }
+    while (fgets(line, LINE_MAX_BYTES, f)) {
+        size_t len = strlen(line);
+        json_t *root;
+        const char *topic = org_topic, *key = "poison";
+        rd_kafka_resp_err_t e;
+
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (!len)
+            continue;
+        root = json_loadb(line, len, 0, NULL);
+        if (root && json_is_object(root)) {
+            json_t *person = json_object_get(root, "person");
+            json_t *t = json_object_get(root, "_topic");
+            if (t && json_is_string(t)) {
+                topic = !strcmp(json_string_value(t), "person") ? person_topic : org_topic;
+            } else if (person) {
+                topic = person_topic;
+                if (json_is_string(json_object_get(person, "person_id")))
+                    key = json_string_value(json_object_get(person, "person_id"));
+            } else if (json_is_string(json_object_get(json_object_get(root, "org"), "code"))) {
+                key = json_string_value(json_object_get(json_object_get(root, "org"), "code"));
+            }
+        }
+        do {
+            e = rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic),
+                                  RD_KAFKA_V_KEY((void *)key, strlen(key)),
+                                  RD_KAFKA_V_VALUE(line, len),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+            if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                rd_kafka_poll(p, 100);
+        } while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL);
+        json_decref(root);
+        if (e) {
+            fprintf(stderr, "cbtool: produce: %s\n", rd_kafka_err2str(e));
+            return 1;
+        }
+        n++;
+    }
+    fclose(f);
+    free(line);
+    if (rd_kafka_flush(p, 60000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fprintf(stderr, "cbtool: flush timed out\n");
+        return 1;
+    }
+    rd_kafka_destroy(p);
+    printf("%ld\n", n);
+    return 0;
+}
+
+/* Assigns every partition of topic from the beginning; returns the count. */
+static int assign_all(rd_kafka_t *c, const char *topic)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(c, topic, NULL);
+    rd_kafka_topic_partition_list_t *parts;
+    int i, n;
+
+    if (rd_kafka_metadata(c, 0, rkt, &md, 10000) || md->topic_cnt != 1 || md->topics[0].err) {
+        fprintf(stderr, "cbtool: no metadata for %s\n", topic);
+        exit(1);
+    }
+    n = md->topics[0].partition_cnt;
+    parts = rd_kafka_topic_partition_list_new(n);
+    for (i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(parts, topic, md->topics[0].partitions[i].id)->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(c, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    return n;
+}
+
+static json_t *jstr(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static void print_outcome(const cb_outcome_t *o, const rd_kafka_message_t *m)
+{
+    json_t *j = json_object();
+    char *s;
+
+    json_object_set_new(j, "outcome_id", jstr(o->outcome_id));
+    json_object_set_new(j, "source_event_id", jstr(o->source_event_id));
+    json_object_set_new(j, "source_event_type", jstr(o->source_event_type));
+    json_object_set_new(j, "source_topic", jstr(o->source_topic));
+    json_object_set_new(j, "source_partition", json_integer(o->source_partition));
+    json_object_set_new(j, "source_offset", json_integer(o->source_offset));
+    json_object_set_new(j, "action_index", json_integer(o->action_index));
+    json_object_set_new(j, "action_count", json_integer(o->action_count));
+    json_object_set_new(j, "action", jstr(cb_action_name(o->action)));
+    json_object_set_new(j, "holder_type", jstr(cb_holder_type_name(o->holder_type)));
+    json_object_set_new(j, "holder_id", jstr(o->holder_id));
+    json_object_set_new(j, "holder_name", jstr(o->holder_name));
+    json_object_set_new(j, "certificate_serial", jstr(o->certificate_serial));
+    json_object_set_new(j, "new_certificate_serial", jstr(o->new_certificate_serial));
+    json_object_set_new(j, "revocation_reason",
+                        jstr(o->revocation_reason == CB_REASON_NONE
+                                 ? NULL
+                                 : cb_revocation_reason_name(o->revocation_reason)));
+    json_object_set_new(j, "device_id", jstr(o->device_id));
+    json_object_set_new(j, "status", jstr(cb_outcome_status_name(o->status)));
+    json_object_set_new(j, "ca_request_id", jstr(o->ca_request_id));
+    json_object_set_new(j, "http_status", json_integer(o->http_status));
+    json_object_set_new(j, "error_code", jstr(o->error_code));
+    json_object_set_new(j, "error_message", jstr(o->error_message));
+    json_object_set_new(j, "attempts", json_integer(o->attempts));
+    json_object_set_new(j, "latency_ms", json_integer(o->latency_ms));
+    json_object_set_new(j, "processed_at", json_integer(o->processed_at_ms));
+    json_object_set_new(j, "emergency_signing_allowed", json_boolean(o->emergency_signing_allowed));
+    json_object_set_new(j, "note", jstr(o->note));
+    json_object_set_new(j, "kafka_partition", json_integer(m->partition));
+    json_object_set_new(j, "kafka_offset", json_integer(m->offset));
+    json_object_set_new(j, "kafka_timestamp", json_integer(rd_kafka_message_timestamp(m, NULL)));
+    s = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
+    puts(s);
+    free(s);
+    json_decref(j);
+}
+
+static const char *header(rd_kafka_message_t *m, const char *name, char *buf, size_t size)
+{
+    rd_kafka_headers_t *h = NULL;
+    const void *v;
+    size_t len;
+
+    buf[0] = '\0';
+    if (rd_kafka_message_headers(m, &h) || !h || rd_kafka_header_get_last(h, name, &v, &len))
+        return buf;
+    snprintf(buf, size, "%.*s", (int)len, (const char *)v);
+    return buf;
+}
+
+static void print_dead(rd_kafka_message_t *m)
+{
+    json_t *j = json_object();
+    char b[2048], *s;
+
+    json_object_set_new(j, "error_class",
+                        json_string(header(m, "certbridge.error.class", b, sizeof(b))));
+    json_object_set_new(j, "error_message",
+                        json_string(header(m, "certbridge.error.message", b, sizeof(b))));
+    json_object_set_new(j, "source_topic",
+                        json_string(header(m, "certbridge.source.topic", b, sizeof(b))));
+    json_object_set_new(j, "source_partition",
+                        json_integer(atoi(header(m, "certbridge.source.partition", b, sizeof(b)))));
+    json_object_set_new(j, "source_offset",
+                        json_integer(atoll(header(m, "certbridge.source.offset", b, sizeof(b)))));
+    json_object_set_new(j, "key", json_stringn(m->key ? m->key : "", m->key_len));
+    json_object_set_new(j, "value", json_stringn(m->payload ? m->payload : "", m->len));
+    s = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
+    puts(s);
+    free(s);
+    json_decref(j);
+}
+
+static int cmd_read(const char *bootstrap, const char *topic, bool outcomes)
+{
+    rd_kafka_t *c = make_client(RD_KAFKA_CONSUMER, bootstrap, NULL);
+    cb_config_t *cfg = cb_config_new();
+    cb_error_t err;
+    cb_codec_t *codec = cb_codec_new(cfg, &err);
+    int parts = assign_all(c, topic), eofs = 0, idle = 0, bad = 0;
+
+    if (!codec) {
+        fprintf(stderr, "cbtool: %s\n", err.msg);
+        return 1;
+    }
+    while (eofs < parts && idle < 300) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
+        if (!m) {
+            idle++;
+            continue;
+        }
+        idle = 0;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            eofs++;
+        } else if (m->err) {
+            fprintf(stderr, "cbtool: %s\n", rd_kafka_message_errstr(m));
+        } else if (outcomes) {
+            cb_outcome_t o;
+            if (cb_codec_decode_outcome(codec, m->payload, m->len, &o, &err) < 0) {
+                fprintf(stderr, "cbtool: undecodable outcome at %d@%lld: %s\n", (int)m->partition,
+                        (long long)m->offset, err.msg);
+                bad++;
+            } else {
+                print_outcome(&o, m);
+                cb_outcome_clear(&o);
+            }
+        } else {
+            print_dead(m);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    cb_codec_destroy(codec);
+    cb_config_destroy(cfg);
+    if (eofs < parts) {
+        fprintf(stderr, "cbtool: did not reach the end of %s\n", topic);
+        return 1;
+    }
+    return bad ? 1 : 0;
+}
+
+static int cmd_lag(const char *bootstrap, const char *group, int ntopics, char **topics)
+{
+    rd_kafka_t *c = make_client(RD_KAFKA_CONSUMER, bootstrap, group);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(16);
+    long long lag = 0;
+    int t, i;
+
+    for (t = 0; t < ntopics; t++) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(c, topics[t], NULL);
+        if (rd_kafka_metadata(c, 0, rkt, &md, 10000) == 0 && md->topic_cnt == 1)
+            for (i = 0; i < md->topics[0].partition_cnt; i++)
+                rd_kafka_topic_partition_list_add(parts, topics[t], md->topics[0].partitions[i].id);
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_destroy(rkt);
+    }
+    if (rd_kafka_committed(c, parts, 10000)) {
+        fprintf(stderr, "cbtool: committed offsets unavailable\n");
+        return 1;
+    }
+    for (i = 0; i < parts->cnt; i++) {
+        int64_t lo, hi, committed = parts->elems[i].offset;
+        if (rd_kafka_query_watermark_offsets(c, parts->elems[i].topic, parts->elems[i].partition,
+                                             &lo, &hi, 10000))
+            return 1;
+        lag += hi - (committed < 0 ? lo : committed);
+    }
+    printf("%lld\n", lag);
+    rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_destroy(c);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 6 && !strcmp(argv[1], "produce"))
+        return cmd_produce(argv[2], argv[3], argv[4], argv[5]);
+    if (argc == 4 && !strcmp(argv[1], "outcomes"))
+        return cmd_read(argv[2], argv[3], true);
+    if (argc == 4 && !strcmp(argv[1], "dlq"))
+        return cmd_read(argv[2], argv[3], false);
+    if (argc == 5 && !strcmp(argv[1], "create-topic")) {
+        char errstr[512];
+        if (kt_create_topic(argv[2], argv[3], atoi(argv[4]), errstr, sizeof(errstr)) != 0) {
+            fprintf(stderr, "cbtool: create-topic %s: %s\n", argv[3], errstr);
+            return 1;
+        }
+        return 0;
+    }
+    if (argc >= 5 && !strcmp(argv[1], "lag"))
+        return cmd_lag(argv[2], argv[3], argc - 4, argv + 4);
+    fprintf(stderr, "usage: cbtool produce BOOTSTRAP ORG_TOPIC PERSON_TOPIC FILE.jsonl\n"
+                    "       cbtool outcomes|dlq BOOTSTRAP TOPIC\n"
+                    "       cbtool create-topic BOOTSTRAP TOPIC PARTITIONS\n"
+                    "       cbtool lag BOOTSTRAP GROUP TOPIC...\n");
+    return 2;
+}
