@@ -497,6 +497,11 @@ static int job_headers(ca_job_t *j, cb_error_t *err)
         if (!(t = curl_slist_append(h, "Content-Type: application/json")) ||
             !(t = curl_slist_append(h, "Expect:")) || !(t = curl_slist_append(h, line)))
             goto nomem;
+    } else if (j->req->op == CB_CA_LOOKUP && j->req->idempotency_key[0]) {
+        /* a keyed lookup answers the same snapshot again when replayed */
+        snprintf(line, sizeof(line), "Idempotency-Key: %.64s", j->req->idempotency_key);
+        if (!(t = curl_slist_append(h, line)))
+            goto nomem;
     }
     j->headers = h;
     return 0;

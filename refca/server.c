@@ -301,6 +301,56 @@ static const char *query(struct evkeyvalq *q, const char *name)
     return v && *v ? v : NULL;
 }
 
+/* A lookup. With an Idempotency-Key (certbridge derives it from the event
+ * and the holder) the first answer is stored under the key and answered
+ * again later, so a replayed batch resolves against the same snapshot of
+ * active certificates even after its first attempt changed or revoked them. */
+static int keyed_lookup(server_t *srv, struct evhttp_request *req, struct evkeyvalq *q,
+                        const char *query_text, refca_answer_t *ans, cb_error_t *err)
+{
+    const char *key = evhttp_find_header(evhttp_request_get_input_headers(req), "Idempotency-Key");
+    refca_store_t *st = refca_ca_store(srv->ca);
+    char route[600], *stored_route = NULL, *stored_body = NULL;
+    int stored_status = 0, rc;
+
+    if (!key || !*key)
+        return refca_ca_lookup(srv->ca, query(q, "holder_type"), query(q, "holder_id"),
+                               query(q, "org_code"), ans, err);
+    if (strlen(key) > KEY_MAX) {
+        refca_problem(ans, 400, "INVALID_IDEMPOTENCY_KEY", "Idempotency-Key longer than 255");
+        return 0;
+    }
+    snprintf(route, sizeof(route), "GET /v1/certificates?%.500s", query_text ? query_text : "");
+    if (refca_store_begin(st, err) < 0)
+        return -1;
+    rc = refca_store_idem_get(st, key, &stored_route, &stored_status, &stored_body, err);
+    if (rc == 0) {
+        refca_store_rollback(st);
+        if (strcmp(stored_route, route) != 0) {
+            refca_problem(ans, 422, "IDEMPOTENCY_KEY_REUSED",
+                          "this Idempotency-Key was used for another call");
+            free(stored_body);
+        } else {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Idempotent-Replayed",
+                              "true");
+            ans->status = stored_status;
+            ans->body = stored_body;
+        }
+        free(stored_route);
+        return 0;
+    }
+    if (rc < 0 ||
+        refca_ca_lookup(srv->ca, query(q, "holder_type"), query(q, "holder_id"),
+                        query(q, "org_code"), ans, err) < 0 ||
+        (ans->status == 200 &&
+         refca_store_idem_put(st, key, route, ans->status, ans->body, err) < 0) ||
+        refca_store_commit(st, err) < 0) {
+        refca_store_rollback(st);
+        return -1;
+    }
+    return 0;
+}
+
 /* Read-only calls: lookup, one certificate, request state, ledger. */
 static void read_call(server_t *srv, struct evhttp_request *req, char **seg, int n,
                       const char *query_text)
@@ -321,8 +371,7 @@ static void read_call(server_t *srv, struct evhttp_request *req, char **seg, int
         if (status && strcmp(status, "active"))
             refca_problem(&ans, 400, "INVALID_QUERY", "only status=active is supported");
         else
-            rc = refca_ca_lookup(srv->ca, query(&q, "holder_type"), query(&q, "holder_id"),
-                                 query(&q, "org_code"), &ans, &err);
+            rc = keyed_lookup(srv, req, &q, query_text, &ans, &err);
     } else if (n == 2 && !strcmp(seg[0], "certificates")) {
         rc = refca_ca_cert(srv->ca, seg[1], &ans, &err);
     } else if (n == 2 && !strcmp(seg[0], "requests")) {

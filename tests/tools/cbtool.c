@@ -43,7 +43,8 @@ static rd_kafka_t *make_client(rd_kafka_type_t type, const char *bootstrap, cons
     rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr));
     if (type == RD_KAFKA_CONSUMER) {
         rd_kafka_conf_set(conf, "group.id", group ? group : "cbtool", errstr, sizeof(errstr));
-        rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof(errstr));
+        rd_kafka_conf_set(conf, "isolation.level", group ? "read_uncommitted" : "read_committed",
+                          errstr, sizeof(errstr));
         rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr));
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr));
     } else {
@@ -279,7 +280,11 @@ static int cmd_read(const char *bootstrap, const char *topic, bool outcomes)
 
 static int cmd_lag(const char *bootstrap, const char *group, int ntopics, char **topics)
 {
+    /* read_uncommitted: an OffsetFetch that does not wait for the pending
+     * offsets of a killed instance's open transaction (KIP-447) */
     rd_kafka_t *c = make_client(RD_KAFKA_CONSUMER, bootstrap, group);
+    rd_kafka_resp_err_t e;
+    int tries = 0;
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(16);
     long long lag = 0;
     int t, i;
@@ -294,8 +299,10 @@ static int cmd_lag(const char *bootstrap, const char *group, int ntopics, char *
             rd_kafka_metadata_destroy(md);
         rd_kafka_topic_destroy(rkt);
     }
-    if (rd_kafka_committed(c, parts, 10000)) {
-        fprintf(stderr, "cbtool: committed offsets unavailable\n");
+    while ((e = rd_kafka_committed(c, parts, 10000)) && ++tries < 10)
+        ;
+    if (e) {
+        fprintf(stderr, "cbtool: committed offsets unavailable: %s\n", rd_kafka_err2str(e));
         return 1;
     }
     for (i = 0; i < parts->cnt; i++) {
