@@ -329,8 +329,13 @@ def scenario_fence(s):
             p.wait(60)
         except subprocess.TimeoutExpired:
             p.kill()
+    fenced = "fenced by a newer instance" in open(os.path.join(s.work, "a.log")).read()
+    log("the first instance was fenced by the second: %s" % fenced)
     rc = s.drain(conf, "a")
-    return s.check({"exit_code": rc})
+    fails = s.check({"exit_code": rc, "first_fenced": fenced})
+    if not fenced:
+        fails.append("fence")
+    return fails
 
 
 def scenario_split(s):
@@ -365,8 +370,10 @@ def scenario_outage(s):
         time.sleep(1)
     a.send_signal(signal.SIGTERM)
     rc = a.wait(60)
-    fails = s.check({"exit_code": rc, "alive_through_outage": alive})
-    if not alive or rc != 0:
+    held = "CA unavailable" in open(os.path.join(s.work, "a.log")).read()
+    log("the outage hit an open batch (held, not dead-lettered): %s" % held)
+    fails = s.check({"exit_code": rc, "alive_through_outage": alive, "batch_held": held})
+    if not alive or rc != 0 or not held:
         fails.append("outage")
     return fails
 
