@@ -317,7 +317,8 @@ static int keyed_lookup(server_t *srv, struct evhttp_request *req, struct evkeyv
         return refca_ca_lookup(srv->ca, query(q, "holder_type"), query(q, "holder_id"),
                                query(q, "org_code"), ans, err);
     if (strlen(key) > KEY_MAX) {
-        refca_problem(ans, 400, "INVALID_IDEMPOTENCY_KEY", "Idempotency-Key longer than 255");
+        refca_problem(ans, 400, "IDEMPOTENCY_KEY_REQUIRED",
+                      "an Idempotency-Key must have 1..255 characters");
         return 0;
     }
     snprintf(route, sizeof(route), "GET /v1/certificates?%.500s", query_text ? query_text : "");

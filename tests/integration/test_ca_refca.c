@@ -273,6 +273,59 @@ static void test_revoke(void **state)
     cb_ca_client_destroy(c);
 }
 
+/* A lookup with an Idempotency-Key is a snapshot: after the holder's
+ * certificate was revoked, the same key still answers the certificate as it
+ * was, while an unkeyed lookup shows the truth; the same key with another
+ * query is refused. This is what makes certbridge's replays repeat exactly
+ * the same calls. */
+static void test_keyed_lookup_snapshot(void **state)
+{
+    cb_ca_client_t *c = ct_client(dir, NULL);
+    cb_ca_req_t look, r;
+    cb_error_t err;
+    char serial[64], key[65];
+
+    (void)state;
+    snprintf(key, sizeof(key), "snapshot-%d", (int)getpid());
+    memset(&look, 0, sizeof(look));
+    look.op = CB_CA_LOOKUP;
+    look.holder_type = CB_HOLDER_ORGANIZATION;
+    look.holder_id = "000.00.17.H19";
+    memcpy(look.idempotency_key, key, strlen(key) + 1);
+    assert_int_equal(cb_ca_call(c, &look, &err), 0);
+    assert_int_equal(look.klass, CB_CA_SUCCESS);
+    assert_int_equal(look.cert_count, 1);
+    snprintf(serial, sizeof(serial), "%s", look.certs[0].serial);
+    cb_ca_req_clear(&look);
+
+    mreq(&r, CB_CA_REVOKE, "revoke-000.00.17.H19");
+    r.serial = serial;
+    r.reason = CB_REASON_CESSATION_OF_OPERATION;
+    assert_int_equal(cb_ca_call(c, &r, &err), 0);
+    assert_int_equal(r.klass, CB_CA_SUCCESS);
+    cb_ca_req_clear(&r);
+
+    /* the same key: the snapshot from before the revocation */
+    assert_int_equal(cb_ca_call(c, &look, &err), 0);
+    assert_int_equal(look.klass, CB_CA_SUCCESS);
+    assert_int_equal(look.cert_count, 1);
+    assert_string_equal(look.certs[0].serial, serial);
+    cb_ca_req_clear(&look);
+
+    /* no key: the holder has nothing active any more */
+    ct_lookup(c, CB_HOLDER_ORGANIZATION, "000.00.17.H19", &r);
+    assert_int_equal(r.cert_count, 0);
+    cb_ca_req_clear(&r);
+
+    /* the key with another query */
+    look.holder_id = "000.00.02.H19";
+    assert_int_equal(cb_ca_call(c, &look, &err), 0);
+    assert_int_equal(look.klass, CB_CA_PERMANENT);
+    assert_int_equal(look.http_status, 422);
+    cb_ca_req_clear(&look);
+    cb_ca_client_destroy(c);
+}
+
 /* A repeated Idempotency-Key answers the first answer and changes nothing. */
 static void test_idempotency(void **state)
 {
@@ -597,6 +650,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_lookup_by_org_code),
         cmocka_unit_test(test_change_info),
         cmocka_unit_test(test_revoke),
+        cmocka_unit_test(test_keyed_lookup_snapshot),
         cmocka_unit_test(test_idempotency),
         cmocka_unit_test(test_other_calls),
         cmocka_unit_test(test_refused_clients),
