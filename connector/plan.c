@@ -4,6 +4,8 @@
  */
 #include "certbridge/plan.h"
 
+#include "certbridge/text.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -43,28 +45,6 @@ int cb_plan_format_parse(const char *s)
     if (s && strcmp(s, "json") == 0)
         return CB_PLAN_JSON;
     return -1;
-}
-
-/* Columns a UTF-8 string takes on a terminal (combining marks take none). */
-static size_t display_width(const char *s)
-{
-    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
-    size_t w = 0;
-
-    while (*p) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t n = utf8proc_iterate(p, -1, &cp);
-        int cw;
-        if (n <= 0) { /* not reached for NFC-validated text; count the byte */
-            w++;
-            p++;
-            continue;
-        }
-        cw = utf8proc_charwidth(cp);
-        w += cw > 0 ? (size_t)cw : 0;
-        p += n;
-    }
-    return w;
 }
 
 /* A malloc'd printf result, or NULL when out of memory. */
@@ -136,16 +116,6 @@ static int add_row(planner_t *pl, const cb_event_t *ev, const cb_intent_t *it, i
     return 0;
 }
 
-/* Writes s padded with spaces to width display columns. */
-static void put_padded(FILE *out, const char *s, size_t width)
-{
-    size_t w = display_width(s);
-
-    fputs(s, out);
-    for (; w < width; w++)
-        fputc(' ', out);
-}
-
 /* Writes the header, the rows with every column but the last padded to its
  * widest cell, each new subject under its row, and the counts. */
 static void print_table(const planner_t *pl)
@@ -156,24 +126,24 @@ static void print_table(const planner_t *pl)
         width[c] = strlen(col_titles[c]);
     for (i = 0; i < pl->nrows; i++)
         for (c = 0; c < COL_COUNT - 1; c++) {
-            size_t w = display_width(pl->rows[i].cell[c]);
+            size_t w = cb_text_width(pl->rows[i].cell[c]);
             if (w > width[c])
                 width[c] = w;
         }
     for (c = 0; c < COL_COUNT - 1; c++) {
-        put_padded(pl->out, col_titles[c], width[c]);
+        cb_text_put_padded(pl->out, col_titles[c], width[c]);
         fputs("  ", pl->out);
     }
     fprintf(pl->out, "%s\n", col_titles[COL_COUNT - 1]);
     for (i = 0; i < pl->nrows; i++) {
         const row_t *r = &pl->rows[i];
         for (c = 0; c < COL_COUNT - 1; c++) {
-            put_padded(pl->out, r->cell[c], width[c]);
+            cb_text_put_padded(pl->out, r->cell[c], width[c]);
             fputs("  ", pl->out);
         }
         fprintf(pl->out, "%s\n", r->cell[COL_COUNT - 1]);
         if (r->subject) {
-            put_padded(pl->out, "", width[0] + 2 + width[1] + 2);
+            cb_text_put_padded(pl->out, "", width[0] + 2 + width[1] + 2);
             fprintf(pl->out, "%s\n", r->subject);
         }
     }

@@ -74,3 +74,33 @@ bool cb_text_equal_nfc(const char *a, const char *b)
     free(nb);
     return eq;
 }
+
+size_t cb_text_width(const char *s)
+{
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
+    size_t w = 0;
+
+    while (*p) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t n = utf8proc_iterate(p, -1, &cp);
+        int cw;
+        if (n <= 0) { /* invalid UTF-8: count the byte */
+            w++;
+            p++;
+            continue;
+        }
+        cw = utf8proc_charwidth(cp);
+        w += cw > 0 ? (size_t)cw : 0;
+        p += n;
+    }
+    return w;
+}
+
+void cb_text_put_padded(FILE *out, const char *s, size_t width)
+{
+    size_t w = cb_text_width(s);
+
+    fputs(s, out);
+    for (; w < width; w++)
+        fputc(' ', out);
+}

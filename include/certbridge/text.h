@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "certbridge/error.h"
 
@@ -25,5 +26,12 @@ char *cb_text_nfc(const char *s, size_t len, size_t max_bytes, cb_error_t *err);
 
 /* True when a and b (NUL-terminated UTF-8) are equal after NFC. */
 bool cb_text_equal_nfc(const char *a, const char *b);
+
+/* Columns a NUL-terminated UTF-8 string takes on a terminal (combining
+ * marks take none), for aligning tables of Vietnamese names. */
+size_t cb_text_width(const char *s);
+
+/* Writes s to out padded with spaces to width display columns. */
+void cb_text_put_padded(FILE *out, const char *s, size_t width);
 
 #endif

@@ -1,0 +1,24 @@
+/*
+ * demo.h: `certbridge demo`, the whole flow on embedded defaults.
+ *
+ * An in-process Kafka cluster (librdkafka's mock cluster), the reference CA
+ * started locally with an inventory made from the sample's holders, the
+ * sample reorganization of Đồng Nai province (2025) produced to the input
+ * topics, `certbridge run`'s pipeline until the input is drained, and a
+ * readable outcome table. Everything it starts is stopped before it returns.
+ */
+#ifndef CB_DEMO_H
+#define CB_DEMO_H
+
+#include <stdio.h>
+
+#include "certbridge/config.h"
+#include "certbridge/error.h"
+
+/* Runs the demo with cfg's policy.* and log.* settings (Kafka and CA
+ * settings are the demo's own). refca_path names the reference CA
+ * executable, or NULL to look next to this executable, in its refca/
+ * folder, then in PATH. Prints the table to out. */
+int cb_demo_run(const cb_config_t *cfg, const char *refca_path, FILE *out, cb_error_t *err);
+
+#endif
