@@ -536,7 +536,7 @@ int cb_codec_decode_event(cb_codec_t *codec, cb_event_kind_t expected, cb_format
     cb_schema_id_t sid = expected == CB_EVENT_ORG ? CB_SCHEMA_ORG_EVENT : CB_SCHEMA_PERSON_EVENT;
     avro_schema_t ws = NULL;
     cb_avro_doc_t doc = {0};
-    uint32_t id;
+    uint32_t id = 0;
     int rc = -1;
 
     cb_event_init(out);
@@ -999,7 +999,7 @@ int cb_codec_decode_outcome(cb_codec_t *codec, const void *buf, size_t len, cb_o
     const unsigned char *p = buf;
     avro_schema_t ws = NULL;
     cb_avro_doc_t doc = {0};
-    uint32_t id;
+    uint32_t id = 0;
     int rc = -1;
 
     cb_outcome_init(out);

@@ -135,7 +135,7 @@ static int read_long(reader_t *r, int64_t *out)
  * above max (CB_ERR_LIMIT). */
 static int read_length(reader_t *r, size_t max, const char *what, size_t *out)
 {
-    int64_t n;
+    int64_t n = 0;
     size_t at = r->pos;
 
     if (read_long(r, &n) < 0)
