@@ -895,8 +895,12 @@ int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idl
 
     const char *listen = cb_config_get(p->cfg, "metrics.listen");
 
-    if (listen && *listen && cb_metrics_serve(p->metrics, listen, err) < 0)
-        return -1;
+    if (listen && *listen) {
+        if (cb_metrics_serve(p->metrics, listen, err) < 0)
+            return -1;
+        cb_log(CB_LOG_INFO, "pipeline", "metrics on http://%.*s:%d/metrics, readiness on /healthz",
+               (int)(strrchr(listen, ':') - listen), listen, cb_metrics_port(p->metrics));
+    }
     if (producer_create(p, err) < 0 || subscribe(p, err) < 0)
         return -1;
     if (cb_codec_prepare_outcomes(p->codec, p->outcome_topic, err) < 0)

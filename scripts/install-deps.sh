@@ -16,7 +16,7 @@ want_test=0
 pkgs=(build-essential cmake ninja-build pkg-config
       librdkafka-dev libavro-dev libssl-dev libcurl4-openssl-dev
       libjansson-dev libutf8proc-dev libevent-dev libsqlite3-dev
-      openssl python3)
+      openssl python3 python3-venv)
 if [ "$want_test" = 1 ]; then
     pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format
            default-jre-headless maven valgrind)
@@ -38,5 +38,11 @@ if [ "$want_test" = 1 ]; then
     # The Kafka broker jars, fetched by Maven into ~/.cache/certbridge.
     command -v java >/dev/null || { echo "install-deps: java is missing" >&2; exit 1; }
     python3 tests/harness/kafka_harness.py fetch
+    # Python test helpers, in a venv outside the source tree.
+    venv="${CERTBRIDGE_CACHE:-$HOME/.cache/certbridge}/venv"
+    if ! "$venv/bin/python" -c 'import prometheus_client' 2>/dev/null; then
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q prometheus_client==0.21.1
+    fi
 fi
 echo "install-deps: ok"

@@ -261,8 +261,26 @@ class Scenario:
 
 def scenario_bulk(s):
     s.setup()
-    rc = s.drain(s.conf("a", "cb-a"), "a")
-    return s.check({"exit_code": rc})
+    conf = s.conf("a", "cb-a")
+    # a SIGTERM in the middle of the run: the instance finishes or leaves its
+    # open batch and exits 0 promptly
+    p = s.start(conf, "a")
+    if not wait_assigned(s, "a", p, 0):
+        raise SystemExit("instance got no assignment")
+    time.sleep(1.0)
+    lag = s.lag()
+    t0 = time.time()
+    p.send_signal(signal.SIGTERM)
+    try:
+        sig_rc = p.wait(60)
+    except subprocess.TimeoutExpired:
+        sig_rc = None
+    log("SIGTERM mid-run (lag %d): exit %s after %.1f s" % (lag, sig_rc, time.time() - t0))
+    rc = s.drain(conf, "a")
+    fails = s.check({"exit_code": rc, "sigterm_exit_code": sig_rc})
+    if sig_rc != 0:
+        fails.append("sigterm")
+    return fails
 
 
 def wait_assigned(s, name, p, since, timeout=90):
@@ -378,7 +396,127 @@ def scenario_outage(s):
     return fails
 
 
-SCENARIOS = {"bulk": scenario_bulk, "crash": scenario_crash, "fence": scenario_fence,
+VENV_PY = os.path.join(os.environ.get("CERTBRIDGE_CACHE",
+                                      os.path.expanduser("~/.cache/certbridge")),
+                       "venv", "bin", "python")
+PARSE = """
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+out = {}
+for fam in text_string_to_metric_families(sys.stdin.read()):
+    for s in fam.samples:
+        key = s.name + "|" + ",".join("%s=%s" % kv for kv in sorted(s.labels.items()))
+        out[key] = s.value
+print(json.dumps(out))
+"""
+
+
+def http_get(port, path):
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def scrape(port):
+    """GET /metrics, parsed by the reference Prometheus text parser."""
+    code, text = http_get(port, "/metrics")
+    if code != 200:
+        raise SystemExit("/metrics answered %d" % code)
+    p = subprocess.run([VENV_PY, "-c", PARSE], input=text, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit("prometheus_client could not parse /metrics:\n" + p.stderr)
+    return json.loads(p.stdout)
+
+
+def total(samples, name):
+    return sum(v for k, v in samples.items() if k.split("|")[0] == name)
+
+
+def metrics_port(s, name, timeout=60):
+    import re
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        m = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics",
+                      open(os.path.join(s.work, name + ".log"), errors="replace").read())
+        if m:
+            return int(m.group(1))
+        time.sleep(0.1)
+    raise SystemExit("no metrics port in the log")
+
+
+def scenario_ops(s):
+    """Metrics and readiness of a running instance: /healthz turns ready, the
+    counters (parsed by prometheus_client) move and match the workload once
+    drained, /healthz turns unready when the CA stops, SIGTERM exits 0."""
+    s.setup(ca_extra=["--latency-ms", "2"])
+    fails = []
+    a = s.start(s.conf("a", "cb-a", {"metrics.ca_probe_interval_ms": "300"}), "a")
+    port = metrics_port(s, "a")
+
+    def wait_for(what, pred, timeout=120):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if pred():
+                log("%-34s ok" % what)
+                return True
+            time.sleep(0.2)
+        log("%-34s FAILED" % what)
+        fails.append(what)
+        return False
+
+    wait_for("/healthz ready", lambda: http_get(port, "/healthz")[0] == 200)
+    first = scrape(port)
+    wait_for("input drained", lambda: s.lag() == 0, timeout=600)
+    time.sleep(1)
+    last = scrape(port)
+    actions = total(last, "certbridge_actions_total")
+    checks = [
+        ("actions_total moved", actions > total(first, "certbridge_actions_total")),
+        ("actions_total = outcomes", actions == len(s.expected["outcomes"])),
+        ("dead_letters_total = poison",
+         total(last, "certbridge_dead_letters_total") == s.expected["poison"]),
+        ("events_consumed_total = events",
+         total(last, "certbridge_events_consumed_total")
+         == s.args.events - s.expected["poison"]),
+        ("committed transactions > 0",
+         last.get("certbridge_transactions_total|result=committed", 0) > 0),
+        ("CA latency histogram counted",
+         last.get("certbridge_ca_request_duration_seconds_count|", 0) >= len(
+             s.expected["ca_effects"])),
+        ("REVOKE SUCCEEDED counted",
+         last.get("certbridge_actions_total|action=REVOKE,status=SUCCEEDED", 0)
+         == sum(1 for v in s.expected["outcomes"].values() if v == ("REVOKE", "SUCCEEDED"))),
+        ("consumer lag gauge 0", last.get("certbridge_consumer_lag|", -1) == 0),
+    ]
+    for name, ok in checks:
+        log("%-34s %s" % (name, "ok" if ok else "FAILED"))
+        if not ok:
+            fails.append(name)
+    s.ca.stop()
+    wait_for("/healthz unready without the CA", lambda: http_get(port, "/healthz")[0] == 503,
+             timeout=30)
+    code, body = http_get(port, "/healthz")
+    if '"ca_reachable":false' not in body or '"group_joined":true' not in body:
+        fails.append("healthz body")
+    log("/healthz: %d %s" % (code, body.strip()))
+    t0 = time.time()
+    a.send_signal(signal.SIGTERM)
+    try:
+        rc = a.wait(60)
+    except subprocess.TimeoutExpired:
+        rc = None
+    log("SIGTERM: exit %s after %.1f s" % (rc, time.time() - t0))
+    if rc != 0:
+        fails.append("sigterm")
+    s.ca.start()
+    return fails + s.check({"exit_code": rc})
+
+
+SCENARIOS = {"ops": scenario_ops, "bulk": scenario_bulk, "crash": scenario_crash, "fence": scenario_fence,
              "split": scenario_split, "outage": scenario_outage}
 
 
