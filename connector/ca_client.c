@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "certbridge/log.h"
+#include "certbridge/secret.h"
 
 #define URL_MAX         4096   /* longest request URL */
 #define RETRY_AFTER_MAX 60000  /* longest honoured Retry-After, ms */
@@ -54,6 +55,7 @@ struct cb_ca_client {
     CURLM *multi;
     char *base_url; /* without a trailing slash */
     char *cert, *key, *ca_bundle;
+    char *key_passwd; /* ca.tls.key_passphrase_file's secret; wiped when freed */
     bool insecure_http;
     long connect_timeout_ms, timeout_ms;
     int concurrency, max_attempts;
@@ -270,7 +272,7 @@ static void ignore_sigpipe(void)
 
 cb_ca_client_t *cb_ca_client_new(const cb_config_t *cfg, cb_error_t *err)
 {
-    const char *url = cb_config_get(cfg, "ca.url");
+    const char *url = cb_config_get(cfg, "ca.url"), *passphrase;
     cb_ca_client_t *c;
     size_t len;
 
@@ -317,6 +319,12 @@ cb_ca_client_t *cb_ca_client_new(const cb_config_t *cfg, cb_error_t *err)
         !(c->pool = calloc((size_t)c->concurrency, sizeof(CURL *))) ||
         !(c->multi = curl_multi_init())) {
         cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+        cb_ca_client_destroy(c);
+        return NULL;
+    }
+    passphrase = cb_config_get(cfg, "ca.tls.key_passphrase_file");
+    if (passphrase && *passphrase &&
+        !(c->key_passwd = cb_secret_read_file("ca.tls.key_passphrase_file", passphrase, err))) {
         cb_ca_client_destroy(c);
         return NULL;
     }
@@ -374,6 +382,7 @@ void cb_ca_client_destroy(cb_ca_client_t *c)
     free(c->base_url);
     free(c->cert);
     free(c->key);
+    cb_secret_free(c->key_passwd);
     free(c->ca_bundle);
     free(c);
 }
@@ -574,6 +583,8 @@ static void easy_setup(cb_ca_client_t *c, ca_job_t *j, CURL *e)
     if (c->cert) {
         curl_easy_setopt(e, CURLOPT_SSLCERT, c->cert);
         curl_easy_setopt(e, CURLOPT_SSLKEY, c->key);
+        if (c->key_passwd)
+            curl_easy_setopt(e, CURLOPT_KEYPASSWD, c->key_passwd);
     }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->headers);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);

@@ -11,12 +11,15 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "certbridge/demo.h"
 #include "certbridge/log.h"
 #include "certbridge/pipeline.h"
 #include "certbridge/plan.h"
+#include "certbridge/report.h"
 #include "certbridge/rules.h"
+#include "certbridge/secret.h"
 #include "certbridge/version.h"
 
 typedef struct verb {
@@ -30,6 +33,7 @@ static int verb_config(int argc, char **argv, char **envp);
 static int verb_run(int argc, char **argv, char **envp);
 static int verb_demo(int argc, char **argv, char **envp);
 static int verb_plan(int argc, char **argv, char **envp);
+static int verb_report(int argc, char **argv, char **envp);
 
 static const verb_t verbs[] = {
     {"run", verb_run, "run -c FILE",
@@ -37,9 +41,11 @@ static const verb_t verbs[] = {
     {"demo", verb_demo, "demo [-c FILE] [--refca PATH]",
      "the whole flow on embedded defaults: in-process Kafka, local reference CA, sample"},
     {"config", verb_config, "config [-c FILE] [--markdown]",
-     "print every configuration key with its value, type, default and help"},
+     "every key with its value, type, default, help (--example: a commented file)"},
     {"plan", verb_plan, "plan -i FILE [--format table|json]",
      "print the certificate actions each JSON event produces (offline; -c FILE for the policy)"},
+    {"report", verb_report, "report [-c FILE] [--html FILE]",
+     "progress read back from the outcome topic: a table (--format json), an HTML page"},
 };
 
 #define VERB_COUNT (sizeof(verbs) / sizeof(verbs[0]))
@@ -115,19 +121,22 @@ static int verb_config(int argc, char **argv, char **envp)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"markdown", no_argument, NULL, 'm'},
+                                         {"example", no_argument, NULL, 'e'},
                                          {NULL, 0, NULL, 0}};
     const char *path = NULL;
-    int markdown = 0, c;
+    int markdown = 0, example = 0, c;
     cb_config_t *cfg;
     cb_error_t err;
 
     cb_error_clear(&err);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:m", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:me", opts, NULL)) != -1) {
         if (c == 'c')
             path = optarg;
         else if (c == 'm')
             markdown = 1;
+        else if (c == 'e')
+            example = 1;
         else
             return usage_error("config", "unknown option");
     }
@@ -135,6 +144,10 @@ static int verb_config(int argc, char **argv, char **envp)
         return usage_error("config", "unexpected argument");
     if (markdown) {
         cb_config_print_markdown(stdout);
+        return CB_EXIT_OK;
+    }
+    if (example) {
+        cb_config_print_example(stdout);
         return CB_EXIT_OK;
     }
     cfg = cb_cli_load_config(path, envp, &err);
@@ -188,6 +201,79 @@ static int verb_plan(int argc, char **argv, char **envp)
     return code;
 }
 
+/* report: reads output.outcome_topic to its end and prints the progress
+ * (--format table|json on stdout; --html FILE for one self-contained page). */
+static int verb_report(int argc, char **argv, char **envp)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"format", required_argument, NULL, 'f'},
+                                         {"html", required_argument, NULL, 'H'},
+                                         {"timeout-ms", required_argument, NULL, 't'},
+                                         {NULL, 0, NULL, 0}};
+    const char *path = NULL, *html = NULL;
+    int format = CB_REPORT_TABLE, timeout_ms = 60000, partitions = 0, c, code = CB_EXIT_OK;
+    cb_report_source_t src;
+    struct timespec now;
+    cb_report_t *r = NULL;
+    cb_config_t *cfg;
+    cb_error_t err;
+    char *end;
+    long v;
+
+    cb_error_clear(&err);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:f:H:t:", opts, NULL)) != -1) {
+        if (c == 'c') {
+            path = optarg;
+        } else if (c == 'H') {
+            html = optarg;
+        } else if (c == 'f') {
+            format = cb_report_format_parse(optarg);
+            if (format < 0)
+                return usage_error("report", "--format: expected table or json");
+        } else if (c == 't') {
+            v = strtol(optarg, &end, 10);
+            if (*end || end == optarg || v < 1 || v > 3600000)
+                return usage_error("report", "--timeout-ms: expected milliseconds, 1..3600000");
+            timeout_ms = (int)v;
+        } else {
+            return usage_error("report", "unknown option");
+        }
+    }
+    if (optind < argc)
+        return usage_error("report", "unexpected argument");
+    cfg = cb_cli_load_config(path, envp, &err);
+    if (!cfg)
+        return fail("report", &err);
+    if (!cb_config_get(cfg, "kafka.bootstrap.servers")) {
+        cb_config_destroy(cfg);
+        return usage_error("report", "kafka.bootstrap.servers: required by `report`");
+    }
+    if (!(r = cb_report_new())) {
+        cb_error_set(&err, CB_ERR_NOMEM, "out of memory");
+        goto failed;
+    }
+    if (cb_report_read_kafka(cfg, r, timeout_ms, &partitions, &err) < 0 ||
+        cb_report_finish(r, &err) < 0)
+        goto failed;
+    clock_gettime(CLOCK_REALTIME, &now);
+    src.topic = cb_config_get(cfg, "output.outcome_topic");
+    src.partitions = partitions;
+    src.generated_at_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    if ((format == CB_REPORT_JSON ? cb_report_write_json(r, &src, stdout, &err)
+                                  : cb_report_write_table(r, &src, stdout, &err)) < 0 ||
+        (html && cb_report_save_html(r, &src, html, &err) < 0))
+        goto failed;
+    goto out;
+failed:
+    fprintf(stderr, "certbridge report: %s\n", err.msg);
+    code = err.code == CB_ERR_CONFIG ? CB_EXIT_USAGE : CB_EXIT_RUNTIME;
+out:
+    cb_report_destroy(r);
+    cb_config_destroy(cfg);
+    return code;
+}
+
 static volatile sig_atomic_t stop_requested;
 
 /* Signal handlers only set a flag; the pipeline notices it between steps. */
@@ -235,6 +321,7 @@ static int verb_run(int argc, char **argv, char **envp)
     cfg = cb_cli_load_config(path, envp, &err);
     if (!cfg)
         return fail("run", &err);
+    cb_secret_check_files(cfg);
     p = cb_pipeline_new(cfg, &err);
     if (!p) {
         cb_config_destroy(cfg);

@@ -57,6 +57,9 @@ static const cb_config_prop_t props[] = {
      "PEM file with certbridge's client certificate for mutual TLS."},
     {"ca.tls.key", CB_CONFIG_STRING, NULL, 0, 0, NULL,
      "PEM file with the private key of ca.tls.cert (never logged)."},
+    {"ca.tls.key_passphrase_file", CB_CONFIG_STRING, "", 0, 0, NULL,
+     "File whose first line is the passphrase of an encrypted ca.tls.key; empty = the key is "
+     "not encrypted (the passphrase itself is never a configuration value)."},
     {"ca.tls.ca_bundle", CB_CONFIG_STRING, NULL, 0, 0, NULL,
      "PEM file with the CA certificates trusted for the CA server (pinned: the system store "
      "is not used when set)."},
@@ -76,6 +79,14 @@ static const cb_config_prop_t props[] = {
      "60 s)."},
     {"ca.insecure_http", CB_CONFIG_BOOL, "false", 0, 0, NULL,
      "Allow a plain http:// ca.url (tests only); refused otherwise."},
+    /* Kafka secrets, from files (the other kafka.* keys are below) */
+    {"kafka_secret.sasl_password_file", CB_CONFIG_STRING, "", 0, 0, NULL,
+     "File whose first line is the SASL password: sets librdkafka's sasl.password (with "
+     "kafka.security.protocol=SASL_SSL, kafka.sasl.mechanism, kafka.sasl.username). Setting "
+     "kafka.sasl.password as well is refused."},
+    {"kafka_secret.ssl_key_password_file", CB_CONFIG_STRING, "", 0, 0, NULL,
+     "File whose first line is the passphrase of kafka.ssl.key.location: sets librdkafka's "
+     "ssl.key.password."},
     /* pipeline */
     {"pipeline.transactional_id", CB_CONFIG_STRING, "certbridge-1", 0, 0, NULL,
      "Kafka transactional.id of this instance: stable across restarts, unique per instance "
@@ -511,4 +522,73 @@ void cb_config_print_markdown(FILE *out)
     }
     fprintf(out, "| `kafka.*` | string | | Passed to librdkafka untouched, without the "
                  "`kafka.` prefix (see librdkafka's CONFIGURATION.md). |\n");
+}
+
+/* Writes help as '#' comment lines of at most 80 columns. */
+static void print_comment(FILE *out, const char *text)
+{
+    const char *p = text;
+
+    while (*p) {
+        size_t len = strlen(p), cut = len;
+        if (len > 77) {
+            cut = 77;
+            while (cut > 0 && p[cut] != ' ')
+                cut--;
+            if (cut == 0)
+                cut = 77;
+        }
+        fprintf(out, "# %.*s\n", (int)cut, p);
+        p += cut;
+        while (*p == ' ')
+            p++;
+    }
+}
+
+void cb_config_print_example(FILE *out)
+{
+    size_t i, sect_len = 0;
+    const char *sect = NULL;
+
+    fputs("# certbridge configuration (certbridge run -c FILE, also report and demo).\n"
+          "# key=value lines; '#' starts a comment. Generated from the property table by\n"
+          "# `certbridge config --example`: every key is shown commented out with its\n"
+          "# default. CERTBRIDGE_<KEY> environment variables override this file (the key\n"
+          "# upper-cased, dots as underscores). Secrets are never written here: name a\n"
+          "# file readable by the service only (*_file keys).\n",
+          out);
+    for (i = 0; i < PROP_COUNT; i++) {
+        const cb_config_prop_t *p = &props[i];
+        const char *dot = strchr(p->name, '.');
+        size_t len = dot ? (size_t)(dot - p->name) : strlen(p->name);
+
+        if (!sect || len != sect_len || strncmp(sect, p->name, len) != 0) {
+            fprintf(out, "\n# ---- %.*s ----\n", (int)len, p->name);
+            sect = p->name;
+            sect_len = len;
+        }
+        fputs("\n", out);
+        print_comment(out, p->help);
+        fprintf(out, "# (%s", type_name(p));
+        if (p->type == CB_CONFIG_INT)
+            fprintf(out, ", %lld..%lld", (long long)p->min, (long long)p->max);
+        fprintf(out, "%s)\n#%s=%s\n", p->def ? "" : ", no default", p->name, p->def ? p->def : "");
+    }
+    fputs("\n# ---- kafka ----\n\n"
+          "# kafka.* keys go to librdkafka untouched, without the \"kafka.\" prefix (see\n"
+          "# librdkafka's CONFIGURATION.md). run and report need the brokers; run also a\n"
+          "# group id. certbridge sets isolation.level, enable.auto.commit and\n"
+          "# transactional.id itself.\n"
+          "#kafka.bootstrap.servers=kafka-1.example:9092,kafka-2.example:9092\n"
+          "#kafka.group.id=certbridge\n"
+          "# static membership: a restarted instance takes its partitions back at once\n"
+          "#kafka.group.instance.id=certbridge-1\n"
+          "# TLS with a client certificate, and SASL (password in kafka_secret.*_file):\n"
+          "#kafka.security.protocol=SASL_SSL\n"
+          "#kafka.ssl.ca.location=/etc/certbridge/kafka-ca.pem\n"
+          "#kafka.ssl.certificate.location=/etc/certbridge/kafka-client.pem\n"
+          "#kafka.ssl.key.location=/etc/certbridge/kafka-client.key\n"
+          "#kafka.sasl.mechanism=SCRAM-SHA-512\n"
+          "#kafka.sasl.username=certbridge\n",
+          out);
 }

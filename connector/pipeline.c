@@ -33,6 +33,7 @@
 #include "certbridge/log.h"
 #include "certbridge/metrics.h"
 #include "certbridge/rules.h"
+#include "certbridge/secret.h"
 
 #define TXN_TIMEOUT_MS      60000
 #define PAUSE_AFTER_MS      1000
@@ -182,7 +183,8 @@ static rd_kafka_conf_t *make_conf(cb_pipeline_t *p, bool producer, cb_error_t *e
             conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err) < 0)
             goto fail;
     }
-    if (cb_config_foreach_kafka(p->cfg, apply_kafka_key, &ctx) < 0)
+    if (cb_config_foreach_kafka(p->cfg, apply_kafka_key, &ctx) < 0 ||
+        cb_secret_foreach_kafka(p->cfg, apply_kafka_key, &ctx, err) < 0)
         goto fail;
     return conf;
 fail:

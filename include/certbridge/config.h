@@ -85,4 +85,9 @@ void cb_config_print(const cb_config_t *cfg, FILE *out);
 /* Writes the table as a Markdown reference (README's configuration section). */
 void cb_config_print_markdown(FILE *out);
 
+/* Writes a commented example configuration file: every key commented out
+ * with its help, type and default, then the usual kafka.* keys
+ * (packaging/certbridge.conf.example). */
+void cb_config_print_example(FILE *out);
+
 #endif

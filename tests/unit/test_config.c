@@ -162,12 +162,55 @@ static void test_table_is_complete(void **state)
     }
 }
 
+/* The example file (certbridge config --example): every key of the table
+ * appears once, commented out with its default; uncommented it loads and
+ * changes nothing, and its kafka.* lines reach the pass-through. */
+static void test_example(void **state)
+{
+    size_t n, i, len = 0;
+    const cb_config_prop_t *p = cb_config_props(&n);
+    cb_config_t *cfg = cb_config_new();
+    char *text = NULL, *line, *save = NULL, *path;
+    FILE *out = open_memstream(&text, &len), *f;
+    cb_error_t err;
+    int keys = 0;
+
+    (void)state;
+    cb_config_print_example(out);
+    fclose(out);
+    for (i = 0; i < n; i++) {
+        char want[256];
+        snprintf(want, sizeof(want), "\n#%s=%s\n", p[i].name, p[i].def ? p[i].def : "");
+        assert_non_null(strstr(text, want));
+    }
+    path = write_temp("");
+    f = fopen(path, "w");
+    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        const char *eq = strchr(line, '=');
+        if (line[0] == '#' && eq && !strchr(line, ' ') && line[1] >= 'a' && line[1] <= 'z') {
+            fprintf(f, "%s\n", line + 1);
+            keys++;
+        }
+    }
+    fclose(f);
+    assert_int_equal(keys, (int)n + 9); /* the table and nine kafka.* lines */
+    assert_int_equal(cb_config_load_file(cfg, path, &err), 0);
+    for (i = 0; i < n; i++)
+        if (p[i].def)
+            assert_string_equal(cb_config_get(cfg, p[i].name), p[i].def);
+    assert_string_equal(cb_config_get(cfg, "kafka.sasl.mechanism"), "SCRAM-SHA-512");
+    unlink(path);
+    free(text);
+    cb_config_destroy(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults), cmocka_unit_test(test_set_validates),
         cmocka_unit_test(test_file_ok),  cmocka_unit_test(test_file_errors_name_line),
         cmocka_unit_test(test_env),      cmocka_unit_test(test_table_is_complete),
+        cmocka_unit_test(test_example),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,146 @@
+/*
+ * report.h: `certbridge report`, the progress of a reorganization read back
+ * from the outcome topic (DESIGN.md §4), for HR officers and reporting
+ * consumers.
+ *
+ * Two layers. The report itself takes outcomes (cb_report_add, no Kafka),
+ * aggregates them and renders a terminal table, a JSON document or one
+ * self-contained HTML page with an SVG progress chart. cb_report_read_kafka
+ * is the thin layer that reads every partition of the outcome topic with
+ * read_committed from the beginning to its end and feeds the report.
+ *
+ * Aggregation:
+ *   - outcomes with the same outcome_id count once (the one added last wins:
+ *     within a partition that is the latest); the others are counted as
+ *     duplicates;
+ *   - an ORGANIZATION outcome belongs to the group of its holder_id (the
+ *     organization's code);
+ *   - a PERSON outcome of an organization event (policy.cascade_personal)
+ *     belongs to that event's organization: the holder of the event's first
+ *     ORGANIZATION outcome; a PERSON outcome of a person event belongs to the
+ *     group "personal certificates: <source_event_type>" (the outcome does not
+ *     name the person's organization);
+ *   - open: PENDING, FAILED and REJECTED outcomes (with their error);
+ *   - key tokens to return: RECALL_DEVICE outcomes SUCCEEDED or ALREADY_DONE,
+ *     one per device_id.
+ */
+#ifndef CB_REPORT_H
+#define CB_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "certbridge/config.h"
+#include "certbridge/error.h"
+#include "certbridge/outcome.h"
+
+#define CB_REPORT_MAX_OUTCOMES 2000000 /* outcomes one report holds (CB_ERR_LIMIT beyond) */
+
+typedef struct cb_report cb_report_t;
+
+/* One outcome as the report keeps it. Strings are owned by the report; NULL
+ * where the outcome had null. */
+typedef struct cb_report_item {
+    const char *outcome_id, *source_event_id, *source_event_type;
+    cb_action_t action;
+    int32_t action_index;
+    cb_holder_type_t holder_type;
+    const char *holder_id, *holder_name;
+    const char *certificate_serial, *new_certificate_serial, *device_id;
+    cb_outcome_status_t status;
+    const char *ca_request_id, *error_code, *error_message;
+    int32_t http_status; /* 0 = no CA answer */
+    int64_t processed_at_ms;
+    bool emergency_signing_allowed;
+    size_t group; /* index into cb_report_groups() */
+} cb_report_item_t;
+
+/* A row group: one organization, or the personal certificates of one kind
+ * of person event. */
+typedef struct cb_report_group {
+    const char *code;       /* the organization's code; NULL for a personal group */
+    const char *name;       /* organization name, or "personal certificates: TYPE" */
+    const char *event_type; /* personal groups: the person event type; else NULL */
+    size_t counts[CB_ACTION_COUNT][CB_STATUS_COUNT];
+    size_t total;
+} cb_report_group_t;
+
+/* An empty report; NULL when out of memory. Caller frees with
+ * cb_report_destroy(). */
+cb_report_t *cb_report_new(void);
+void cb_report_destroy(cb_report_t *r);
+
+/* Copies what the report needs of o (o stays the caller's). Fails with
+ * CB_ERR_LIMIT past CB_REPORT_MAX_OUTCOMES, CB_ERR_NOMEM, or CB_ERR_INVALID
+ * for an action or status out of range. Not after cb_report_finish. */
+int cb_report_add(cb_report_t *r, const cb_outcome_t *o, cb_error_t *err);
+
+/* Counts a message of the topic that did not decode as an outcome. */
+void cb_report_add_undecodable(cb_report_t *r);
+
+/* Drops duplicates, assigns groups, sorts the lists. Call once, after the
+ * last cb_report_add; the accessors and writers need it. */
+int cb_report_finish(cb_report_t *r, cb_error_t *err);
+
+/* new + add each of outcomes[0..n) + finish; NULL with err on failure. */
+cb_report_t *cb_report_build(const cb_outcome_t *outcomes, size_t n, cb_error_t *err);
+
+/* Figures of a finished report. action or status -1 = any. */
+size_t cb_report_count(const cb_report_t *r, int action, int status);
+size_t cb_report_event_count(const cb_report_t *r); /* distinct source_event_id */
+size_t cb_report_duplicates(const cb_report_t *r);
+size_t cb_report_undecodable(const cb_report_t *r);
+
+/* The groups (organizations by code, then personal groups by event type),
+ * and the items of the lists, sorted; arrays owned by the report. */
+const cb_report_group_t *cb_report_groups(const cb_report_t *r, size_t *n);
+const cb_report_item_t *const *cb_report_open(const cb_report_t *r, size_t *n);
+const cb_report_item_t *const *cb_report_tokens(const cb_report_t *r, size_t *n);
+
+/* Where the outcomes came from, printed in the headings. */
+typedef struct cb_report_source {
+    const char *topic;
+    int partitions;
+    int64_t generated_at_ms; /* wall clock, epoch milliseconds */
+} cb_report_source_t;
+
+typedef enum cb_report_format { CB_REPORT_TABLE = 0, CB_REPORT_JSON } cb_report_format_t;
+
+/* Parses "table|json"; -1 when unknown. */
+int cb_report_format_parse(const char *s);
+
+/* A terminal table: totals by action and status, counts by organization,
+ * what is still open, the key tokens to return. Vietnamese names aligned by
+ * display width; control characters of outcome strings are never written. */
+int cb_report_write_table(const cb_report_t *r, const cb_report_source_t *src, FILE *out,
+                          cb_error_t *err);
+
+/* The same content as one JSON document (for reporting consumers). */
+int cb_report_write_json(const cb_report_t *r, const cb_report_source_t *src, FILE *out,
+                         cb_error_t *err);
+
+/* One self-contained HTML page (UTF-8, inline CSS and SVG, no external
+ * resource, no script): the summary, a stacked-bar progress chart of the
+ * statuses of every action, the tables. Every string is HTML-escaped. */
+int cb_report_write_html(const cb_report_t *r, const cb_report_source_t *src, FILE *out,
+                         cb_error_t *err);
+
+/* Writes the HTML page to path: to "path.tmp" first, renamed over path when
+ * complete, so a web server never serves half a page. CB_ERR_IO naming the
+ * file on failure. */
+int cb_report_save_html(const cb_report_t *r, const cb_report_source_t *src, const char *path,
+                        cb_error_t *err);
+
+/* Reads the whole outcome topic (output.outcome_topic; kafka.* keys of cfg,
+ * with certbridge's Kafka secrets) into r: every partition assigned,
+ * read_committed, from the beginning to the end each partition had when it
+ * was reached, a fresh group id and no commits. Messages that do not decode
+ * are counted. Fails with CB_ERR_KAFKA when the topic does not exist or the
+ * end is not reached within timeout_ms; *partitions gets the partition
+ * count. Does not call cb_report_finish. */
+int cb_report_read_kafka(const cb_config_t *cfg, cb_report_t *r, int timeout_ms, int *partitions,
+                         cb_error_t *err);
+
+#endif
