@@ -1116,8 +1116,9 @@ static void html_chart(const cb_report_t *r, FILE *out)
             rows[n_rows++] = i;
     height = top + n_rows * row_h + 40;
     fprintf(out,
-            "<svg id=\"progress-chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"960\" "
-            "height=\"%.0f\" viewBox=\"0 0 960 %.0f\" role=\"img\" "
+            "<svg id=\"progress-chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"1060\" "
+            "height=\"%.0f\" viewBox=\"0 0 1060 %.0f\" style=\"max-width:100%%;height:auto\" "
+            "role=\"img\" "
             "aria-labelledby=\"chart-title\">\n<title id=\"chart-title\">Tiến độ theo thao tác / "
             "Progress by action</title>\n",
             height, height);
@@ -1157,7 +1158,7 @@ static void html_chart(const cb_report_t *r, FILE *out)
     }
     for (k = 0; k < CB_STATUS_COUNT; k++) {
         cb_outcome_status_t s = chart_order[k];
-        double x = k * 136.0, y = top + n_rows * row_h + 12;
+        double x = k * 150.0, y = top + n_rows * row_h + 12;
         fprintf(out,
                 "<rect class=\"key\" x=\"%.0f\" y=\"%.0f\" width=\"12\" height=\"12\" "
                 "fill=\"%s\"/><text x=\"%.0f\" y=\"%.0f\" font-size=\"11\" "

@@ -19,7 +19,8 @@ pkgs=(build-essential cmake ninja-build pkg-config
       openssl python3 python3-venv)
 if [ "$want_test" = 1 ]; then
     pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format
-           default-jre-headless maven valgrind)
+           default-jre-headless maven valgrind
+           chromium fonts-dejavu-core) # report_html renders the report page headless
 fi
 
 missing=()
