@@ -162,6 +162,11 @@ class Scenario:
 
     def start(self, conf, name, drain_ms=None):
         cmd = [self.certbridge, "run", "-c", conf]
+        if self.args.valgrind:
+            cmd = ["valgrind", "--tool=memcheck", "--leak-check=full",
+                   "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite",
+                   "--track-origins=no", "--log-file=" + os.path.join(self.work, "vg-%p.log")
+                   ] + cmd
         if drain_ms:
             cmd += ["--drain-idle-ms", str(drain_ms)]
         out = open(os.path.join(self.work, name + ".log"), "a")
@@ -186,6 +191,26 @@ class Scenario:
             if time.time() > deadline:
                 raise SystemExit("input not drained: lag %d" % lag)
             log("instance exited %d with lag %d; starting again" % (rc, lag))
+
+    def valgrind_report(self):
+        """Sums memcheck's findings over every instance's log. A run killed
+        with SIGKILL has no leak summary; its invalid accesses still count."""
+        import glob
+        import re
+        out = {"runs": 0, "errors": 0, "leaked": 0, "clean_exits": 0}
+        for path in glob.glob(os.path.join(self.work, "vg-*.log")):
+            text = open(path, errors="replace").read()
+            out["runs"] += 1
+            m = re.search(r"ERROR SUMMARY: (\d+) errors", text)
+            out["errors"] += len(re.findall(r"Invalid (read|write|free)|uninitialised", text))
+            if m:
+                out["clean_exits"] += 1
+                lost = re.search(r"definitely lost: ([\d,]+) bytes", text)
+                if lost:
+                    out["leaked"] += int(lost.group(1).replace(",", ""))
+            if out["errors"] and not self.args.keep:
+                self.args.keep = True
+        return out
 
     def cleanup(self):
         for p in self.procs:
@@ -250,6 +275,13 @@ class Scenario:
         expect("outcome without CA effect", not outcome_without_ledger,
                "%d %s" % (len(outcome_without_ledger), list(outcome_without_ledger)[:3]))
         expect("consumer lag", lag == 0, str(lag))
+        if self.args.valgrind:
+            vg = self.valgrind_report()
+            expect("valgrind: invalid accesses", vg["errors"] == 0, str(vg["errors"]))
+            expect("valgrind: definite leaks", vg["leaked"] == 0,
+                   "%d bytes in %d clean exits" % (vg["leaked"], vg["clean_exits"]))
+            expect("valgrind: runs checked", vg["runs"] > 0 and vg["clean_exits"] > 0,
+                   "%d runs" % vg["runs"])
         summary = {"scenario": self.args.scenario, "events": self.args.events,
                    "outcomes": len(outcomes), "duplicates": duplicates,
                    "missing": len(missing), "dead_letters": len(dead),
@@ -300,8 +332,10 @@ def scenario_crash(s):
     s.setup(ca_extra=["--latency-ms", "3"])
     # static membership: a restarted instance takes its partitions over at
     # once instead of waiting for the killed one's session to time out
-    conf = s.conf("a", "cb-a", {"kafka.group.instance.id": "crash-a",
-                                "kafka.session.timeout.ms": "10000"})
+    extra = {"kafka.group.instance.id": "crash-a", "kafka.session.timeout.ms": "10000"}
+    if s.args.valgrind:  # ~20x slower: smaller batches so kills fall between commits
+        extra["pipeline.batch_max_events"] = "40"
+    conf = s.conf("a", "cb-a", extra)
     rnd = random.Random(s.args.seed)
     kills = progressed = 0
     t0 = time.time()
@@ -314,7 +348,8 @@ def scenario_crash(s):
         p = s.start(conf, "a")
         if not wait_assigned(s, "a", p, since):
             raise SystemExit("instance got no assignment within 90 s")
-        time.sleep(rnd.uniform(0.2, 2.5))
+        # under valgrind everything runs ~20x slower: kill later
+        time.sleep(rnd.uniform(2.0, 8.0) if s.args.valgrind else rnd.uniform(0.2, 2.5))
         if p.poll() is None:
             p.send_signal(signal.SIGKILL)
             p.wait()
@@ -529,6 +564,9 @@ def main():
     ap.add_argument("--kills", type=int, default=10)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    ap.add_argument("--valgrind", action="store_true",
+                    help="run every instance under valgrind memcheck and fail on any invalid "
+                         "access or definite leak")
     args = ap.parse_args()
     s = Scenario(args)
     try:
