@@ -344,24 +344,30 @@ static int verb_demo(int argc, char **argv, char **envp)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"refca", required_argument, NULL, 'r'},
+                                         {"write-inventory", required_argument, NULL, 'w'},
                                          {NULL, 0, NULL, 0}};
-    const char *path = NULL, *refca = NULL;
+    const char *path = NULL, *refca = NULL, *inventory = NULL;
     cb_config_t *cfg;
     cb_error_t err;
     int c, rc;
 
     cb_error_clear(&err);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:r:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:r:w:", opts, NULL)) != -1) {
         if (c == 'c')
             path = optarg;
         else if (c == 'r')
             refca = optarg;
+        else if (c == 'w')
+            inventory = optarg;
         else
             return usage_error("demo", "unknown option");
     }
     if (optind < argc)
         return usage_error("demo", "unexpected argument");
+    /* --write-inventory FILE: only the CA inventory of the sample's holders */
+    if (inventory)
+        return cb_demo_write_inventory(inventory, &err) < 0 ? fail("demo", &err) : CB_EXIT_OK;
     cfg = cb_cli_load_config(path, envp, &err);
     if (!cfg)
         return fail("demo", &err);

@@ -494,6 +494,17 @@ static void cleanup(demo_t *d)
     }
 }
 
+int cb_demo_write_inventory(const char *path, cb_error_t *err)
+{
+    demo_t d;
+    int rc;
+
+    memset(&d, 0, sizeof(d));
+    rc = load_sample(&d, err) < 0 ? -1 : write_inventory(&d, path, err);
+    cleanup(&d);
+    return rc;
+}
+
 int cb_demo_run(const cb_config_t *user, const char *refca_path, FILE *out, cb_error_t *err)
 {
     demo_t d;

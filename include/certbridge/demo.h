@@ -21,4 +21,9 @@
  * folder, then in PATH. Prints the table to out. */
 int cb_demo_run(const cb_config_t *cfg, const char *refca_path, FILE *out, cb_error_t *err);
 
+/* Writes the reference CA inventory the demo loads (one certificate per
+ * holder of the embedded sample, as before the reorganization) to path, as
+ * JSON Lines, for a CA run outside the demo (docker/compose.yaml). */
+int cb_demo_write_inventory(const char *path, cb_error_t *err);
+
 #endif
