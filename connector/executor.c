@@ -292,6 +292,7 @@ static int resolve_step(step_t *s)
 {
     const cb_ca_cert_t *certs = s->lookup.certs;
     size_t ncerts = s->looked_up ? s->lookup.cert_count : 0, cap = 0, i, c, d;
+    bool skipped = false; /* a holder without certificates: one SKIPPED outcome */
 
     for (i = 0; i < s->n_intents; i++) {
         const cb_intent_t *in = &s->work->intents.items[s->intents[i]];
@@ -369,7 +370,10 @@ static int resolve_step(step_t *s)
         case CB_ACTION_COUNT:
             break;
         }
+        if (made == 0 && ncerts == 0 && skipped)
+            continue;
         if (made == 0) {
+            skipped |= ncerts == 0;
             if (!(a = add_action(s, &cap)))
                 return -1;
             a->intent = s->intents[i];
@@ -421,6 +425,15 @@ static int prepare_call(chain_t *ch, step_t *s)
         }
         cb_idempotency_key(s->work->ev.event_id, in->action, in->holder_type, a->out.holder_id,
                            target, r->idempotency_key);
+        if (!r->idempotency_key[0]) {
+            /* no key, no call: a keyless call could be applied twice */
+            a->out.status = CB_STATUS_FAILED;
+            a->out.error_code = strdup("IDEMPOTENCY_KEY");
+            a->out.error_message = strdup("could not derive the idempotency key");
+            a->needs_call = false;
+            s->next_action++;
+            return prepare_call(ch, s);
+        }
         return 1;
     }
     return 0;

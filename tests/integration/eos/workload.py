@@ -46,16 +46,17 @@ def make_workload(n_events, seed=7, poison_every=97):
     next_org = [0]
     next_person = [0]
 
-    def new_org():
+    def new_org(in_ca=True):
         i = next_org[0]
         next_org[0] += 1
         org = {"code": org_code(i), "name": "%s %d" % (rnd.choice(ORG_NAMES), i),
                "parent_code": PARENT[0], "parent_name": PARENT[1], "province": PROVINCE,
                "address": None}
-        inventory.append({"holder_type": "ORGANIZATION", "holder_id": org["code"],
-                          "subject": _dn([("CN", org["name"]), ("O", PARENT[1]),
-                                          ("L", PROVINCE), ("C", "VN")]),
-                          "device_id": "TK-O-%05d" % i})
+        if in_ca:
+            inventory.append({"holder_type": "ORGANIZATION", "holder_id": org["code"],
+                              "subject": _dn([("CN", org["name"]), ("O", PARENT[1]),
+                                              ("L", PROVINCE), ("C", "VN")]),
+                              "device_id": "TK-O-%05d" % i})
         return org
 
     def new_person(org, in_ca=True):
@@ -88,7 +89,7 @@ def make_workload(n_events, seed=7, poison_every=97):
 
     kinds = ["RENAMED", "PARENT_CHANGED", "INFO_CHANGED", "DISSOLVED", "MERGED_NEW",
              "MERGED_EXISTING", "TRANSFERRED", "POSITION_CHANGED", "P_INFO_CHANGED",
-             "DEPARTED", "CERTIFICATE_NOT_NEEDED", "JOINED"]
+             "DEPARTED", "CERTIFICATE_NOT_NEEDED", "JOINED", "DISSOLVED_NO_CERT"]
     home = new_org()  # persons' organization (never itself changed)
     for n in range(n_events):
         if poison_every and n % poison_every == poison_every - 1:
@@ -108,6 +109,12 @@ def make_workload(n_events, seed=7, poison_every=97):
             org = dict(org, name=org["name"] + " (mới)")
             ev["org"] = org
             expect(eid, [("CHANGE_INFO", "SUCCEEDED", "change-info", org["code"])])
+        elif kind == "DISSOLVED_NO_CERT":
+            # a holder the CA has no certificate for: one SKIPPED outcome
+            # for the holder, not one per intent
+            ev = base(eid, "DISSOLVED")
+            ev["org"] = new_org(in_ca=False)
+            expect(eid, [("REVOKE", "SKIPPED", None, None)])
         elif kind == "DISSOLVED":
             org = new_org()
             ev = base(eid, kind)
