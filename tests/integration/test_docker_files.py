@@ -20,6 +20,10 @@
    service, the real broker for kafka), its /healthz healthcheck, the demo's
    sample produced, and `certbridge report` reading back the outcome table the
    demo prints (69 outcomes: SUCCEEDED 68, NEEDS_REVIEW 1).
+4. Secrets from files: the client key encrypted, its passphrase read from
+   ca.tls.key_passphrase_file; /healthz turns ready (the CA answers over
+   mutual TLS) with the right passphrase only, and the key file's mode 0644
+   draws the start-up warning.
 """
 import argparse
 import json
@@ -222,6 +226,7 @@ def wiring(build, bootstrap):
         cb.send_signal(signal.SIGTERM)
         rc = cb.wait(60)
         expect("certbridge stops on SIGTERM with exit 0", rc == 0, str(rc))
+        encrypted_key(work, bindir, cenv, cmd, health, procs)
     finally:
         for p in procs:
             if p.poll() is None:
@@ -236,6 +241,44 @@ def wiring(build, bootstrap):
             print("docker: work folder kept: %s" % work)
         else:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def encrypted_key(work, bindir, cenv, cmd, health, procs):
+    """The client key encrypted, its passphrase in ca.tls.key_passphrase_file
+    (a Docker secret in production): /healthz turns ready only when the CA
+    answers over mutual TLS, so it proves the key was decrypted; a wrong
+    passphrase keeps it unready and the key file's mode draws the warning."""
+    tls = os.path.join(work, "tls")
+    pw, bad = os.path.join(work, "passphrase"), os.path.join(work, "wrong")
+    for path, text in ((pw, "s3cret passphrase\n"), (bad, "not it\n")):
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o600)
+    enc = os.path.join(tls, "client-enc.key")
+    p = run(["openssl", "pkey", "-in", os.path.join(tls, "client.key"), "-aes256",
+             "-passout", "file:" + pw, "-out", enc])
+    os.chmod(enc, 0o644)  # readable by others: certbridge must warn
+    expect("client key encrypted", p.returncode == 0 and "ENCRYPTED" in open(enc).read(),
+           p.stderr[-200:])
+    for name, passfile, want in (("right", pw, True), ("wrong", bad, False)):
+        env = dict(cenv, CERTBRIDGE_CA_TLS_KEY=enc, CERTBRIDGE_CA_TLS_KEY_PASSPHRASE_FILE=passfile,
+                   CERTBRIDGE_METRICS_CA_PROBE_INTERVAL_MS="500")
+        logpath = os.path.join(work, "certbridge-%s.log" % name)
+        proc = subprocess.Popen(cmd, env=env, stdout=open(logpath, "w"), stderr=subprocess.STDOUT)
+        procs.append(proc)
+        deadline, ready = time.time() + (40 if want else 8), False
+        while time.time() < deadline and not ready and proc.poll() is None:
+            ready = run(health).returncode == 0
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        text = open(logpath).read()
+        expect("encrypted key, %s passphrase: /healthz ready %s" % (name, want), ready == want,
+               "" if ready == want else text[-300:])
+        if want:
+            expect("warning for a key file others may read",
+                   "ca.tls.key: \\\"%s\\\" may be read by group or others (mode 0644)" % enc
+                   in text, "")
 
 
 def main():
