@@ -57,6 +57,7 @@ struct cb_codec {
     char *topic[CB_SCHEMA_COUNT]; /* subject is "<topic>-value" */
 };
 
+/* The format named by an input.*_format value. */
 int cb_format_parse(const char *s)
 {
     static const char *const names[] = {"auto", "confluent", "avro", "json"};
@@ -68,6 +69,7 @@ int cb_format_parse(const char *s)
     return -1;
 }
 
+/* The registry client the codec owns (tests and fuzz targets preload it). */
 struct cb_registry *cb_codec_registry(struct cb_codec *codec)
 {
     return codec->reg;
@@ -101,12 +103,15 @@ static char *read_password(const char *path, cb_error_t *err)
 
 static json_t *find_record(json_t *node, const char *name);
 
+/* A configuration string, or def when cfg is NULL or the key unset. */
 static const char *cfg_get(const cb_config_t *cfg, const char *key, const char *def)
 {
     const char *v = cfg ? cb_config_get(cfg, key) : NULL;
     return v ? v : def;
 }
 
+/* Parses the embedded schemas (Avro-C, and jansson for their defaults), reads
+ * the registry settings and password file; no network I/O until first use. */
 cb_codec_t *cb_codec_new(const cb_config_t *cfg, cb_error_t *err)
 {
     cb_codec_t *c = calloc(1, sizeof(*c));
@@ -164,6 +169,7 @@ fail:
     return NULL;
 }
 
+/* Frees the schemas, topic names and the registry client (with its cache). */
 void cb_codec_destroy(cb_codec_t *codec)
 {
     int i;
@@ -251,6 +257,7 @@ static const cb_avro_val_t *field(const cb_avro_val_t *w, json_t *rrec, const ch
     return tmp;
 }
 
+/* The writer type of v for messages ("default" for a synthesized default). */
 static const char *type_name(const cb_avro_val_t *v)
 {
     return v->schema ? avro_schema_type_name(v->schema) : "default";
@@ -291,6 +298,7 @@ static int get_long(const cb_avro_val_t *v, const char *path, int64_t min, int64
     return 0;
 }
 
+/* An int field (or a long within int range). */
 static int get_int(const cb_avro_val_t *v, const char *path, int32_t *out, cb_error_t *err)
 {
     int64_t l;
@@ -301,6 +309,7 @@ static int get_int(const cb_avro_val_t *v, const char *path, int32_t *out, cb_er
     return 0;
 }
 
+/* A boolean field (required; a missing one has had its default applied). */
 static int get_bool(const cb_avro_val_t *v, const char *path, bool *out, cb_error_t *err)
 {
     if (!v)
@@ -350,6 +359,7 @@ typedef struct event_map {
     cb_error_t *err;
 } event_map_t;
 
+/* Maps an Org record of the writer onto org, path naming it in errors. */
 static int map_org(event_map_t *m, const cb_avro_val_t *w, const char *path, cb_org_t *org)
 {
     cb_avro_val_t tmp;
@@ -392,6 +402,7 @@ static int get_org(event_map_t *m, const cb_avro_val_t *root, const char *name, 
     return map_org(m, v, name, org);
 }
 
+/* The OrgEvent-only fields: org, merged_orgs, result_is_new, carrier. */
 static int map_org_event(event_map_t *m, const cb_avro_val_t *root, cb_event_t *ev)
 {
     cb_avro_val_t tmp;
@@ -427,6 +438,7 @@ static int map_org_event(event_map_t *m, const cb_avro_val_t *root, cb_event_t *
                       false, CB_STRING_MAX_BYTES, &ev->certificate_carrier, m->err);
 }
 
+/* The PersonEvent-only fields: person, org, previous_org, departure_reason. */
 static int map_person_event(event_map_t *m, const cb_avro_val_t *root, cb_event_t *ev)
 {
     static const char *const dep_names[CB_DEPARTURE_REASON_COUNT] = {
@@ -529,6 +541,9 @@ static int confluent_header(const unsigned char *p, size_t len, uint32_t *id, cb
     return 0;
 }
 
+/* Picks the format (auto: by the first byte), finds the writer schema, reads
+ * the bytes with the bounded reader and maps them onto out; out is cleared
+ * again on any failure. */
 int cb_codec_decode_event(cb_codec_t *codec, cb_event_kind_t expected, cb_format_t format,
                           const void *buf, size_t len, cb_event_t *out, cb_error_t *err)
 {
@@ -666,6 +681,7 @@ static int put_enum(avro_value_t *rec, const char *name, int idx, int count, cb_
     return avro_value_set_enum(&f, idx) == 0 ? 0 : cb_error_set(err, CB_ERR_INTERNAL, "%s", name);
 }
 
+/* Fills an Org record value from org. */
 static int put_org(avro_value_t *rec, const cb_org_t *org, cb_error_t *err)
 {
     return put_string(rec, "code", org->code, err) < 0 ||
@@ -761,6 +777,8 @@ static int ensure_registered(cb_codec_t *codec, cb_schema_id_t sid, cb_error_t *
     return 0;
 }
 
+/* Fills an OrgEvent or PersonEvent record value from ev (no semantic
+ * checks: test producers may encode invalid events on purpose). */
 static int fill_event(avro_value_t *v, const cb_event_t *ev, cb_error_t *err)
 {
     avro_value_t arr, item, pv;
@@ -804,6 +822,8 @@ static int fill_event(avro_value_t *v, const cb_event_t *ev, cb_error_t *err)
                : 0;
 }
 
+/* Encodes ev with certbridge's schema, plain or Confluent-framed (registering
+ * the schema under "<input topic>-value" first). */
 int cb_codec_encode_event(cb_codec_t *codec, cb_format_t format, const cb_event_t *ev, void **buf,
                           size_t *len, cb_error_t *err)
 {
@@ -846,6 +866,7 @@ int cb_codec_prepare_outcomes(cb_codec_t *codec, const char *topic, cb_error_t *
     return ensure_registered(codec, CB_SCHEMA_OUTCOME, err);
 }
 
+/* The RevocationReason symbol index of r, or -1 (CB_REASON_NONE included). */
 static int reason_index(cb_revocation_reason_t r)
 {
     size_t i;
@@ -897,6 +918,7 @@ static int fill_outcome(avro_value_t *v, const cb_outcome_t *o, cb_error_t *err)
                : 0;
 }
 
+/* Encodes o plain, or Confluent-framed when a registry is configured. */
 int cb_codec_encode_outcome(cb_codec_t *codec, const cb_outcome_t *o, void **buf, size_t *len,
                             cb_error_t *err)
 {
@@ -918,6 +940,7 @@ out:
     return rc;
 }
 
+/* Maps a writer's CertificateActionOutcome record onto o. */
 static int map_outcome(cb_codec_t *codec, const cb_avro_val_t *w, cb_outcome_t *o, cb_error_t *err)
 {
     static const struct {
@@ -993,6 +1016,7 @@ static int map_outcome(cb_codec_t *codec, const cb_avro_val_t *w, cb_outcome_t *
     return 0;
 }
 
+/* Decodes an outcome: Confluent-framed when the first byte is 0, else plain. */
 int cb_codec_decode_outcome(cb_codec_t *codec, const void *buf, size_t len, cb_outcome_t *out,
                             cb_error_t *err)
 {

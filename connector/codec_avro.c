@@ -77,6 +77,7 @@ static size_t path_push_index(reader_t *r, size_t i)
     return old;
 }
 
+/* Restores the path to the length path_push_* returned. */
 static void path_pop(reader_t *r, size_t old)
 {
     r->plen = old;
@@ -185,6 +186,7 @@ static double decode_float(const unsigned char *b, size_t n)
     }
 }
 
+/* A record: its fields in the writer's order, each under its path. */
 static int read_record(reader_t *r, avro_schema_t s, cb_avro_val_t *out)
 {
     size_t i, n = avro_schema_record_size(s);
@@ -403,6 +405,7 @@ out:
     return rc;
 }
 
+/* Reads the root value and refuses any bytes left after it. */
 int cb_avro_doc_read(cb_avro_doc_t *doc, avro_schema_t ws, const void *buf, size_t len,
                      size_t max_string, cb_error_t *err)
 {
@@ -426,6 +429,7 @@ int cb_avro_doc_read(cb_avro_doc_t *doc, avro_schema_t ws, const void *buf, size
     return 0;
 }
 
+/* Frees every chunk of values; the input buffer is the caller's. */
 void cb_avro_doc_free(cb_avro_doc_t *doc)
 {
     chunk_t *c = doc->chunks, *next;
@@ -437,6 +441,7 @@ void cb_avro_doc_free(cb_avro_doc_t *doc)
     memset(doc, 0, sizeof(*doc));
 }
 
+/* Looks the field up by name in the writer's record schema. */
 const cb_avro_val_t *cb_avro_field(const cb_avro_val_t *rec, const char *name)
 {
     int i;
@@ -449,6 +454,7 @@ const cb_avro_val_t *cb_avro_field(const cb_avro_val_t *rec, const char *name)
     return &rec->items[i];
 }
 
+/* Follows links to the named type they stand for. */
 avro_type_t cb_avro_type(avro_schema_t s)
 {
     while (s && avro_typeof(s) == AVRO_LINK)

@@ -35,11 +35,13 @@ void cb_outcome_clear(cb_outcome_t *o)
     cb_outcome_init(o);
 }
 
+/* The schema symbol of s, or NULL when out of range. */
 const char *cb_outcome_status_name(cb_outcome_status_t s)
 {
     return ((int)s >= 0 && s < CB_STATUS_COUNT) ? status_names[s] : NULL;
 }
 
+/* The status of a schema symbol, or -1. */
 int cb_outcome_status_parse(const char *s)
 {
     int i;

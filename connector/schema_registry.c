@@ -33,6 +33,7 @@ typedef struct body {
     bool overflow;
 } body_t;
 
+/* libcurl write callback: appends to the body, aborting past the cap. */
 static size_t body_write(char *ptr, size_t size, size_t nmemb, void *opaque)
 {
     body_t *b = opaque;
@@ -53,6 +54,8 @@ static size_t body_write(char *ptr, size_t size, size_t nmemb, void *opaque)
     return n;
 }
 
+/* Checks the URL scheme and copies the settings; the curl handle is made on
+ * first use. */
 cb_registry_t *cb_registry_new(const char *url, long timeout_ms, const char *user,
                                const char *password, cb_error_t *err)
 {
@@ -92,6 +95,7 @@ fail:
     return NULL;
 }
 
+/* Drops the cached schemas and wipes the password before freeing it. */
 void cb_registry_destroy(cb_registry_t *reg)
 {
     size_t i;
@@ -114,6 +118,7 @@ void cb_registry_destroy(cb_registry_t *reg)
     free(reg);
 }
 
+/* The cached schema of id, or NULL (borrowed). */
 static avro_schema_t cache_find(cb_registry_t *reg, uint32_t id)
 {
     size_t i;
@@ -156,6 +161,7 @@ static int parse_schema(uint32_t id, const char *json, size_t len, avro_schema_t
     return 0;
 }
 
+/* Parses and caches a schema the caller already has. */
 int cb_registry_preload(cb_registry_t *reg, uint32_t id, const char *schema_json, size_t len,
                         cb_error_t *err)
 {
@@ -167,6 +173,7 @@ int cb_registry_preload(cb_registry_t *reg, uint32_t id, const char *schema_json
     return 0;
 }
 
+/* Parses {"schema": "..."} with jansson (duplicates refused). */
 int cb_registry_parse_schema_response(const char *body, size_t len, char **schema_json,
                                       cb_error_t *err)
 {
@@ -264,6 +271,8 @@ static int http_status_error(cb_registry_t *reg, long status, const body_t *body
                          body->data ? body->data : "");
 }
 
+/* Cache first; else GET /schemas/ids/{id}: 404 is permanent, every other
+ * failure retriable. */
 int cb_registry_get_schema(cb_registry_t *reg, uint32_t id, avro_schema_t *out, cb_error_t *err)
 {
     avro_schema_t s = cache_find(reg, id);
@@ -308,6 +317,7 @@ out:
     return rc;
 }
 
+/* POST /subjects/{subject}/versions {"schema": ...}: answers {"id": N}. */
 int cb_registry_register(cb_registry_t *reg, const char *subject, const char *schema_json,
                          size_t len, uint32_t *id, cb_error_t *err)
 {
