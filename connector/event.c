@@ -231,7 +231,7 @@ const char *cb_event_type_name(const cb_event_t *ev)
                                     : cb_person_event_type_name(ev->type);
 }
 
-static int parse_symbol(const char *s, const char *const *names, int n)
+int cb_symbol_parse(const char *s, const char *const *names, int n)
 {
     int i;
 
@@ -245,15 +245,15 @@ static int parse_symbol(const char *s, const char *const *names, int n)
 
 int cb_org_event_type_parse(const char *s)
 {
-    return parse_symbol(s, org_event_names, CB_ORG_EVENT_TYPE_COUNT);
+    return cb_symbol_parse(s, org_event_names, CB_ORG_EVENT_TYPE_COUNT);
 }
 
 int cb_person_event_type_parse(const char *s)
 {
-    return parse_symbol(s, person_event_names, CB_PERSON_EVENT_TYPE_COUNT);
+    return cb_symbol_parse(s, person_event_names, CB_PERSON_EVENT_TYPE_COUNT);
 }
 
 int cb_departure_reason_parse(const char *s)
 {
-    return parse_symbol(s, departure_names, CB_DEPARTURE_REASON_COUNT);
+    return cb_symbol_parse(s, departure_names, CB_DEPARTURE_REASON_COUNT);
 }

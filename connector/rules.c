@@ -110,27 +110,14 @@ const char *cb_revocation_reason_name(cb_revocation_reason_t r)
     }
 }
 
-/* The index of s in names, or -1. */
-static int parse_name(const char *s, const char *const *names, int n)
-{
-    int i;
-
-    if (!s)
-        return -1;
-    for (i = 0; i < n; i++)
-        if (strcmp(s, names[i]) == 0)
-            return i;
-    return -1;
-}
-
 int cb_action_parse(const char *s)
 {
-    return parse_name(s, action_names, CB_ACTION_COUNT);
+    return cb_symbol_parse(s, action_names, CB_ACTION_COUNT);
 }
 
 int cb_holder_type_parse(const char *s)
 {
-    return parse_name(s, holder_type_names, CB_HOLDER_TYPE_COUNT);
+    return cb_symbol_parse(s, holder_type_names, CB_HOLDER_TYPE_COUNT);
 }
 
 /* Reads one enum key that must be one of two values; *flag is true for the

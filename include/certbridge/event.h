@@ -129,6 +129,10 @@ const char *cb_person_event_type_name(cb_person_event_type_t t);
 const char *cb_departure_reason_name(cb_departure_reason_t r);
 const char *cb_event_type_name(const cb_event_t *ev);
 
+/* The index of s among names[0..n), or -1 (also for NULL): the parser of
+ * every enum symbol table. */
+int cb_symbol_parse(const char *s, const char *const *names, int n);
+
 /* Symbol lookup: return the value or -1 when the symbol is unknown. */
 int cb_org_event_type_parse(const char *s);
 int cb_person_event_type_parse(const char *s);
