@@ -309,44 +309,78 @@ static char *trim(char *s)
     return s;
 }
 
+/* Applies one line of a configuration file (modified in place): comments
+ * and blank lines are skipped; errors are prefixed with "name:lineno". */
+static int config_line(cb_config_t *cfg, const char *name, int lineno, char *line, cb_error_t *err)
+{
+    char *eq, *key, *value;
+
+    key = trim(line);
+    if (!*key || *key == '#')
+        return 0;
+    eq = strchr(key, '=');
+    if (!eq)
+        return cb_error_set(err, CB_ERR_CONFIG, "%s:%d: expected key=value", name, lineno);
+    *eq = '\0';
+    value = trim(eq + 1);
+    key = trim(key);
+    if (cb_config_set(cfg, key, value, err) < 0)
+        return cb_error_prefix(err, "%s:%d", name, lineno);
+    return 0;
+}
+
+int cb_config_load_string(cb_config_t *cfg, const char *name, const char *text, size_t len,
+                          cb_error_t *err)
+{
+    char line[CB_CONFIG_LINE_MAX + 1];
+    size_t off = 0;
+    int lineno = 0;
+
+    while (off < len) {
+        const char *nl = memchr(text + off, '\n', len - off);
+        size_t n = nl ? (size_t)(nl - (text + off)) : len - off;
+
+        lineno++;
+        if (n > CB_CONFIG_LINE_MAX)
+            return cb_error_set(err, CB_ERR_CONFIG, "%s:%d: line longer than %d bytes", name,
+                                lineno, CB_CONFIG_LINE_MAX);
+        if (memchr(text + off, '\0', n))
+            return cb_error_set(err, CB_ERR_CONFIG, "%s:%d: NUL byte in the line", name, lineno);
+        memcpy(line, text + off, n);
+        line[n] = '\0';
+        if (config_line(cfg, name, lineno, line, err) < 0)
+            return -1;
+        off += n + 1;
+    }
+    return 0;
+}
+
 int cb_config_load_file(cb_config_t *cfg, const char *path, cb_error_t *err)
 {
-    char line[CB_CONFIG_LINE_MAX + 2];
+    /* a configuration file is small: read it whole (capped), then parse */
+    enum { FILE_MAX = 1024 * 1024 };
+    char *text;
+    size_t len;
     FILE *f;
-    int lineno = 0, rc = 0;
+    int rc;
 
     f = fopen(path, "r");
     if (!f)
         return cb_error_set(err, CB_ERR_CONFIG, "%s: cannot open: %s", path, strerror(errno));
-    while (fgets(line, sizeof(line), f)) {
-        size_t len = strlen(line);
-        char *eq, *key, *value;
-
-        lineno++;
-        if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
-            rc = cb_error_set(err, CB_ERR_CONFIG, "%s:%d: line longer than %d bytes", path, lineno,
-                              CB_CONFIG_LINE_MAX);
-            break;
-        }
-        key = trim(line);
-        if (!*key || *key == '#')
-            continue;
-        eq = strchr(key, '=');
-        if (!eq) {
-            rc = cb_error_set(err, CB_ERR_CONFIG, "%s:%d: expected key=value", path, lineno);
-            break;
-        }
-        *eq = '\0';
-        value = trim(eq + 1);
-        key = trim(key);
-        if (cb_config_set(cfg, key, value, err) < 0) {
-            rc = cb_error_prefix(err, "%s:%d", path, lineno);
-            break;
-        }
+    text = malloc(FILE_MAX + 1);
+    if (!text) {
+        fclose(f);
+        return cb_error_set(err, CB_ERR_NOMEM, "%s: out of memory", path);
     }
-    if (rc == 0 && ferror(f))
+    len = fread(text, 1, FILE_MAX + 1, f);
+    if (ferror(f))
         rc = cb_error_set(err, CB_ERR_CONFIG, "%s: read error", path);
+    else if (len > FILE_MAX)
+        rc = cb_error_set(err, CB_ERR_CONFIG, "%s: larger than %d bytes", path, FILE_MAX);
+    else
+        rc = cb_config_load_string(cfg, path, text, len, err);
     fclose(f);
+    free(text);
     return rc;
 }
 

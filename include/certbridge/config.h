@@ -60,6 +60,12 @@ int cb_config_set(cb_config_t *cfg, const char *key, const char *value, cb_error
  * spaces around key and value are trimmed. Errors name "path:line". */
 int cb_config_load_file(cb_config_t *cfg, const char *path, cb_error_t *err);
 
+/* The same for text already in memory (len bytes, need not be
+ * NUL-terminated); name stands for the file in messages. A NUL byte or a line
+ * over CB_CONFIG_LINE_MAX is an error naming the line. */
+int cb_config_load_string(cb_config_t *cfg, const char *name, const char *text, size_t len,
+                          cb_error_t *err);
+
 /* Applies CERTBRIDGE_* variables from envp (NULL-terminated "NAME=value"
  * strings, e.g. environ). An unknown CERTBRIDGE_ variable is refused with its
  * name. CERTBRIDGE_KAFKA_X_Y sets kafka.x.y. */

@@ -110,6 +110,25 @@ static void test_file_errors_name_line(void **state)
     cb_config_destroy(cfg);
 }
 
+static void test_string_limits(void **state)
+{
+    cb_config_t *cfg = cb_config_new();
+    cb_error_t err;
+    char *big = malloc(CB_CONFIG_LINE_MAX + 64);
+
+    (void)state;
+    assert_int_equal(cb_config_load_string(cfg, "s.conf", "policy.issue_new=allow", 22, &err), 0);
+    assert_string_equal(cb_config_get(cfg, "policy.issue_new"), "allow");
+    assert_int_equal(cb_config_load_string(cfg, "s.conf", "# a\nlog.level=debug\0x\n", 23, &err),
+                     -1);
+    assert_string_equal(err.msg, "s.conf:2: NUL byte in the line");
+    memset(big, 'a', CB_CONFIG_LINE_MAX + 1);
+    assert_int_equal(cb_config_load_string(cfg, "s.conf", big, CB_CONFIG_LINE_MAX + 1, &err), -1);
+    assert_string_equal(err.msg, "s.conf:1: line longer than 4096 bytes");
+    free(big);
+    cb_config_destroy(cfg);
+}
+
 static int collect(const char *key, const char *value, void *opaque)
 {
     char *buf = opaque;
@@ -207,9 +226,13 @@ static void test_example(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults), cmocka_unit_test(test_set_validates),
-        cmocka_unit_test(test_file_ok),  cmocka_unit_test(test_file_errors_name_line),
-        cmocka_unit_test(test_env),      cmocka_unit_test(test_table_is_complete),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_set_validates),
+        cmocka_unit_test(test_file_ok),
+        cmocka_unit_test(test_file_errors_name_line),
+        cmocka_unit_test(test_env),
+        cmocka_unit_test(test_string_limits),
+        cmocka_unit_test(test_table_is_complete),
         cmocka_unit_test(test_example),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
