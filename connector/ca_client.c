@@ -12,6 +12,7 @@
 #include "certbridge/ca_client.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -19,10 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "certbridge/log.h"
+#include "certbridge/text.h"
 #include "certbridge/secret.h"
 
 #define URL_MAX         4096   /* longest request URL */
@@ -40,7 +43,7 @@ typedef struct ca_job {
     size_t resp_len, resp_cap;
     bool overflow; /* the answer exceeded CB_CA_BODY_MAX: transfer aborted */
     int64_t retry_after_ms;
-    int64_t submitted_ms, due_ms;
+    int64_t submitted_ms, started_ms, due_ms; /* started: first attempt, 0 before */
     char errtext[ERRTEXT_MAX];
     struct ca_job *next;
 } ca_job_t;
@@ -70,6 +73,8 @@ struct cb_ca_client {
     size_t pending;      /* submitted and not yet handed back */
     CURL **pool;         /* idle easy handles, reused */
     size_t pool_count;
+    int epfd;          /* the sockets curl asked to watch (CURLMOPT_SOCKETFUNCTION) */
+    int64_t timer_due; /* when curl wants its timeout handled (mono ms); -1 none */
 };
 
 static const char *const op_names[] = {"lookup", "change-info", "revoke", "recall",
@@ -270,6 +275,42 @@ static void ignore_sigpipe(void)
         signal(SIGPIPE, SIG_IGN);
 }
 
+/* CURLMOPT_SOCKETFUNCTION: keeps the epoll set in step with the sockets curl
+ * wants watched, so each wake-up hands curl only the sockets that are ready
+ * instead of having it run (and poll) every transfer. */
+static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    cb_ca_client_t *c = userp;
+    struct epoll_event ev;
+
+    (void)e;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(c->epfd, EPOLL_CTL_DEL, s, NULL); /* fails harmlessly once closed */
+        return 0;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+    ev.data.fd = s;
+    if (socketp ? epoll_ctl(c->epfd, EPOLL_CTL_MOD, s, &ev) < 0 && errno == ENOENT &&
+                      epoll_ctl(c->epfd, EPOLL_CTL_ADD, s, &ev) < 0
+                : epoll_ctl(c->epfd, EPOLL_CTL_ADD, s, &ev) < 0 && errno == EEXIST &&
+                      epoll_ctl(c->epfd, EPOLL_CTL_MOD, s, &ev) < 0)
+        cb_log(CB_LOG_WARN, "ca_client", "epoll_ctl on socket %d: %s", (int)s, strerror(errno));
+    else if (!socketp)
+        curl_multi_assign(c->multi, s, c); /* marks the socket as known */
+    return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: notes when curl wants CURL_SOCKET_TIMEOUT. */
+static int on_timer(CURLM *m, long timeout_ms, void *userp)
+{
+    cb_ca_client_t *c = userp;
+
+    (void)m;
+    c->timer_due = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
+    return 0;
+}
+
 cb_ca_client_t *cb_ca_client_new(const cb_config_t *cfg, cb_error_t *err)
 {
     const char *url = cb_config_get(cfg, "ca.url"), *passphrase;
@@ -303,6 +344,8 @@ cb_ca_client_t *cb_ca_client_new(const cb_config_t *cfg, cb_error_t *err)
         cb_error_set(err, CB_ERR_NOMEM, "out of memory");
         return NULL;
     }
+    c->epfd = -1;
+    c->timer_due = -1;
     c->insecure_http = cb_config_get_bool(cfg, "ca.insecure_http");
     c->connect_timeout_ms = (long)cb_config_get_int(cfg, "ca.connect_timeout_ms");
     c->timeout_ms = (long)cb_config_get_int(cfg, "ca.timeout_ms");
@@ -322,6 +365,11 @@ cb_ca_client_t *cb_ca_client_new(const cb_config_t *cfg, cb_error_t *err)
         cb_ca_client_destroy(c);
         return NULL;
     }
+    if ((c->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+        cb_error_set(err, CB_ERR_INTERNAL, "epoll_create1: %s", strerror(errno));
+        cb_ca_client_destroy(c);
+        return NULL;
+    }
     passphrase = cb_config_get(cfg, "ca.tls.key_passphrase_file");
     if (passphrase && *passphrase &&
         !(c->key_passwd = cb_secret_read_file("ca.tls.key_passphrase_file", passphrase, err))) {
@@ -335,6 +383,10 @@ cb_ca_client_t *cb_ca_client_new(const cb_config_t *cfg, cb_error_t *err)
     curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)c->concurrency);
     curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)c->concurrency);
     curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, CURLPIPE_NOTHING);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
     return c;
 }
 
@@ -378,6 +430,8 @@ void cb_ca_client_destroy(cb_ca_client_t *c)
     free_queue(&c->done);
     if (c->multi)
         curl_multi_cleanup(c->multi);
+    if (c->epfd >= 0)
+        close(c->epfd);
     free(c->pool);
     free(c->base_url);
     free(c->cert);
@@ -418,12 +472,64 @@ static int url_query(char *buf, size_t size, const char *name, const char *value
     return n < 0 || (size_t)n >= size - len ? -1 : 0;
 }
 
+/* A JSON object of string members {"k0":"v0",...} from n key/value pairs
+ * (kv[2i], kv[2i+1]); a NULL value leaves its member out. Values must be
+ * valid UTF-8 and are escaped (quote, backslash, control characters); keys
+ * are literals. Builds the small request bodies without a jansson tree.
+ * Answers a new string (caller frees), or NULL with err set. */
+static char *json_object_body(const char *const *kv, size_t n, cb_error_t *err)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i, cap = 3, len = 0;
+    char *out;
+    const unsigned char *v;
+
+    for (i = 0; i < n; i++) {
+        size_t vlen = kv[2 * i + 1] ? strlen(kv[2 * i + 1]) : 0;
+        if (!kv[2 * i + 1])
+            continue;
+        if (!cb_text_utf8_valid(kv[2 * i + 1], vlen)) {
+            cb_error_set(err, CB_ERR_INVALID, "%s: not valid UTF-8", kv[2 * i]);
+            return NULL;
+        }
+        cap += strlen(kv[2 * i]) + 6 + 6 * vlen; /* worst case: every byte \u00XX */
+    }
+    if (!(out = malloc(cap))) {
+        cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    out[len++] = '{';
+    for (i = 0; i < n; i++) {
+        if (!kv[2 * i + 1])
+            continue;
+        len += (size_t)sprintf(out + len, "%s\"%s\":\"", len > 1 ? "," : "", kv[2 * i]);
+        for (v = (const unsigned char *)kv[2 * i + 1]; *v; v++) {
+            if (*v == '"' || *v == '\\') {
+                out[len++] = '\\';
+                out[len++] = (char)*v;
+            } else if (*v < 0x20) {
+                memcpy(out + len, "\\u00", 4);
+                out[len + 4] = hex[*v >> 4];
+                out[len + 5] = hex[*v & 15];
+                len += 6;
+            } else {
+                out[len++] = (char)*v;
+            }
+        }
+        out[len++] = '"';
+    }
+    out[len++] = '}';
+    out[len] = '\0';
+    return out;
+}
+
 /* Builds the job's URL and body from its request. */
 static int job_prepare(cb_ca_client_t *c, ca_job_t *j, cb_error_t *err)
 {
     cb_ca_req_t *r = j->req;
     char url[URL_MAX];
-    json_t *body = NULL;
+    const char *kv[8];
+    size_t n_kv = 0;
     int bad = 0;
 
     snprintf(url, sizeof(url), "%s/v1", c->base_url);
@@ -443,25 +549,28 @@ static int job_prepare(cb_ca_client_t *c, ca_job_t *j, cb_error_t *err)
         bad = url_segment(url, sizeof(url), "certificates") ||
               url_segment(url, sizeof(url), r->serial) ||
               url_segment(url, sizeof(url), "change-info");
-        body = json_pack("{s:s, s:s*}", "subject", r->subject, "org_code", r->org_code);
+        kv[0] = "subject", kv[1] = r->subject, kv[2] = "org_code", kv[3] = r->org_code;
+        n_kv = 2;
         break;
     case CB_CA_REVOKE:
         bad = url_segment(url, sizeof(url), "certificates") ||
               url_segment(url, sizeof(url), r->serial) || url_segment(url, sizeof(url), "revoke");
-        body = json_pack("{s:s}", "reason", reason_name(r->reason));
+        kv[0] = "reason", kv[1] = reason_name(r->reason);
+        n_kv = 1;
         break;
     case CB_CA_RECALL:
         bad = url_segment(url, sizeof(url), "devices") ||
               url_segment(url, sizeof(url), r->device_id) ||
               url_segment(url, sizeof(url), "recall");
-        body = json_object();
-        break;
+        break; /* an empty object */
     case CB_CA_ISSUE:
         if (!r->holder_id || !r->subject)
             return cb_error_set(err, CB_ERR_INVALID, "issue needs holder_id and subject");
         bad = url_segment(url, sizeof(url), "certificates");
-        body = json_pack("{s:s, s:s, s:s, s:s*}", "holder_type", holder_type_name(r->holder_type),
-                         "holder_id", r->holder_id, "subject", r->subject, "org_code", r->org_code);
+        kv[0] = "holder_type", kv[1] = holder_type_name(r->holder_type);
+        kv[2] = "holder_id", kv[3] = r->holder_id, kv[4] = "subject", kv[5] = r->subject;
+        kv[6] = "org_code", kv[7] = r->org_code;
+        n_kv = 4;
         break;
     case CB_CA_REQUEST:
         bad = url_segment(url, sizeof(url), "requests") ||
@@ -473,17 +582,12 @@ static int job_prepare(cb_ca_client_t *c, ca_job_t *j, cb_error_t *err)
     default:
         return cb_error_set(err, CB_ERR_INVALID, "unknown CA operation %d", (int)r->op);
     }
-    if (bad) {
-        json_decref(body);
+    if (bad)
         return cb_error_set(err, CB_ERR_INVALID, "%s: missing path parameter or URL too long",
                             op_names[r->op]);
-    }
     if (r->op != CB_CA_LOOKUP && r->op != CB_CA_REQUEST && r->op != CB_CA_HEALTH) {
-        if (!body || !(j->body = json_dumps(body, JSON_COMPACT))) {
-            json_decref(body);
-            return cb_error_set(err, CB_ERR_NOMEM, "out of memory");
-        }
-        json_decref(body);
+        if (!(j->body = json_object_body(kv, n_kv, err)))
+            return -1;
         if (!r->idempotency_key[0] || strnlen(r->idempotency_key, 65) > 64)
             return cb_error_set(err, CB_ERR_INVALID, "%s: an Idempotency-Key is required",
                                 op_names[r->op]);
@@ -564,11 +668,10 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *opaque)
     return n;
 }
 
-/* Sets every option of an attempt on a (possibly reused) easy handle. */
-static void easy_setup(cb_ca_client_t *c, ca_job_t *j, CURL *e)
+/* Sets the options every attempt shares, once per easy handle: pooled
+ * handles keep them (and their connections and TLS sessions). */
+static void easy_init(cb_ca_client_t *c, CURL *e)
 {
-    curl_easy_setopt(e, CURLOPT_URL, j->url);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)j);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, c->insecure_http ? "http,https" : "https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
@@ -586,10 +689,18 @@ static void easy_setup(cb_ca_client_t *c, ca_job_t *j, CURL *e)
         if (c->key_passwd)
             curl_easy_setopt(e, CURLOPT_KEYPASSWD, c->key_passwd);
     }
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->headers);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+}
+
+/* Sets the options of one attempt of j: every pointer into a previous job
+ * is replaced, and a GET clears a previous POST. */
+static void easy_setup(ca_job_t *j, CURL *e)
+{
+    curl_easy_setopt(e, CURLOPT_URL, j->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)j);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->headers);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, j);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->errtext);
     if (j->body) {
@@ -597,6 +708,7 @@ static void easy_setup(cb_ca_client_t *c, ca_job_t *j, CURL *e)
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, j->body);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(j->body));
     } else {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, (char *)NULL); /* no pointer to a freed body */
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     }
 }
@@ -605,15 +717,20 @@ static void easy_setup(cb_ca_client_t *c, ca_job_t *j, CURL *e)
  * finished as permanent by the caller. */
 static int job_start(cb_ca_client_t *c, ca_job_t *j)
 {
-    CURL *e = c->pool_count ? c->pool[--c->pool_count] : curl_easy_init();
+    CURL *e = c->pool_count ? c->pool[--c->pool_count] : NULL;
 
-    if (!e)
-        return -1;
+    if (!e) {
+        if (!(e = curl_easy_init()))
+            return -1;
+        easy_init(c, e);
+    }
+    if (!j->started_ms)
+        j->started_ms = mono_ms();
     j->resp_len = 0;
     j->overflow = false;
     j->retry_after_ms = 0;
     j->errtext[0] = '\0';
-    easy_setup(c, j, e);
+    easy_setup(j, e);
     if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
         curl_easy_cleanup(e);
         return -1;
@@ -633,8 +750,7 @@ static void job_detach(cb_ca_client_t *c, ca_job_t *j)
     queue_remove(&c->running, j);
     curl_multi_remove_handle(c->multi, j->easy);
     if (c->pool_count < (size_t)c->concurrency) {
-        /* forget this job's buffers; connections and TLS sessions stay */
-        curl_easy_reset(j->easy);
+        /* kept configured: the next job replaces this one's pointers */
         c->pool[c->pool_count++] = j->easy;
     } else {
         curl_easy_cleanup(j->easy);
@@ -814,7 +930,7 @@ static void job_fail_local(cb_ca_client_t *c, ca_job_t *j, const char *msg)
  * ready jobs while slots are free. */
 static void start_jobs(cb_ca_client_t *c)
 {
-    int64_t now = mono_ms();
+    int64_t now = c->delayed.count ? mono_ms() : 0;
     ca_job_t *j, *next;
 
     for (j = c->delayed.head; j; j = next) {
@@ -849,7 +965,7 @@ static int collect(cb_ca_client_t *c)
             queue_push(&c->delayed, j);
         } else {
             job_detach(c, j);
-            j->req->latency_ms = mono_ms() - j->submitted_ms;
+            j->req->latency_ms = mono_ms() - (j->started_ms ? j->started_ms : j->submitted_ms);
             queue_push(&c->done, j);
         }
     }
@@ -878,21 +994,35 @@ int cb_ca_submit(cb_ca_client_t *c, cb_ca_req_t *req, cb_error_t *err)
     return 0;
 }
 
-/* Runs transfers: starts what can start, performs, collects, until nothing
- * more happens without waiting. */
-static void progress(cb_ca_client_t *c)
+/* Hands curl its timeout when it is due. */
+static void run_timers(cb_ca_client_t *c)
 {
-    int running, rounds = 0;
+    int running;
 
-    do {
-        start_jobs(c);
-        curl_multi_perform(c->multi, &running);
-    } while (collect(c) > 0 && ++rounds < 64);
-    start_jobs(c);
+    if (c->timer_due >= 0 && c->timer_due <= mono_ms()) {
+        c->timer_due = -1; /* on_timer sets the next one */
+        curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
 }
 
-/* How long the loop may wait for socket activity: until the deadline, the
- * next delayed job, or not at all when ready jobs have free slots. */
+/* Waits at most wait_ms for watched sockets and hands the ready ones to curl. */
+static void run_sockets(cb_ca_client_t *c, int wait_ms)
+{
+    struct epoll_event evs[64];
+    int n, i, running;
+
+    n = epoll_wait(c->epfd, evs, 64, wait_ms);
+    for (i = 0; i < n; i++) {
+        int flags = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+                    (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                    (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+        curl_multi_socket_action(c->multi, evs[i].data.fd, flags, &running);
+    }
+}
+
+/* How long the loop may wait for socket activity: until the deadline, curl's
+ * timeout, the next delayed job, or not at all when ready jobs have free
+ * slots. */
 static int64_t wait_ms(const cb_ca_client_t *c, int64_t deadline, int64_t now)
 {
     int64_t w = deadline - now;
@@ -900,26 +1030,34 @@ static int64_t wait_ms(const cb_ca_client_t *c, int64_t deadline, int64_t now)
 
     if (c->ready.count && c->active < (size_t)c->concurrency)
         return 0;
+    if (c->timer_due >= 0 && c->timer_due - now < w)
+        w = c->timer_due - now;
     for (j = c->delayed.head; j; j = j->next)
         if (j->due_ms - now < w)
             w = j->due_ms - now;
     return w < 0 ? 0 : w;
 }
 
+/* One turn of the loop: starts what can start, runs curl's due timeouts and
+ * the sockets that are ready (waiting for them until deadline, or not at all
+ * when stop_early and a job is already done), collects finished transfers. */
+static void turn(cb_ca_client_t *c, int64_t deadline, bool stop_early)
+{
+    start_jobs(c);
+    run_timers(c);
+    collect(c);
+    run_sockets(c, stop_early && c->done.count ? 0 : (int)wait_ms(c, deadline, mono_ms()));
+    run_timers(c);
+    collect(c);
+    start_jobs(c);
+}
+
 /* Drives the client until a job is done or the deadline passes. */
 static void drive(cb_ca_client_t *c, int64_t deadline)
 {
-    int64_t now;
-
-    for (;;) {
-        progress(c);
-        if (c->done.count)
-            return;
-        now = mono_ms();
-        if (now >= deadline)
-            return;
-        curl_multi_poll(c->multi, NULL, 0, (int)wait_ms(c, deadline, now), NULL);
-    }
+    do
+        turn(c, deadline, true);
+    while (!c->done.count && mono_ms() < deadline);
 }
 
 cb_ca_req_t *cb_ca_poll(cb_ca_client_t *c, int timeout_ms)
@@ -960,18 +1098,12 @@ static bool take_done(cb_ca_client_t *c, cb_ca_req_t *req)
 
 int cb_ca_call(cb_ca_client_t *c, cb_ca_req_t *req, cb_error_t *err)
 {
-    int64_t now;
-
     if (cb_ca_submit(c, req, err) < 0)
         return -1;
     /* other requests finishing meanwhile stay in the done queue */
-    for (;;) {
-        progress(c);
-        if (take_done(c, req))
-            return 0;
-        now = mono_ms();
-        curl_multi_poll(c->multi, NULL, 0, (int)wait_ms(c, now + 100, now), NULL);
-    }
+    while (!take_done(c, req))
+        turn(c, mono_ms() + 100, false);
+    return 0;
 }
 
 void cb_ca_req_clear(cb_ca_req_t *req)

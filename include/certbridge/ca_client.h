@@ -80,7 +80,8 @@ typedef struct cb_ca_req {
     cb_ca_cert_t *certs;  /* LOOKUP */
     size_t cert_count;
     int attempts;
-    int64_t latency_ms; /* from submit to completion */
+    int64_t latency_ms; /* from the first attempt's start to completion: retries and
+                         * their backoff count, waiting for a free slot does not */
 } cb_ca_req_t;
 
 typedef struct cb_ca_client cb_ca_client_t;

@@ -224,6 +224,36 @@ static void test_change_info(void **state)
 
 /* revoke: the serial on the CRL with its reason; revoking again answers
  * ALREADY_REVOKED, classified already-done. */
+/* A subject with RFC 4514 escapes (a quote, a comma, a backslash) reaches
+ * the CA intact: the request body escapes them for JSON. */
+static void test_change_info_escapes(void **state)
+{
+    static const char *new_dn = "CN=Tổ \\\"Hợp tác\\\"\\, số 5 \\\\ Nhơn Trạch,OU=Sở Nội vụ,"
+                                "O=Ủy ban nhân dân tỉnh Đồng Nai,L=Đồng Nai,C=VN";
+    cb_ca_client_t *c = ct_client(dir, NULL);
+    cb_ca_req_t look, r;
+    cb_error_t err;
+    char serial[64];
+
+    (void)state;
+    ct_lookup(c, CB_HOLDER_PERSON, "HR-0005", &look);
+    assert_int_equal(look.cert_count, 1);
+    snprintf(serial, sizeof(serial), "%s", look.certs[0].serial);
+    mreq(&r, CB_CA_CHANGE_INFO, "change-HR-0005-escapes");
+    r.serial = serial;
+    r.subject = new_dn;
+    assert_int_equal(cb_ca_call(c, &r, &err), 0);
+    assert_int_equal(r.klass, CB_CA_SUCCESS);
+    cb_ca_req_clear(&look);
+    ct_lookup(c, CB_HOLDER_PERSON, "HR-0005", &look);
+    assert_int_equal(look.cert_count, 1);
+    assert_string_equal(look.certs[0].serial, r.new_serial);
+    assert_string_equal(look.certs[0].subject, new_dn);
+    cb_ca_req_clear(&look);
+    cb_ca_req_clear(&r);
+    cb_ca_client_destroy(c);
+}
+
 static void test_revoke(void **state)
 {
     cb_ca_client_t *c = ct_client(dir, NULL);
@@ -649,6 +679,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_lookup_org),
         cmocka_unit_test(test_lookup_by_org_code),
         cmocka_unit_test(test_change_info),
+        cmocka_unit_test(test_change_info_escapes),
         cmocka_unit_test(test_revoke),
         cmocka_unit_test(test_keyed_lookup_snapshot),
         cmocka_unit_test(test_idempotency),
