@@ -10,7 +10,6 @@
  */
 #include "certbridge/executor.h"
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,25 +215,6 @@ static int cmp_step_ptr(const void *a, const void *b)
     return x < y ? -1 : x > y; /* keep batch order within a holder */
 }
 
-/* The idempotency key of a lookup: SHA-256 over "lookup", event id and the
- * holder key, so a replayed batch gets the same snapshot back. */
-static void lookup_key(const char *event_id, const char *hkey, char out[65])
-{
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    size_t i;
-
-    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-    EVP_DigestUpdate(ctx, "lookup", 7);
-    EVP_DigestUpdate(ctx, event_id, strlen(event_id) + 1);
-    EVP_DigestUpdate(ctx, hkey, strlen(hkey) + 1);
-    EVP_DigestFinal_ex(ctx, md, &mdlen);
-    EVP_MD_CTX_free(ctx);
-    for (i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
 /* Fills the parts of an outcome known before any CA call. */
 static int outcome_base(cb_outcome_t *o, const step_t *s, const cb_intent_t *in,
                         const cb_ca_cert_t *cert)
@@ -402,7 +382,7 @@ static int prepare_call(chain_t *ch, step_t *s)
         r->holder_type = s->org_code ? CB_HOLDER_PERSON : s->holder_type;
         r->holder_id = s->org_code ? NULL : s->holder_id;
         r->org_code = s->org_code;
-        lookup_key(s->work->ev.event_id, s->holder_key, r->idempotency_key);
+        cb_lookup_key(s->work->ev.event_id, s->holder_key, r->idempotency_key);
         return 1;
     }
     while (s->next_action < s->n_actions && !s->actions[s->next_action].needs_call)
@@ -615,26 +595,26 @@ static void on_complete(cb_executor_t *ex, cb_ca_req_t *r)
     chain_advance(ex, ch);
 }
 
-/* Moves every action's outcome into its work item, numbered in intent order. */
+/* Moves every action's outcome into its work item, numbered in intent order.
+ * The steps of one work item are contiguous in ex->steps (cb_executor_start
+ * builds them work by work), so this is linear in the batch. */
 static int collect_outcomes(cb_executor_t *ex)
 {
-    size_t i, j, k, w;
+    size_t i, j, k, w, first = 0, last;
+    int64_t now = now_ms();
 
-    for (w = 0; w < ex->n_works; w++) {
+    for (w = 0; w < ex->n_works; w++, first = last) {
         cb_work_t *work = &ex->works[w];
         size_t count = 0, idx = 0, in;
 
-        for (i = 0; i < ex->n_steps; i++)
-            if (ex->steps[i].work == work)
-                count += ex->steps[i].n_actions;
+        for (last = first; last < ex->n_steps && ex->steps[last].work == work; last++)
+            count += ex->steps[last].n_actions;
         work->outcomes = calloc(count ? count : 1, sizeof(cb_outcome_t));
         if (!work->outcomes)
             return -1;
         for (in = 0; in < work->intents.count; in++) {
-            for (i = 0; i < ex->n_steps; i++) {
+            for (i = first; i < last; i++) {
                 step_t *s = &ex->steps[i];
-                if (s->work != work)
-                    continue;
                 for (j = 0; j < s->n_actions; j++) {
                     if (s->actions[j].intent != in)
                         continue;
@@ -654,7 +634,7 @@ static int collect_outcomes(cb_executor_t *ex)
             snprintf(o->outcome_id, n, "%s/%zu", work->ev.event_id, k);
             o->action_index = (int32_t)k;
             o->action_count = (int32_t)idx;
-            o->processed_at_ms = now_ms();
+            o->processed_at_ms = now;
         }
     }
     return 0;
@@ -669,8 +649,8 @@ int cb_executor_step(cb_executor_t *ex, int timeout_ms)
     if (ex->finished)
         return 1;
     if (ex->chains_done < ex->n_chains) {
-        now = now_ms();
-        for (i = 0; i < ex->n_chains; i++) {
+        now = ex->stalled ? now_ms() : 0;
+        for (i = 0; ex->stalled && i < ex->n_chains; i++) {
             chain_t *ch = &ex->chains[i];
             cb_error_t err;
             if (ch->retry_at && ch->retry_at <= now) {

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include <openssl/evp.h>
+#include <pthread.h>
 
 #include "certbridge/subject.h"
 
@@ -484,6 +485,36 @@ int cb_rules_plan(const cb_event_t *ev, const cb_policy_t *policy, cb_intent_lis
     return rc;
 }
 
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+/* SHA-256, fetched from the provider once for the process: EVP_sha256()
+ * makes every EVP_DigestInit_ex look the algorithm up again, which costs
+ * more than hashing a key. Never freed (one per process). */
+static const EVP_MD *sha256(void)
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    return sha256_md ? sha256_md : EVP_sha256();
+}
+
+/* digest as lower-case hex into out (65 bytes with the NUL). */
+static void to_hex(const unsigned char digest[32], char out[65])
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i;
+
+    for (i = 0; i < 32; i++) {
+        out[2 * i] = hex[digest[i] >> 4];
+        out[2 * i + 1] = hex[digest[i] & 15];
+    }
+    out[64] = '\0';
+}
+
 /* Feeds one length-prefixed field to the digest: a 4-byte big-endian
  * length, or 0xFFFFFFFF for NULL, then the bytes. -1 when OpenSSL fails. */
 static int digest_field(EVP_MD_CTX *md, const char *s)
@@ -509,14 +540,12 @@ static int digest_field(EVP_MD_CTX *md, const char *s)
 void cb_idempotency_key(const char *event_id, cb_action_t action, cb_holder_type_t holder_type,
                         const char *holder_id, const char *serial, char out[65])
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char digest[32];
     unsigned int dlen = 0;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    size_t i;
 
     out[0] = '\0';
-    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+    if (!md || EVP_DigestInit_ex(md, sha256(), NULL) != 1)
         goto cleanup_md;
     if (digest_field(md, "certbridge-idempotency-v1") < 0 || digest_field(md, event_id) < 0 ||
         digest_field(md, cb_action_name(action)) < 0 ||
@@ -524,11 +553,25 @@ void cb_idempotency_key(const char *event_id, cb_action_t action, cb_holder_type
         digest_field(md, serial) < 0 || EVP_DigestFinal_ex(md, digest, &dlen) != 1 ||
         dlen != sizeof(digest))
         goto cleanup_md;
-    for (i = 0; i < sizeof(digest); i++) {
-        out[2 * i] = hex[digest[i] >> 4];
-        out[2 * i + 1] = hex[digest[i] & 15];
-    }
-    out[64] = '\0';
+    to_hex(digest, out);
 cleanup_md:
+    EVP_MD_CTX_free(md);
+}
+
+/* The lookup's key (rules.h); the bytes hashed are those the executor has
+ * always used, so a batch replayed across an upgrade keeps its snapshot. */
+void cb_lookup_key(const char *event_id, const char *holder_key, char out[65])
+{
+    unsigned char digest[32];
+    unsigned int dlen = 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+    out[0] = '\0';
+    if (md && EVP_DigestInit_ex(md, sha256(), NULL) == 1 &&
+        EVP_DigestUpdate(md, "lookup", 7) == 1 &&
+        EVP_DigestUpdate(md, event_id, strlen(event_id) + 1) == 1 &&
+        EVP_DigestUpdate(md, holder_key, strlen(holder_key) + 1) == 1 &&
+        EVP_DigestFinal_ex(md, digest, &dlen) == 1 && dlen == sizeof(digest))
+        to_hex(digest, out);
     EVP_MD_CTX_free(md);
 }

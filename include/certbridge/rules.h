@@ -51,8 +51,8 @@ typedef struct cb_policy {
 typedef struct cb_intent {
     cb_action_t action;
     cb_holder_type_t holder_type;
-    char *holder_id;   /* org code or person_id; NULL for a cascade intent */
-    char *holder_name; /* org name or person's full name */
+    char *holder_id;               /* org code or person_id; NULL for a cascade intent */
+    char *holder_name;             /* org name or person's full name */
     cb_revocation_reason_t reason; /* REVOKE only, else CB_REASON_NONE */
     char *new_subject;             /* CHANGE_INFO/ISSUE: RFC 4514 DN string (subject.h) */
     bool emergency_signing_allowed;
@@ -90,10 +90,16 @@ void cb_intent_list_clear(cb_intent_list_t *list);
 void cb_idempotency_key(const char *event_id, cb_action_t action, cb_holder_type_t holder_type,
                         const char *holder_id, const char *serial, char out[65]);
 
-const char *cb_action_name(cb_action_t a);                /* "CHANGE_INFO" */
-const char *cb_holder_type_name(cb_holder_type_t t);      /* "ORGANIZATION" */
+/* The idempotency key of a certificate lookup, so a replayed batch gets the
+ * same snapshot back: lower-case hex SHA-256 over "lookup", event_id and
+ * holder_key, each with its terminating NUL. out is the empty string should
+ * OpenSSL fail (the lookup then goes without a key). */
+void cb_lookup_key(const char *event_id, const char *holder_key, char out[65]);
+
+const char *cb_action_name(cb_action_t a);                       /* "CHANGE_INFO" */
+const char *cb_holder_type_name(cb_holder_type_t t);             /* "ORGANIZATION" */
 const char *cb_revocation_reason_name(cb_revocation_reason_t r); /* "cessationOfOperation" */
-int cb_action_parse(const char *s);                       /* -1 when unknown */
+int cb_action_parse(const char *s);                              /* -1 when unknown */
 int cb_holder_type_parse(const char *s);
 
 #endif
