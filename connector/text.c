@@ -7,25 +7,46 @@
 #include <string.h>
 #include <utf8proc.h>
 
-/* Returns the offset of the first invalid byte, or len when all is valid. */
-static size_t utf8_first_invalid(const char *s, size_t len)
+/* True for a code point that is NFC whatever surrounds it and assigned:
+ * everything below U+0300 (where the combining marks begin) and the
+ * precomposed letters of Latin Extended Additional (U+1E00..U+1EFF, the
+ * Vietnamese letters with their tone marks). test_text checks every one of
+ * them against utf8proc. */
+static bool nfc_inert(utf8proc_int32_t cp)
+{
+    return cp < 0x300 || (cp >= 0x1E00 && cp <= 0x1EFF);
+}
+
+/* Returns the offset of the first invalid byte, or len when all is valid;
+ * *inert (when not NULL) tells whether every code point is nfc_inert, so
+ * that the string is its own NFC. */
+static size_t utf8_first_invalid(const char *s, size_t len, bool *inert)
 {
     size_t off = 0;
+    bool all = true;
 
     while (off < len) {
         utf8proc_int32_t cp;
-        utf8proc_ssize_t n =
-            utf8proc_iterate((const utf8proc_uint8_t *)s + off, (utf8proc_ssize_t)(len - off), &cp);
+        utf8proc_ssize_t n;
+
+        if ((unsigned char)s[off] < 0x80 && s[off]) { /* ASCII, the common case */
+            off++;
+            continue;
+        }
+        n = utf8proc_iterate((const utf8proc_uint8_t *)s + off, (utf8proc_ssize_t)(len - off), &cp);
         if (n <= 0 || cp == 0)
             return off;
+        all = all && nfc_inert(cp);
         off += (size_t)n;
     }
+    if (inert)
+        *inert = all;
     return len;
 }
 
 bool cb_text_utf8_valid(const char *s, size_t len)
 {
-    return utf8_first_invalid(s, len) == len;
+    return utf8_first_invalid(s, len, NULL) == len;
 }
 
 char *cb_text_nfc(const char *s, size_t len, size_t max_bytes, cb_error_t *err)
@@ -33,16 +54,26 @@ char *cb_text_nfc(const char *s, size_t len, size_t max_bytes, cb_error_t *err)
     utf8proc_uint8_t *out = NULL;
     utf8proc_ssize_t n;
     size_t bad;
+    bool inert = false;
 
     if (len > max_bytes) {
         cb_error_set(err, CB_ERR_LIMIT, "string of %zu bytes exceeds the limit of %zu", len,
                      max_bytes);
         return NULL;
     }
-    bad = utf8_first_invalid(s, len);
+    bad = utf8_first_invalid(s, len, &inert);
     if (bad != len) {
         cb_error_set(err, CB_ERR_INVALID, "invalid UTF-8 at byte %zu", bad);
         return NULL;
+    }
+    if (inert) { /* already NFC: a copy, without utf8proc's decompose/compose */
+        if (!(out = malloc(len + 1))) {
+            cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+            return NULL;
+        }
+        memcpy(out, s, len);
+        out[len] = '\0';
+        return (char *)out;
     }
     n = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)len, &out,
                      UTF8PROC_STABLE | UTF8PROC_COMPOSE);
