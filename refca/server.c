@@ -600,6 +600,7 @@ int refca_server_run(refca_ca_t *ca, const refca_server_opts_t *o, cb_error_t *e
     struct evhttp *http = NULL;
     struct evhttp_bound_socket *bound;
     struct event *sigint = NULL, *sigterm = NULL;
+    struct event_config *ecfg;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     int port, rc = -1, one = 1;
@@ -611,7 +612,14 @@ int refca_server_run(refca_ca_t *ca, const refca_server_opts_t *o, cb_error_t *e
     signal(SIGPIPE, SIG_IGN);
     if (!(srv.ssl = make_ssl(o, err)))
         return -1;
-    if (!(srv.base = event_base_new()) || !(http = evhttp_new(srv.base))) {
+    /* a precise clock: on Linux libevent otherwise times with
+     * CLOCK_MONOTONIC_COARSE, and a --latency-ms answer could leave up to a
+     * tick early */
+    if ((ecfg = event_config_new()))
+        event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+    srv.base = ecfg ? event_base_new_with_config(ecfg) : NULL;
+    event_config_free(ecfg);
+    if (!srv.base || !(http = evhttp_new(srv.base))) {
         cb_error_set(err, CB_ERR_NOMEM, "libevent set-up failed");
         goto out;
     }
