@@ -313,7 +313,7 @@ static int on_timer(CURLM *m, long timeout_ms, void *userp)
 
 cb_ca_client_t *cb_ca_client_new(const cb_config_t *cfg, cb_error_t *err)
 {
-    const char *url = cb_config_get(cfg, "ca.url"), *passphrase;
+    const char *url = cb_config_get(cfg, "ca.url"), *passphrase, *insecure;
     cb_ca_client_t *c;
     size_t len;
 
@@ -322,9 +322,11 @@ cb_ca_client_t *cb_ca_client_new(const cb_config_t *cfg, cb_error_t *err)
                      url ? url : "");
         return NULL;
     }
-    if (!strncmp(url, "http://", 7) && !cb_config_get_bool(cfg, "ca.insecure_http")) {
+    insecure = cb_config_get(cfg, "ca.insecure_http_url");
+    if (!strncmp(url, "http://", 7) && (!insecure || strcmp(insecure, url) != 0)) {
         cb_error_set(err, CB_ERR_CONFIG,
-                     "ca.url: plain http:// is refused (set ca.insecure_http=true for tests)");
+                     "ca.url: plain http:// is refused unless ca.insecure_http_url names the "
+                     "same URL (tests only)");
         return NULL;
     }
     if (check_file("ca.tls.cert", cb_config_get(cfg, "ca.tls.cert"), err) < 0 ||
@@ -346,7 +348,7 @@ cb_ca_client_t *cb_ca_client_new(const cb_config_t *cfg, cb_error_t *err)
     }
     c->epfd = -1;
     c->timer_due = -1;
-    c->insecure_http = cb_config_get_bool(cfg, "ca.insecure_http");
+    c->insecure_http = !strncmp(url, "http://", 7);
     c->connect_timeout_ms = (long)cb_config_get_int(cfg, "ca.connect_timeout_ms");
     c->timeout_ms = (long)cb_config_get_int(cfg, "ca.timeout_ms");
     c->concurrency = (int)cb_config_get_int(cfg, "ca.concurrency");

@@ -77,8 +77,9 @@ static const cb_config_prop_t props[] = {
     {"ca.retry_max_ms", CB_CONFIG_INT, "10000", 1, 3600000, NULL,
      "Longest backoff delay between two attempts (a longer Retry-After still wins, up to "
      "60 s)."},
-    {"ca.insecure_http", CB_CONFIG_BOOL, "false", 0, 0, NULL,
-     "Allow a plain http:// ca.url (tests only); refused otherwise."},
+    {"ca.insecure_http_url", CB_CONFIG_STRING, "", 0, 0, NULL,
+     "Tests only: a plain http:// ca.url is refused unless this key names exactly the same "
+     "URL (no TLS, no client certificate: never in production)."},
     /* Kafka secrets, from files (the other kafka.* keys are below) */
     {"kafka_secret.sasl_password_file", CB_CONFIG_STRING, "", 0, 0, NULL,
      "File whose first line is the SASL password: sets librdkafka's sasl.password (with "

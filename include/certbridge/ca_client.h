@@ -88,7 +88,7 @@ typedef struct cb_ca_client cb_ca_client_t;
 
 /* A client from ca.* configuration keys (url, TLS files, timeouts,
  * concurrency, retry policy). Refuses a plain http:// URL unless
- * ca.insecure_http is set. Sets SIGPIPE to ignored when it still has its
+ * ca.insecure_http_url names that very URL. Sets SIGPIPE to ignored when it still has its
  * default action (a closed connection must not kill the process). Caller
  * frees with cb_ca_client_destroy(). */
 cb_ca_client_t *cb_ca_client_new(const cb_config_t *cfg, cb_error_t *err);

@@ -163,7 +163,10 @@ static cb_ca_client_t *client_from(const char *const *kv, cb_error_t *err)
 static void test_config_checks(void **state)
 {
     const char *plain[] = {"ca.url", "http://127.0.0.1:1", NULL};
-    const char *plain_ok[] = {"ca.url", "http://127.0.0.1:1", "ca.insecure_http", "true", NULL};
+    const char *plain_ok[] = {"ca.url", "http://127.0.0.1:1", "ca.insecure_http_url",
+                              "http://127.0.0.1:1", NULL};
+    const char *plain_other[] = {"ca.url", "http://127.0.0.1:1", "ca.insecure_http_url",
+                                 "http://127.0.0.1:2", NULL};
     const char *missing[] = {"ca.tls.cert", "/nonexistent/client.pem", "ca.tls.key",
                              "/nonexistent/client.key", NULL};
     const char *ftp[] = {"ca.url", "ftp://127.0.0.1", NULL};
@@ -176,7 +179,11 @@ static void test_config_checks(void **state)
     assert_null(client_from(plain, &err));
     assert_int_equal(err.code, CB_ERR_CONFIG);
     assert_non_null(strstr(err.msg, "ca.url"));
-    assert_non_null(strstr(err.msg, "ca.insecure_http"));
+    assert_non_null(strstr(err.msg, "ca.insecure_http_url"));
+    /* the insecure setting must name this very URL */
+    assert_null(client_from(plain_other, &err));
+    assert_int_equal(err.code, CB_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, "ca.insecure_http_url"));
 
     c = client_from(plain_ok, &err);
     assert_non_null(c);
@@ -192,7 +199,7 @@ static void test_config_checks(void **state)
     /* the defaults and ranges of the ca.* keys */
     assert_string_equal(cb_config_get(cfg, "ca.url"), "https://127.0.0.1:8443");
     assert_int_equal(cb_config_get_int(cfg, "ca.concurrency"), 8);
-    assert_false(cb_config_get_bool(cfg, "ca.insecure_http"));
+    assert_string_equal(cb_config_get(cfg, "ca.insecure_http_url"), "");
     assert_int_equal(cb_config_set(cfg, "ca.concurrency", "0", &err), -1);
     assert_non_null(strstr(err.msg, "ca.concurrency"));
     assert_int_equal(cb_config_set(cfg, "ca.concurrency", "1025", &err), -1);
@@ -207,8 +214,8 @@ static void test_unreachable_retries(void **state)
 {
     const char *kv[] = {"ca.url",
                         "http://127.0.0.1:9",
-                        "ca.insecure_http",
-                        "true",
+                        "ca.insecure_http_url",
+                        "http://127.0.0.1:9",
                         "ca.max_attempts",
                         "3",
                         "ca.retry_base_ms",
