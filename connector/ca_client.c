@@ -852,6 +852,50 @@ static void set_error(cb_ca_req_t *r, const char *code, const char *msg)
     r->error_message = msg ? strdup(msg) : NULL;
 }
 
+/* Fills request r from an HTTP answer of class k: the error of a refused
+ * call, the certificates of a lookup, the new serial and request id of a
+ * mutating call. Pure: no I/O. */
+static void answer_fill(cb_ca_req_t *r, cb_ca_class_t k, long status, json_t *root, json_t *result)
+{
+    r->klass = k;
+    r->http_status = status;
+    if (k == CB_CA_PERMANENT || k == CB_CA_RETRY) {
+        json_t *p = result ? result : root;
+        const char *ec = json_string_value(json_object_get(p, "code"));
+        const char *detail = json_string_value(json_object_get(p, "detail"));
+        char fallback[32];
+        snprintf(fallback, sizeof(fallback), "http_%ld", status);
+        if (!ec)
+            ec = json_string_value(json_object_get(p, "type"));
+        if (!root && status >= 200 && status < 300 && r->op != CB_CA_HEALTH) {
+            r->klass = CB_CA_PERMANENT;
+            ec = "invalid_answer";
+            detail = "the CA's answer is not JSON";
+        }
+        set_error(r, ec ? ec : fallback, detail);
+    } else if (r->op == CB_CA_LOOKUP && k == CB_CA_SUCCESS) {
+        if (parse_certs(r, root) < 0) {
+            r->klass = CB_CA_PERMANENT;
+            set_error(r, "invalid_answer", "the lookup answer has no valid certificates list");
+        }
+    } else if (result) {
+        r->new_serial = jdup(result, "new_serial");
+        r->request_id_out = jdup(root, "request_id");
+    }
+}
+
+void cb_ca_answer_parse(cb_ca_req_t *r, long status, const char *body, size_t len)
+{
+    json_t *root = NULL, *result = NULL;
+    const char *st;
+
+    if (len && r->op != CB_CA_HEALTH)
+        root = json_loadb(body, len, 0, NULL);
+    st = answer_status(r, root, &result);
+    answer_fill(r, cb_ca_classify(0, NULL, status, st), status, root, result);
+    json_decref(root);
+}
+
 /* Finishes an attempt: classifies it, and either schedules a retry (true)
  * or fills the request's answer (false). */
 static bool job_finish(cb_ca_client_t *c, ca_job_t *j, CURLcode code)
@@ -881,35 +925,15 @@ static bool job_finish(cb_ca_client_t *c, ca_job_t *j, CURLcode code)
         retry = true;
         goto out;
     }
-    r->klass = k;
-    r->http_status = status;
     if (code != CURLE_OK) {
+        r->klass = k;
+        r->http_status = status;
         set_error(r, j->overflow ? "body_too_large" : "transport",
                   j->overflow     ? "the answer exceeds CB_CA_BODY_MAX"
                   : j->errtext[0] ? j->errtext
                                   : curl_easy_strerror(code));
-    } else if (k == CB_CA_PERMANENT || k == CB_CA_RETRY) {
-        json_t *p = result ? result : root;
-        const char *ec = json_string_value(json_object_get(p, "code"));
-        const char *detail = json_string_value(json_object_get(p, "detail"));
-        char fallback[32];
-        snprintf(fallback, sizeof(fallback), "http_%ld", status);
-        if (!ec)
-            ec = json_string_value(json_object_get(p, "type"));
-        if (!root && status >= 200 && status < 300 && r->op != CB_CA_HEALTH) {
-            r->klass = CB_CA_PERMANENT;
-            ec = "invalid_answer";
-            detail = "the CA's answer is not JSON";
-        }
-        set_error(r, ec ? ec : fallback, detail);
-    } else if (r->op == CB_CA_LOOKUP && k == CB_CA_SUCCESS) {
-        if (parse_certs(r, root) < 0) {
-            r->klass = CB_CA_PERMANENT;
-            set_error(r, "invalid_answer", "the lookup answer has no valid certificates list");
-        }
-    } else if (result) {
-        r->new_serial = jdup(result, "new_serial");
-        r->request_id_out = jdup(root, "request_id");
+    } else {
+        answer_fill(r, k, status, root, result);
     }
     if (k == CB_CA_RETRY || k == CB_CA_PERMANENT)
         cb_log(CB_LOG_INFO, "ca_client", "%s failed after %d attempt(s): %s (HTTP %ld)",

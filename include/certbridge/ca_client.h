@@ -113,6 +113,12 @@ int cb_ca_call(cb_ca_client_t *c, cb_ca_req_t *req, cb_error_t *err);
 /* Frees what the client filled in req and resets the output fields. */
 void cb_ca_req_clear(cb_ca_req_t *req);
 
+/* Interprets one HTTP answer (status and body, len bytes, at most
+ * CB_CA_BODY_MAX) to request r as the client does when a transfer completed:
+ * fills r's class and answer fields (free them with cb_ca_req_clear). Pure:
+ * no I/O; exposed for the fuzz target of the CA answer parser. */
+void cb_ca_answer_parse(cb_ca_req_t *r, long status, const char *body, size_t len);
+
 /* The pieces of the retry policy, exposed for unit tests. */
 
 /* Classifies one attempt. curl_code is libcurl's CURLcode (0 when an HTTP
