@@ -118,6 +118,8 @@ static const char *const consumer_only[] = {"group.id",
                                             "heartbeat.interval.ms",
                                             "fetch.wait.max.ms",
                                             "fetch.min.bytes",
+                                            "queued.max.messages.kbytes",
+                                            "queued.min.messages",
                                             NULL};
 
 static const char *const producer_only[] = {"linger.ms",
@@ -180,7 +182,11 @@ static rd_kafka_conf_t *make_conf(cb_pipeline_t *p, bool producer, cb_error_t *e
             conf_set(conf, "isolation.level", "read_committed", err) < 0 ||
             conf_set(conf, "enable.auto.commit", "false", err) < 0 ||
             conf_set(conf, "auto.offset.reset", "earliest", err) < 0 ||
-            conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err) < 0)
+            conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err) < 0 ||
+            /* prefetch a few MiB, not librdkafka's 64 MiB: a backlog stays
+             * in Kafka instead of in memory (kafka.* keys override) */
+            conf_set(conf, "queued.max.messages.kbytes", "4096", err) < 0 ||
+            conf_set(conf, "queued.min.messages", "1000", err) < 0)
             goto fail;
     }
     if (cb_config_foreach_kafka(p->cfg, apply_kafka_key, &ctx) < 0 ||
@@ -592,11 +598,18 @@ static int commit_batch(cb_pipeline_t *p, cb_error_t *err)
 /* ---- consumer polling while a batch runs ------------------------------ */
 
 /* Polls the consumer without taking new work: keeps the group membership,
- * serves rebalances, carries any message that still arrives. */
+ * serves rebalances, carries messages that still arrive (up to a batch). */
 static void service_consumer(cb_pipeline_t *p)
 {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, 0);
+    rd_kafka_message_t *m;
 
+    /* A next batch is carried already: leave the rest in librdkafka's
+     * bounded queue, or a backlog would move into memory of our own. Once
+     * the partitions are paused, polls bring no messages and serve the group
+     * again. */
+    if (!p->paused && p->n_carry >= (size_t)p->batch_max)
+        return;
+    m = rd_kafka_consumer_poll(p->consumer, 0);
     while (m) {
         if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -606,6 +619,8 @@ static void service_consumer(cb_pipeline_t *p)
             rd_kafka_message_destroy(m);
             p->need_rewind = true; /* cannot keep it: read it again later */
         }
+        if (!p->paused && p->n_carry >= (size_t)p->batch_max)
+            break;
         m = rd_kafka_consumer_poll(p->consumer, 0);
     }
 }
