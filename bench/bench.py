@@ -325,6 +325,7 @@ class Bench:
                 "ca.tls.ca_bundle": os.path.join(self.pki, "tls-ca.pem"),
                 "ca.concurrency": str(concurrency), "metrics.listen": "127.0.0.1:0",
                 "log.level": "info"}
+            keys.update(kv.split("=", 1) for kv in self.a.conf)
             with open(conf, "w") as f:
                 f.writelines("%s=%s\n" % kv for kv in keys.items())
             cmd = [self.certbridge, "run", "-c", conf, "--drain-idle-ms",
@@ -385,9 +386,10 @@ class Bench:
     def ca_alone(self, latency, concurrency, row):
         """The reference CA's own ceiling at this latency and concurrency:
         certbridge-refca-load (the CA engineer's load generator, no Kafka)
-        drives lookups, change-info and revoke with `concurrency` calls in
-        flight; the rates are weighted by the row's call mix (recall counted
-        as revoke, both cheap updates). Answers a dict for the row."""
+        drives keyed lookups (as certbridge sends them), change-info and
+        revoke with `concurrency` calls in flight; the rates are weighted by
+        the row's call mix (recall counted as revoke, both cheap updates).
+        Answers a dict for the row."""
         bound = concurrency / (latency / 1000.0) if latency else 15000.0
         holders = int(min(5000, max(300, bound * 3)))
         rdir = os.path.join(self.work, "rows", "ca-alone-L%d-C%d" % (latency, concurrency))
@@ -405,7 +407,8 @@ class Bench:
                     % (ca.url, os.path.join(self.pki, "client.pem"),
                        os.path.join(self.pki, "client.key"), os.path.join(self.pki, "tls-ca.pem")))
         out = subprocess.run([self.refca_load, "run", "-c", conf, "--holders", str(holders),
-                              "--lookups", str(2 * holders), "--concurrency", str(concurrency)],
+                              "--lookups", str(2 * holders), "--concurrency", str(concurrency),
+                              "--keyed-lookups"],
                              capture_output=True, text=True, timeout=1800).stdout
         self.stop_ca(ca)
         rates = {}
@@ -501,8 +504,19 @@ def row_events(a, latency, concurrency, engine):
     if latency == 0:
         return a.events
     calls_per_event = 3.3
-    n = int(concurrency / (latency / 1000.0) * a.row_budget_s / calls_per_event)
+    n = int(concurrency / (latency / 1000.0) * a.row_budget_s / calls_per_event) // 100 * 100
     return max(min(a.events, n), min(a.events, 1000))
+
+
+def build_type(build):
+    try:
+        with open(os.path.join(build, "CMakeCache.txt")) as f:
+            for line in f:
+                if line.startswith("CMAKE_BUILD_TYPE:"):
+                    return line.split("=", 1)[1].strip()
+    except OSError:
+        pass
+    return "?"
 
 
 def machine():
@@ -639,10 +653,11 @@ def write_results_md(path, rows, meta):
             % (meta["machine"]["nproc"], meta["machine"]["cpu"], meta["machine"]["memory_gib"],
                meta["machine"]["kernel"]),
             "",
-            "Settings: pipeline.batch_max_events=%d, pipeline.batch_max_ms=%d, %d partitions per "
-            "input topic, workload seed %d, drain idle %d ms."
-            % (meta["batch_events"], meta["batch_ms"], meta["partitions"], meta["seed"],
-               meta["drain_idle_ms"]), "",
+            "Settings: %s build, pipeline.batch_max_events=%d, pipeline.batch_max_ms=%d, %d "
+            "partitions per input topic, workload seed %d, drain idle %d ms; load average "
+            "before %s, after %s."
+            % (meta["build_type"], meta["batch_events"], meta["batch_ms"], meta["partitions"],
+               meta["seed"], meta["drain_idle_ms"], meta["load_before"], meta["load_after"]), "",
             table(rows), "", "Targets (issue [7/8]):", "",
             "| target | measured | met |", "|---|---|---|"]
     for name, val, ok in meta["targets"]:
@@ -678,6 +693,8 @@ def main():
     ap.add_argument("--batch-events", type=int, default=500)
     ap.add_argument("--batch-ms", type=int, default=500)
     ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                    help="an extra certbridge configuration key (repeatable)")
     ap.add_argument("--drain-idle-ms", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--row-timeout", type=float, default=1800)
@@ -699,6 +716,7 @@ def main():
     concs = [int(x) for x in a.concurrencies.split(",") if x != ""]
     b = Bench(a)
     rows = []
+    load_before = os.getloadavg()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     try:
         b.start_broker()
@@ -720,7 +738,9 @@ def main():
         b.cleanup()
     meta = {"command": a.command, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "machine": machine(), "batch_events": a.batch_events, "batch_ms": a.batch_ms,
-            "partitions": a.partitions, "seed": a.seed, "drain_idle_ms": a.drain_idle_ms}
+            "partitions": a.partitions, "seed": a.seed, "drain_idle_ms": a.drain_idle_ms,
+            "build_type": build_type(a.build), "load_before": [round(x, 2) for x in load_before],
+            "load_after": [round(x, 2) for x in os.getloadavg()]}
     meta["targets"] = targets(rows)
     with open(a.json, "w") as f:
         json.dump({"meta": meta, "rows": rows}, f, indent=1)

@@ -256,7 +256,7 @@ def execute(ca, ev, intents, msg):
     """Runs one event's intents (holder by holder, one call at a time) and
     answers its outcomes as dicts of the outcome schema."""
     outs = []
-    certs_of = {}
+    certs_of, skipped = {}, set()
     for it in intents:
         base = {"source_event_id": ev["event_id"], "source_event_type": ev["event_type"],
                 "source_topic": msg.topic(), "source_partition": msg.partition(),
@@ -282,8 +282,12 @@ def execute(ca, ev, intents, msg):
             seen, certs = set(), [c for c in certs if c.get("device_id")]
             certs = [c for c in certs if not (c["device_id"] in seen or seen.add(c["device_id"]))]
         if not certs:
-            outs.append(dict(base, status="SKIPPED",
-                             error_message="the holder has no active certificate"))
+            # one SKIPPED outcome per holder without an active certificate
+            if certs_of[hk] or hk not in skipped:
+                skipped.add(hk)
+                outs.append(dict(base, status="SKIPPED", error_message=(
+                    "no key token recorded for the holder's certificates" if certs_of[hk]
+                    else "the holder has no active certificate")))
             continue
         for c in certs:
             o = dict(base, certificate_serial=c["serial"])

@@ -5,9 +5,11 @@
  *   certbridge-refca-load inventory N > inventory.jsonl
  *       N persons HR-000001.. (for `certbridge-refca serve --inventory`)
  *   certbridge-refca-load run -c certbridge.conf --holders N [--lookups M]
- *       [--concurrency C]
+ *       [--concurrency C] [--keyed-lookups]
  *       M lookups, then one change-info and one revoke per holder, with C
  *       calls in flight; prints the calls per second of each phase.
+ *       --keyed-lookups sends each lookup with an Idempotency-Key, as
+ *       certbridge's executor does (the CA then stores its snapshot).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -75,18 +77,17 @@ static long run_phase(cb_ca_client_t *c, const char *name, slot_t *slots, long c
 
 static int cmd_run(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"holders", required_argument, NULL, 'h'},
-                                         {"lookups", required_argument, NULL, 'l'},
-                                         {"concurrency", required_argument, NULL, 'C'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},  {"holders", required_argument, NULL, 'h'},
+        {"lookups", required_argument, NULL, 'l'}, {"concurrency", required_argument, NULL, 'C'},
+        {"keyed-lookups", no_argument, NULL, 'k'}, {NULL, 0, NULL, 0}};
     const char *conf = NULL, *concurrency = "32";
     long holders = 1000, lookups = -1, i, failed = 0;
     cb_config_t *cfg = cb_config_new();
     cb_ca_client_t *c = NULL;
     slot_t *slots = NULL;
     cb_error_t err;
-    int opt, rc = 1;
+    int opt, rc = 1, keyed = 0;
 
     optind = 1;
     while ((opt = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
@@ -98,6 +99,8 @@ static int cmd_run(int argc, char **argv)
             lookups = strtol(optarg, NULL, 10);
         else if (opt == 'C')
             concurrency = optarg;
+        else if (opt == 'k')
+            keyed = 1;
         else
             goto out;
     }
@@ -116,6 +119,9 @@ static int cmd_run(int argc, char **argv)
         slots[i].req.op = CB_CA_LOOKUP;
         slots[i].req.holder_type = CB_HOLDER_PERSON;
         slots[i].req.holder_id = slots[i].holder;
+        if (keyed)
+            snprintf(slots[i].req.idempotency_key, sizeof(slots[i].req.idempotency_key),
+                     "load-%ld-lookup-%ld", (long)time(NULL), i);
     }
     failed += run_phase(c, "lookup", slots, lookups);
     /* the serials of the holders, from the first lookup of each */
@@ -173,6 +179,6 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     fprintf(stderr, "usage: certbridge-refca-load inventory N\n"
                     "       certbridge-refca-load run -c FILE [--holders N] [--lookups M] "
-                    "[--concurrency C]\n");
+                    "[--concurrency C] [--keyed-lookups]\n");
     return 2;
 }
