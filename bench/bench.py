@@ -623,6 +623,11 @@ def plot(rows, path):
         cs = [r["concurrency"] for r in cb]
         ax.plot(cs, [r["actions_per_s"] for r in cb], "o-", label="certbridge actions/s")
         ax.plot(cs, [r["ca_calls_per_s"] for r in cb], "s--", label="certbridge CA calls/s")
+        alone = [(r["concurrency"], r["ca_alone_calls_per_s"]) for r in cb
+                 if r.get("ca_alone_calls_per_s")]
+        if alone:
+            ax.plot([x for x, _ in alone], [y for _, y in alone], "^:", color="green",
+                    label="reference CA alone, same mix (calls/s)")
         if lat:
             ax.plot(cs, [c / (lat / 1000.0) for c in cs], ":", color="grey",
                     label="bound C/L (calls/s)")
@@ -687,9 +692,9 @@ def main():
     ap.add_argument("--no-python", action="store_true")
     ap.add_argument("--no-ca-alone", action="store_true",
                     help="skip measuring the reference CA alone (certbridge-refca-load)")
-    ap.add_argument("--paced", action="store_true",
-                    help="add a paced row per latency at C=32 (events arrive at half the "
-                         "measured backlog throughput) for steady-state event latency")
+    ap.add_argument("--no-paced", action="store_true",
+                    help="skip the paced row per latency at C=32 (events arriving at half "
+                         "the measured backlog throughput: steady-state event latency)")
     ap.add_argument("--batch-events", type=int, default=500)
     ap.add_argument("--batch-ms", type=int, default=500)
     ap.add_argument("--partitions", type=int, default=4)
@@ -710,8 +715,18 @@ def main():
     ap.add_argument("--results-md", default=os.path.join(HERE, "RESULTS.md"))
     ap.add_argument("--plot", default=os.path.join(HERE, "throughput.png"))
     ap.add_argument("--command", default="bench/run.sh", help="the command shown in RESULTS.md")
+    ap.add_argument("--from-json", help="only rewrite RESULTS.md and the plot from this results "
+                    "file")
     a = ap.parse_args()
 
+    if a.from_json:  # rewrite RESULTS.md and the plot from a previous run
+        with open(a.from_json) as f:
+            saved = json.load(f)
+        if a.results_md:
+            write_results_md(a.results_md, saved["rows"], saved["meta"])
+        if a.plot:
+            plot(saved["rows"], a.plot)
+        return 0
     lats = [int(x) for x in a.latencies.split(",") if x != ""]
     concs = [int(x) for x in a.concurrencies.split(",") if x != ""]
     b = Bench(a)
@@ -727,7 +742,7 @@ def main():
                 if not a.no_ca_alone:
                     row.update(b.ca_alone(lat, c, row))
                 rows.append(row)
-            if a.paced and find(rows, "certbridge", lat, 32):
+            if not a.no_paced and find(rows, "certbridge", lat, 32):
                 base = find(rows, "certbridge", lat, 32)
                 rate = max(10.0, base["actions_per_s"] / 2.0 * base["events"] / base["outcomes"])
                 n = min(a.events, int(rate * 30))
