@@ -350,8 +350,11 @@ class Bench:
                        "dwarf,16384", "-o",
                        os.path.join(self.work, "perf.%s.data" % name), "--"]
         t_start = time.time()
+        # CERTBRIDGE_* variables are configuration to certbridge (and unknown
+        # ones are refused): the benchmark's own, e.g. CERTBRIDGE_CACHE, stay out
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CERTBRIDGE_")}
         proc = subprocess.Popen(wrapper + cmd, stdout=open(out_log, "w"), stderr=subprocess.STDOUT,
-                                preexec_fn=_die_with_parent)
+                                preexec_fn=_die_with_parent, env=env)
         self.procs.append(proc)
         paced_s = None
         if paced_rate:

@@ -12,7 +12,7 @@
 # It writes bench/results.json, bench/RESULTS.md (between its markers) and
 # bench/throughput.png, and stops everything it started.
 # Options: bench/bench.py --help (e.g. --events 20000 for a quicker run).
-# CERTBRIDGE_BENCH_ARGS adds options (for `cmake --build DIR --target bench`).
+# BENCH_ARGS adds options (for `cmake --build DIR --target bench`).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 # shellcheck disable=SC2206
-args+=(${CERTBRIDGE_BENCH_ARGS:-})
+args+=(${BENCH_ARGS:-})
 
 # Debian packages, Java and Maven for the broker (as the tests need them)
 if ! command -v cmake >/dev/null || ! command -v ninja >/dev/null || ! command -v java >/dev/null \
