@@ -559,7 +559,7 @@ def table(rows):
             r["event_latency_p50_ms"] / 1000.0, r["event_latency_p99_ms"] / 1000.0)
         py = find(rows, "python", r["latency_ms"])
         ratio = "-"
-        if r["engine"] == "certbridge" and py and py["actions_per_s"]:
+        if r["engine"] == "certbridge" and not r.get("paced_rate") and py and py["actions_per_s"]:
             ratio = "%.1f×" % (r["actions_per_s"] / py["actions_per_s"])
         cpu = "-" if r["cpu_s_per_1000_actions"] is None else "%.3f (%.0f)" % (
             r["cpu_s_per_1000_actions"], r["cpu_us_per_action"])
