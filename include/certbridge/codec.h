@@ -50,8 +50,8 @@ int cb_codec_json_decode_event(const char *buf, size_t len, cb_event_t *out, cb_
 /* Encodes an event in a given format (Avro with certbridge's schema, or
  * Confluent framing after registering the event schema). For producers in
  * tests, the demo and benchmarks. *buf is malloc'd; caller frees. */
-int cb_codec_encode_event(cb_codec_t *codec, cb_format_t format, const cb_event_t *ev,
-                          void **buf, size_t *len, cb_error_t *err);
+int cb_codec_encode_event(cb_codec_t *codec, cb_format_t format, const cb_event_t *ev, void **buf,
+                          size_t *len, cb_error_t *err);
 
 /* Registers the outcome schema under "<topic>-value" when a registry is
  * configured (call once at start; retriable on CB_ERR_TRANSPORT). No-op
