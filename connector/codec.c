@@ -605,24 +605,38 @@ out:
 
 /* ---- encoding with Avro-C ---- */
 
+/* Finds field name of record rec in *f. For a ["null", X] union it selects
+ * the X branch when present, else sets the field to null. Returns 1 when the
+ * field took null (nothing left to set), 0 when *f awaits a value (also for
+ * a non-union field, whatever present says), -1 on error. */
+static int field_for(avro_value_t *rec, const char *name, bool present, avro_value_t *f,
+                     cb_error_t *err)
+{
+    avro_value_t b;
+
+    if (avro_value_get_by_name(rec, name, f, NULL) != 0)
+        return cb_error_set(err, CB_ERR_INTERNAL, "%s: not in the schema", name);
+    if (avro_value_get_type(f) != AVRO_UNION)
+        return 0;
+    if (avro_value_set_branch(f, present ? 1 : 0, &b) != 0)
+        return cb_error_set(err, CB_ERR_INTERNAL, "%s: %s", name, avro_strerror());
+    *f = b;
+    if (present)
+        return 0;
+    return avro_value_set_null(f) == 0 ? 1 : cb_error_set(err, CB_ERR_INTERNAL, "%s", name);
+}
+
 /* Sets field name of record rec: a string, or null through a ["null", X]
  * union. A NULL for a required (non-union) field is refused. */
 static int put_string(avro_value_t *rec, const char *name, const char *s, cb_error_t *err)
 {
-    avro_value_t f, b;
+    avro_value_t f;
+    int rc = field_for(rec, name, s != NULL, &f, err);
 
-    if (avro_value_get_by_name(rec, name, &f, NULL) != 0)
-        return cb_error_set(err, CB_ERR_INTERNAL, "%s: not in the schema", name);
-    if (avro_value_get_type(&f) == AVRO_UNION) {
-        if (avro_value_set_branch(&f, s ? 1 : 0, &b) != 0)
-            return cb_error_set(err, CB_ERR_INTERNAL, "%s: %s", name, avro_strerror());
-        f = b;
-        if (!s)
-            return avro_value_set_null(&f) == 0 ? 0
-                                                : cb_error_set(err, CB_ERR_INTERNAL, "%s", name);
-    } else if (!s) {
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    if (!s)
         return cb_error_set(err, CB_ERR_INVALID, "%s: required field is missing", name);
-    }
     if (avro_value_set_string_len(&f, s, strlen(s) + 1) != 0)
         return cb_error_set(err, CB_ERR_INTERNAL, "%s: %s", name, avro_strerror());
     return 0;
@@ -632,19 +646,11 @@ static int put_string(avro_value_t *rec, const char *name, const char *s, cb_err
  * ["null", int] union, null when is_null. */
 static int put_number(avro_value_t *rec, const char *name, int64_t v, bool is_null, cb_error_t *err)
 {
-    avro_value_t f, b;
-    int rc;
+    avro_value_t f;
+    int rc = field_for(rec, name, !is_null, &f, err);
 
-    if (avro_value_get_by_name(rec, name, &f, NULL) != 0)
-        return cb_error_set(err, CB_ERR_INTERNAL, "%s: not in the schema", name);
-    if (avro_value_get_type(&f) == AVRO_UNION) {
-        if (avro_value_set_branch(&f, is_null ? 0 : 1, &b) != 0)
-            return cb_error_set(err, CB_ERR_INTERNAL, "%s: %s", name, avro_strerror());
-        f = b;
-        if (is_null)
-            return avro_value_set_null(&f) == 0 ? 0
-                                                : cb_error_set(err, CB_ERR_INTERNAL, "%s", name);
-    }
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
     switch (avro_value_get_type(&f)) {
     case AVRO_INT32:
         rc = avro_value_set_int(&f, (int32_t)v);
@@ -664,18 +670,11 @@ static int put_number(avro_value_t *rec, const char *name, int64_t v, bool is_nu
 /* Sets an enum field by index, or null (index < 0) through a union. */
 static int put_enum(avro_value_t *rec, const char *name, int idx, int count, cb_error_t *err)
 {
-    avro_value_t f, b;
+    avro_value_t f;
+    int rc = field_for(rec, name, idx >= 0, &f, err);
 
-    if (avro_value_get_by_name(rec, name, &f, NULL) != 0)
-        return cb_error_set(err, CB_ERR_INTERNAL, "%s: not in the schema", name);
-    if (avro_value_get_type(&f) == AVRO_UNION) {
-        if (avro_value_set_branch(&f, idx < 0 ? 0 : 1, &b) != 0)
-            return cb_error_set(err, CB_ERR_INTERNAL, "%s: %s", name, avro_strerror());
-        f = b;
-        if (idx < 0)
-            return avro_value_set_null(&f) == 0 ? 0
-                                                : cb_error_set(err, CB_ERR_INTERNAL, "%s", name);
-    }
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
     if (idx < 0 || idx >= count)
         return cb_error_set(err, CB_ERR_INVALID, "%s: value %d is not a symbol", name, idx);
     return avro_value_set_enum(&f, idx) == 0 ? 0 : cb_error_set(err, CB_ERR_INTERNAL, "%s", name);
@@ -697,18 +696,11 @@ static int put_org(avro_value_t *rec, const cb_org_t *org, cb_error_t *err)
 /* Sets a record field (or its record branch of a ["null", record] union). */
 static int put_org_field(avro_value_t *rec, const char *name, const cb_org_t *org, cb_error_t *err)
 {
-    avro_value_t f, b;
+    avro_value_t f;
+    int rc = field_for(rec, name, org != NULL, &f, err);
 
-    if (avro_value_get_by_name(rec, name, &f, NULL) != 0)
-        return cb_error_set(err, CB_ERR_INTERNAL, "%s: not in the schema", name);
-    if (avro_value_get_type(&f) == AVRO_UNION) {
-        if (avro_value_set_branch(&f, org ? 1 : 0, &b) != 0)
-            return cb_error_set(err, CB_ERR_INTERNAL, "%s: %s", name, avro_strerror());
-        f = b;
-        if (!org)
-            return avro_value_set_null(&f) == 0 ? 0
-                                                : cb_error_set(err, CB_ERR_INTERNAL, "%s", name);
-    }
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
     if (put_org(&f, org, err) < 0)
         return cb_error_prefix(err, "%s", name);
     return 0;
