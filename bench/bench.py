@@ -491,6 +491,7 @@ class Bench:
             "event_latency_p50_ms": pct(ev_lat, 50), "event_latency_p99_ms": pct(ev_lat, 99),
             "peak_rss_mib": round(hwm_kib / 1024.0, 1),
             "cpu_s": round(cpu, 2),
+            "cpu_user_s": round(ru.ru_utime, 2), "cpu_sys_s": round(ru.ru_stime, 2),
             "cpu_s_per_1000_actions": round(cpu / n_out * 1000, 4) if n_out else None,
             "cpu_us_per_action": round(cpu / n_out * 1e6, 1) if n_out else None,
             "ca_cpu_s": round(ca_cpu, 2),

@@ -13,7 +13,6 @@
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <jansson.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -24,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "certbridge/event.h"
+#include "certbridge/json.h"
 #include "certbridge/log.h"
 #include "certbridge/text.h"
 #include "certbridge/secret.h"
@@ -762,85 +763,97 @@ static void job_detach(cb_ca_client_t *c, ca_job_t *j)
 }
 
 /* A string member, duplicated, or NULL. */
-static char *jdup(json_t *obj, const char *key)
+static char *jdup(const cb_json_t *j, int obj, const char *key)
 {
-    const char *s = json_string_value(json_object_get(obj, key));
-
-    return s ? strdup(s) : NULL;
+    return cb_json_strdup(j, cb_json_get(j, obj, key), NULL);
 }
 
-/* RFC 3339 "YYYY-MM-DDTHH:MM:SS[.fff]Z" (or epoch milliseconds) to ms. */
-static int64_t time_ms(json_t *v)
+/* RFC 3339 "YYYY-MM-DDTHH:MM:SS[.fff]Z" (or epoch milliseconds) to ms; 0
+ * when absent or unreadable. */
+static int64_t time_ms(const cb_json_t *j, int v)
 {
-    const char *s = json_string_value(v);
-    struct tm tm;
-    int n = 0;
+    char buf[48];
+    const char *s;
+    size_t len;
+    int64_t ms;
 
-    if (json_is_integer(v))
-        return (int64_t)json_integer_value(v);
-    if (!s)
+    if (cb_json_type(j, v) == CB_JSON_INTEGER)
+        return cb_json_integer(j, v);
+    if (!cb_json_raw(j, v, &s, &len) || len >= sizeof(buf))
         return 0;
-    memset(&tm, 0, sizeof(tm));
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec, &n) != 6)
-        return 0;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return (int64_t)timegm(&tm) * 1000;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    return cb_time_parse_rfc3339(buf, &ms) == 0 ? ms : 0;
 }
 
 /* Fills req->certs from a lookup answer. */
-static int parse_certs(cb_ca_req_t *r, json_t *root)
+static int parse_certs(cb_ca_req_t *r, const cb_json_t *j, int root)
 {
-    json_t *list = json_object_get(root, "certificates"), *item;
-    size_t i, n = json_array_size(list);
+    int list = cb_json_get(j, root, "certificates"), item;
+    size_t i, n;
 
-    if (!json_is_array(list) || n > CERTS_MAX)
+    if (cb_json_type(j, list) != CB_JSON_ARRAY || j->tok[list].count > CERTS_MAX)
         return -1;
-    if (n == 0)
+    if ((n = j->tok[list].count) == 0)
         return 0;
     if (!(r->certs = calloc(n, sizeof(*r->certs))))
         return -1;
-    json_array_foreach(list, i, item)
-    {
+    for (i = 0, item = list + 1; i < n; i++, item = (int)j->tok[item].end) {
         cb_ca_cert_t *ct = &r->certs[r->cert_count];
-        if (!(ct->serial = jdup(item, "serial")) || !(ct->subject = jdup(item, "subject"))) {
+        if (!(ct->serial = jdup(j, item, "serial")) || !(ct->subject = jdup(j, item, "subject"))) {
             free(ct->serial);
             ct->serial = NULL;
             return -1;
         }
-        ct->device_id = jdup(item, "device_id");
-        ct->status = jdup(item, "status");
-        ct->holder_id = jdup(item, "holder_id");
-        ct->org_code = jdup(item, "org_code");
-        ct->not_before_ms = time_ms(json_object_get(item, "not_before"));
-        ct->not_after_ms = time_ms(json_object_get(item, "not_after"));
+        ct->device_id = jdup(j, item, "device_id");
+        ct->status = jdup(j, item, "status");
+        ct->holder_id = jdup(j, item, "holder_id");
+        ct->org_code = jdup(j, item, "org_code");
+        ct->not_before_ms = time_ms(j, cb_json_get(j, item, "not_before"));
+        ct->not_after_ms = time_ms(j, cb_json_get(j, item, "not_after"));
         r->cert_count++;
     }
     return 0;
 }
 
-/* The member that decides the class: "status" of an answer, "code" of a
- * problem, and for a request's state its state or its result's status. */
-static const char *answer_status(const cb_ca_req_t *r, json_t *root, json_t **result)
+/* A string token copied into buf (cut to its size); NULL when v is not a
+ * string. */
+static const char *jstr(const cb_json_t *j, int v, char *buf, size_t size)
 {
+    char *s = cb_json_type(j, v) == CB_JSON_STRING ? cb_json_strdup(j, v, NULL) : NULL;
+
+    if (!s)
+        return NULL;
+    snprintf(buf, size, "%s", s);
+    free(s);
+    return buf;
+}
+
+/* The member that decides the class: "status" of an answer, "code" of a
+ * problem, and for a request's state its state or its result's status. The
+ * text goes to buf. *result gets the object holding the answer's fields. */
+static const char *answer_status(const cb_ca_req_t *r, const cb_json_t *j, int *result, char *buf,
+                                 size_t size)
+{
+    const int root = 0;
     const char *state;
 
-    *result = root;
-    if (!root)
+    *result = -1;
+    if (!j)
         return NULL;
-    if (r->op == CB_CA_REQUEST && (state = json_string_value(json_object_get(root, "state")))) {
+    *result = root;
+    if (r->op == CB_CA_REQUEST && (state = jstr(j, cb_json_get(j, root, "state"), buf, size))) {
         if (!strcmp(state, "SUCCEEDED")) {
-            *result = json_object_get(root, "result");
-            return json_string_value(json_object_get(*result, "status"));
+            *result = cb_json_get(j, root, "result");
+            return jstr(j, cb_json_get(j, *result, "status"), buf, size);
         }
         if (!strcmp(state, "FAILED"))
-            *result = json_object_get(root, "result");
+            *result = cb_json_get(j, root, "result");
         return state;
     }
-    if (json_string_value(json_object_get(root, "status")))
-        return json_string_value(json_object_get(root, "status"));
-    return json_string_value(json_object_get(root, "code"));
+    if (cb_json_type(j, cb_json_get(j, root, "status")) == CB_JSON_STRING)
+        return jstr(j, cb_json_get(j, root, "status"), buf, size);
+    return jstr(j, cb_json_get(j, root, "code"), buf, size);
 }
 
 /* Sets the request's error fields (copies). */
@@ -854,46 +867,58 @@ static void set_error(cb_ca_req_t *r, const char *code, const char *msg)
 
 /* Fills request r from an HTTP answer of class k: the error of a refused
  * call, the certificates of a lookup, the new serial and request id of a
- * mutating call. Pure: no I/O. */
-static void answer_fill(cb_ca_req_t *r, cb_ca_class_t k, long status, json_t *root, json_t *result)
+ * mutating call. j is the parsed body (NULL when it is not JSON). Pure: no
+ * I/O. */
+static void answer_fill(cb_ca_req_t *r, cb_ca_class_t k, long status, const cb_json_t *j,
+                        int result)
 {
     r->klass = k;
     r->http_status = status;
     if (k == CB_CA_PERMANENT || k == CB_CA_RETRY) {
-        json_t *p = result ? result : root;
-        const char *ec = json_string_value(json_object_get(p, "code"));
-        const char *detail = json_string_value(json_object_get(p, "detail"));
+        int p = j ? (result >= 0 ? result : 0) : -1;
+        char *ec = j ? jdup(j, p, "code") : NULL;
+        char *detail = j ? jdup(j, p, "detail") : NULL;
         char fallback[32];
         snprintf(fallback, sizeof(fallback), "http_%ld", status);
-        if (!ec)
-            ec = json_string_value(json_object_get(p, "type"));
-        if (!root && status >= 200 && status < 300 && r->op != CB_CA_HEALTH) {
+        if (!ec && j)
+            ec = jdup(j, p, "type");
+        if (!j && status >= 200 && status < 300 && r->op != CB_CA_HEALTH) {
             r->klass = CB_CA_PERMANENT;
-            ec = "invalid_answer";
-            detail = "the CA's answer is not JSON";
+            set_error(r, "invalid_answer", "the CA's answer is not JSON");
+        } else {
+            set_error(r, ec ? ec : fallback, detail);
         }
-        set_error(r, ec ? ec : fallback, detail);
+        free(ec);
+        free(detail);
     } else if (r->op == CB_CA_LOOKUP && k == CB_CA_SUCCESS) {
-        if (parse_certs(r, root) < 0) {
+        if (!j || parse_certs(r, j, 0) < 0) {
             r->klass = CB_CA_PERMANENT;
             set_error(r, "invalid_answer", "the lookup answer has no valid certificates list");
         }
-    } else if (result) {
-        r->new_serial = jdup(result, "new_serial");
-        r->request_id_out = jdup(root, "request_id");
+    } else if (j && result >= 0) {
+        r->new_serial = jdup(j, result, "new_serial");
+        r->request_id_out = jdup(j, 0, "request_id");
     }
+}
+
+/* Parses an answer body: j when it is JSON (true), or false. */
+static bool answer_json(const cb_ca_req_t *r, const char *body, size_t len, cb_json_t *j)
+{
+    cb_error_t err;
+
+    return len && r->op != CB_CA_HEALTH && cb_json_parse(j, body, len, &err) == 0;
 }
 
 void cb_ca_answer_parse(cb_ca_req_t *r, long status, const char *body, size_t len)
 {
-    json_t *root = NULL, *result = NULL;
-    const char *st;
+    cb_json_t doc, *j = answer_json(r, body, len, &doc) ? &doc : NULL;
+    char buf[64];
+    int result = -1;
+    const char *st = answer_status(r, j, &result, buf, sizeof(buf));
 
-    if (len && r->op != CB_CA_HEALTH)
-        root = json_loadb(body, len, 0, NULL);
-    st = answer_status(r, root, &result);
-    answer_fill(r, cb_ca_classify(0, NULL, status, st), status, root, result);
-    json_decref(root);
+    answer_fill(r, cb_ca_classify(0, NULL, status, st), status, j, result);
+    if (j)
+        cb_json_free(j);
 }
 
 /* Finishes an attempt: classifies it, and either schedules a retry (true)
@@ -902,16 +927,18 @@ static bool job_finish(cb_ca_client_t *c, ca_job_t *j, CURLcode code)
 {
     cb_ca_req_t *r = j->req;
     long status = 0;
-    json_t *root = NULL, *result = NULL;
+    cb_json_t doc, *root = NULL;
+    char buf[64];
+    int result = -1;
     const char *st;
     cb_ca_class_t k;
     bool retry = false;
 
     /* 0 when no answer arrived; an answer cut off past the cap keeps it */
     curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (code == CURLE_OK && j->resp_len && r->op != CB_CA_HEALTH)
-        root = json_loadb(j->resp, j->resp_len, 0, NULL);
-    st = answer_status(r, root, &result);
+    if (code == CURLE_OK && answer_json(r, j->resp, j->resp_len, &doc))
+        root = &doc;
+    st = answer_status(r, root, &result, buf, sizeof(buf));
     k = cb_ca_classify((int)code, j->errtext[0] ? j->errtext : curl_easy_strerror(code), status,
                        st);
     if (code == CURLE_WRITE_ERROR && j->overflow)
@@ -939,7 +966,8 @@ static bool job_finish(cb_ca_client_t *c, ca_job_t *j, CURLcode code)
         cb_log(CB_LOG_INFO, "ca_client", "%s failed after %d attempt(s): %s (HTTP %ld)",
                op_names[r->op], r->attempts, r->error_code ? r->error_code : "?", status);
 out:
-    json_decref(root);
+    if (root)
+        cb_json_free(root);
     return retry;
 }
 

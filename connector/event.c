@@ -257,3 +257,91 @@ int cb_departure_reason_parse(const char *s)
 {
     return cb_symbol_parse(s, departure_names, CB_DEPARTURE_REASON_COUNT);
 }
+
+/* ---- dates ------------------------------------------------------------ */
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar: count
+ * years from March so that the leap day is the last day of a year. */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    int64_t era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* Days in month m (1-12) of year y, Gregorian leap years. */
+static int days_in_month(int y, int m)
+{
+    static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+    return m == 2 && leap ? 29 : dim[m - 1];
+}
+
+/* Reads exactly n decimal digits at s; -1 when any is not a digit. */
+static int digits(const char *s, int n)
+{
+    int v = 0, i;
+
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+int cb_time_parse_date(const char *s, int64_t *days)
+{
+    int y = digits(s, 4), m = digits(s + 5, 2), d = digits(s + 8, 2);
+
+    if (y < 0 || s[4] != '-' || m < 1 || m > 12 || s[7] != '-' || d < 1 || d > days_in_month(y, m))
+        return -1;
+    *days = days_from_civil(y, m, d);
+    return 0;
+}
+
+int cb_time_parse_rfc3339(const char *s, int64_t *ms)
+{
+    int64_t days, secs;
+    int hh, mi, ss, frac = 0, off = 0, i;
+    const char *p;
+
+    if (strlen(s) < 20 || cb_time_parse_date(s, &days) < 0 ||
+        (s[10] != 'T' && s[10] != 't' && s[10] != ' '))
+        return -1;
+    hh = digits(s + 11, 2);
+    mi = digits(s + 14, 2);
+    ss = digits(s + 17, 2);
+    if (hh < 0 || hh > 23 || s[13] != ':' || mi < 0 || mi > 59 || s[16] != ':' || ss < 0 || ss > 60)
+        return -1;
+    p = s + 19;
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9')
+            return -1;
+        for (i = 0; *p >= '0' && *p <= '9'; i++, p++)
+            if (i < 3)
+                frac = frac * 10 + (*p - '0');
+        for (; i < 3; i++)
+            frac *= 10;
+    }
+    if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
+        off = 0;
+    } else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+        int oh = digits(p + 1, 2), om = digits(p + 4, 2);
+        if (oh < 0 || oh > 23 || om < 0 || om > 59)
+            return -1;
+        off = (oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
+    } else {
+        return -1;
+    }
+    secs = days * 86400 + hh * 3600 + mi * 60 + ss - off;
+    *ms = secs * 1000 + frac;
+    return 0;
+}

@@ -47,6 +47,7 @@ typedef struct server {
     struct event *async_timer;
     struct parked *parked; /* replies waiting on latency timers */
     uint64_t served;
+    int64_t arrival_us; /* when the request being handled was dispatched */
 } server_t;
 
 /* A reply held back by latency injection, in the server's list so that
@@ -59,6 +60,14 @@ typedef struct parked {
     struct event *timer;
     struct parked *prev, *next;
 } parked_t;
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 /* xorshift64*: the fault-injection dice, in [0, 1). */
 static double dice(server_t *srv)
@@ -97,8 +106,10 @@ static void on_latency(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Sends an answer with a content type, at once or, with latency
- * injection, after the latency on a timer (the call itself was applied on
- * arrival, so the server's own work overlaps the waiting). */
+ * injection, on a timer that fires --latency-ms after the request's arrival:
+ * the call itself is applied on arrival, so the server's own work is part of
+ * the latency rather than added to it, and a client with C calls in flight
+ * can reach C/L calls per second while the server keeps up. */
 static void reply(server_t *srv, struct evhttp_request *req, int status, const char *type,
                   const void *body, size_t len)
 {
@@ -106,11 +117,12 @@ static void reply(server_t *srv, struct evhttp_request *req, int status, const c
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     parked_t *p = NULL;
     struct timeval tv;
+    int64_t left_us = (int64_t)srv->o->latency_ms * 1000 - (mono_us() - srv->arrival_us);
 
     evhttp_add_header(h, "Content-Type", type);
     if (buf && len)
         evbuffer_add(buf, body, len);
-    if (srv->o->latency_ms > 0 && buf && (p = calloc(1, sizeof(*p))) &&
+    if (left_us > 0 && buf && (p = calloc(1, sizeof(*p))) &&
         (p->timer = evtimer_new(srv->base, on_latency, p))) {
         p->srv = srv;
         p->req = req;
@@ -120,8 +132,8 @@ static void reply(server_t *srv, struct evhttp_request *req, int status, const c
         if (p->next)
             p->next->prev = p;
         srv->parked = p;
-        tv.tv_sec = srv->o->latency_ms / 1000;
-        tv.tv_usec = (srv->o->latency_ms % 1000) * 1000;
+        tv.tv_sec = (time_t)(left_us / 1000000);
+        tv.tv_usec = (suseconds_t)(left_us % 1000000);
         evtimer_add(p->timer, &tv);
         return;
     }
@@ -483,6 +495,7 @@ static void handle_maybe_drop_after(server_t *srv, struct evhttp_request *req)
 /* Every request enters here. */
 static void on_request(struct evhttp_request *req, void *arg)
 {
+    ((server_t *)arg)->arrival_us = mono_us();
     handle_maybe_drop_after((server_t *)arg, req);
 }
 

@@ -138,4 +138,12 @@ int cb_org_event_type_parse(const char *s);
 int cb_person_event_type_parse(const char *s);
 int cb_departure_reason_parse(const char *s);
 
+/* "YYYY-MM-DD" at s (its first 10 characters) to days since 1970-01-01;
+ * -1 when it is not a valid date. */
+int cb_time_parse_date(const char *s, int64_t *days);
+/* An RFC 3339 date-time ("2025-07-01T08:00:00.123+07:00", 'T' or ' '
+ * between date and time, 'Z' or an offset), NUL-terminated, to epoch
+ * milliseconds (fractions beyond milliseconds truncated); -1 when invalid. */
+int cb_time_parse_rfc3339(const char *s, int64_t *ms);
+
 #endif
