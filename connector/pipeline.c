@@ -57,6 +57,7 @@ struct cb_pipeline {
     cb_executor_t *ex;
     cb_metrics_t *metrics;
     int64_t last_lag_ms, last_probe_ms;
+    int64_t batch_started_ms, batch_executed_ms; /* for the batch's debug line */
     int64_t lag;  /* messages not yet consumed on the assignment; -1 unknown */
     int assigned; /* partitions in the assignment */
     cb_policy_t policy;
@@ -589,8 +590,11 @@ static int commit_batch(cb_pipeline_t *p, cb_error_t *err)
     p->stats.dead_letters += p->n_dead;
     p->stats.batches_committed++;
     p->fenced_rebuilds = 0;
-    cb_log(CB_LOG_DEBUG, "pipeline", "committed a batch: %zu events, %zu outcomes, %zu dead",
-           p->n_msgs, outcomes, p->n_dead);
+    cb_log(CB_LOG_DEBUG, "pipeline",
+           "committed a batch: %zu events, %zu outcomes, %zu dead; planned and executed in %lld "
+           "ms, committed in %lld ms",
+           p->n_msgs, outcomes, p->n_dead, (long long)(p->batch_executed_ms - p->batch_started_ms),
+           (long long)(now_ms() - p->batch_executed_ms));
     drop_batch(p);
     return 1;
 }
@@ -941,6 +945,7 @@ int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idl
             continue;
         }
         p->stats.events_consumed += p->n_msgs;
+        p->batch_started_ms = now_ms();
         if (plan_batch(p, err) < 0) {
             /* the Schema Registry stayed unreachable: replay the batch later */
             cb_log(CB_LOG_WARN, "pipeline", "%s; replaying the batch", err->msg);
@@ -956,6 +961,7 @@ int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idl
             set_paused(p, false);
             continue; /* dropped or committed by a rebalance */
         }
+        p->batch_executed_ms = now_ms();
         rc = commit_batch(p, err);
         set_paused(p, false);
         if (rc < 0)
