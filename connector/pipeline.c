@@ -10,9 +10,15 @@
  *            is unavailable) the assigned partitions are paused, and messages
  *            that still arrive are carried into the next batch.
  *   COMMIT   one transaction: outcomes, dead letters, offsets (last offset+1
- *            of every partition in the batch), commit.
+ *            of every partition in the batch), commit. It runs on the
+ *            committer thread while the main thread collects and executes
+ *            the next batch; that batch is handed over only once this one
+ *            settled, so at most two batches are in memory and transactions
+ *            commit in order.
  * A failed commit aborts and rewinds the consumer to the committed offsets, so
- * the batch is replayed; a fenced producer is rebuilt first. On a revocation
+ * the batch is replayed, together with the batch that ran meanwhile (its CA
+ * calls are replayed with the same idempotency keys, so the CA applies
+ * nothing twice); a fenced producer is rebuilt first. On a revocation
  * the open batch is finished and committed when it can be (it still owns the
  * partitions inside the rebalance callback), else dropped and the kept
  * partitions rewound; on a lost assignment it is always dropped.
@@ -21,6 +27,7 @@
 
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,13 +48,24 @@
 #define MAX_FENCED_REBUILDS 3
 #define DECODE_RETRY_MAX_MS 10000
 
-typedef enum phase { PHASE_IDLE = 0, PHASE_COLLECT, PHASE_EXECUTE, PHASE_COMMIT } phase_t;
+typedef enum phase { PHASE_IDLE = 0, PHASE_COLLECT, PHASE_EXECUTE } phase_t;
 
 /* A message that failed decoding or validation, bound for the DLQ. */
 typedef struct dead {
     rd_kafka_message_t *msg; /* borrowed from the batch */
     cb_error_t err;
 } dead_t;
+
+/* An executed batch on its way to the committer, which owns it. */
+typedef struct batch {
+    rd_kafka_message_t **msgs;
+    size_t n_msgs;
+    cb_work_t *works;
+    size_t n_works;
+    dead_t *dead;
+    size_t n_dead;
+    int64_t started_ms, executed_ms;
+} batch_t;
 
 struct cb_pipeline {
     const cb_config_t *cfg;
@@ -79,6 +97,19 @@ struct cb_pipeline {
     bool need_rewind; /* rewind the assignment to the committed offsets */
     int fenced_rebuilds;
     cb_pipeline_stats_t stats;
+    bool has_fatal; /* a commit inside the rebalance callback failed for good */
+    cb_error_t fatal;
+
+    /* The committer thread: commits batch N while batch N+1 runs its CA
+     * calls. busy is the main thread's own (a batch was handed over and not
+     * yet settled); the rest is under mu. */
+    pthread_t committer;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool committer_started, busy, job, quit;
+    batch_t pending;
+    int pending_rc;
+    cb_error_t pending_err;
 };
 
 static int64_t now_ms(void)
@@ -253,6 +284,43 @@ static void free_works(cb_pipeline_t *p)
     free(p->dead);
     p->dead = NULL;
     p->n_dead = 0;
+}
+
+/* Frees a handed-over batch. */
+static void batch_free(batch_t *b)
+{
+    size_t i;
+
+    for (i = 0; i < b->n_works; i++)
+        cb_work_clear(&b->works[i]);
+    free(b->works);
+    free(b->dead);
+    for (i = 0; i < b->n_msgs; i++)
+        rd_kafka_message_destroy(b->msgs[i]);
+    free(b->msgs);
+    memset(b, 0, sizeof(*b));
+}
+
+/* Moves the current, executed batch out of p into b: p starts the next one
+ * with nothing of it. */
+static void take_batch(cb_pipeline_t *p, batch_t *b)
+{
+    cb_executor_reset(p->ex);
+    b->msgs = p->msgs;
+    b->n_msgs = p->n_msgs;
+    b->works = p->works;
+    b->n_works = p->n_works;
+    b->dead = p->dead;
+    b->n_dead = p->n_dead;
+    b->started_ms = p->batch_started_ms;
+    b->executed_ms = p->batch_executed_ms;
+    p->msgs = NULL;
+    p->n_msgs = p->cap_msgs = 0;
+    p->works = NULL;
+    p->n_works = 0;
+    p->dead = NULL;
+    p->n_dead = 0;
+    p->phase = PHASE_IDLE;
 }
 
 /* Forgets the batch: its messages, works and dead letters. */
@@ -462,13 +530,13 @@ static rd_kafka_error_t *produce_dead(cb_pipeline_t *p, const dead_t *d)
 }
 
 /* The offsets to commit: last offset + 1 of every partition in the batch. */
-static rd_kafka_topic_partition_list_t *batch_offsets(cb_pipeline_t *p)
+static rd_kafka_topic_partition_list_t *batch_offsets(const batch_t *b)
 {
     rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(8);
     size_t i;
 
-    for (i = 0; i < p->n_msgs; i++) {
-        rd_kafka_message_t *m = p->msgs[i];
+    for (i = 0; i < b->n_msgs; i++) {
+        rd_kafka_message_t *m = b->msgs[i];
         rd_kafka_topic_partition_t *tp =
             rd_kafka_topic_partition_list_find(offs, rd_kafka_topic_name(m->rkt), m->partition);
         if (!tp)
@@ -481,7 +549,7 @@ static rd_kafka_topic_partition_list_t *batch_offsets(cb_pipeline_t *p)
 
 /* Produces the batch's outputs and offsets in one transaction. Returns the
  * librdkafka error of the first failing step, NULL on commit. */
-static rd_kafka_error_t *transact(cb_pipeline_t *p)
+static rd_kafka_error_t *transact(cb_pipeline_t *p, const batch_t *b)
 {
     rd_kafka_error_t *e;
     rd_kafka_topic_partition_list_t *offs;
@@ -490,8 +558,8 @@ static rd_kafka_error_t *transact(cb_pipeline_t *p)
 
     if ((e = rd_kafka_begin_transaction(p->producer)))
         return e;
-    for (i = 0; i < p->n_works; i++) {
-        cb_work_t *w = &p->works[i];
+    for (i = 0; i < b->n_works; i++) {
+        cb_work_t *w = &b->works[i];
         for (j = 0; j < w->outcome_count; j++) {
             cb_outcome_t *o = &w->outcomes[j];
             void *buf = NULL;
@@ -507,10 +575,10 @@ static rd_kafka_error_t *transact(cb_pipeline_t *p)
                 return e;
         }
     }
-    for (i = 0; i < p->n_dead; i++)
-        if ((e = produce_dead(p, &p->dead[i])))
+    for (i = 0; i < b->n_dead; i++)
+        if ((e = produce_dead(p, &b->dead[i])))
             return e;
-    offs = batch_offsets(p);
+    offs = batch_offsets(b);
     cgmd = rd_kafka_consumer_group_metadata(p->consumer);
     e = rd_kafka_send_offsets_to_transaction(p->producer, offs, cgmd, TXN_TIMEOUT_MS);
     rd_kafka_consumer_group_metadata_destroy(cgmd);
@@ -520,17 +588,18 @@ static rd_kafka_error_t *transact(cb_pipeline_t *p)
     return rd_kafka_commit_transaction(p->producer, TXN_TIMEOUT_MS);
 }
 
-/* Commits the executed batch, handling the three error classes. Returns 1
- * when committed, 0 when aborted (the batch will be replayed), -1 on a
- * failure the pipeline cannot recover from. */
-static int commit_batch(cb_pipeline_t *p, cb_error_t *err)
+/* Commits batch b, handling the three error classes, and frees it. Returns
+ * 1 when committed, 0 when aborted (the caller rewinds: the batch will be
+ * replayed), -1 on a failure the pipeline cannot recover from. Runs on the
+ * committer thread, or on the main thread while the committer is idle; it
+ * is the only user of the producer. */
+static int commit_batch(cb_pipeline_t *p, batch_t *b, cb_error_t *err)
 {
     rd_kafka_error_t *e;
     size_t i, outcomes = 0;
 
-    p->phase = PHASE_COMMIT;
     for (;;) {
-        e = transact(p);
+        e = transact(p, b);
         if (!e)
             break;
         if (rd_kafka_error_is_retriable(e) && !rd_kafka_error_txn_requires_abort(e) &&
@@ -550,13 +619,17 @@ static int commit_batch(cb_pipeline_t *p, cb_error_t *err)
             rd_kafka_destroy(p->producer);
             p->producer = NULL;
             p->stats.producer_rebuilds++;
-            if (++p->fenced_rebuilds > MAX_FENCED_REBUILDS)
+            if (++p->fenced_rebuilds > MAX_FENCED_REBUILDS) {
+                batch_free(b);
                 return cb_error_setc(err, CB_ERR_KAFKA, CB_ERRCLASS_FATAL,
                                      "producer fenced %d times in a row: another instance uses "
                                      "transactional id \"%s\"",
                                      p->fenced_rebuilds - 1, p->txn_id);
-            if (producer_create(p, err) < 0)
+            }
+            if (producer_create(p, err) < 0) {
+                batch_free(b);
                 return -1;
+            }
         } else {
             cb_log(CB_LOG_WARN, "pipeline", "transaction failed: %s; aborting",
                    rd_kafka_error_string(e));
@@ -566,37 +639,117 @@ static int commit_batch(cb_pipeline_t *p, cb_error_t *err)
                 cb_error_setc(err, CB_ERR_KAFKA, CB_ERRCLASS_FATAL, "abort_transaction: %s",
                               rd_kafka_error_string(e));
                 rd_kafka_error_destroy(e);
+                batch_free(b);
                 return -1;
             }
         }
         p->stats.txn_aborts++;
         cb_metrics_txn(p->metrics, false);
-        drop_batch(p);
-        p->need_rewind = true;
+        batch_free(b);
         return 0;
     }
-    for (i = 0; i < p->n_works; i++) {
+    for (i = 0; i < b->n_works; i++) {
         size_t j;
-        outcomes += p->works[i].outcome_count;
-        cb_metrics_event(p->metrics, &p->works[i].ev);
-        for (j = 0; j < p->works[i].outcome_count; j++)
-            cb_metrics_action(p->metrics, p->works[i].outcomes[j].action,
-                              p->works[i].outcomes[j].status);
+        outcomes += b->works[i].outcome_count;
+        cb_metrics_event(p->metrics, &b->works[i].ev);
+        for (j = 0; j < b->works[i].outcome_count; j++)
+            cb_metrics_action(p->metrics, b->works[i].outcomes[j].action,
+                              b->works[i].outcomes[j].status);
     }
-    for (i = 0; i < p->n_dead; i++)
+    for (i = 0; i < b->n_dead; i++)
         cb_metrics_dead_letter(p->metrics);
     cb_metrics_txn(p->metrics, true);
     p->stats.outcomes += outcomes;
-    p->stats.dead_letters += p->n_dead;
+    p->stats.dead_letters += b->n_dead;
     p->stats.batches_committed++;
     p->fenced_rebuilds = 0;
     cb_log(CB_LOG_DEBUG, "pipeline",
            "committed a batch: %zu events, %zu outcomes, %zu dead; planned and executed in %lld "
            "ms, committed in %lld ms",
-           p->n_msgs, outcomes, p->n_dead, (long long)(p->batch_executed_ms - p->batch_started_ms),
-           (long long)(now_ms() - p->batch_executed_ms));
-    drop_batch(p);
+           b->n_msgs, outcomes, b->n_dead, (long long)(b->executed_ms - b->started_ms),
+           (long long)(now_ms() - b->executed_ms));
+    batch_free(b);
     return 1;
+}
+
+/* ---- the committer thread --------------------------------------------- */
+
+static void *committer_main(void *arg)
+{
+    cb_pipeline_t *p = arg;
+    cb_error_t err;
+    int rc;
+
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->job && !p->quit)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (!p->job)
+            break;
+        pthread_mutex_unlock(&p->mu);
+        cb_error_clear(&err);
+        rc = commit_batch(p, &p->pending, &err);
+        pthread_mutex_lock(&p->mu);
+        p->pending_rc = rc;
+        p->pending_err = err;
+        p->job = false;
+        pthread_cond_broadcast(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Hands the current, executed batch to the committer (which is idle:
+ * settle() ran). */
+static void commit_async(cb_pipeline_t *p)
+{
+    pthread_mutex_lock(&p->mu);
+    take_batch(p, &p->pending);
+    p->job = true;
+    p->busy = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Waits until the handed-over batch, if any, is committed or aborted.
+ * Returns 1 (nothing pending, or committed), 0 when it was aborted: then
+ * whatever was read after it is dropped and the consumer rewound, so both
+ * are replayed; -1 on a fatal failure (err). */
+static int settle(cb_pipeline_t *p, cb_error_t *err)
+{
+    int rc;
+
+    if (!p->busy)
+        return 1;
+    pthread_mutex_lock(&p->mu);
+    while (p->job)
+        pthread_cond_wait(&p->cv, &p->mu);
+    rc = p->pending_rc;
+    if (rc < 0)
+        *err = p->pending_err;
+    pthread_mutex_unlock(&p->mu);
+    p->busy = false;
+    if (rc == 0) {
+        if (p->phase != PHASE_IDLE) {
+            drop_batch(p);
+            p->batch_void = true;
+        }
+        drop_carry(p);
+        p->need_rewind = true;
+    }
+    return rc;
+}
+
+static void committer_stop(cb_pipeline_t *p)
+{
+    if (!p->committer_started)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->quit = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->committer, NULL);
+    p->committer_started = false;
 }
 
 /* ---- consumer polling while a batch runs ------------------------------ */
@@ -684,6 +837,12 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                parts->cnt);
         if (lost)
             cb_metrics_set_group_joined(p->metrics, false);
+        /* the batch being committed finishes while the partitions are ours */
+        if (settle(p, &err) < 0) {
+            cb_log(CB_LOG_ERROR, "pipeline", "commit on revoke: %s", err.msg);
+            p->fatal = err;
+            p->has_fatal = true;
+        }
         if (p->phase == PHASE_EXECUTE && !p->batch_void) {
             int64_t deadline = now_ms() + REBALANCE_FINISH_MS;
             int done = 0;
@@ -691,9 +850,20 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                    !cb_executor_stalled(p->ex))
                 ;
             if (done && !lost) {
-                /* still the owner inside the callback: commit what is done */
-                if (commit_batch(p, &err) < 0)
+                /* still the owner inside the callback: commit what is done
+                 * (the committer is idle after settle()) */
+                batch_t b;
+                int rc;
+                p->batch_executed_ms = now_ms();
+                take_batch(p, &b);
+                rc = commit_batch(p, &b, &err);
+                if (rc < 0) {
                     cb_log(CB_LOG_ERROR, "pipeline", "commit on revoke: %s", err.msg);
+                    p->fatal = err;
+                    p->has_fatal = true;
+                } else if (rc == 0) {
+                    p->need_rewind = true;
+                }
                 p->batch_void = true; /* tells execute_batch the batch is gone */
             } else {
                 drop_batch(p);
@@ -736,6 +906,8 @@ cb_pipeline_t *cb_pipeline_new(const cb_config_t *cfg, cb_error_t *err)
     }
     p->cfg = cfg;
     p->lag = -1;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
     p->org_topic = cb_config_get(cfg, "input.org_topic");
     p->person_topic = cb_config_get(cfg, "input.person_topic");
     p->outcome_topic = cb_config_get(cfg, "output.outcome_topic");
@@ -928,16 +1100,36 @@ int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idl
         return -1;
     cb_log(CB_LOG_INFO, "pipeline", "running: topics %s, %s -> %s (dead letters: %s)", p->org_topic,
            p->person_topic, p->outcome_topic, p->dlq_topic);
+    if (pthread_create(&p->committer, NULL, committer_main, p) != 0)
+        return cb_error_set(err, CB_ERR_INTERNAL, "cannot start the committer thread");
+    p->committer_started = true;
     while (!*stop) {
-        if (p->need_rewind && rewind_consumer(p, err) < 0) {
-            cb_log(CB_LOG_WARN, "pipeline", "%s; retrying", err->msg);
-            usleep(500 * 1000);
-            continue;
+        if (p->has_fatal) {
+            *err = p->fatal;
+            rc = -1;
+            break;
+        }
+        if (p->need_rewind) {
+            /* the committed offsets must include a batch still committing */
+            if ((rc = settle(p, err)) < 0)
+                break;
+            rc = 0;
+            if (rewind_consumer(p, err) < 0) {
+                cb_log(CB_LOG_WARN, "pipeline", "%s; retrying", err->msg);
+                usleep(500 * 1000);
+                continue;
+            }
         }
         p->batch_void = false;
         housekeeping(p);
         if (collect_batch(p, stop) == 0) {
             p->phase = PHASE_IDLE;
+            if (p->busy) { /* idle: settle the last batch before anything else */
+                if ((rc = settle(p, err)) < 0)
+                    break;
+                rc = 0;
+                continue;
+            }
             /* drained: idle long enough with partitions assigned and no lag */
             if (drain_idle_ms > 0 && now_ms() - idle_since >= drain_idle_ms && p->assigned > 0 &&
                 p->lag == 0)
@@ -962,13 +1154,24 @@ int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idl
             continue; /* dropped or committed by a rebalance */
         }
         p->batch_executed_ms = now_ms();
-        rc = commit_batch(p, err);
-        set_paused(p, false);
-        if (rc < 0)
+        /* the previous batch must be committed before this one is handed
+         * over; when it was aborted, this one is dropped and both replayed */
+        if ((rc = settle(p, err)) < 0)
             break;
+        if (rc == 1)
+            commit_async(p);
         rc = 0;
+        set_paused(p, false);
         idle_since = now_ms();
     }
+    {
+        cb_error_t serr;
+        if (settle(p, &serr) < 0 && rc == 0) {
+            *err = serr;
+            rc = -1;
+        }
+    }
+    committer_stop(p);
     if (p->phase != PHASE_IDLE)
         drop_batch(p);
     drop_carry(p);
@@ -990,6 +1193,7 @@ void cb_pipeline_destroy(cb_pipeline_t *p)
 {
     if (!p)
         return;
+    committer_stop(p);
     if (p->ex)
         drop_batch(p);
     drop_carry(p);
@@ -1003,5 +1207,7 @@ void cb_pipeline_destroy(cb_pipeline_t *p)
     cb_ca_client_destroy(p->ca);
     cb_codec_destroy(p->codec);
     cb_metrics_destroy(p->metrics);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
     free(p);
 }
