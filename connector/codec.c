@@ -1020,6 +1020,8 @@ int cb_codec_encode_outcome(cb_codec_t *codec, const cb_outcome_t *o, void **buf
 
     *buf = NULL;
     *len = 0;
+    if (codec->has_registry && ensure_registered(codec, CB_SCHEMA_OUTCOME, err) < 0)
+        return -1;
     if (!o->outcome_id || !o->source_event_id || !o->source_event_type)
         return cb_error_set(err, CB_ERR_INVALID, "%s: required field is missing",
                             !o->outcome_id        ? "outcome_id"
@@ -1043,8 +1045,6 @@ int cb_codec_encode_outcome(cb_codec_t *codec, const cb_outcome_t *o, void **buf
                                 o->outcome_id, n, OUTCOME_STRING_MAX);
         cap += n;
     }
-    if (codec->has_registry && ensure_registered(codec, CB_SCHEMA_OUTCOME, err) < 0)
-        return -1;
     if (!(b.p = malloc(cap)))
         return cb_error_set(err, CB_ERR_NOMEM, "encode: out of memory");
     b.len = 0;
