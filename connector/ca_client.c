@@ -820,9 +820,17 @@ static int parse_certs(cb_ca_req_t *r, const cb_json_t *j, int root)
  * string. */
 static const char *jstr(const cb_json_t *j, int v, char *buf, size_t size)
 {
-    char *s = cb_json_type(j, v) == CB_JSON_STRING ? cb_json_strdup(j, v, NULL) : NULL;
+    const char *raw;
+    size_t len;
+    char *s;
 
-    if (!s)
+    if (cb_json_raw(j, v, &raw, &len)) { /* no escapes: no allocation */
+        len = len < size ? len : size - 1;
+        memcpy(buf, raw, len);
+        buf[len] = '\0';
+        return buf;
+    }
+    if (!(s = cb_json_strdup(j, v, NULL)))
         return NULL;
     snprintf(buf, size, "%s", s);
     free(s);
