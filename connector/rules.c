@@ -480,6 +480,9 @@ int cb_rules_plan(const cb_event_t *ev, const cb_policy_t *policy, cb_intent_lis
         rc = plan_person(&b);
     else
         rc = cb_error_set(err, CB_ERR_INVALID, "event: unknown kind %d", (int)ev->kind);
+    if (rc == 0 && out->count > CB_EVENT_ACTIONS_MAX)
+        rc = cb_error_set(err, CB_ERR_LIMIT, "event: %zu planned actions exceed the limit of %d",
+                          out->count, CB_EVENT_ACTIONS_MAX);
     if (rc < 0)
         cb_intent_list_clear(out);
     return rc;

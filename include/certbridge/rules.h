@@ -73,8 +73,15 @@ typedef struct cb_intent_list {
 /* Reads policy.* keys. Returns 0, or -1 with CB_ERR_CONFIG naming the key. */
 int cb_policy_from_config(const cb_config_t *cfg, cb_policy_t *policy, cb_error_t *err);
 
+/* Most actions one event may plan. A merger plans two per merged
+ * organization (revoke, recall), three with policy.cascade_personal, so 171
+ * to 256 merged organizations fit; one event cannot make certbridge touch a
+ * whole province. */
+#define CB_EVENT_ACTIONS_MAX 512
+
 /* Plans ev under policy into out (which must be empty: {NULL, 0}). The order
  * is deterministic: the same event and policy always give the same list.
+ * More than CB_EVENT_ACTIONS_MAX actions is CB_ERR_LIMIT (a dead letter).
  * ev must have passed cb_event_validate(). Caller frees out with
  * cb_intent_list_clear(). */
 int cb_rules_plan(const cb_event_t *ev, const cb_policy_t *policy, cb_intent_list_t *out,

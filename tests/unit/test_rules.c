@@ -591,6 +591,54 @@ static void test_nonempty_output_refused(void **state)
     cb_event_clear(&ev);
 }
 
+/* A merger of n communes into a new one. */
+static void merger_of(cb_event_t *ev, size_t n)
+{
+    char code[32];
+    size_t i;
+
+    base(ev, CB_EVENT_ORG, CB_ORG_MERGED);
+    set_org(&ev->org, NEW_COMMUNE, "Ủy ban nhân dân xã Phước An", UBND);
+    ev->result_is_new = true;
+    ev->merged_orgs = calloc(n, sizeof(cb_org_t));
+    ev->merged_count = n;
+    for (i = 0; i < n; i++) {
+        snprintf(code, sizeof(code), "000.%02zu.%02zu.H19", i / 100, i % 100);
+        set_org(&ev->merged_orgs[i], code, "UBND xã", UBND);
+    }
+}
+
+/* The actions of one event are capped. A merger into a new organization
+ * plans a carrier change, then per other merged organization a revocation
+ * and a recall (2n - 1), plus a cascade per merged organization with
+ * policy.cascade_personal (3n - 1): 171 organizations fit, 172 do not. */
+static void test_actions_per_event_limit(void **state)
+{
+    cb_intent_list_t out = {NULL, 0};
+    cb_policy_t plain = DEFAULT_POLICY, cascade = CASCADE;
+    cb_error_t err;
+    cb_event_t ev;
+
+    (void)state;
+    merger_of(&ev, CB_MERGED_ORGS_MAX);
+    assert_int_equal(cb_rules_plan(&ev, &plain, &out, &err), 0);
+    assert_int_equal(out.count, 2 * CB_MERGED_ORGS_MAX - 1);
+    cb_intent_list_clear(&out);
+    cb_event_clear(&ev);
+    merger_of(&ev, 171);
+    assert_int_equal(cb_rules_plan(&ev, &cascade, &out, &err), 0);
+    assert_int_equal(out.count, CB_EVENT_ACTIONS_MAX);
+    cb_intent_list_clear(&out);
+    cb_event_clear(&ev);
+    merger_of(&ev, 172);
+    assert_int_equal(cb_rules_plan(&ev, &cascade, &out, &err), -1);
+    assert_int_equal(err.code, CB_ERR_LIMIT);
+    assert_string_equal(err.msg, "event: 515 planned actions exceed the limit of 512");
+    assert_null(out.items);
+    assert_int_equal(out.count, 0);
+    cb_event_clear(&ev);
+}
+
 static void test_policy_from_config(void **state)
 {
     cb_config_t *cfg = cb_config_new();
@@ -720,6 +768,7 @@ int main(void)
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_nonempty_output_refused),
+        cmocka_unit_test(test_actions_per_event_limit),
         cmocka_unit_test(test_policy_from_config),
         cmocka_unit_test(test_idempotency_key),
         cmocka_unit_test(test_lookup_key),
