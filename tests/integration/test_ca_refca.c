@@ -222,8 +222,6 @@ static void test_change_info(void **state)
     cb_ca_client_destroy(c);
 }
 
-/* revoke: the serial on the CRL with its reason; revoking again answers
- * ALREADY_REVOKED, classified already-done. */
 /* A subject with RFC 4514 escapes (a quote, a comma, a backslash) reaches
  * the CA intact: the request body escapes them for JSON. */
 static void test_change_info_escapes(void **state)
@@ -254,6 +252,8 @@ static void test_change_info_escapes(void **state)
     cb_ca_client_destroy(c);
 }
 
+/* revoke: the serial on the CRL with its reason; revoking again answers
+ * ALREADY_REVOKED, classified already-done. */
 static void test_revoke(void **state)
 {
     cb_ca_client_t *c = ct_client(dir, NULL);
