@@ -395,11 +395,18 @@ def scenario_crash(s):
 
 
 def scenario_fence(s):
-    s.setup(ca_extra=["--latency-ms", "2"])
+    # in two slices: the second arrives only once the second instance (same
+    # transactional id, so its start fences the first one's producer) has
+    # joined, so the first instance always has work left to commit after it
+    # was fenced, however fast it drained the first slice
+    s.setup(ca_extra=["--latency-ms", "2"], slices=2)
     conf = s.conf("a", "cb-same")
     a = s.start(conf, "a")
     time.sleep(3)
     b = s.start(s.conf("b", "cb-same"), "b")
+    if not wait_assigned(s, "b", b, 0):
+        raise SystemExit("the second instance got no assignment within 90 s")
+    s.produce_next()
     time.sleep(8)
     for p in (a, b):
         if p.poll() is None:
