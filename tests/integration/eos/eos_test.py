@@ -442,11 +442,14 @@ def scenario_split(s):
 
 
 def scenario_outage(s):
-    s.setup(ca_extra=["--latency-ms", "5"])
+    # in two slices: the second is produced while the CA is down, so an open
+    # batch meets the outage however fast the first slice was drained
+    s.setup(ca_extra=["--latency-ms", "5"], slices=2)
     listen = s.ca.url.split("//", 1)[1]
     a = s.start(s.conf("a", "cb-a", {"ca.max_attempts": "3"}), "a")
     time.sleep(2)
     s.ca.stop()
+    s.produce_next()
     log("CA stopped for 30 s")
     time.sleep(30)
     alive = a.poll() is None
@@ -521,7 +524,9 @@ def scenario_ops(s):
     """Metrics and readiness of a running instance: /healthz turns ready, the
     counters (parsed by prometheus_client) move and match the workload once
     drained, /healthz turns unready when the CA stops, SIGTERM exits 0."""
-    s.setup(ca_extra=["--latency-ms", "2"])
+    # in two slices: the second after the first scrape, so the counters
+    # have something left to count however fast the first was drained
+    s.setup(ca_extra=["--latency-ms", "2"], slices=2)
     fails = []
     a = s.start(s.conf("a", "cb-a", {"metrics.ca_probe_interval_ms": "300"}), "a")
     port = metrics_port(s, "a")
@@ -539,6 +544,7 @@ def scenario_ops(s):
 
     wait_for("/healthz ready", lambda: http_get(port, "/healthz")[0] == 200)
     first = scrape(port)
+    s.produce_next()
     wait_for("input drained", lambda: s.lag() == 0, timeout=600)
     time.sleep(1)
     last = scrape(port)
