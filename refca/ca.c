@@ -9,7 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "certbridge/subject.h"
+#include "certbridge/clock.h"
+#include "certbridge/dn.h"
 #include "pki.h"
 
 #define VALIDITY_S     (2 * 365 * 86400LL) /* a subscriber certificate's life */
@@ -126,13 +127,13 @@ static void rfc3339(int64_t s, char out[32])
 /* The canonical form of a subject string (parse + format), or NULL. */
 static char *canonical_subject(const char *dn, cb_error_t *err)
 {
-    cb_subject_t s;
+    cb_dn_t s;
     char *out = NULL;
 
     memset(&s, 0, sizeof(s));
-    if (cb_subject_parse(dn, &s, err) == 0)
-        out = cb_subject_format(&s, err);
-    cb_subject_clear(&s);
+    if (cb_dn_parse(dn, &s, err) == 0)
+        out = cb_dn_format(&s, err);
+    cb_dn_clear(&s);
     return out;
 }
 
@@ -543,7 +544,7 @@ static int do_revoke(refca_ca_t *ca, refca_cert_row_t *old, json_t *obj, const c
 static int do_recall(refca_ca_t *ca, const char *device, const char *key, const char *request_id,
                      refca_answer_t *ans, cb_error_t *err)
 {
-    int rc = refca_store_device_recall(ca->store, device, refca_now_ms(), err);
+    int rc = refca_store_device_recall(ca->store, device, cb_clock_wall_ms(), err);
 
     if (rc < 0)
         return -1;

@@ -18,16 +18,8 @@
 #include <time.h>
 
 #include "certbridge/ca_client.h"
+#include "certbridge/clock.h"
 #include "certbridge/config.h"
-
-/* Seconds of a monotonic clock. */
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Prints an inventory of n persons. */
 static int cmd_inventory(long n)
@@ -53,7 +45,7 @@ typedef struct slot {
  * fed; answers how many failed and prints the phase's rate. */
 static long run_phase(cb_ca_client_t *c, const char *name, slot_t *slots, long count)
 {
-    double t0 = now_s(), dt;
+    double t0 = ((double)cb_clock_mono_us() / 1e6), dt;
     long i, done = 0, failed = 0;
     cb_error_t err;
     cb_ca_req_t *r;
@@ -69,7 +61,7 @@ static long run_phase(cb_ca_client_t *c, const char *name, slot_t *slots, long c
             failed++;
         done++;
     }
-    dt = now_s() - t0;
+    dt = ((double)cb_clock_mono_us() / 1e6) - t0;
     printf("%-12s %7ld calls in %6.2f s: %8.0f calls/s (%ld failed)\n", name, count, dt,
            (double)count / dt, failed + (count - done));
     return failed + (count - done);

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "certbridge/subject.h"
+#include "certbridge/dn.h"
 
 /* Fills err with what, followed by the oldest OpenSSL error of the queue,
  * and empties the queue. Returns -1. */
@@ -141,11 +141,11 @@ static int name_add(X509_NAME *name, int nid, const char *value, cb_error_t *err
 
 X509_NAME *refca_name_from_dn(const char *dn, cb_error_t *err)
 {
-    cb_subject_t s;
+    cb_dn_t s;
     X509_NAME *name = NULL;
 
     memset(&s, 0, sizeof(s));
-    if (cb_subject_parse(dn, &s, err) < 0)
+    if (cb_dn_parse(dn, &s, err) < 0)
         goto out;
     name = X509_NAME_new();
     if (!name) {
@@ -165,7 +165,7 @@ X509_NAME *refca_name_from_dn(const char *dn, cb_error_t *err)
         name = NULL;
     }
 out:
-    cb_subject_clear(&s);
+    cb_dn_clear(&s);
     return name;
 }
 

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "certbridge/clock.h"
 #include "certbridge/log.h"
 #include "pki.h"
 
@@ -60,14 +61,6 @@ typedef struct parked {
     struct event *timer;
     struct parked *prev, *next;
 } parked_t;
-
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* xorshift64*: the fault-injection dice, in [0, 1). */
 static double dice(server_t *srv)
@@ -117,7 +110,7 @@ static void reply(server_t *srv, struct evhttp_request *req, int status, const c
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     parked_t *p = NULL;
     struct timeval tv;
-    int64_t left_us = (int64_t)srv->o->latency_ms * 1000 - (mono_us() - srv->arrival_us);
+    int64_t left_us = (int64_t)srv->o->latency_ms * 1000 - (cb_clock_mono_us() - srv->arrival_us);
 
     evhttp_add_header(h, "Content-Type", type);
     if (buf && len)
@@ -272,7 +265,7 @@ static void mutate(server_t *srv, struct evhttp_request *req, refca_op_t op, con
             row.target = (char *)target;
             row.params = body;
             row.idem_key = (char *)key;
-            row.due_ms = refca_now_ms() + srv->o->async_delay_ms;
+            row.due_ms = cb_clock_wall_ms() + srv->o->async_delay_ms;
             if (refca_store_request_put(st, &row, &err) < 0)
                 goto rollback;
             snprintf(text, sizeof(text), "{\"status\":\"PENDING\",\"request_id\":\"%s\"}", id);
@@ -495,7 +488,7 @@ static void handle_maybe_drop_after(server_t *srv, struct evhttp_request *req)
 /* Every request enters here. */
 static void on_request(struct evhttp_request *req, void *arg)
 {
-    ((server_t *)arg)->arrival_us = mono_us();
+    ((server_t *)arg)->arrival_us = cb_clock_mono_us();
     handle_maybe_drop_after((server_t *)arg, req);
 }
 
@@ -512,7 +505,7 @@ static void on_async_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     cb_error_clear(&err);
-    n = refca_store_request_due(st, refca_now_ms(), ids, DUE_BATCH, &err);
+    n = refca_store_request_due(st, cb_clock_wall_ms(), ids, DUE_BATCH, &err);
     for (i = 0; i < n; i++) {
         refca_request_row_t row;
         refca_answer_t ans = {0, NULL};

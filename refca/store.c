@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "certbridge/clock.h"
+
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, val BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS certs(serial TEXT PRIMARY KEY, holder_type TEXT NOT NULL,"
@@ -109,14 +111,6 @@ struct refca_store {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
 };
-
-int64_t refca_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Fills err with SQLite's message for what. Returns -1. */
 static int db_fail(refca_store_t *st, cb_error_t *err, const char *what)
@@ -653,7 +647,7 @@ int refca_store_ledger_add(refca_store_t *st, const char *op, const char *serial
 
     if (!s)
         return -1;
-    sqlite3_bind_int64(s, 1, refca_now_ms());
+    sqlite3_bind_int64(s, 1, cb_clock_wall_ms());
     bind_text(s, 2, op);
     bind_text(s, 3, serial);
     bind_text(s, 4, new_serial);

@@ -132,7 +132,5 @@ int refca_store_ledger_each(refca_store_t *st, int64_t after_seq, int64_t limit,
                             cb_error_t *err);
 int64_t refca_store_ledger_count(refca_store_t *st, cb_error_t *err);
 
-/* Milliseconds since the epoch (wall clock). */
-int64_t refca_now_ms(void);
 
 #endif

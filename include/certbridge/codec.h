@@ -44,9 +44,6 @@ void cb_codec_destroy(cb_codec_t *codec);
 int cb_codec_decode_event(cb_codec_t *codec, cb_event_kind_t expected, cb_format_t format,
                           const void *buf, size_t len, cb_event_t *out, cb_error_t *err);
 
-/* JSON only (the `plan` input and a wire format): one event object. */
-int cb_codec_json_decode_event(const char *buf, size_t len, cb_event_t *out, cb_error_t *err);
-
 /* Encodes an event in a given format (Avro with certbridge's schema, or
  * Confluent framing after registering the event schema). For producers in
  * tests, the demo and benchmarks. *buf is malloc'd; caller frees. */
@@ -61,6 +58,10 @@ int cb_codec_prepare_outcomes(cb_codec_t *codec, const char *topic, cb_error_t *
 /* Encodes an outcome; *buf is malloc'd, caller frees. */
 int cb_codec_encode_outcome(cb_codec_t *codec, const cb_outcome_t *o, void **buf, size_t *len,
                             cb_error_t *err);
+
+/* The codec's Schema Registry client (never NULL), e.g. to preload writer
+ * schemas with cb_registry_preload() in tests and fuzz targets. */
+struct cb_registry *cb_codec_registry(cb_codec_t *codec);
 
 /* Decodes an outcome written by cb_codec_encode_outcome (either framing);
  * for `certbridge report` and tests. */

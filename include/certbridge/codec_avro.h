@@ -63,13 +63,4 @@ void cb_avro_doc_free(cb_avro_doc_t *doc);
  * no such field (or rec is not a record). */
 const cb_avro_val_t *cb_avro_field(const cb_avro_val_t *rec, const char *name);
 
-/* The schema's type after following links (named-type references). */
-avro_type_t cb_avro_type(avro_schema_t s);
-
-/* The codec's Schema Registry client (never NULL), e.g. to preload writer
- * schemas with cb_registry_preload() in tests and fuzz targets. */
-struct cb_codec;
-struct cb_registry;
-struct cb_registry *cb_codec_registry(struct cb_codec *codec);
-
 #endif

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "certbridge/error.h"
+#include "certbridge/vocab.h"
 
 /* Input limits: anything larger is refused as invalid input (never a crash,
  * never unbounded memory). */
@@ -23,39 +24,6 @@
 #define CB_MERGED_ORGS_MAX  256           /* merged_orgs entries */
 #define CB_ORG_CODE_MAX     35            /* electronic identification code */
 #define CB_NATIONAL_ID_LEN  12            /* CCCD digits */
-
-typedef enum cb_event_kind { CB_EVENT_ORG = 0, CB_EVENT_PERSON = 1 } cb_event_kind_t;
-
-/* Enum values follow the order of the symbols in DESIGN.md and the schemas. */
-typedef enum cb_org_event_type {
-    CB_ORG_MERGED = 0,
-    CB_ORG_RENAMED,
-    CB_ORG_PARENT_CHANGED,
-    CB_ORG_INFO_CHANGED,
-    CB_ORG_DISSOLVED,
-    CB_ORG_EVENT_TYPE_COUNT
-} cb_org_event_type_t;
-
-typedef enum cb_person_event_type {
-    CB_PERSON_TRANSFERRED = 0,
-    CB_PERSON_POSITION_CHANGED,
-    CB_PERSON_INFO_CHANGED,
-    CB_PERSON_DEPARTED,
-    CB_PERSON_JOINED,
-    CB_PERSON_CERTIFICATE_NOT_NEEDED,
-    CB_PERSON_EVENT_TYPE_COUNT
-} cb_person_event_type_t;
-
-/* departure_reason; CB_DEPARTURE_NONE stands for null. */
-typedef enum cb_departure_reason {
-    CB_DEPARTURE_NONE = -1,
-    CB_DEPARTURE_RETIRED = 0,
-    CB_DEPARTURE_RESIGNED,
-    CB_DEPARTURE_DECEASED,
-    CB_DEPARTURE_DISMISSED,
-    CB_DEPARTURE_OTHER,
-    CB_DEPARTURE_REASON_COUNT
-} cb_departure_reason_t;
 
 typedef struct cb_org {
     char *code;        /* required: [0-9A-Z.]{1,35}, dot-separated groups */
@@ -122,21 +90,8 @@ int cb_event_validate(const cb_event_t *ev, cb_error_t *err);
 bool cb_org_code_valid(const char *code);
 bool cb_national_id_valid(const char *id);
 
-/* Symbol names, exactly as in DESIGN.md and the Avro schemas. Return NULL
- * for an out-of-range value. */
-const char *cb_org_event_type_name(cb_org_event_type_t t);
-const char *cb_person_event_type_name(cb_person_event_type_t t);
-const char *cb_departure_reason_name(cb_departure_reason_t r);
+/* The symbol of ev's type ("MERGED", "TRANSFERRED"; vocab.h). */
 const char *cb_event_type_name(const cb_event_t *ev);
-
-/* The index of s among names[0..n), or -1 (also for NULL): the parser of
- * every enum symbol table. */
-int cb_symbol_parse(const char *s, const char *const *names, int n);
-
-/* Symbol lookup: return the value or -1 when the symbol is unknown. */
-int cb_org_event_type_parse(const char *s);
-int cb_person_event_type_parse(const char *s);
-int cb_departure_reason_parse(const char *s);
 
 /* "YYYY-MM-DD" at s (its first 10 characters) to days since 1970-01-01;
  * -1 when it is not a valid date. */

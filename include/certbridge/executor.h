@@ -62,10 +62,4 @@ bool cb_executor_stalled(const cb_executor_t *ex);
  * rebalance or shutdown). Outcomes already filled stay in the work items. */
 void cb_executor_reset(cb_executor_t *ex);
 
-/* Counters since creation, for metrics. */
-typedef struct cb_executor_stats {
-    uint64_t ca_calls, ca_retries, ca_failures;
-} cb_executor_stats_t;
-void cb_executor_stats(const cb_executor_t *ex, cb_executor_stats_t *out);
-
 #endif

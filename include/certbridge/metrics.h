@@ -15,9 +15,7 @@
 #include <stdint.h>
 
 #include "certbridge/error.h"
-#include "certbridge/event.h"
-#include "certbridge/outcome.h"
-#include "certbridge/rules.h"
+#include "certbridge/vocab.h"
 
 typedef struct cb_metrics cb_metrics_t;
 
@@ -26,7 +24,9 @@ typedef struct cb_metrics cb_metrics_t;
 cb_metrics_t *cb_metrics_new(void);
 void cb_metrics_destroy(cb_metrics_t *m);
 
-void cb_metrics_event(cb_metrics_t *m, const cb_event_t *ev); /* a decoded event */
+/* A decoded event of the given kind and type (cb_org_event_type_t or
+ * cb_person_event_type_t). */
+void cb_metrics_event(cb_metrics_t *m, cb_event_kind_t kind, int type);
 void cb_metrics_action(cb_metrics_t *m, cb_action_t a, cb_outcome_status_t s);
 void cb_metrics_ca_call(cb_metrics_t *m, double seconds); /* latency of one CA call */
 void cb_metrics_ca_retries(cb_metrics_t *m, uint64_t n);

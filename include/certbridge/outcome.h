@@ -8,18 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "certbridge/rules.h"
-
-typedef enum cb_outcome_status {
-    CB_STATUS_SUCCEEDED = 0,
-    CB_STATUS_ALREADY_DONE,
-    CB_STATUS_PENDING,
-    CB_STATUS_REJECTED,
-    CB_STATUS_FAILED,
-    CB_STATUS_SKIPPED,
-    CB_STATUS_NEEDS_REVIEW,
-    CB_STATUS_COUNT
-} cb_outcome_status_t;
+#include "certbridge/vocab.h"
 
 /* Strings are owned by the outcome (cb_outcome_clear frees them); NULL is an
  * Avro null. */
@@ -54,8 +43,5 @@ typedef struct cb_outcome {
 
 void cb_outcome_init(cb_outcome_t *o);
 void cb_outcome_clear(cb_outcome_t *o);
-
-const char *cb_outcome_status_name(cb_outcome_status_t s); /* "SUCCEEDED" */
-int cb_outcome_status_parse(const char *s);                /* -1 when unknown */
 
 #endif

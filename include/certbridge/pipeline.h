@@ -37,9 +37,6 @@ typedef struct cb_pipeline_stats {
 } cb_pipeline_stats_t;
 void cb_pipeline_stats(const cb_pipeline_t *p, cb_pipeline_stats_t *out);
 
-/* The pipeline's metrics registry (owned by the pipeline). */
-struct cb_metrics *cb_pipeline_metrics(cb_pipeline_t *p);
-
 void cb_pipeline_destroy(cb_pipeline_t *p);
 
 #endif

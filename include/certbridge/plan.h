@@ -2,7 +2,7 @@
  * plan.h: `certbridge plan` (DESIGN.md §7): the intents each event of a JSON
  * Lines file produces, offline (no Kafka, no CA).
  *
- * Input: one JSON event per line (codec.h cb_codec_json_decode_event), lines
+ * Input: one JSON event per line (codec_json.h), lines
  * of at most CB_EVENT_MAX_BYTES, blank lines skipped. Output, to a stream the
  * caller gives:
  *   table  for people: EVENT, ACTION, HOLDER, REASON, NOTE columns aligned by

@@ -14,31 +14,7 @@
 #include "certbridge/config.h"
 #include "certbridge/error.h"
 #include "certbridge/event.h"
-
-/* Symbols as in DESIGN.md §4 (cb_action_name etc. give the text). */
-typedef enum cb_action {
-    CB_ACTION_CHANGE_INFO = 0,
-    CB_ACTION_REVOKE,
-    CB_ACTION_RETAIN,
-    CB_ACTION_RECALL_DEVICE,
-    CB_ACTION_ISSUE,
-    CB_ACTION_REVIEW,
-    CB_ACTION_COUNT
-} cb_action_t;
-
-typedef enum cb_holder_type {
-    CB_HOLDER_ORGANIZATION = 0,
-    CB_HOLDER_PERSON,
-    CB_HOLDER_TYPE_COUNT
-} cb_holder_type_t;
-
-/* RFC 5280 CRLReason codes used here; CB_REASON_NONE = no revocation. */
-typedef enum cb_revocation_reason {
-    CB_REASON_NONE = -1,
-    CB_REASON_AFFILIATION_CHANGED = 3,
-    CB_REASON_SUPERSEDED = 4,
-    CB_REASON_CESSATION_OF_OPERATION = 5
-} cb_revocation_reason_t;
+#include "certbridge/vocab.h"
 
 typedef struct cb_policy {
     bool issue_new_allow;        /* policy.issue_new=allow */
@@ -88,25 +64,5 @@ int cb_rules_plan(const cb_event_t *ev, const cb_policy_t *policy, cb_intent_lis
                   cb_error_t *err);
 
 void cb_intent_list_clear(cb_intent_list_t *list);
-
-/* The idempotency key of one CA action: lower-case hex SHA-256 (64 chars +
- * NUL) over event_id, action, holder type, holder id and certificate serial
- * (serial may be NULL before resolution), each length-prefixed so that no
- * two different tuples hash alike. Should OpenSSL fail (out of memory), out
- * is the empty string: treat that as a failed call, never send it. */
-void cb_idempotency_key(const char *event_id, cb_action_t action, cb_holder_type_t holder_type,
-                        const char *holder_id, const char *serial, char out[65]);
-
-/* The idempotency key of a certificate lookup, so a replayed batch gets the
- * same snapshot back: lower-case hex SHA-256 over "lookup", event_id and
- * holder_key, each with its terminating NUL. out is the empty string should
- * OpenSSL fail (the lookup then goes without a key). */
-void cb_lookup_key(const char *event_id, const char *holder_key, char out[65]);
-
-const char *cb_action_name(cb_action_t a);                       /* "CHANGE_INFO" */
-const char *cb_holder_type_name(cb_holder_type_t t);             /* "ORGANIZATION" */
-const char *cb_revocation_reason_name(cb_revocation_reason_t r); /* "cessationOfOperation" */
-int cb_action_parse(const char *s);                              /* -1 when unknown */
-int cb_holder_type_parse(const char *s);
 
 #endif

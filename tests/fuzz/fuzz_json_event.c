@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "certbridge/codec.h"
+#include "certbridge/codec_json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "certbridge/codec.h"
+#include "certbridge/codec_json.h"
 
 #define COMMON                                                                                     \
     "\"event_id\":\"dn-2025-0001\",\"occurred_at\":\"2025-07-01T00:00:00+07:00\","                 \

@@ -14,15 +14,11 @@
 static void test_render_values(void **state)
 {
     cb_metrics_t *m = cb_metrics_new();
-    cb_event_t ev;
     char *text;
 
     (void)state;
-    cb_event_init(&ev);
-    ev.kind = CB_EVENT_PERSON;
-    ev.type = CB_PERSON_DEPARTED;
-    cb_metrics_event(m, &ev);
-    cb_metrics_event(m, &ev);
+    cb_metrics_event(m, CB_EVENT_PERSON, CB_PERSON_DEPARTED);
+    cb_metrics_event(m, CB_EVENT_PERSON, CB_PERSON_DEPARTED);
     cb_metrics_action(m, CB_ACTION_REVOKE, CB_STATUS_SUCCEEDED);
     cb_metrics_ca_call(m, 0.003); /* bucket le=0.005 */
     cb_metrics_ca_call(m, 20.0);  /* only +Inf */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "certbridge/dn.h"
 #include "certbridge/subject.h"
 
 /* Table: a subject's fields and the exact string it formats to. */
@@ -37,16 +38,16 @@ static void test_format_table(void **state)
     (void)state;
     for (i = 0; i < sizeof(fmt_cases) / sizeof(fmt_cases[0]); i++) {
         const fmt_case_t *fc = &fmt_cases[i];
-        cb_subject_t s = {(char *)fc->cn, (char *)fc->title, (char *)fc->ou, (char *)fc->o,
+        cb_dn_t s = {(char *)fc->cn, (char *)fc->title, (char *)fc->ou, (char *)fc->o,
                           (char *)fc->l,  (char *)fc->st,    (char *)fc->c,  (char *)fc->email};
-        cb_subject_t back;
+        cb_dn_t back;
         cb_error_t err;
-        char *dn = cb_subject_format(&s, &err);
+        char *dn = cb_dn_format(&s, &err);
 
         assert_non_null(dn);
         assert_string_equal(dn, fc->dn);
         /* parse gives the same fields back (empty strings come back absent) */
-        assert_int_equal(cb_subject_parse(dn, &back, &err), 0);
+        assert_int_equal(cb_dn_parse(dn, &back, &err), 0);
         assert_string_equal(back.cn, fc->cn);
 #define SAME(f)                                                                                    \
     do {                                                                                           \
@@ -63,32 +64,32 @@ static void test_format_table(void **state)
         SAME(c);
         SAME(email);
 #undef SAME
-        cb_subject_clear(&back);
+        cb_dn_clear(&back);
         free(dn);
     }
 }
 
 static void test_format_needs_cn(void **state)
 {
-    cb_subject_t s;
+    cb_dn_t s;
     cb_error_t err;
 
     (void)state;
     memset(&s, 0, sizeof(s));
     s.o = (char *)"x";
-    assert_null(cb_subject_format(&s, &err));
+    assert_null(cb_dn_format(&s, &err));
     assert_int_equal(err.code, CB_ERR_INVALID);
     assert_string_equal(err.msg, "subject: CN is required");
 }
 
 static void test_parse_lenient_forms(void **state)
 {
-    cb_subject_t s;
+    cb_dn_t s;
     cb_error_t err;
 
     (void)state;
     /* spaces after commas, lower-case types, hex pairs, NFD input */
-    assert_int_equal(cb_subject_parse("cn=Tr\\E1\\BA\\A7n B, o=\\41B, EMAILADDRESS=x@y.vn,"
+    assert_int_equal(cb_dn_parse("cn=Tr\\E1\\BA\\A7n B, o=\\41B, EMAILADDRESS=x@y.vn,"
                                       "C=VN,L=Đo\xcc\x82\xcc\x80ng Nai",
                                       &s, &err),
                      0);
@@ -98,11 +99,11 @@ static void test_parse_lenient_forms(void **state)
     assert_string_equal(s.c, "VN");
     assert_string_equal(s.l, "Đồng Nai"); /* NFC */
     assert_null(s.ou);
-    cb_subject_clear(&s);
+    cb_dn_clear(&s);
     /* escaped '=' and space in the middle */
-    assert_int_equal(cb_subject_parse("CN=a\\=b\\ c", &s, &err), 0);
+    assert_int_equal(cb_dn_parse("CN=a\\=b\\ c", &s, &err), 0);
     assert_string_equal(s.cn, "a=b c");
-    cb_subject_clear(&s);
+    cb_dn_clear(&s);
 }
 
 typedef struct bad_case {
@@ -136,10 +137,10 @@ static void test_parse_errors(void **state)
 
     (void)state;
     for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
-        cb_subject_t s;
+        cb_dn_t s;
         cb_error_t err;
 
-        assert_int_equal(cb_subject_parse(bad_cases[i].dn, &s, &err), -1);
+        assert_int_equal(cb_dn_parse(bad_cases[i].dn, &s, &err), -1);
         assert_int_equal(err.code, bad_cases[i].code);
         assert_string_equal(err.msg, bad_cases[i].msg);
         assert_null(s.cn); /* cleared on failure */
@@ -150,23 +151,23 @@ static void test_parse_limits(void **state)
 {
     size_t n = 200000;
     char *dn = malloc(n + 1);
-    cb_subject_t s;
+    cb_dn_t s;
     cb_error_t err;
 
     (void)state;
     memset(dn, 'a', n);
     memcpy(dn, "CN=", 3);
     dn[n] = '\0';
-    assert_int_equal(cb_subject_parse(dn, &s, &err), -1);
+    assert_int_equal(cb_dn_parse(dn, &s, &err), -1);
     assert_int_equal(err.code, CB_ERR_LIMIT);
     /* a value over CB_STRING_MAX_BYTES but inside the DN limit */
     dn[3 + CB_STRING_MAX_BYTES + 1] = '\0';
-    assert_int_equal(cb_subject_parse(dn, &s, &err), -1);
+    assert_int_equal(cb_dn_parse(dn, &s, &err), -1);
     assert_int_equal(err.code, CB_ERR_LIMIT);
     dn[3 + CB_STRING_MAX_BYTES] = '\0';
-    assert_int_equal(cb_subject_parse(dn, &s, &err), 0);
+    assert_int_equal(cb_dn_parse(dn, &s, &err), 0);
     assert_int_equal(strlen(s.cn), CB_STRING_MAX_BYTES);
-    cb_subject_clear(&s);
+    cb_dn_clear(&s);
     free(dn);
 }
 

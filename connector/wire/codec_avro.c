@@ -453,11 +453,3 @@ const cb_avro_val_t *cb_avro_field(const cb_avro_val_t *rec, const char *name)
         return NULL;
     return &rec->items[i];
 }
-
-/* Follows links to the named type they stand for. */
-avro_type_t cb_avro_type(avro_schema_t s)
-{
-    while (s && avro_typeof(s) == AVRO_LINK)
-        s = avro_schema_link_target(s);
-    return s ? avro_typeof(s) : AVRO_NULL;
-}

@@ -13,9 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "certbridge/log.h"
+#include "certbridge/clock.h"
+#include "certbridge/idempotency.h"
 #include "certbridge/subject.h"
 
 #define RETRY_PAUSE_MIN_MS 500
@@ -69,16 +70,7 @@ struct cb_executor {
     size_t n_chains, chains_done;
     size_t stalled;
     bool finished;
-    cb_executor_stats_t stats;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static char *xstrdup(const char *s)
 {
@@ -487,7 +479,6 @@ static void chain_advance(cb_executor_t *ex, chain_t *ch)
             }
             ch->in_flight = true;
             ch->submits = 1;
-            ex->stats.ca_calls++;
             return;
         }
         ch->cur++;
@@ -555,10 +546,9 @@ static void on_complete(cb_executor_t *ex, cb_ca_req_t *r)
     if (r->klass == CB_CA_RETRY) {
         cb_metrics_ca_retries(ex->metrics, 1);
         /* The CA is unavailable: keep the request and try it again later. */
-        ex->stats.ca_retries++;
         s->extra_attempts += r->attempts;
         s->extra_latency += r->latency_ms;
-        ch->retry_at = now_ms() + ch->retry_pause;
+        ch->retry_at = cb_clock_mono_ms() + ch->retry_pause;
         ch->retry_pause =
             ch->retry_pause * 2 > RETRY_PAUSE_MAX_MS ? RETRY_PAUSE_MAX_MS : ch->retry_pause * 2;
         if (ex->stalled++ == 0)
@@ -577,7 +567,6 @@ static void on_complete(cb_executor_t *ex, cb_ca_req_t *r)
             if (resolve_step(s) < 0)
                 abort();
         } else {
-            ex->stats.ca_failures++;
             if (fail_step(s, r) < 0)
                 abort();
             cb_ca_req_clear(r);
@@ -586,7 +575,6 @@ static void on_complete(cb_executor_t *ex, cb_ca_req_t *r)
         action_t *a = &s->actions[s->next_action];
         record_answer(a, r, s);
         if (r->klass == CB_CA_PERMANENT)
-            ex->stats.ca_failures++;
         s->extra_attempts = 0;
         s->extra_latency = 0;
         s->next_action++;
@@ -601,7 +589,7 @@ static void on_complete(cb_executor_t *ex, cb_ca_req_t *r)
 static int collect_outcomes(cb_executor_t *ex)
 {
     size_t i, j, k, w, first = 0, last;
-    int64_t now = now_ms();
+    int64_t now = cb_clock_wall_ms();
 
     for (w = 0; w < ex->n_works; w++, first = last) {
         cb_work_t *work = &ex->works[w];
@@ -649,7 +637,7 @@ int cb_executor_step(cb_executor_t *ex, int timeout_ms)
     if (ex->finished)
         return 1;
     if (ex->chains_done < ex->n_chains) {
-        now = ex->stalled ? now_ms() : 0;
+        now = ex->stalled ? cb_clock_mono_ms() : 0;
         for (i = 0; ex->stalled && i < ex->n_chains; i++) {
             chain_t *ch = &ex->chains[i];
             cb_error_t err;
@@ -663,7 +651,6 @@ int cb_executor_step(cb_executor_t *ex, int timeout_ms)
                 }
                 ch->in_flight = true;
                 ch->submits++;
-                ex->stats.ca_calls++;
             }
         }
         r = cb_ca_poll(ex->ca, timeout_ms);
@@ -706,9 +693,4 @@ void cb_executor_reset(cb_executor_t *ex)
     }
     free_batch(ex);
     ex->finished = true;
-}
-
-void cb_executor_stats(const cb_executor_t *ex, cb_executor_stats_t *out)
-{
-    *out = ex->stats;
 }

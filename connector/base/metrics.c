@@ -49,14 +49,14 @@ cb_metrics_t *cb_metrics_new(void)
     return m;
 }
 
-void cb_metrics_event(cb_metrics_t *m, const cb_event_t *ev)
+void cb_metrics_event(cb_metrics_t *m, cb_event_kind_t kind, int type)
 {
     if (!m)
         return;
-    if (ev->kind == CB_EVENT_ORG && ev->type >= 0 && ev->type < CB_ORG_EVENT_TYPE_COUNT)
-        atomic_fetch_add(&m->org_events[ev->type], 1);
-    else if (ev->kind == CB_EVENT_PERSON && ev->type >= 0 && ev->type < CB_PERSON_EVENT_TYPE_COUNT)
-        atomic_fetch_add(&m->person_events[ev->type], 1);
+    if (kind == CB_EVENT_ORG && type >= 0 && type < CB_ORG_EVENT_TYPE_COUNT)
+        atomic_fetch_add(&m->org_events[type], 1);
+    else if (kind == CB_EVENT_PERSON && type >= 0 && type < CB_PERSON_EVENT_TYPE_COUNT)
+        atomic_fetch_add(&m->person_events[type], 1);
 }
 
 void cb_metrics_action(cb_metrics_t *m, cb_action_t a, cb_outcome_status_t s)

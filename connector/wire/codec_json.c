@@ -10,7 +10,7 @@
  * the field path first ("merged_orgs[2].name: ..."); the decoded event
  * finally passes cb_event_validate().
  */
-#include "certbridge/codec.h"
+#include "certbridge/codec_json.h"
 
 #include <stdio.h>
 #include <stdlib.h>

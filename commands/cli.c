@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "certbridge/clock.h"
 #include "certbridge/demo.h"
 #include "certbridge/log.h"
 #include "certbridge/pipeline.h"
@@ -213,7 +214,6 @@ static int verb_report(int argc, char **argv, char **envp)
     const char *path = NULL, *html = NULL;
     int format = CB_REPORT_TABLE, timeout_ms = 60000, partitions = 0, c, code = CB_EXIT_OK;
     cb_report_source_t src;
-    struct timespec now;
     cb_report_t *r = NULL;
     cb_config_t *cfg;
     cb_error_t err;
@@ -256,10 +256,9 @@ static int verb_report(int argc, char **argv, char **envp)
     if (cb_report_read_kafka(cfg, r, timeout_ms, &partitions, &err) < 0 ||
         cb_report_finish(r, &err) < 0)
         goto failed;
-    clock_gettime(CLOCK_REALTIME, &now);
     src.topic = cb_config_get(cfg, "output.outcome_topic");
     src.partitions = partitions;
-    src.generated_at_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    src.generated_at_ms = cb_clock_wall_ms();
     if ((format == CB_REPORT_JSON ? cb_report_write_json(r, &src, stdout, &err)
                                   : cb_report_write_table(r, &src, stdout, &err)) < 0 ||
         (html && cb_report_save_html(r, &src, html, &err) < 0))

@@ -1,21 +1,11 @@
 /*
- * event.c: life cycle, symbol names and semantic validation of cb_event_t.
+ * event.c: life cycle, and semantic validation of cb_event_t.
  */
 #include "certbridge/event.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *const org_event_names[CB_ORG_EVENT_TYPE_COUNT] = {
-    "MERGED", "RENAMED", "PARENT_CHANGED", "INFO_CHANGED", "DISSOLVED"};
-
-static const char *const person_event_names[CB_PERSON_EVENT_TYPE_COUNT] = {
-    "TRANSFERRED", "POSITION_CHANGED", "INFO_CHANGED",
-    "DEPARTED",    "JOINED",           "CERTIFICATE_NOT_NEEDED"};
-
-static const char *const departure_names[CB_DEPARTURE_REASON_COUNT] = {
-    "RETIRED", "RESIGNED", "DECEASED", "DISMISSED", "OTHER"};
 
 void cb_event_init(cb_event_t *ev)
 {
@@ -210,52 +200,10 @@ int cb_event_validate(const cb_event_t *ev, cb_error_t *err)
     return cb_error_set(err, CB_ERR_INVALID, "event: unknown kind %d", (int)ev->kind);
 }
 
-const char *cb_org_event_type_name(cb_org_event_type_t t)
-{
-    return (t >= 0 && t < CB_ORG_EVENT_TYPE_COUNT) ? org_event_names[t] : NULL;
-}
-
-const char *cb_person_event_type_name(cb_person_event_type_t t)
-{
-    return (t >= 0 && t < CB_PERSON_EVENT_TYPE_COUNT) ? person_event_names[t] : NULL;
-}
-
-const char *cb_departure_reason_name(cb_departure_reason_t r)
-{
-    return (r >= 0 && r < CB_DEPARTURE_REASON_COUNT) ? departure_names[r] : NULL;
-}
-
 const char *cb_event_type_name(const cb_event_t *ev)
 {
     return ev->kind == CB_EVENT_ORG ? cb_org_event_type_name(ev->type)
                                     : cb_person_event_type_name(ev->type);
-}
-
-int cb_symbol_parse(const char *s, const char *const *names, int n)
-{
-    int i;
-
-    if (!s)
-        return -1;
-    for (i = 0; i < n; i++)
-        if (strcmp(s, names[i]) == 0)
-            return i;
-    return -1;
-}
-
-int cb_org_event_type_parse(const char *s)
-{
-    return cb_symbol_parse(s, org_event_names, CB_ORG_EVENT_TYPE_COUNT);
-}
-
-int cb_person_event_type_parse(const char *s)
-{
-    return cb_symbol_parse(s, person_event_names, CB_PERSON_EVENT_TYPE_COUNT);
-}
-
-int cb_departure_reason_parse(const char *s)
-{
-    return cb_symbol_parse(s, departure_names, CB_DEPARTURE_REASON_COUNT);
 }
 
 /* ---- dates ------------------------------------------------------------ */

@@ -17,6 +17,7 @@
  * against Avro-C.
  */
 #include "certbridge/codec.h"
+#include "certbridge/codec_json.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -72,7 +73,7 @@ int cb_format_parse(const char *s)
 }
 
 /* The registry client the codec owns (tests and fuzz targets preload it). */
-struct cb_registry *cb_codec_registry(struct cb_codec *codec)
+struct cb_registry *cb_codec_registry(cb_codec_t *codec)
 {
     return codec->reg;
 }

@@ -1,5 +1,5 @@
 /*
- * subject.c: certificate subjects as RFC 4514 distinguished-name strings.
+ * dn.c: certificate subjects as RFC 4514 distinguished-name strings (dn.h).
  *
  * A subject travels between certbridge, the CA API and the reference CA as
  * one UTF-8 (NFC) string, most specific attribute first. Formatting escapes
@@ -8,7 +8,7 @@
  * RDNs, #hexstring values, unknown attribute types) and normalizes every value
  * to NFC.
  */
-#include "certbridge/subject.h"
+#include "certbridge/dn.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +16,12 @@
 
 #include "certbridge/text.h"
 
-/* Longest DN accepted by cb_subject_parse: eight attributes of at most
- * CB_STRING_MAX_BYTES each, every byte possibly written as a 3-byte hex pair,
+/* Longest DN accepted by cb_dn_parse: eight attributes of at most
+ * CB_DN_VALUE_MAX each, every byte possibly written as a 3-byte hex pair,
  * plus the types and separators. */
-#define SUBJECT_MAX_BYTES (8 * (3 * CB_STRING_MAX_BYTES + 16))
+#define SUBJECT_MAX_BYTES (8 * (3 * CB_DN_VALUE_MAX + 16))
 
-/* The attribute types in output order, with the field of cb_subject_t each
+/* The attribute types in output order, with the field of cb_dn_t each
  * one fills. */
 typedef struct attr_desc {
     const char *type;
@@ -29,28 +29,28 @@ typedef struct attr_desc {
 } attr_desc_t;
 
 static const attr_desc_t attrs[] = {
-    {"CN", offsetof(cb_subject_t, cn)}, {"title", offsetof(cb_subject_t, title)},
-    {"OU", offsetof(cb_subject_t, ou)}, {"O", offsetof(cb_subject_t, o)},
-    {"L", offsetof(cb_subject_t, l)},   {"ST", offsetof(cb_subject_t, st)},
-    {"C", offsetof(cb_subject_t, c)},   {"emailAddress", offsetof(cb_subject_t, email)},
+    {"CN", offsetof(cb_dn_t, cn)}, {"title", offsetof(cb_dn_t, title)},
+    {"OU", offsetof(cb_dn_t, ou)}, {"O", offsetof(cb_dn_t, o)},
+    {"L", offsetof(cb_dn_t, l)},   {"ST", offsetof(cb_dn_t, st)},
+    {"C", offsetof(cb_dn_t, c)},   {"emailAddress", offsetof(cb_dn_t, email)},
 };
 
 #define ATTR_COUNT (sizeof(attrs) / sizeof(attrs[0]))
 
 /* The slot of attribute i inside s. */
-static char **attr_slot(cb_subject_t *s, size_t i)
+static char **attr_slot(cb_dn_t *s, size_t i)
 {
     return (char **)((char *)s + attrs[i].offset);
 }
 
 /* The value of attribute i inside s (NULL when absent). */
-static const char *attr_value(const cb_subject_t *s, size_t i)
+static const char *attr_value(const cb_dn_t *s, size_t i)
 {
     return *(char *const *)((const char *)s + attrs[i].offset);
 }
 
 /* Frees every attribute of s and leaves it empty. Safe on NULL. */
-void cb_subject_clear(cb_subject_t *s)
+void cb_dn_clear(cb_dn_t *s)
 {
     size_t i;
 
@@ -89,8 +89,8 @@ static void append_attr(char *buf, size_t *pos, const char *type, const char *v)
 
 /* Formats s in the fixed attribute order. An attribute that is NULL or empty
  * is left out; CN is required. Values must be valid UTF-8 of at most
- * CB_STRING_MAX_BYTES. Returns a malloc'd string the caller frees. */
-char *cb_subject_format(const cb_subject_t *s, cb_error_t *err)
+ * CB_DN_VALUE_MAX. Returns a malloc'd string the caller frees. */
+char *cb_dn_format(const cb_dn_t *s, cb_error_t *err)
 {
     size_t i, need = 1, pos = 0;
     char *buf;
@@ -105,9 +105,9 @@ char *cb_subject_format(const cb_subject_t *s, cb_error_t *err)
         if (!v || !*v)
             continue;
         n = strlen(v);
-        if (n > CB_STRING_MAX_BYTES) {
+        if (n > CB_DN_VALUE_MAX) {
             cb_error_set(err, CB_ERR_LIMIT, "subject: %s: longer than %d bytes", attrs[i].type,
-                         CB_STRING_MAX_BYTES);
+                         CB_DN_VALUE_MAX);
             return NULL;
         }
         if (!cb_text_utf8_valid(v, n)) {
@@ -194,7 +194,7 @@ static long parse_value(const char *dn, size_t *pos, char *val, cb_error_t *err)
 /* Parses dn into out: "type=value" pairs separated by ','. Spaces before a
  * type are skipped (for DNs written as "CN=a, O=b"); types are matched
  * case-insensitively. On failure out is cleared. */
-int cb_subject_parse(const char *dn, cb_subject_t *out, cb_error_t *err)
+int cb_dn_parse(const char *dn, cb_dn_t *out, cb_error_t *err)
 {
     size_t len, pos = 0;
     char *val = NULL;
@@ -255,7 +255,7 @@ int cb_subject_parse(const char *dn, cb_subject_t *out, cb_error_t *err)
             cb_error_set(err, CB_ERR_INVALID, "subject: empty value at byte %zu", vstart);
             goto done;
         }
-        *slot = cb_text_nfc(val, (size_t)vlen, CB_STRING_MAX_BYTES, err);
+        *slot = cb_text_nfc(val, (size_t)vlen, CB_DN_VALUE_MAX, err);
         if (!*slot) {
             cb_error_prefix(err, "subject: value at byte %zu", vstart);
             goto done;
@@ -268,76 +268,6 @@ int cb_subject_parse(const char *dn, cb_subject_t *out, cb_error_t *err)
 done:
     free(val);
     if (rc < 0)
-        cb_subject_clear(out);
+        cb_dn_clear(out);
     return rc;
-}
-
-/* Duplicates an optional string; *ok turns false when out of memory. */
-static char *dup_opt(const char *s, int *ok)
-{
-    char *d;
-
-    if (!s)
-        return NULL;
-    d = strdup(s);
-    if (!d)
-        *ok = 0;
-    return d;
-}
-
-/* Formats a subject built from borrowed strings (no copies needed). */
-static char *format_borrowed(const char *cn, const char *title, const char *ou, const char *o,
-                             const char *l, const char *email, cb_error_t *err)
-{
-    cb_subject_t s;
-
-    memset(&s, 0, sizeof(s));
-    s.cn = (char *)cn;
-    s.title = (char *)title;
-    s.ou = (char *)ou;
-    s.o = (char *)o;
-    s.l = (char *)l;
-    s.c = (char *)"VN";
-    s.email = (char *)email;
-    return cb_subject_format(&s, err);
-}
-
-/* CN=name, O=parent name, L=province, C=VN (see subject.h). */
-char *cb_subject_for_org(const cb_org_t *org, cb_error_t *err)
-{
-    return format_borrowed(org->name, NULL, NULL, org->parent_name, org->province, NULL, err);
-}
-
-/* CN=full name, title, OU=org, O=parent, L=province, C=VN, emailAddress. */
-char *cb_subject_for_person(const cb_person_t *p, const cb_org_t *org, cb_error_t *err)
-{
-    return format_borrowed(p->full_name, p->title, org->name, org->parent_name, org->province,
-                           p->email, err);
-}
-
-/* Parses person_dn, replaces OU, O and L with the organization's name,
- * parent name (absent when the org has none) and province, keeps the other
- * attributes, and formats the result. Caller frees. */
-char *cb_subject_replace_org(const char *person_dn, const cb_org_t *org, cb_error_t *err)
-{
-    cb_subject_t s;
-    char *out = NULL;
-    int ok = 1;
-
-    if (cb_subject_parse(person_dn, &s, err) < 0)
-        return NULL;
-    free(s.ou);
-    free(s.o);
-    free(s.l);
-    s.ou = dup_opt(org->name, &ok);
-    s.o = dup_opt(org->parent_name, &ok);
-    s.l = dup_opt(org->province, &ok);
-    if (!ok) {
-        cb_error_set(err, CB_ERR_NOMEM, "out of memory");
-        goto cleanup_subject;
-    }
-    out = cb_subject_format(&s, err);
-cleanup_subject:
-    cb_subject_clear(&s);
-    return out;
 }

@@ -14,6 +14,7 @@
 #include <utf8proc.h>
 
 #include "certbridge/codec.h"
+#include "certbridge/codec_json.h"
 #include "certbridge/event.h"
 
 #define COL_COUNT 5 /* EVENT, ACTION, HOLDER, REASON, NOTE */

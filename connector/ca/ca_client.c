@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "certbridge/clock.h"
 #include "certbridge/event.h"
 #include "certbridge/json.h"
 #include "certbridge/log.h"
@@ -80,15 +81,6 @@ struct cb_ca_client {
 
 static const char *const op_names[] = {"lookup", "change-info", "revoke", "recall",
                                        "issue",  "request",     "health"};
-
-/* Milliseconds of a monotonic clock. */
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* xorshift64*: backoff jitter. */
 static uint64_t next_random(cb_ca_client_t *c)
@@ -308,7 +300,7 @@ static int on_timer(CURLM *m, long timeout_ms, void *userp)
     cb_ca_client_t *c = userp;
 
     (void)m;
-    c->timer_due = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
+    c->timer_due = timeout_ms < 0 ? -1 : cb_clock_mono_ms() + timeout_ms;
     return 0;
 }
 
@@ -356,7 +348,7 @@ cb_ca_client_t *cb_ca_client_new(const cb_config_t *cfg, cb_error_t *err)
     c->max_attempts = (int)cb_config_get_int(cfg, "ca.max_attempts");
     c->retry_base_ms = cb_config_get_int(cfg, "ca.retry_base_ms");
     c->retry_max_ms = cb_config_get_int(cfg, "ca.retry_max_ms");
-    c->rng = ((uint64_t)mono_ms() << 16) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)c;
+    c->rng = ((uint64_t)cb_clock_mono_ms() << 16) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)c;
     if (!c->rng)
         c->rng = 88172645463325252ULL;
     if (!dup_opt(url, &c->base_url) || !dup_opt(cb_config_get(cfg, "ca.tls.cert"), &c->cert) ||
@@ -728,7 +720,7 @@ static int job_start(cb_ca_client_t *c, ca_job_t *j)
         easy_init(c, e);
     }
     if (!j->started_ms)
-        j->started_ms = mono_ms();
+        j->started_ms = cb_clock_mono_ms();
     j->resp_len = 0;
     j->overflow = false;
     j->retry_after_ms = 0;
@@ -956,7 +948,7 @@ static bool job_finish(cb_ca_client_t *c, ca_job_t *j, CURLcode code)
                                          j->retry_after_ms, next_random(c));
         cb_log(CB_LOG_DEBUG, "ca_client", "%s attempt %d: %s%ld, retry in %lld ms", op_names[r->op],
                r->attempts, code ? curl_easy_strerror(code) : "HTTP ", status, (long long)delay);
-        j->due_ms = mono_ms() + delay;
+        j->due_ms = cb_clock_mono_ms() + delay;
         retry = true;
         goto out;
     }
@@ -984,7 +976,7 @@ static void job_fail_local(cb_ca_client_t *c, ca_job_t *j, const char *msg)
 {
     j->req->klass = CB_CA_PERMANENT;
     set_error(j->req, "client", msg);
-    j->req->latency_ms = mono_ms() - j->submitted_ms;
+    j->req->latency_ms = cb_clock_mono_ms() - j->submitted_ms;
     queue_push(&c->done, j);
 }
 
@@ -992,7 +984,7 @@ static void job_fail_local(cb_ca_client_t *c, ca_job_t *j, const char *msg)
  * ready jobs while slots are free. */
 static void start_jobs(cb_ca_client_t *c)
 {
-    int64_t now = c->delayed.count ? mono_ms() : 0;
+    int64_t now = c->delayed.count ? cb_clock_mono_ms() : 0;
     ca_job_t *j, *next;
 
     for (j = c->delayed.head; j; j = next) {
@@ -1027,7 +1019,7 @@ static int collect(cb_ca_client_t *c)
             queue_push(&c->delayed, j);
         } else {
             job_detach(c, j);
-            j->req->latency_ms = mono_ms() - (j->started_ms ? j->started_ms : j->submitted_ms);
+            j->req->latency_ms = cb_clock_mono_ms() - (j->started_ms ? j->started_ms : j->submitted_ms);
             queue_push(&c->done, j);
         }
     }
@@ -1049,7 +1041,7 @@ int cb_ca_submit(cb_ca_client_t *c, cb_ca_req_t *req, cb_error_t *err)
         job_free(j);
         return -1;
     }
-    j->submitted_ms = mono_ms();
+    j->submitted_ms = cb_clock_mono_ms();
     queue_push(&c->ready, j);
     c->pending++;
     start_jobs(c);
@@ -1061,7 +1053,7 @@ static void run_timers(cb_ca_client_t *c)
 {
     int running;
 
-    if (c->timer_due >= 0 && c->timer_due <= mono_ms()) {
+    if (c->timer_due >= 0 && c->timer_due <= cb_clock_mono_ms()) {
         c->timer_due = -1; /* on_timer sets the next one */
         curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     }
@@ -1108,7 +1100,7 @@ static void turn(cb_ca_client_t *c, int64_t deadline, bool stop_early)
     start_jobs(c);
     run_timers(c);
     collect(c);
-    run_sockets(c, stop_early && c->done.count ? 0 : (int)wait_ms(c, deadline, mono_ms()));
+    run_sockets(c, stop_early && c->done.count ? 0 : (int)wait_ms(c, deadline, cb_clock_mono_ms()));
     run_timers(c);
     collect(c);
     start_jobs(c);
@@ -1119,7 +1111,7 @@ static void drive(cb_ca_client_t *c, int64_t deadline)
 {
     do
         turn(c, deadline, true);
-    while (!c->done.count && mono_ms() < deadline);
+    while (!c->done.count && cb_clock_mono_ms() < deadline);
 }
 
 cb_ca_req_t *cb_ca_poll(cb_ca_client_t *c, int timeout_ms)
@@ -1128,7 +1120,7 @@ cb_ca_req_t *cb_ca_poll(cb_ca_client_t *c, int timeout_ms)
     cb_ca_req_t *r;
 
     if (!c->done.count)
-        drive(c, mono_ms() + (timeout_ms > 0 ? timeout_ms : 0));
+        drive(c, cb_clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0));
     if (!(j = queue_pop(&c->done)))
         return NULL;
     r = j->req;
@@ -1164,7 +1156,7 @@ int cb_ca_call(cb_ca_client_t *c, cb_ca_req_t *req, cb_error_t *err)
         return -1;
     /* other requests finishing meanwhile stay in the done queue */
     while (!take_done(c, req))
-        turn(c, mono_ms() + 100, false);
+        turn(c, cb_clock_mono_ms() + 100, false);
     return 0;
 }
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "certbridge/codec.h"
+#include "certbridge/codec_json.h"
 #include "certbridge/log.h"
 #include "certbridge/pipeline.h"
 #include "certbridge/subject.h"

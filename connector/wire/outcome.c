@@ -6,9 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const status_names[CB_STATUS_COUNT] = {
-    "SUCCEEDED", "ALREADY_DONE", "PENDING", "REJECTED", "FAILED", "SKIPPED", "NEEDS_REVIEW"};
-
 /* Empties o: NULL strings, zero numbers, no revocation reason. */
 void cb_outcome_init(cb_outcome_t *o)
 {
@@ -33,23 +30,4 @@ void cb_outcome_clear(cb_outcome_t *o)
     free(o->error_message);
     free(o->note);
     cb_outcome_init(o);
-}
-
-/* The schema symbol of s, or NULL when out of range. */
-const char *cb_outcome_status_name(cb_outcome_status_t s)
-{
-    return ((int)s >= 0 && s < CB_STATUS_COUNT) ? status_names[s] : NULL;
-}
-
-/* The status of a schema symbol, or -1. */
-int cb_outcome_status_parse(const char *s)
-{
-    int i;
-
-    if (!s)
-        return -1;
-    for (i = 0; i < CB_STATUS_COUNT; i++)
-        if (strcmp(s, status_names[i]) == 0)
-            return i;
-    return -1;
 }

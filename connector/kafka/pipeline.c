@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "certbridge/ca_client.h"
+#include "certbridge/clock.h"
 #include "certbridge/codec.h"
 #include "certbridge/executor.h"
 #include "certbridge/log.h"
@@ -111,14 +112,6 @@ struct cb_pipeline {
     int pending_rc;
     cb_error_t pending_err;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- Kafka clients ---------------------------------------------------- */
 
@@ -440,7 +433,7 @@ static int plan_batch(cb_pipeline_t *p, cb_error_t *err)
         bool is_org = !strcmp(topic, p->org_topic);
         cb_work_t *w = &p->works[p->n_works];
         cb_error_t derr;
-        int64_t deadline = now_ms() + DECODE_RETRY_MAX_MS;
+        int64_t deadline = cb_clock_mono_ms() + DECODE_RETRY_MAX_MS;
         int rc;
 
         cb_event_init(&w->ev);
@@ -452,7 +445,7 @@ static int plan_batch(cb_pipeline_t *p, cb_error_t *err)
             if (rc == 0 || derr.klass != CB_ERRCLASS_RETRIABLE)
                 break;
             cb_event_clear(&w->ev);
-            if (now_ms() > deadline) {
+            if (cb_clock_mono_ms() > deadline) {
                 *err = derr;
                 return -1;
             }
@@ -651,7 +644,7 @@ static int commit_batch(cb_pipeline_t *p, batch_t *b, cb_error_t *err)
     for (i = 0; i < b->n_works; i++) {
         size_t j;
         outcomes += b->works[i].outcome_count;
-        cb_metrics_event(p->metrics, &b->works[i].ev);
+        cb_metrics_event(p->metrics, b->works[i].ev.kind, (int)b->works[i].ev.type);
         for (j = 0; j < b->works[i].outcome_count; j++)
             cb_metrics_action(p->metrics, b->works[i].outcomes[j].action,
                               b->works[i].outcomes[j].status);
@@ -667,7 +660,7 @@ static int commit_batch(cb_pipeline_t *p, batch_t *b, cb_error_t *err)
            "committed a batch: %zu events, %zu outcomes, %zu dead; planned and executed in %lld "
            "ms, committed in %lld ms",
            b->n_msgs, outcomes, b->n_dead, (long long)(b->executed_ms - b->started_ms),
-           (long long)(now_ms() - b->executed_ms));
+           (long long)(cb_clock_mono_ms() - b->executed_ms));
     batch_free(b);
     return 1;
 }
@@ -786,14 +779,14 @@ static void service_consumer(cb_pipeline_t *p)
  * batch was dropped by a rebalance. */
 static int execute_batch(cb_pipeline_t *p, volatile sig_atomic_t *stop)
 {
-    int64_t start = now_ms();
+    int64_t start = cb_clock_mono_ms();
     int64_t last_service = start;
 
     int64_t stop_seen = 0;
 
     p->phase = PHASE_EXECUTE;
     while (!cb_executor_step(p->ex, 50)) {
-        int64_t now = now_ms();
+        int64_t now = cb_clock_mono_ms();
         if (!p->paused && (cb_executor_stalled(p->ex) || now - start > PAUSE_AFTER_MS))
             set_paused(p, true);
         if (now - last_service >= 100) {
@@ -844,9 +837,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
             p->has_fatal = true;
         }
         if (p->phase == PHASE_EXECUTE && !p->batch_void) {
-            int64_t deadline = now_ms() + REBALANCE_FINISH_MS;
+            int64_t deadline = cb_clock_mono_ms() + REBALANCE_FINISH_MS;
             int done = 0;
-            while (!lost && !(done = cb_executor_step(p->ex, 50)) && now_ms() < deadline &&
+            while (!lost && !(done = cb_executor_step(p->ex, 50)) && cb_clock_mono_ms() < deadline &&
                    !cb_executor_stalled(p->ex))
                 ;
             if (done && !lost) {
@@ -854,7 +847,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                  * (the committer is idle after settle()) */
                 batch_t b;
                 int rc;
-                p->batch_executed_ms = now_ms();
+                p->batch_executed_ms = cb_clock_mono_ms();
                 take_batch(p, &b);
                 rc = commit_batch(p, &b, &err);
                 if (rc < 0) {
@@ -988,7 +981,7 @@ static size_t collect_batch(cb_pipeline_t *p, volatile sig_atomic_t *stop)
         rd_kafka_message_t *m;
 
         if (first) {
-            int64_t left = first + p->batch_ms - now_ms();
+            int64_t left = first + p->batch_ms - cb_clock_mono_ms();
             if (left <= 0)
                 break;
             wait = left < 100 ? (int)left : 100;
@@ -1011,7 +1004,7 @@ static size_t collect_batch(cb_pipeline_t *p, volatile sig_atomic_t *stop)
             break;
         }
         if (!first)
-            first = now_ms();
+            first = cb_clock_mono_ms();
     }
     return p->n_msgs;
 }
@@ -1021,7 +1014,7 @@ static size_t collect_batch(cb_pipeline_t *p, volatile sig_atomic_t *stop)
 static void housekeeping(cb_pipeline_t *p)
 {
     rd_kafka_topic_partition_list_t *parts = NULL;
-    int64_t now = now_ms(), lag = 0;
+    int64_t now = cb_clock_mono_ms(), lag = 0;
     int i;
 
     if (now - p->last_lag_ms >= 500) {
@@ -1083,7 +1076,7 @@ static void housekeeping(cb_pipeline_t *p)
 int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idle_ms,
                     cb_error_t *err)
 {
-    int64_t idle_since = now_ms();
+    int64_t idle_since = cb_clock_mono_ms();
     int rc = 0;
 
     const char *listen = cb_config_get(p->cfg, "metrics.listen");
@@ -1131,13 +1124,13 @@ int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idl
                 continue;
             }
             /* drained: idle long enough with partitions assigned and no lag */
-            if (drain_idle_ms > 0 && now_ms() - idle_since >= drain_idle_ms && p->assigned > 0 &&
+            if (drain_idle_ms > 0 && cb_clock_mono_ms() - idle_since >= drain_idle_ms && p->assigned > 0 &&
                 p->lag == 0)
                 break;
             continue;
         }
         p->stats.events_consumed += p->n_msgs;
-        p->batch_started_ms = now_ms();
+        p->batch_started_ms = cb_clock_mono_ms();
         if (plan_batch(p, err) < 0) {
             /* the Schema Registry stayed unreachable: replay the batch later */
             cb_log(CB_LOG_WARN, "pipeline", "%s; replaying the batch", err->msg);
@@ -1153,7 +1146,7 @@ int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idl
             set_paused(p, false);
             continue; /* dropped or committed by a rebalance */
         }
-        p->batch_executed_ms = now_ms();
+        p->batch_executed_ms = cb_clock_mono_ms();
         /* the previous batch must be committed before this one is handed
          * over; when it was aborted, this one is dropped and both replayed */
         if ((rc = settle(p, err)) < 0)
@@ -1162,7 +1155,7 @@ int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idl
             commit_async(p);
         rc = 0;
         set_paused(p, false);
-        idle_since = now_ms();
+        idle_since = cb_clock_mono_ms();
     }
     {
         cb_error_t serr;
@@ -1177,11 +1170,6 @@ int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idl
     drop_carry(p);
     rd_kafka_consumer_close(p->consumer);
     return rc;
-}
-
-cb_metrics_t *cb_pipeline_metrics(cb_pipeline_t *p)
-{
-    return p->metrics;
 }
 
 void cb_pipeline_stats(const cb_pipeline_t *p, cb_pipeline_stats_t *out)

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "certbridge/clock.h"
 #include "certbridge/codec.h"
 #include "certbridge/event.h"
 #include "certbridge/log.h"
@@ -571,22 +572,6 @@ static void reader_log(const rd_kafka_t *rk, int level, const char *fac, const c
            "report", "kafka %s: %s", fac, buf);
 }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A consumer for reading: the user's kafka.* keys and secrets, then what a
  * reader needs (a fresh group id, read_committed, no commits, EOF events). */
 static rd_kafka_t *reader_new(const cb_config_t *cfg, cb_error_t *err)
@@ -604,7 +589,7 @@ static rd_kafka_t *reader_new(const cb_config_t *cfg, cb_error_t *err)
     size_t i;
 
     snprintf(group, sizeof(group), "certbridge-report-%ld-%lld", (long)getpid(),
-             (long long)wall_ms());
+             (long long)cb_clock_wall_ms());
     rd_kafka_conf_set_log_cb(conf, reader_log);
     if (cb_config_foreach_kafka(cfg, reader_key, &k) < 0 ||
         cb_secret_foreach_kafka(cfg, reader_key, &k, err) < 0)
@@ -662,7 +647,7 @@ int cb_report_read_kafka(const cb_config_t *cfg, cb_report_t *r, int timeout_ms,
     rd_kafka_t *rk;
     bool *at_end = NULL;
     int n, ends = 0, i, rc = -1;
-    int64_t deadline = mono_ms() + timeout_ms;
+    int64_t deadline = cb_clock_mono_ms() + timeout_ms;
     rd_kafka_resp_err_t e;
 
     *partitions = 0;
@@ -696,7 +681,7 @@ int cb_report_read_kafka(const cb_config_t *cfg, cb_report_t *r, int timeout_ms,
     }
     while (ends < n) {
         rd_kafka_message_t *m;
-        if (mono_ms() > deadline) {
+        if (cb_clock_mono_ms() > deadline) {
             cb_error_set(err, CB_ERR_KAFKA,
                          "%d of %d partitions of \"%.200s\" did not reach their end within %d ms",
                          n - ends, n, topic, timeout_ms);
