@@ -65,6 +65,19 @@ static void mask_emails(char *s)
     }
 }
 
+/* A message cut at the line limit may end inside a national id, which then
+ * has fewer than 12 digits and escapes mask_national_ids: hide a trailing
+ * run of digits whole. */
+static void mask_cut_digits(char *s)
+{
+    size_t n = strlen(s), i = n;
+
+    while (i > 0 && isdigit((unsigned char)s[i - 1]))
+        i--;
+    if (n - i < 12)
+        memset(s + i, '*', n - i);
+}
+
 void cb_log_mask(char *s)
 {
     mask_national_ids(s);
@@ -97,12 +110,15 @@ void cb_log(cb_log_level_t level, const char *module, const char *fmt, ...)
     struct timespec now;
     struct tm tm;
     va_list ap;
+    int full;
 
     if (level < min_level || level > CB_LOG_ERROR)
         return;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    full = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    if (full >= (int)sizeof(msg))
+        mask_cut_digits(msg);
     cb_log_mask(msg);
     json_escape(esc, sizeof(esc), msg);
     clock_gettime(CLOCK_REALTIME, &now);

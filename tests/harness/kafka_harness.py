@@ -14,13 +14,15 @@ answers a Metadata request with itself as a broker. It prints the version.
 import argparse
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
 import sys
 import time
 import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from procutil import alive, read_pid, terminate  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KAFKA_VERSION = "3.9.1"
@@ -132,37 +134,10 @@ def write_config(state, port, cport):
     return path, log4j
 
 
-def read_pid(state):
-    try:
-        with open(os.path.join(state, "pid")) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except OSError:
-        return False
-
-
 def stop(state, quiet=False):
     pid = read_pid(state)
     if pid and alive(pid):
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except OSError:
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.time() + 30
-        while alive(pid) and time.time() < deadline:
-            time.sleep(0.2)
-        if alive(pid):
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
+        terminate(pid, 30, group=True)
         if not quiet:
             log("broker (pid %d) stopped" % pid)
     if os.path.isdir(state):

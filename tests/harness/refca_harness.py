@@ -16,12 +16,14 @@ until it answers GET /v1/ca.pem over mutual TLS, and writes:
 import argparse
 import os
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
 import time
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from procutil import alive, read_pid, terminate  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_INVENTORY = os.path.join(HERE, "..", "data", "refca-inventory.jsonl")
@@ -31,35 +33,10 @@ def log(msg):
     print("refca_harness: " + msg, flush=True)
 
 
-def read_pid(state):
-    try:
-        with open(os.path.join(state, "pid")) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    try:  # a zombie (exited, not yet reaped by its new parent) is not alive
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
 def stop(state, quiet=False):
     pid = read_pid(state)
     if pid and alive(pid):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.time() + 20
-        while alive(pid) and time.time() < deadline:
-            time.sleep(0.05)
-        if alive(pid):
-            os.kill(pid, signal.SIGKILL)
+        terminate(pid, 20)
         if not quiet:
             log("reference CA (pid %d) stopped" % pid)
     if os.path.isdir(state):

@@ -31,6 +31,9 @@ import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from procutil import alive, read_pid, terminate  # noqa: E402
+
 CT = "application/vnd.schemaregistry.v1+json"
 MAX_BODY = 4 * 1024 * 1024
 
@@ -173,25 +176,10 @@ def serve(state, user, password_file):
     server.serve_forever()
 
 
-def read_pid(state):
-    try:
-        with open(os.path.join(state, "pid")) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
 def stop(state, quiet=False):
     pid = read_pid(state)
-    if pid:
-        try:
-            os.kill(pid, signal.SIGTERM)
-            for _ in range(100):
-                os.kill(pid, 0)
-                time.sleep(0.05)
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
+    if pid and alive(pid):
+        terminate(pid, 5)
         if not quiet:
             log("registry (pid %d) stopped" % pid)
     shutil.rmtree(state, ignore_errors=True)

@@ -1,0 +1,1 @@
+#include "certbridge/stray.h"

@@ -1,0 +1,2 @@
+#include "certbridge/low.h"
+#include "certbridge/high.h"

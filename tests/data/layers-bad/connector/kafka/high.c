@@ -1,0 +1,2 @@
+#include "certbridge/high.h"
+#include "certbridge/low.h"

@@ -1,0 +1,2 @@
+/* high */
+#include "certbridge/low.h"
