@@ -21,7 +21,8 @@ if [ "$want_test" = 1 ]; then
     pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format
            default-jre-headless maven valgrind
            chromium fonts-dejavu-core # report_html renders the report page headless
-           python3-yaml systemd)      # test_docker_files, systemd_unit
+           python3-yaml systemd       # test_docker_files, systemd_unit
+           prometheus)                # promtool and a server for monitoring_rules/_live
 fi
 
 missing=()
