@@ -22,7 +22,7 @@
 #include "certbridge/log.h"
 #include "certbridge/pipeline.h"
 #include "certbridge/subject.h"
-#include "certbridge/text.h"
+#include "certbridge/table.h"
 
 /* The sample reorganization, embedded from tests/data at build time. */
 extern const char cb_demo_sample[];
@@ -390,71 +390,75 @@ out:
     return err->code ? -1 : 0;
 }
 
+#define SERIAL_COLUMNS 9 /* a serial number's last 8 digits after "…" */
+
+/* The columns of the outcome table: an event's id and type on its first row
+ * only, and a last column without a title for the leader's note. */
+static const cb_table_column_t demo_columns[] = {
+    {.title = "EVENT", .grouped = true},
+    {.title = "TYPE", .grouped = true},
+    {.title = "ACTION"},
+    {.title = "HOLDER"},
+    {.title = "CERTIFICATE"},
+    {.title = "STATUS"},
+    {.title = NULL},
+};
+
+/* A serial number as the table shows it: its last digits after "…", or "-"
+ * when there is none. */
 static const char *short_serial(const char *s, char *buf, size_t size)
 {
-    size_t n;
-
     if (!s || !*s)
         return "-";
-    n = strlen(s);
-    snprintf(buf, size, "%s%s", n > 8 ? "…" : "", n > 8 ? s + n - 8 : s);
-    return buf;
+    return cb_table_elide(s, SERIAL_COLUMNS, CB_TABLE_ELIDE_START, buf, size);
+}
+
+/* The CERTIFICATE cell of an outcome: old → new serial for an action that
+ * issues one, the token for a recall, else the serial acted on. */
+static void certificate_cell(const cb_outcome_t *o, char *buf, size_t size)
+{
+    char a[64], b[64];
+
+    if (o->action == CB_ACTION_CHANGE_INFO || o->action == CB_ACTION_ISSUE)
+        cb_table_cellf(buf, size, "%s → %s", short_serial(o->certificate_serial, a, sizeof(a)),
+                       short_serial(o->new_certificate_serial, b, sizeof(b)));
+    else if (o->action == CB_ACTION_RECALL_DEVICE)
+        cb_table_cellf(buf, size, "token %s", o->device_id ? o->device_id : "-");
+    else
+        cb_table_cellf(buf, size, "%s", short_serial(o->certificate_serial, a, sizeof(a)));
 }
 
 /* Prints the outcome table, then the counts and the tokens to return. */
-static void print_table(demo_t *d, row_t *rows, size_t n, FILE *out)
+static int print_table(demo_t *d, row_t *rows, size_t n, FILE *out, cb_error_t *err)
 {
-    static const char *const titles[] = {"EVENT",  "TYPE",        "ACTION",
-                                         "HOLDER", "CERTIFICATE", "STATUS"};
-    size_t w[6], i, k, counts[CB_STATUS_COUNT] = {0}, tokens = 0;
-    char cert[80], a[24], b[24];
+    size_t i, k, counts[CB_STATUS_COUNT] = {0}, tokens = 0;
+    cb_table_t *t = cb_table_new(demo_columns, sizeof(demo_columns) / sizeof(demo_columns[0]), err);
+    char cert[160];
+    int rc = -1;
 
-    for (k = 0; k < 6; k++)
-        w[k] = cb_text_width(titles[k]);
+    if (!t)
+        return -1;
     for (i = 0; i < n; i++) {
         const cb_outcome_t *o = &rows[i].o;
-        const char *cells[6];
-        snprintf(cert, sizeof(cert), "%s → %s", short_serial(o->certificate_serial, a, 24),
-                 short_serial(o->new_certificate_serial, b, 24));
-        cells[0] = o->source_event_id;
-        cells[1] = o->source_event_type;
-        cells[2] = cb_action_name(o->action);
-        cells[3] = o->holder_name ? o->holder_name : o->holder_id;
-        cells[4] = cert;
-        cells[5] = cb_outcome_status_name(o->status);
-        for (k = 0; k < 6; k++)
-            if (cb_text_width(cells[k]) > w[k])
-                w[k] = cb_text_width(cells[k]);
-    }
-    for (k = 0; k < 6; k++) {
-        cb_text_put_padded(out, titles[k], k < 5 ? w[k] + 2 : 0);
-    }
-    fputc('\n', out);
-    for (i = 0; i < n; i++) {
-        const cb_outcome_t *o = &rows[i].o;
-        const char *cells[6];
-        if (o->action == CB_ACTION_CHANGE_INFO || o->action == CB_ACTION_ISSUE)
-            snprintf(cert, sizeof(cert), "%s → %s", short_serial(o->certificate_serial, a, 24),
-                     short_serial(o->new_certificate_serial, b, 24));
-        else if (o->action == CB_ACTION_RECALL_DEVICE)
-            snprintf(cert, sizeof(cert), "token %s", o->device_id ? o->device_id : "-");
-        else
-            snprintf(cert, sizeof(cert), "%s", short_serial(o->certificate_serial, a, 24));
-        cells[0] = i && rows[i - 1].event == rows[i].event ? "" : o->source_event_id;
-        cells[1] = cells[0][0] ? o->source_event_type : "";
-        cells[2] = cb_action_name(o->action);
-        cells[3] = o->holder_name ? o->holder_name : o->holder_id;
-        cells[4] = cert;
-        cells[5] = cb_outcome_status_name(o->status);
-        for (k = 0; k < 6; k++)
-            cb_text_put_padded(out, cells[k], k < 5 ? w[k] + 2 : 0);
-        if (o->emergency_signing_allowed)
-            fputs("  (leader may keep signing)", out);
-        fputc('\n', out);
+        const char *cells[] = {o->source_event_id,
+                               o->source_event_type,
+                               cb_action_name(o->action),
+                               o->holder_name ? o->holder_name : o->holder_id,
+                               cert,
+                               cb_outcome_status_name(o->status),
+                               o->emergency_signing_allowed ? "(leader may keep signing)" : ""};
+        certificate_cell(o, cert, sizeof(cert));
+        if (cb_table_add_row(t, cells,
+                             i && rows[i - 1].event == rows[i].event ? CB_TABLE_CONTINUATION
+                                                                     : CB_TABLE_ROW,
+                             err) < 0)
+            goto out;
         counts[o->status]++;
         if (o->action == CB_ACTION_RECALL_DEVICE && o->status == CB_STATUS_SUCCEEDED)
             tokens++;
     }
+    if (cb_table_write(t, out, err) < 0)
+        goto out;
     fprintf(out, "\n%zu events, %zu outcomes:", d->n_events, n);
     for (k = 0; k < CB_STATUS_COUNT; k++)
         if (counts[k])
@@ -467,6 +471,10 @@ static void print_table(demo_t *d, row_t *rows, size_t n, FILE *out)
         if (rows[i].o.action == CB_ACTION_RECALL_DEVICE && rows[i].o.status == CB_STATUS_SUCCEEDED)
             fprintf(out, "  %s  %s\n", rows[i].o.device_id ? rows[i].o.device_id : "-",
                     rows[i].o.holder_name ? rows[i].o.holder_name : rows[i].o.holder_id);
+    rc = 0;
+out:
+    cb_table_destroy(t);
+    return rc;
 }
 
 static void cleanup(demo_t *d)
@@ -573,7 +581,8 @@ int cb_demo_run(const cb_config_t *user, const char *refca_path, FILE *out, cb_e
     }
     if (read_outcomes(&d, bootstrap, &rows, &n, err) < 0)
         goto out;
-    print_table(&d, rows, n, out);
+    if (print_table(&d, rows, n, out, err) < 0)
+        goto out;
     fprintf(out, "\nKafka transactions committed: %llu; dead letters: %llu; everything stopped.\n",
             (unsigned long long)st.batches_committed, (unsigned long long)st.dead_letters);
     rc = 0;

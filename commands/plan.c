@@ -4,36 +4,32 @@
  */
 #include "certbridge/plan.h"
 
-#include "certbridge/text.h"
-
 #include <errno.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <utf8proc.h>
 
 #include "certbridge/codec.h"
 #include "certbridge/codec_json.h"
 #include "certbridge/event.h"
+#include "certbridge/table.h"
 
-#define COL_COUNT 5 /* EVENT, ACTION, HOLDER, REASON, NOTE */
-
-static const char *const col_titles[COL_COUNT] = {"EVENT", "ACTION", "HOLDER", "REASON", "NOTE"};
-
-/* One table row: the cells (owned), and the new subject shown under it. */
-typedef struct row {
-    char *cell[COL_COUNT];
-    char *subject;
-} row_t;
+/* The table's columns; the EVENT cell only on an event's first intent. */
+static const cb_table_column_t plan_columns[] = {
+    {.title = "EVENT", .grouped = true},
+    {.title = "ACTION"},
+    {.title = "HOLDER"},
+    {.title = "REASON"},
+    {.title = "NOTE"},
+};
+#define HOLDER_COLUMN 2 /* where the "-> new subject" line under a row starts */
 
 /* Everything one run of the planner keeps. */
 typedef struct planner {
     const cb_policy_t *policy;
     cb_plan_format_t format;
     FILE *out;
-    row_t *rows; /* table only */
-    size_t nrows, cap;
+    cb_table_t *table; /* table only */
     size_t events, intents;
     char *line; /* CB_EVENT_MAX_BYTES + 1 */
 } planner_t;
@@ -48,107 +44,32 @@ int cb_plan_format_parse(const char *s)
     return -1;
 }
 
-/* A malloc'd printf result, or NULL when out of memory. */
-static char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *str_printf(const char *fmt, ...)
-{
-    va_list ap;
-    char *s;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return NULL;
-    s = malloc((size_t)n + 1);
-    if (!s)
-        return NULL;
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
-/* Frees the strings of one table row. */
-static void row_free(row_t *r)
-{
-    size_t i;
-
-    for (i = 0; i < COL_COUNT; i++)
-        free(r->cell[i]);
-    free(r->subject);
-}
-
-/* Appends the table row of intent `it` of event ev; `first` marks the
- * event's first intent (only that row names the event). */
+/* Appends the table row of intent `it` of event ev, and its new subject
+ * under it; `first` marks the event's first intent (only that row names the
+ * event). */
 static int add_row(planner_t *pl, const cb_event_t *ev, const cb_intent_t *it, int first,
                    cb_error_t *err)
 {
     const char *reason = cb_revocation_reason_name(it->reason);
-    row_t *r;
+    char event[CB_TABLE_CELL_MAX + 1], holder[CB_TABLE_CELL_MAX + 1];
+    const char *cells[] = {event, cb_action_name(it->action), holder, reason ? reason : "-",
+                           it->note};
 
-    if (pl->nrows == pl->cap) {
-        size_t ncap = pl->cap ? pl->cap * 2 : 64;
-        row_t *n = realloc(pl->rows, ncap * sizeof(*n));
-        if (!n)
-            return cb_error_set(err, CB_ERR_NOMEM, "out of memory");
-        pl->rows = n;
-        pl->cap = ncap;
-    }
-    r = &pl->rows[pl->nrows];
-    memset(r, 0, sizeof(*r));
-    pl->nrows++;
-    r->cell[0] = first ? str_printf("%s %s", ev->event_id, cb_event_type_name(ev)) : strdup("");
-    r->cell[1] = strdup(cb_action_name(it->action));
+    cb_table_cellf(event, sizeof(event), "%s %s", ev->event_id, cb_event_type_name(ev));
     if (it->cascade_org_code)
-        r->cell[2] = str_printf("persons of %s %s", it->cascade_org_code,
-                                it->holder_name ? it->holder_name : "");
+        cb_table_cellf(holder, sizeof(holder), "persons of %s %s", it->cascade_org_code,
+                       it->holder_name ? it->holder_name : "");
     else
-        r->cell[2] = str_printf("%s %s", it->holder_id, it->holder_name);
-    r->cell[3] = strdup(reason ? reason : "-");
-    r->cell[4] = strdup(it->note);
-    if (it->new_subject)
-        r->subject = str_printf("-> %s", it->new_subject);
-    if (!r->cell[0] || !r->cell[1] || !r->cell[2] || !r->cell[3] || !r->cell[4] ||
-        (it->new_subject && !r->subject))
-        return cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+        cb_table_cellf(holder, sizeof(holder), "%s %s", it->holder_id ? it->holder_id : "",
+                       it->holder_name ? it->holder_name : "");
+    if (cb_table_add_row(pl->table, cells, first ? CB_TABLE_ROW : CB_TABLE_CONTINUATION, err) < 0)
+        return -1;
+    if (it->new_subject) {
+        char subject[CB_TABLE_CELL_MAX + 1];
+        cb_table_cellf(subject, sizeof(subject), "-> %s", it->new_subject);
+        return cb_table_add_span(pl->table, HOLDER_COLUMN, subject, err);
+    }
     return 0;
-}
-
-/* Writes the header, the rows with every column but the last padded to its
- * widest cell, each new subject under its row, and the counts. */
-static void print_table(const planner_t *pl)
-{
-    size_t width[COL_COUNT - 1], i, c;
-
-    for (c = 0; c < COL_COUNT - 1; c++)
-        width[c] = strlen(col_titles[c]);
-    for (i = 0; i < pl->nrows; i++)
-        for (c = 0; c < COL_COUNT - 1; c++) {
-            size_t w = cb_text_width(pl->rows[i].cell[c]);
-            if (w > width[c])
-                width[c] = w;
-        }
-    for (c = 0; c < COL_COUNT - 1; c++) {
-        cb_text_put_padded(pl->out, col_titles[c], width[c]);
-        fputs("  ", pl->out);
-    }
-    fprintf(pl->out, "%s\n", col_titles[COL_COUNT - 1]);
-    for (i = 0; i < pl->nrows; i++) {
-        const row_t *r = &pl->rows[i];
-        for (c = 0; c < COL_COUNT - 1; c++) {
-            cb_text_put_padded(pl->out, r->cell[c], width[c]);
-            fputs("  ", pl->out);
-        }
-        fprintf(pl->out, "%s\n", r->cell[COL_COUNT - 1]);
-        if (r->subject) {
-            cb_text_put_padded(pl->out, "", width[0] + 2 + width[1] + 2);
-            fprintf(pl->out, "%s\n", r->subject);
-        }
-    }
-    fprintf(pl->out, "%zu events, %zu intents\n", pl->events, pl->intents);
 }
 
 /* Writes one intent as a compact JSON object on its own line. */
@@ -267,7 +188,7 @@ int cb_plan_stream(FILE *in, const char *name, const cb_policy_t *policy, cb_pla
                    FILE *out, cb_error_t *err)
 {
     planner_t pl;
-    size_t lineno = 0, len = 0, i;
+    size_t lineno = 0, len = 0;
     int rc = -1, got;
 
     memset(&pl, 0, sizeof(pl));
@@ -279,6 +200,10 @@ int cb_plan_stream(FILE *in, const char *name, const cb_policy_t *policy, cb_pla
         cb_error_set(err, CB_ERR_NOMEM, "out of memory");
         goto cleanup;
     }
+    if (format == CB_PLAN_TABLE &&
+        !(pl.table =
+              cb_table_new(plan_columns, sizeof(plan_columns) / sizeof(plan_columns[0]), err)))
+        goto cleanup;
     while ((got = read_line(&pl, in, &len)) != 0) {
         lineno++;
         if (got < 0) {
@@ -297,17 +222,19 @@ int cb_plan_stream(FILE *in, const char *name, const cb_policy_t *policy, cb_pla
         cb_error_set(err, CB_ERR_IO, "%s: read error", name);
         goto cleanup;
     }
-    if (format == CB_PLAN_TABLE)
-        print_table(&pl);
+    /* the whole table at the end: a bad line prints none of it */
+    if (format == CB_PLAN_TABLE) {
+        if (cb_table_write(pl.table, out, err) < 0)
+            goto cleanup;
+        fprintf(out, "%zu events, %zu intents\n", pl.events, pl.intents);
+    }
     if (fflush(out) != 0 || ferror(out)) {
         cb_error_set(err, CB_ERR_IO, "writing the plan: %s", strerror(errno));
         goto cleanup;
     }
     rc = 0;
 cleanup:
-    for (i = 0; i < pl.nrows; i++)
-        row_free(&pl.rows[i]);
-    free(pl.rows);
+    cb_table_destroy(pl.table);
     free(pl.line);
     return rc;
 }

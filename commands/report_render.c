@@ -15,11 +15,10 @@
 #include <unistd.h>
 #include <utf8proc.h>
 
-#include "certbridge/text.h"
+#include "certbridge/table.h"
 #include "certbridge/version.h"
 
-#define CELL_MAX     400 /* bytes of one terminal table cell (long errors are cut) */
-#define TAB_COLS_MAX 12
+#define CELL_MAX 400 /* bytes of one terminal table cell (long errors are cut) */
 
 /* Order of the statuses in the chart: done, then waiting for people, then
  * open. The tables use the contract's order (outcome.h). */
@@ -64,7 +63,8 @@ static void view_of(const cb_report_t *r, view_t *v)
             v->totals[a][s] = cb_report_count(r, a, s);
 }
 
-static const char *nz(const char *s)
+/* s, or "" for a field the outcome left null: for printf and comparisons. */
+static const char *or_empty(const char *s)
 {
     return s ? s : "";
 }
@@ -162,75 +162,7 @@ static char *clean(const char *s, size_t max)
     return out;
 }
 
-/* A terminal table: cells cleaned and owned, widths in display columns. */
-typedef struct tab {
-    size_t ncols;
-    char **cells; /* rows * ncols */
-    size_t rows, cap;
-    size_t width[TAB_COLS_MAX];
-    unsigned right; /* bit per right-aligned column */
-} tab_t;
-
-static int tab_row(tab_t *t, const char *const *cells)
-{
-    size_t k;
-
-    if (t->rows == t->cap) {
-        size_t ncap = t->cap ? t->cap * 2 : 32;
-        char **nc = realloc(t->cells, ncap * t->ncols * sizeof(char *));
-        if (!nc)
-            return -1;
-        t->cells = nc;
-        t->cap = ncap;
-    }
-    for (k = 0; k < t->ncols; k++) {
-        char *c = clean(cells[k] ? cells[k] : "", CELL_MAX);
-        size_t w;
-        if (!c) {
-            while (k-- > 0)
-                free(t->cells[t->rows * t->ncols + k]);
-            return -1;
-        }
-        t->cells[t->rows * t->ncols + k] = c;
-        w = cb_text_width(c);
-        if (w > t->width[k])
-            t->width[k] = w;
-    }
-    t->rows++;
-    return 0;
-}
-
-static void tab_print(const tab_t *t, FILE *out)
-{
-    size_t i, k, w;
-
-    for (i = 0; i < t->rows; i++) {
-        for (k = 0; k < t->ncols; k++) {
-            const char *c = t->cells[i * t->ncols + k];
-            bool last = k + 1 == t->ncols;
-            if (k > 0)
-                fputs("  ", out);
-            if (t->right & (1u << k)) {
-                for (w = cb_text_width(c); w < t->width[k]; w++)
-                    fputc(' ', out);
-                fputs(c, out);
-            } else {
-                cb_text_put_padded(out, c, last ? 0 : t->width[k]);
-            }
-        }
-        fputc('\n', out);
-    }
-}
-
-static void tab_free(tab_t *t)
-{
-    size_t i;
-
-    for (i = 0; i < t->rows * t->ncols; i++)
-        free(t->cells[i]);
-    free(t->cells);
-}
-
+/* "N", or "-" for zero: the terminal tables leave zeros out of sight. */
 static void fmt_count(char *buf, size_t size, size_t n)
 {
     if (n)
@@ -261,215 +193,252 @@ static void fmt_time(char *buf, size_t size, int64_t ms, time_fmt_t fmt)
         snprintf(buf, size, "-");
 }
 
-/* "CODE Name" of a group (the label of a personal group). */
+/* "CODE Name" of a group (the label of a personal group); a label longer
+ * than buf is cut at a character. */
 static void group_label(const cb_report_group_t *g, char *buf, size_t size)
 {
     if (g->event_type)
-        snprintf(buf, size, "%s", g->name);
+        cb_table_cellf(buf, size, "%s", or_empty(g->name));
     else
-        snprintf(buf, size, "%s %s", *g->code ? g->code : "-", g->name ? g->name : "");
+        cb_table_cellf(buf, size, "%s %s", g->code && *g->code ? g->code : "-", or_empty(g->name));
 }
 
+/* "ID Name" of an item's holder, for the open items' HOLDER column. */
 static void holder_label(const cb_report_item_t *it, char *buf, size_t size)
 {
-    snprintf(buf, size, "%s %s", it->holder_id ? it->holder_id : "-",
-             it->holder_name ? it->holder_name : "");
-}
-
-/* Appends printf output to buf[*n..size), keeping *n within the buffer. */
-static void append(char *buf, size_t size, size_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void append(char *buf, size_t size, size_t *n, const char *fmt, ...)
-{
-    va_list ap;
-    int k;
-
-    if (*n + 1 >= size)
-        return;
-    va_start(ap, fmt);
-    k = vsnprintf(buf + *n, size - *n, fmt, ap);
-    va_end(ap);
-    if (k > 0)
-        *n = *n + (size_t)k < size ? *n + (size_t)k : size - 1;
+    cb_table_cellf(buf, size, "%s %s", it->holder_id ? it->holder_id : "-",
+                   or_empty(it->holder_name));
 }
 
 /* What went wrong (or what is awaited) for an open item:
- * "HTTP 409 code: message", "HTTP 202, CA request ID", or "-". */
+ * "HTTP 409 code: message", "HTTP 202, CA request ID", or "-". A label
+ * longer than buf is cut at a character. */
 static void error_label(const cb_report_item_t *it, char *buf, size_t size)
 {
-    size_t n = 0;
+    char http[24] = "";
+    size_t n;
 
-    buf[0] = '\0';
     if (it->http_status)
-        append(buf, size, &n, "HTTP %d", (int)it->http_status);
-    if (it->error_code || it->error_message)
-        append(buf, size, &n, "%s%s%s%s", n ? " " : "", it->error_code ? it->error_code : "",
-               it->error_code && it->error_message ? ": " : "",
-               it->error_message ? it->error_message : "");
+        snprintf(http, sizeof(http), "HTTP %d", (int)it->http_status);
+    cb_table_cellf(buf, size, "%s%s%s%s%s", http,
+                   *http && (it->error_code || it->error_message) ? " " : "",
+                   or_empty(it->error_code), it->error_code && it->error_message ? ": " : "",
+                   or_empty(it->error_message));
+    n = strlen(buf);
     if (it->status == CB_STATUS_PENDING && it->ca_request_id)
-        append(buf, size, &n, "%sCA request %s", n ? ", " : "", it->ca_request_id);
-    if (!n)
+        cb_table_cellf(buf + n, size - n, "%sCA request %s", n ? ", " : "", it->ca_request_id);
+    if (!*buf)
         snprintf(buf, size, "-");
 }
 
-static int table_status_counts(tab_t *t, const char *c0, const char *c1,
-                               const size_t counts[CB_STATUS_COUNT])
+/* Appends a row of cells made fit for a terminal by clean(), each at most
+ * CELL_MAX bytes; NULL cells are empty. */
+static int add_clean_row(cb_table_t *t, const char *const *cells, size_t n,
+                         cb_table_row_kind_t kind, cb_error_t *err)
+{
+    char *c[CB_TABLE_MAX_COLS] = {NULL};
+    size_t k;
+    int rc = -1;
+
+    for (k = 0; k < n; k++) {
+        if (!(c[k] = clean(cells[k] ? cells[k] : "", CELL_MAX))) {
+            cb_error_set(err, CB_ERR_NOMEM, "report: out of memory");
+            goto out;
+        }
+    }
+    rc = cb_table_add_row(t, (const char *const *)c, kind, err);
+out:
+    for (k = 0; k < n; k++)
+        free(c[k]);
+    return rc;
+}
+
+/* Fills cols[k..] with the right-aligned TOTAL and status columns; returns
+ * the column count. */
+static size_t status_columns(cb_table_column_t *cols, size_t k)
+{
+    size_t s;
+
+    cols[k++] = (cb_table_column_t){.title = "TOTAL", .align = CB_TABLE_RIGHT};
+    for (s = 0; s < CB_STATUS_COUNT; s++)
+        cols[k++] = (cb_table_column_t){.title = cb_outcome_status_name((cb_outcome_status_t)s),
+                                        .align = CB_TABLE_RIGHT};
+    return k;
+}
+
+/* Appends a row of labels then the total and the count of each status
+ * (c0 NULL: no first label). */
+static int add_status_counts(cb_table_t *t, const char *c0, const char *c1,
+                             const size_t counts[CB_STATUS_COUNT], cb_table_row_kind_t kind,
+                             cb_error_t *err)
 {
     char num[CB_STATUS_COUNT + 1][24];
-    const char *cells[TAB_COLS_MAX];
-    size_t total = 0, k;
+    const char *cells[CB_TABLE_MAX_COLS];
+    size_t total = 0, k = 0, s;
 
-    for (k = 0; k < CB_STATUS_COUNT; k++)
-        total += counts[k];
-    k = 0;
+    for (s = 0; s < CB_STATUS_COUNT; s++)
+        total += counts[s];
     if (c0)
         cells[k++] = c0;
     cells[k++] = c1;
     fmt_count(num[0], sizeof(num[0]), total);
     cells[k++] = num[0];
-    for (size_t s = 0; s < CB_STATUS_COUNT; s++) {
+    for (s = 0; s < CB_STATUS_COUNT; s++) {
         fmt_count(num[s + 1], sizeof(num[s + 1]), counts[s]);
         cells[k++] = num[s + 1];
     }
-    return tab_row(t, cells);
+    return add_clean_row(t, cells, k, kind, err);
 }
 
-static void status_header(const char **cells, size_t k)
+/* Writes a finished table and frees it; -1 with err when t is NULL (its
+ * construction failed) or writing fails. */
+static int write_and_destroy(cb_table_t *t, FILE *out, cb_error_t *err)
 {
-    size_t s;
+    int rc = t ? cb_table_write(t, out, err) : -1;
 
-    cells[k++] = "TOTAL";
+    cb_table_destroy(t);
+    return rc;
+}
+
+/* The counts by action and status, and a line for all actions. */
+static int text_by_action(const cb_report_t *r, const view_t *v, FILE *out, cb_error_t *err)
+{
+    cb_table_column_t cols[CB_TABLE_MAX_COLS] = {{.title = "ACTION"}};
+    size_t n = status_columns(cols, 1), all[CB_STATUS_COUNT], s;
+    cb_table_t *t = cb_table_new(cols, n, err);
+    int a;
+
+    for (a = 0; t && a < CB_ACTION_COUNT; a++)
+        if (cb_report_count(r, a, -1) && add_status_counts(t, NULL, cb_action_name((cb_action_t)a),
+                                                           v->totals[a], CB_TABLE_ROW, err) < 0)
+            goto fail;
     for (s = 0; s < CB_STATUS_COUNT; s++)
-        cells[k++] = cb_outcome_status_name((cb_outcome_status_t)s);
+        all[s] = cb_report_count(r, -1, (int)s);
+    if (t && add_status_counts(t, NULL, "ALL", all, CB_TABLE_ROW, err) < 0)
+        goto fail;
+    fputs("\nBy action and status\n", out);
+    return write_and_destroy(t, out, err);
+fail:
+    cb_table_destroy(t);
+    return -1;
+}
+
+/* The counts of each group by action: the group's label on its first row. */
+static int text_by_group(const view_t *v, FILE *out, cb_error_t *err)
+{
+    cb_table_column_t cols[CB_TABLE_MAX_COLS] = {{.title = "ORGANIZATION", .grouped = true},
+                                                 {.title = "ACTION"}};
+    size_t n = status_columns(cols, 2), g;
+    cb_table_t *t = cb_table_new(cols, n, err);
+    char label[1200];
+    int a;
+
+    for (g = 0; t && g < v->n_groups; g++) {
+        const cb_report_group_t *gr = &v->groups[g];
+        cb_table_row_kind_t kind = CB_TABLE_ROW;
+        group_label(gr, label, sizeof(label));
+        for (a = 0; a < CB_ACTION_COUNT; a++) {
+            if (!group_action_total(gr, a))
+                continue;
+            if (add_status_counts(t, label, cb_action_name((cb_action_t)a), gr->counts[a], kind,
+                                  err) < 0)
+                goto fail;
+            kind = CB_TABLE_CONTINUATION;
+        }
+    }
+    fputs("\nBy organization (personal certificates of person events: by event type)\n", out);
+    if (t && !v->n_groups) {
+        cb_table_destroy(t);
+        fputs("  (no outcomes)\n", out);
+        return 0;
+    }
+    return write_and_destroy(t, out, err);
+fail:
+    cb_table_destroy(t);
+    return -1;
+}
+
+/* The open items (PENDING, FAILED, REJECTED) with what went wrong. */
+static int text_open(const view_t *v, FILE *out, cb_error_t *err)
+{
+    static const cb_table_column_t cols[] = {
+        {.title = "STATUS"}, {.title = "EVENT"}, {.title = "ACTION"},
+        {.title = "HOLDER"}, {.title = "ERROR"},
+    };
+    cb_table_t *t = cb_table_new(cols, sizeof(cols) / sizeof(cols[0]), err);
+    char holder[1200], error[1200];
+    size_t i;
+
+    for (i = 0; t && i < v->n_open; i++) {
+        const cb_report_item_t *it = v->open[i];
+        const char *cells[] = {cb_outcome_status_name(it->status), it->source_event_id,
+                               cb_action_name(it->action), holder, error};
+        holder_label(it, holder, sizeof(holder));
+        error_label(it, error, sizeof(error));
+        if (add_clean_row(t, cells, 5, CB_TABLE_ROW, err) < 0)
+            goto fail;
+    }
+    fprintf(out, "\nStill open (PENDING, FAILED, REJECTED): %zu\n", v->n_open);
+    if (t && !v->n_open) {
+        cb_table_destroy(t);
+        return 0;
+    }
+    return write_and_destroy(t, out, err);
+fail:
+    cb_table_destroy(t);
+    return -1;
+}
+
+/* The key tokens to return, one per device. */
+static int text_tokens(const view_t *v, FILE *out, cb_error_t *err)
+{
+    static const cb_table_column_t cols[] = {
+        {.title = "TOKEN"}, {.title = "HOLDER"}, {.title = "EVENT"}};
+    cb_table_t *t = cb_table_new(cols, sizeof(cols) / sizeof(cols[0]), err);
+    size_t i;
+
+    for (i = 0; t && i < v->n_tokens; i++) {
+        const cb_report_item_t *it = v->tokens[i];
+        const char *cells[] = {it->device_id, it->holder_name ? it->holder_name : it->holder_id,
+                               it->source_event_id};
+        if (add_clean_row(t, cells, 3, CB_TABLE_ROW, err) < 0)
+            goto fail;
+    }
+    fprintf(out, "\nKey tokens to return to %s: %zu\n", TOKEN_OFFICE, v->n_tokens);
+    if (t && !v->n_tokens) {
+        cb_table_destroy(t);
+        return 0;
+    }
+    return write_and_destroy(t, out, err);
+fail:
+    cb_table_destroy(t);
+    return -1;
 }
 
 int cb_report_write_table(const cb_report_t *r, const cb_report_source_t *src, FILE *out,
                           cb_error_t *err)
 {
-    view_t vv;
-    const view_t *v = &vv;
-    tab_t ta = {0}, tg = {0}, to = {0}, tt = {0};
-    const char *cells[TAB_COLS_MAX];
-    char when[64], a[1200], b[1200], c[600];
-    size_t total = cb_report_count(r, -1, -1), done = count_done(r), i, g;
-    int act, rc = -1;
+    view_t v;
+    char when[64];
+    size_t total = cb_report_count(r, -1, -1), done = count_done(r);
 
-    view_of(r, &vv);
+    view_of(r, &v);
     fmt_time(when, sizeof(when), src->generated_at_ms, TIME_MINUTES);
     fprintf(out, "certbridge report: topic %s (%d partition%s, read_committed), %s\n",
             src->topic ? src->topic : "-", src->partitions, src->partitions == 1 ? "" : "s", when);
     fprintf(out,
             "%zu outcomes of %zu events: %zu done (%.1f%%), %zu pending, %zu failed, "
             "%zu rejected, %zu need review\n",
-            total, v->events, done, percent(done, total), cb_report_count(r, -1, CB_STATUS_PENDING),
+            total, v.events, done, percent(done, total), cb_report_count(r, -1, CB_STATUS_PENDING),
             cb_report_count(r, -1, CB_STATUS_FAILED), cb_report_count(r, -1, CB_STATUS_REJECTED),
             cb_report_count(r, -1, CB_STATUS_NEEDS_REVIEW));
-    if (v->duplicates || v->undecodable)
+    if (v.duplicates || v.undecodable)
         fprintf(out, "(%zu duplicate outcomes counted once, %zu messages that are not outcomes)\n",
-                v->duplicates, v->undecodable);
-
-    /* by action and status */
-    ta.ncols = 2 + CB_STATUS_COUNT;
-    ta.right = ~1u;
-    cells[0] = "ACTION";
-    status_header(cells, 1);
-    if (tab_row(&ta, cells) < 0)
-        goto nomem;
-    for (act = 0; act < CB_ACTION_COUNT; act++)
-        if (cb_report_count(r, act, -1) &&
-            table_status_counts(&ta, NULL, cb_action_name((cb_action_t)act), v->totals[act]) < 0)
-            goto nomem;
-    {
-        size_t all[CB_STATUS_COUNT];
-        for (i = 0; i < CB_STATUS_COUNT; i++)
-            all[i] = cb_report_count(r, -1, (int)i);
-        if (table_status_counts(&ta, NULL, "ALL", all) < 0)
-            goto nomem;
-    }
-    fputs("\nBy action and status\n", out);
-    tab_print(&ta, out);
-
-    /* by organization */
-    tg.ncols = 3 + CB_STATUS_COUNT;
-    tg.right = ~3u;
-    cells[0] = "ORGANIZATION";
-    cells[1] = "ACTION";
-    status_header(cells, 2);
-    if (tab_row(&tg, cells) < 0)
-        goto nomem;
-    for (g = 0; g < v->n_groups; g++) {
-        const cb_report_group_t *gr = &v->groups[g];
-        bool first = true;
-        group_label(gr, a, sizeof(a));
-        for (act = 0; act < CB_ACTION_COUNT; act++) {
-            if (!group_action_total(gr, act))
-                continue;
-            if (table_status_counts(&tg, first ? a : "", cb_action_name((cb_action_t)act),
-                                    gr->counts[act]) < 0)
-                goto nomem;
-            first = false;
-        }
-    }
-    fputs("\nBy organization (personal certificates of person events: by event type)\n", out);
-    if (v->n_groups)
-        tab_print(&tg, out);
-    else
-        fputs("  (no outcomes)\n", out);
-
-    /* still open */
-    to.ncols = 5;
-    cells[0] = "STATUS";
-    cells[1] = "EVENT";
-    cells[2] = "ACTION";
-    cells[3] = "HOLDER";
-    cells[4] = "ERROR";
-    if (tab_row(&to, cells) < 0)
-        goto nomem;
-    for (i = 0; i < v->n_open; i++) {
-        const cb_report_item_t *it = v->open[i];
-        holder_label(it, a, sizeof(a));
-        error_label(it, b, sizeof(b));
-        cells[0] = cb_outcome_status_name(it->status);
-        cells[1] = it->source_event_id;
-        cells[2] = cb_action_name(it->action);
-        cells[3] = a;
-        cells[4] = b;
-        if (tab_row(&to, cells) < 0)
-            goto nomem;
-    }
-    fprintf(out, "\nStill open (PENDING, FAILED, REJECTED): %zu\n", v->n_open);
-    if (v->n_open)
-        tab_print(&to, out);
-
-    /* key tokens */
-    tt.ncols = 3;
-    cells[0] = "TOKEN";
-    cells[1] = "HOLDER";
-    cells[2] = "EVENT";
-    if (tab_row(&tt, cells) < 0)
-        goto nomem;
-    for (i = 0; i < v->n_tokens; i++) {
-        const cb_report_item_t *it = v->tokens[i];
-        snprintf(c, sizeof(c), "%s", it->holder_name ? it->holder_name : nz(it->holder_id));
-        cells[0] = it->device_id;
-        cells[1] = c;
-        cells[2] = it->source_event_id;
-        if (tab_row(&tt, cells) < 0)
-            goto nomem;
-    }
-    fprintf(out, "\nKey tokens to return to %s: %zu\n", TOKEN_OFFICE, v->n_tokens);
-    if (v->n_tokens)
-        tab_print(&tt, out);
-    rc = ferror(out) ? cb_error_set(err, CB_ERR_IO, "write error") : 0;
-    goto out;
-nomem:
-    cb_error_set(err, CB_ERR_NOMEM, "report: out of memory");
-out:
-    tab_free(&ta);
-    tab_free(&tg);
-    tab_free(&to);
-    tab_free(&tt);
-    return rc;
+                v.duplicates, v.undecodable);
+    if (text_by_action(r, &v, out, err) < 0 || text_by_group(&v, out, err) < 0 ||
+        text_open(&v, out, err) < 0 || text_tokens(&v, out, err) < 0)
+        return -1;
+    return ferror(out) ? cb_error_set(err, CB_ERR_IO, "write error") : 0;
 }
 
 /* ---- JSON ------------------------------------------------------------- */
@@ -584,8 +553,9 @@ int cb_report_write_json(const cb_report_t *r, const cb_report_source_t *src, FI
 
 /* ---- HTML ------------------------------------------------------------- */
 
-/* Writes s HTML-escaped (after clean()); NULL writes "-". */
-static void h(FILE *out, const char *s)
+/* Writes s to a page: clean()ed (NULL gives "-") and HTML-escaped, so no
+ * outcome string can open an element or an attribute. */
+static void put_html_escaped(FILE *out, const char *s)
 {
     char *c = clean(s, SIZE_MAX / 4);
     const char *p;
@@ -734,18 +704,11 @@ static void html_status_badge(FILE *out, cb_outcome_status_t s)
             cb_outcome_status_name(s));
 }
 
-int cb_report_write_html(const cb_report_t *r, const cb_report_source_t *src, FILE *out,
-                         cb_error_t *err)
+/* The page up to the end of its header: head, styles, title, source. */
+static void html_header(const cb_report_source_t *src, FILE *out)
 {
-    view_t vv;
-    const view_t *v = &vv;
-    size_t total = cb_report_count(r, -1, -1), done = count_done(r), i, g;
-    size_t bad =
-        cb_report_count(r, -1, CB_STATUS_FAILED) + cb_report_count(r, -1, CB_STATUS_REJECTED);
-    char when[64], buf[1200];
-    int a;
+    char when[64];
 
-    view_of(r, &vv);
     fmt_time(when, sizeof(when), src->generated_at_ms, TIME_MINUTES);
     fprintf(out,
             "<!DOCTYPE html>\n<html lang=\"vi\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -756,9 +719,17 @@ int cb_report_write_html(const cb_report_t *r, const cb_report_source_t *src, FI
             "<small>Certificate actions of the reorganization: progress</small></h1>\n"
             "<p class=\"src\">topic <code>",
             html_css);
-    h(out, src->topic);
+    put_html_escaped(out, src->topic);
     fprintf(out, "</code> · %d partition%s · read_committed · %s · certbridge %s</p>\n</header>\n",
             src->partitions, src->partitions == 1 ? "" : "s", when, CB_VERSION);
+}
+
+/* The summary cards, and the duplicates and undecodable messages if any. */
+static void html_cards(const cb_report_t *r, const view_t *v, FILE *out)
+{
+    size_t total = cb_report_count(r, -1, -1), done = count_done(r);
+    size_t bad =
+        cb_report_count(r, -1, CB_STATUS_FAILED) + cb_report_count(r, -1, CB_STATUS_REJECTED);
 
     fprintf(out,
             "<section class=\"cards\">\n"
@@ -777,12 +748,23 @@ int cb_report_write_html(const cb_report_t *r, const cb_report_source_t *src, FI
                 "<p class=\"src\">%zu duplicate outcomes counted once; %zu messages of the topic "
                 "are not outcomes.</p>\n",
                 v->duplicates, v->undecodable);
+}
 
+/* The section of the progress chart. */
+static void html_progress(const cb_report_t *r, FILE *out)
+{
     fputs("<section>\n<h2>Tiến độ theo thao tác <small>· progress by action (share of each "
           "status)</small></h2>\n",
           out);
     html_chart(r, out);
     fputs("</section>\n", out);
+}
+
+/* The table of counts by action and status, with a row for all actions. */
+static void html_by_action(const cb_report_t *r, const view_t *v, FILE *out)
+{
+    size_t all[CB_STATUS_COUNT], i;
+    int a;
 
     fputs("<section>\n<h2>Theo thao tác và trạng thái <small>· by action and status</small></h2>\n"
           "<table>\n<thead><tr><th>Thao tác<small>action</small></th>",
@@ -797,14 +779,51 @@ int cb_report_write_html(const cb_report_t *r, const cb_report_source_t *src, FI
         html_counts(out, v->totals[a]);
         fputs("</tr>\n", out);
     }
-    {
-        size_t all[CB_STATUS_COUNT];
-        for (i = 0; i < CB_STATUS_COUNT; i++)
-            all[i] = cb_report_count(r, -1, (int)i);
-        fputs("<tr><th>ALL</th>", out);
-        html_counts(out, all);
-        fputs("</tr>\n</tbody>\n</table>\n</section>\n", out);
+    for (i = 0; i < CB_STATUS_COUNT; i++)
+        all[i] = cb_report_count(r, -1, (int)i);
+    fputs("<tr><th>ALL</th>", out);
+    html_counts(out, all);
+    fputs("</tr>\n</tbody>\n</table>\n</section>\n", out);
+}
+
+/* The rows of one group: its label spanning them, one row per action. */
+static void html_group_rows(const cb_report_group_t *gr, FILE *out)
+{
+    int a, rows = 0;
+    bool first = true;
+
+    for (a = 0; a < CB_ACTION_COUNT; a++)
+        rows += group_action_total(gr, a) > 0;
+    for (a = 0; a < CB_ACTION_COUNT; a++) {
+        size_t n = group_action_total(gr, a);
+        if (!n)
+            continue;
+        fputs("<tr>", out);
+        if (first) {
+            fprintf(out, "<td rowspan=\"%d\">", rows);
+            if (gr->event_type) {
+                fputs("Chứng thư số cá nhân<br><small>", out);
+                put_html_escaped(out, gr->name);
+                fputs("</small>", out);
+            } else {
+                fputs("<code>", out);
+                put_html_escaped(out, *gr->code ? gr->code : NULL);
+                fputs("</code> ", out);
+                put_html_escaped(out, gr->name);
+            }
+            fputs("</td>", out);
+            first = false;
+        }
+        fprintf(out, "<td>%s</td>", cb_action_name((cb_action_t)a));
+        html_counts(out, gr->counts[a]);
+        fprintf(out, "<td class=\"n\">%.0f%%</td></tr>\n", percent(group_done(gr, a), n));
     }
+}
+
+/* The table of counts by organization (and personal group) and action. */
+static void html_by_group(const view_t *v, FILE *out)
+{
+    size_t g;
 
     fputs("<section>\n<h2>Theo cơ quan, tổ chức <small>· by organization (personal "
           "certificates of person events: by event type)</small></h2>\n",
@@ -817,40 +836,18 @@ int cb_report_write_html(const cb_report_t *r, const cb_report_source_t *src, FI
               out);
         html_status_head(out);
         fputs("<th class=\"n\">Hoàn tất<small>done</small></th></tr></thead>\n<tbody>\n", out);
-        for (g = 0; g < v->n_groups; g++) {
-            const cb_report_group_t *gr = &v->groups[g];
-            int rows = 0;
-            bool first = true;
-            for (a = 0; a < CB_ACTION_COUNT; a++)
-                rows += group_action_total(gr, a) > 0;
-            for (a = 0; a < CB_ACTION_COUNT; a++) {
-                size_t n = group_action_total(gr, a);
-                if (!n)
-                    continue;
-                fputs("<tr>", out);
-                if (first) {
-                    fprintf(out, "<td rowspan=\"%d\">", rows);
-                    if (gr->event_type) {
-                        fputs("Chứng thư số cá nhân<br><small>", out);
-                        h(out, gr->name);
-                        fputs("</small>", out);
-                    } else {
-                        fputs("<code>", out);
-                        h(out, *gr->code ? gr->code : NULL);
-                        fputs("</code> ", out);
-                        h(out, gr->name);
-                    }
-                    fputs("</td>", out);
-                    first = false;
-                }
-                fprintf(out, "<td>%s</td>", cb_action_name((cb_action_t)a));
-                html_counts(out, gr->counts[a]);
-                fprintf(out, "<td class=\"n\">%.0f%%</td></tr>\n", percent(group_done(gr, a), n));
-            }
-        }
+        for (g = 0; g < v->n_groups; g++)
+            html_group_rows(&v->groups[g], out);
         fputs("</tbody>\n</table>\n", out);
     }
     fputs("</section>\n", out);
+}
+
+/* The table of open items (PENDING, FAILED, REJECTED) with their errors. */
+static void html_open(const view_t *v, FILE *out)
+{
+    char when[64], error[1200];
+    size_t i;
 
     fprintf(out,
             "<section>\n<h2>Còn tồn đọng <small>· still open: PENDING, FAILED, REJECTED "
@@ -870,24 +867,31 @@ int cb_report_write_html(const cb_report_t *r, const cb_report_source_t *src, FI
             fputs("<tr><td>", out);
             html_status_badge(out, it->status);
             fputs("</td><td>", out);
-            h(out, it->source_event_id);
+            put_html_escaped(out, it->source_event_id);
             fputs("<br><small>", out);
-            h(out, it->source_event_type);
+            put_html_escaped(out, it->source_event_type);
             fprintf(out, "</small></td><td>%s</td><td>", cb_action_name(it->action));
-            h(out, it->holder_id);
+            put_html_escaped(out, it->holder_id);
             fputs(" ", out);
-            h(out, it->holder_name ? it->holder_name : "");
+            put_html_escaped(out, or_empty(it->holder_name));
             fputs("</td><td><code>", out);
-            h(out, it->certificate_serial);
+            put_html_escaped(out, it->certificate_serial);
             fputs("</code></td><td>", out);
-            error_label(it, buf, sizeof(buf));
-            h(out, buf);
+            error_label(it, error, sizeof(error));
+            put_html_escaped(out, error);
             fmt_time(when, sizeof(when), it->processed_at_ms, TIME_SECONDS);
             fprintf(out, "</td><td>%s</td></tr>\n", when);
         }
         fputs("</tbody>\n</table>\n", out);
     }
     fputs("</section>\n", out);
+}
+
+/* The table of key tokens to return, with holder, organization and event. */
+static void html_tokens(const view_t *v, FILE *out)
+{
+    char label[1200];
+    size_t i;
 
     fprintf(out,
             "<section>\n<h2>Thiết bị lưu khóa bí mật cần thu hồi <small>· key tokens to return "
@@ -902,26 +906,47 @@ int cb_report_write_html(const cb_report_t *r, const cb_report_source_t *src, FI
               out);
         for (i = 0; i < v->n_tokens; i++) {
             const cb_report_item_t *it = v->tokens[i];
-            const cb_report_group_t *gr = &v->groups[it->group];
             fputs("<tr><td><code>", out);
-            h(out, it->device_id);
+            put_html_escaped(out, it->device_id);
             fputs("</code></td><td>", out);
-            h(out, it->holder_id);
+            put_html_escaped(out, it->holder_id);
             fputs(" ", out);
-            h(out, it->holder_name ? it->holder_name : "");
+            put_html_escaped(out, or_empty(it->holder_name));
             fputs("</td><td>", out);
-            group_label(gr, buf, sizeof(buf));
-            h(out, buf);
+            group_label(&v->groups[it->group], label, sizeof(label));
+            put_html_escaped(out, label);
             fputs("</td><td>", out);
-            h(out, it->source_event_id);
+            put_html_escaped(out, it->source_event_id);
             fputs("</td></tr>\n", out);
         }
         fputs("</tbody>\n</table>\n", out);
     }
-    fputs("</section>\n<footer>certbridge report · read_committed outcomes of the topic above; "
+    fputs("</section>\n", out);
+}
+
+/* The footer, and the end of the page. */
+static void html_footer(FILE *out)
+{
+    fputs("<footer>certbridge report · read_committed outcomes of the topic above; "
           "done = SUCCEEDED, ALREADY_DONE or SKIPPED (no certificate to act on)</footer>\n"
           "</body>\n</html>\n",
           out);
+}
+
+int cb_report_write_html(const cb_report_t *r, const cb_report_source_t *src, FILE *out,
+                         cb_error_t *err)
+{
+    view_t v;
+
+    view_of(r, &v);
+    html_header(src, out);
+    html_cards(r, &v, out);
+    html_progress(r, out);
+    html_by_action(r, &v, out);
+    html_by_group(&v, out);
+    html_open(&v, out);
+    html_tokens(&v, out);
+    html_footer(out);
     if (ferror(out))
         return cb_error_set(err, CB_ERR_IO, "write error");
     return 0;
