@@ -34,6 +34,9 @@ enum {
     S_COUNT
 };
 
+#define PERSONAL_GROUP_PREFIX "personal certificates: " /* then the person event type */
+
+/* One outcome as added, with the copies of its strings. */
 typedef struct entry {
     cb_report_item_t item;
     char *s[S_COUNT]; /* owned copies; item points at them */
@@ -54,6 +57,7 @@ struct cb_report {
     size_t n_open, n_tokens;
 };
 
+/* Statuses still open for the report: waiting for the CA or for a retry. */
 static bool status_open(cb_outcome_status_t s)
 {
     return s == CB_STATUS_PENDING || s == CB_STATUS_FAILED || s == CB_STATUS_REJECTED;
@@ -148,11 +152,13 @@ void cb_report_add_undecodable(cb_report_t *r)
     r->undecodable++;
 }
 
-static const char *nz(const char *s)
+/* s, or "" for a field the outcome left null: for comparisons. */
+static const char *or_empty(const char *s)
 {
     return s ? s : "";
 }
 
+/* -1, 0 or 1 as a is below, equal to or above b (qsort without overflow). */
 static int cmp_size(size_t a, size_t b)
 {
     return a < b ? -1 : a > b;
@@ -167,6 +173,7 @@ static int cmp_outcome_id(const void *a, const void *b)
     return c ? c : cmp_size(x->seq, y->seq);
 }
 
+/* qsort order of C strings, for counting distinct event ids. */
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -176,7 +183,7 @@ static int cmp_str(const void *a, const void *b)
 static int cmp_holder(const void *a, const void *b)
 {
     const entry_t *x = *(entry_t *const *)a, *y = *(entry_t *const *)b;
-    int c = strcmp(nz(x->item.holder_id), nz(y->item.holder_id));
+    int c = strcmp(or_empty(x->item.holder_id), or_empty(y->item.holder_id));
 
     return c ? c : cmp_size(x->seq, y->seq);
 }
@@ -185,7 +192,7 @@ static int cmp_holder(const void *a, const void *b)
 static int cmp_event_action(const void *a, const void *b)
 {
     const entry_t *x = *(entry_t *const *)a, *y = *(entry_t *const *)b;
-    int c = strcmp(nz(x->item.source_event_id), nz(y->item.source_event_id));
+    int c = strcmp(or_empty(x->item.source_event_id), or_empty(y->item.source_event_id));
 
     if (c)
         return c;
@@ -204,6 +211,7 @@ static int cmp_person_type(const char *a, const char *b)
     return ia != ib ? (ia < ib ? -1 : 1) : strcmp(a, b);
 }
 
+/* Where an open status sorts: what failed first, what waits last. */
 static int open_rank(cb_outcome_status_t s)
 {
     return s == CB_STATUS_FAILED ? 0 : s == CB_STATUS_REJECTED ? 1 : 2;
@@ -220,20 +228,22 @@ static int cmp_open(const void *a, const void *b)
         return open_rank(x->status) < open_rank(y->status) ? -1 : 1;
     if (x->group != y->group)
         return cmp_size(x->group, y->group);
-    if ((c = strcmp(nz(x->source_event_id), nz(y->source_event_id))))
+    if ((c = strcmp(or_empty(x->source_event_id), or_empty(y->source_event_id))))
         return c;
     return x->action_index < y->action_index ? -1 : x->action_index > y->action_index;
 }
 
+/* Tokens by device id, then outcome id: a device's outcomes side by side. */
 static int cmp_device(const void *a, const void *b)
 {
     const cb_report_item_t *x = *(const cb_report_item_t *const *)a;
     const cb_report_item_t *y = *(const cb_report_item_t *const *)b;
     int c = strcmp(x->device_id, y->device_id);
 
-    return c ? c : strcmp(nz(x->outcome_id), nz(y->outcome_id));
+    return c ? c : strcmp(or_empty(x->outcome_id), or_empty(y->outcome_id));
 }
 
+/* Tokens to return by group, then device id: the order they are listed in. */
 static int cmp_token(const void *a, const void *b)
 {
     const cb_report_item_t *x = *(const cb_report_item_t *const *)a;
@@ -250,12 +260,12 @@ static entry_t *first_org_of_event(entry_t **orgs, size_t n, const char *id)
 
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(nz(orgs[mid]->item.source_event_id), id) < 0)
+        if (strcmp(or_empty(orgs[mid]->item.source_event_id), id) < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return lo < n && strcmp(nz(orgs[lo]->item.source_event_id), id) == 0 ? orgs[lo] : NULL;
+    return lo < n && strcmp(or_empty(orgs[lo]->item.source_event_id), id) == 0 ? orgs[lo] : NULL;
 }
 
 /* Marks all but the last-added outcome of each id as dropped. */
@@ -276,6 +286,8 @@ static int drop_duplicates(cb_report_t *r, entry_t **v)
     return 0;
 }
 
+/* Counts the distinct source event ids of the outcomes kept (ids: room for
+ * one pointer per outcome). */
 static void count_events(cb_report_t *r, const char **ids)
 {
     size_t i, m = 0;
@@ -301,9 +313,9 @@ static size_t group_orgs(cb_report_t *r, entry_t **orgs)
             orgs[m++] = &r->entries[i];
     qsort(orgs, m, sizeof(*orgs), cmp_holder);
     for (i = 0; i < m; i++) {
-        const char *code = nz(orgs[i]->item.holder_id);
+        const char *code = or_empty(orgs[i]->item.holder_id);
         cb_report_group_t *g;
-        if (i > 0 && strcmp(code, nz(orgs[i - 1]->item.holder_id)) == 0) {
+        if (i > 0 && strcmp(code, or_empty(orgs[i - 1]->item.holder_id)) == 0) {
             g = &r->groups[r->n_groups - 1];
             if (!g->name && orgs[i]->item.holder_name)
                 g->name = orgs[i]->item.holder_name;
@@ -341,14 +353,22 @@ static int group_persons(cb_report_t *r, entry_t **orgs, size_t n_orgs, cb_error
             if (strcmp(r->groups[k].event_type, type) == 0)
                 break;
         if (k == r->n_groups) {
-            char *label = malloc(strlen(type) + 32);
+            /* sized for the prefix, the type and the NUL; a shorter result
+             * would be a bug */
+            size_t size = sizeof(PERSONAL_GROUP_PREFIX) + strlen(type);
+            char *label = malloc(size);
+            int n;
             if (!label)
                 return cb_error_set(err, CB_ERR_NOMEM, "report: out of memory");
-            sprintf(label, "personal certificates: %s", type);
+            n = snprintf(label, size, "%s%s", PERSONAL_GROUP_PREFIX, type);
+            if (n < 0 || (size_t)n != size - 1) {
+                free(label);
+                return cb_error_set(err, CB_ERR_INTERNAL, "report: group label of %zu bytes", size);
+            }
             r->labels[r->n_labels++] = label;
             memset(&r->groups[k], 0, sizeof(r->groups[k]));
             r->groups[k].name = label;
-            r->groups[k].event_type = label + strlen("personal certificates: ");
+            r->groups[k].event_type = label + sizeof(PERSONAL_GROUP_PREFIX) - 1;
             r->n_groups++;
         }
         e->item.group = k;
@@ -549,6 +569,8 @@ static const char *const reader_skips[] = {"transactional.id",
                                            "auto.offset.reset",
                                            NULL};
 
+/* Passes one kafka.* key to the reader's librdkafka configuration, unless
+ * it is one a reader must not take (reader_skips). */
 static int reader_key(const char *key, const char *value, void *opaque)
 {
     kconf_t *k = opaque;
@@ -563,6 +585,7 @@ static int reader_key(const char *key, const char *value, void *opaque)
     return 0;
 }
 
+/* librdkafka's log lines through certbridge's log, at a matching level. */
 static void reader_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;

@@ -48,6 +48,7 @@ typedef struct view {
     size_t totals[CB_ACTION_COUNT][CB_STATUS_COUNT];
 } view_t;
 
+/* Reads what the writers show of a finished report through report.h. */
 static void view_of(const cb_report_t *r, view_t *v)
 {
     int a, s;
@@ -69,6 +70,7 @@ static const char *or_empty(const char *s)
     return s ? s : "";
 }
 
+/* Outcomes done: SUCCEEDED, ALREADY_DONE, or SKIPPED (no certificate to act on). */
 static size_t count_done(const cb_report_t *r)
 {
     return cb_report_count(r, -1, CB_STATUS_SUCCEEDED) +
@@ -76,6 +78,7 @@ static size_t count_done(const cb_report_t *r)
            cb_report_count(r, -1, CB_STATUS_SKIPPED);
 }
 
+/* Outcomes of action a in group g, whatever their status. */
 static size_t group_action_total(const cb_report_group_t *g, int a)
 {
     size_t n = 0;
@@ -86,12 +89,14 @@ static size_t group_action_total(const cb_report_group_t *g, int a)
     return n;
 }
 
+/* Outcomes of action a in group g that are done (as count_done). */
 static size_t group_done(const cb_report_group_t *g, int a)
 {
     return g->counts[a][CB_STATUS_SUCCEEDED] + g->counts[a][CB_STATUS_ALREADY_DONE] +
            g->counts[a][CB_STATUS_SKIPPED];
 }
 
+/* part as a percentage of whole; 0 for an empty whole (no division by zero). */
 static double percent(size_t part, size_t whole)
 {
     return whole ? 100.0 * (double)part / (double)whole : 0.0;
@@ -470,6 +475,7 @@ static json_t *jcounts(const size_t counts[CB_STATUS_COUNT])
     return o;
 }
 
+/* One open item or token as a JSON object, with its group as "organization". */
 static json_t *jitem(const view_t *v, const cb_report_item_t *it)
 {
     json_t *o = json_object();
@@ -672,6 +678,7 @@ static void html_chart(const cb_report_t *r, FILE *out)
     fputs("</svg>\n", out);
 }
 
+/* The header cells of the total and of each status, Vietnamese under English. */
 static void html_status_head(FILE *out)
 {
     int s;
@@ -682,6 +689,7 @@ static void html_status_head(FILE *out)
                 cb_outcome_status_name((cb_outcome_status_t)s), status_vi[s]);
 }
 
+/* The cells of a total and of each status's count; zeros greyed out. */
 static void html_counts(FILE *out, const size_t counts[CB_STATUS_COUNT])
 {
     size_t total = 0;
@@ -698,6 +706,7 @@ static void html_counts(FILE *out, const size_t counts[CB_STATUS_COUNT])
     }
 }
 
+/* A status as a coloured badge, in the chart's colour for it. */
 static void html_status_badge(FILE *out, cb_outcome_status_t s)
 {
     fprintf(out, "<span class=\"st\" style=\"background:%s\">%s</span>", status_color[s],

@@ -126,15 +126,19 @@ bool cb_metrics_ready(const cb_metrics_t *m)
 }
 
 /* A growing text buffer capped at 1 MiB (the exposition is a few KiB). */
-typedef struct tbuf {
+typedef struct text_buf {
     char *p;
     size_t len, cap;
     bool failed;
-} tbuf_t;
+} text_buf_t;
 
-static void tb_printf(tbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void text_buf_printf(text_buf_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
-static void tb_printf(tbuf_t *b, const char *fmt, ...)
+/* Appends printf output to b, doubling it up to the cap; past the cap or out
+ * of memory b is marked failed and stays so (the exposition then fails
+ * whole rather than being served cut). */
+static void text_buf_printf(text_buf_t *b, const char *fmt, ...)
 {
     va_list ap;
     int n;
@@ -167,75 +171,77 @@ static void tb_printf(tbuf_t *b, const char *fmt, ...)
     }
 }
 
-static void tb_header(tbuf_t *b, const char *name, const char *type, const char *help)
+/* The "# HELP" and "# TYPE" lines Prometheus expects before a metric's
+ * samples. */
+static void metric_header(text_buf_t *b, const char *name, const char *type, const char *help)
 {
-    tb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    text_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 char *cb_metrics_render(const cb_metrics_t *m)
 {
-    tbuf_t b = {malloc(8192), 0, 8192, false};
+    text_buf_t b = {malloc(8192), 0, 8192, false};
     uint64_t cum = 0;
     size_t i, j;
 
     if (!b.p)
         return NULL;
     b.p[0] = '\0';
-    tb_header(&b, "certbridge_events_consumed_total", "counter",
-              "Events decoded from the input topics, by topic and event type.");
+    metric_header(&b, "certbridge_events_consumed_total", "counter",
+                  "Events decoded from the input topics, by topic and event type.");
     for (i = 0; i < CB_ORG_EVENT_TYPE_COUNT; i++)
-        tb_printf(&b, "certbridge_events_consumed_total{topic=\"org\",type=\"%s\"} %llu\n",
-                  cb_org_event_type_name((cb_org_event_type_t)i),
-                  (unsigned long long)atomic_load(&m->org_events[i]));
+        text_buf_printf(&b, "certbridge_events_consumed_total{topic=\"org\",type=\"%s\"} %llu\n",
+                        cb_org_event_type_name((cb_org_event_type_t)i),
+                        (unsigned long long)atomic_load(&m->org_events[i]));
     for (i = 0; i < CB_PERSON_EVENT_TYPE_COUNT; i++)
-        tb_printf(&b, "certbridge_events_consumed_total{topic=\"person\",type=\"%s\"} %llu\n",
-                  cb_person_event_type_name((cb_person_event_type_t)i),
-                  (unsigned long long)atomic_load(&m->person_events[i]));
-    tb_header(&b, "certbridge_actions_total", "counter",
-              "Certificate actions committed, by action and outcome status.");
+        text_buf_printf(&b, "certbridge_events_consumed_total{topic=\"person\",type=\"%s\"} %llu\n",
+                        cb_person_event_type_name((cb_person_event_type_t)i),
+                        (unsigned long long)atomic_load(&m->person_events[i]));
+    metric_header(&b, "certbridge_actions_total", "counter",
+                  "Certificate actions committed, by action and outcome status.");
     for (i = 0; i < CB_ACTION_COUNT; i++)
         for (j = 0; j < CB_STATUS_COUNT; j++)
-            tb_printf(&b, "certbridge_actions_total{action=\"%s\",status=\"%s\"} %llu\n",
-                      cb_action_name((cb_action_t)i),
-                      cb_outcome_status_name((cb_outcome_status_t)j),
-                      (unsigned long long)atomic_load(&m->actions[i][j]));
-    tb_header(&b, "certbridge_ca_request_duration_seconds", "histogram",
-              "Latency of CA API calls, retries included.");
+            text_buf_printf(&b, "certbridge_actions_total{action=\"%s\",status=\"%s\"} %llu\n",
+                            cb_action_name((cb_action_t)i),
+                            cb_outcome_status_name((cb_outcome_status_t)j),
+                            (unsigned long long)atomic_load(&m->actions[i][j]));
+    metric_header(&b, "certbridge_ca_request_duration_seconds", "histogram",
+                  "Latency of CA API calls, retries included.");
     for (i = 0; i <= N_BOUNDS; i++) {
         cum += atomic_load(&m->latency_buckets[i]);
         if (i < N_BOUNDS)
-            tb_printf(&b, "certbridge_ca_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
-                      latency_bounds[i], (unsigned long long)cum);
+            text_buf_printf(&b, "certbridge_ca_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                            latency_bounds[i], (unsigned long long)cum);
         else
-            tb_printf(&b, "certbridge_ca_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-                      (unsigned long long)cum);
+            text_buf_printf(&b, "certbridge_ca_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                            (unsigned long long)cum);
     }
-    tb_printf(&b, "certbridge_ca_request_duration_seconds_sum %.6f\n",
-              (double)atomic_load(&m->latency_sum_us) / 1e6);
-    tb_printf(&b, "certbridge_ca_request_duration_seconds_count %llu\n",
-              (unsigned long long)atomic_load(&m->latency_count));
-    tb_header(&b, "certbridge_ca_retries_total", "counter",
-              "CA requests held back and tried again because the CA was unavailable.");
-    tb_printf(&b, "certbridge_ca_retries_total %llu\n",
-              (unsigned long long)atomic_load(&m->ca_retries));
-    tb_header(&b, "certbridge_ca_in_flight", "gauge", "CA requests in flight.");
-    tb_printf(&b, "certbridge_ca_in_flight %lld\n", (long long)atomic_load(&m->in_flight));
-    tb_header(&b, "certbridge_transactions_total", "counter",
-              "Kafka transactions, by result (committed or aborted).");
-    tb_printf(&b, "certbridge_transactions_total{result=\"committed\"} %llu\n",
-              (unsigned long long)atomic_load(&m->txn_commits));
-    tb_printf(&b, "certbridge_transactions_total{result=\"aborted\"} %llu\n",
-              (unsigned long long)atomic_load(&m->txn_aborts));
-    tb_header(&b, "certbridge_dead_letters_total", "counter",
-              "Input messages sent to the dead-letter topic.");
-    tb_printf(&b, "certbridge_dead_letters_total %llu\n",
-              (unsigned long long)atomic_load(&m->dead_letters));
-    tb_header(&b, "certbridge_consumer_lag", "gauge",
-              "Messages not yet committed on the assigned input partitions (-1: unknown).");
-    tb_printf(&b, "certbridge_consumer_lag %lld\n", (long long)atomic_load(&m->lag));
-    tb_header(&b, "certbridge_ready", "gauge",
-              "1 when the consumer group is joined and the CA is reachable.");
-    tb_printf(&b, "certbridge_ready %d\n", cb_metrics_ready(m) ? 1 : 0);
+    text_buf_printf(&b, "certbridge_ca_request_duration_seconds_sum %.6f\n",
+                    (double)atomic_load(&m->latency_sum_us) / 1e6);
+    text_buf_printf(&b, "certbridge_ca_request_duration_seconds_count %llu\n",
+                    (unsigned long long)atomic_load(&m->latency_count));
+    metric_header(&b, "certbridge_ca_retries_total", "counter",
+                  "CA requests held back and tried again because the CA was unavailable.");
+    text_buf_printf(&b, "certbridge_ca_retries_total %llu\n",
+                    (unsigned long long)atomic_load(&m->ca_retries));
+    metric_header(&b, "certbridge_ca_in_flight", "gauge", "CA requests in flight.");
+    text_buf_printf(&b, "certbridge_ca_in_flight %lld\n", (long long)atomic_load(&m->in_flight));
+    metric_header(&b, "certbridge_transactions_total", "counter",
+                  "Kafka transactions, by result (committed or aborted).");
+    text_buf_printf(&b, "certbridge_transactions_total{result=\"committed\"} %llu\n",
+                    (unsigned long long)atomic_load(&m->txn_commits));
+    text_buf_printf(&b, "certbridge_transactions_total{result=\"aborted\"} %llu\n",
+                    (unsigned long long)atomic_load(&m->txn_aborts));
+    metric_header(&b, "certbridge_dead_letters_total", "counter",
+                  "Input messages sent to the dead-letter topic.");
+    text_buf_printf(&b, "certbridge_dead_letters_total %llu\n",
+                    (unsigned long long)atomic_load(&m->dead_letters));
+    metric_header(&b, "certbridge_consumer_lag", "gauge",
+                  "Messages not yet committed on the assigned input partitions (-1: unknown).");
+    text_buf_printf(&b, "certbridge_consumer_lag %lld\n", (long long)atomic_load(&m->lag));
+    metric_header(&b, "certbridge_ready", "gauge",
+                  "1 when the consumer group is joined and the CA is reachable.");
+    text_buf_printf(&b, "certbridge_ready %d\n", cb_metrics_ready(m) ? 1 : 0);
     if (b.failed) {
         free(b.p);
         return NULL;
@@ -243,8 +249,10 @@ char *cb_metrics_render(const cb_metrics_t *m)
     return b.p;
 }
 
-static void reply(struct evhttp_request *req, int code, const char *reason, const char *ctype,
-                  const char *body)
+/* Sends body with the given status and Content-Type (a 500 when no buffer
+ * can be had). */
+static void http_reply(struct evhttp_request *req, int code, const char *reason, const char *ctype,
+                       const char *body)
 {
     struct evbuffer *out = evbuffer_new();
 
@@ -258,6 +266,7 @@ static void reply(struct evhttp_request *req, int code, const char *reason, cons
     evbuffer_free(out);
 }
 
+/* GET /metrics: the Prometheus text exposition of the registry arg. */
 static void on_metrics(struct evhttp_request *req, void *arg)
 {
     char *text = cb_metrics_render(arg);
@@ -266,10 +275,12 @@ static void on_metrics(struct evhttp_request *req, void *arg)
         evhttp_send_error(req, 500, "out of memory");
         return;
     }
-    reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", text);
+    http_reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", text);
     free(text);
 }
 
+/* GET /healthz: 200 when ready (group joined and CA reachable), else 503,
+ * both conditions in a JSON body, for a load balancer or an orchestrator. */
 static void on_healthz(struct evhttp_request *req, void *arg)
 {
     cb_metrics_t *m = arg;
@@ -279,11 +290,12 @@ static void on_healthz(struct evhttp_request *req, void *arg)
     snprintf(body, sizeof(body), "{\"ready\":%s,\"group_joined\":%s,\"ca_reachable\":%s}\n",
              joined && ca ? "true" : "false", joined ? "true" : "false", ca ? "true" : "false");
     if (joined && ca)
-        reply(req, 200, "OK", "application/json", body);
+        http_reply(req, 200, "OK", "application/json", body);
     else
-        reply(req, 503, "Service Unavailable", "application/json", body);
+        http_reply(req, 503, "Service Unavailable", "application/json", body);
 }
 
+/* The HTTP server's own thread: runs the event loop until destroy breaks it. */
 static void *serve_thread(void *arg)
 {
     cb_metrics_t *m = arg;
