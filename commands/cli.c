@@ -23,34 +23,224 @@
 #include "certbridge/secret.h"
 #include "certbridge/version.h"
 
-typedef struct verb {
+/* One option of a verb: the short letter (also what getopt_long returns for
+ * it), the long name, the argument's placeholder (NULL for a flag) and its
+ * help. The same table drives the parsing and the verb's --help, so they
+ * never drift. */
+typedef struct verb_option {
+    char key;
     const char *name;
-    int (*fn)(int argc, char **argv, char **envp);
-    const char *usage;
-    const char *summary;
-} verb_t;
+    const char *arg;
+    const char *help;
+} verb_option_t;
 
-static int verb_config(int argc, char **argv, char **envp);
-static int verb_run(int argc, char **argv, char **envp);
-static int verb_demo(int argc, char **argv, char **envp);
-static int verb_plan(int argc, char **argv, char **envp);
-static int verb_report(int argc, char **argv, char **envp);
+/* An exit code a verb can end with, and when. */
+typedef struct verb_exit {
+    int code;
+    const char *when;
+} verb_exit_t;
+
+#define VERB_OPTIONS_MAX 6
+#define VERB_EXITS_MAX   5
+
+typedef struct verb verb_t;
+
+struct verb {
+    const char *name;
+    int (*fn)(const verb_t *v, int argc, char **argv, char **envp);
+    const char *usage;                       /* the synopsis after "certbridge " */
+    const char *summary;                     /* one line, in `certbridge --help` */
+    const char *about;                       /* a paragraph, in the verb's --help */
+    verb_option_t options[VERB_OPTIONS_MAX]; /* until key 0; -h/--help is added */
+    verb_exit_t exits[VERB_EXITS_MAX];       /* until when NULL */
+};
+
+static int verb_config(const verb_t *v, int argc, char **argv, char **envp);
+static int verb_run(const verb_t *v, int argc, char **argv, char **envp);
+static int verb_demo(const verb_t *v, int argc, char **argv, char **envp);
+static int verb_plan(const verb_t *v, int argc, char **argv, char **envp);
+static int verb_report(const verb_t *v, int argc, char **argv, char **envp);
+static int verb_version(const verb_t *v, int argc, char **argv, char **envp);
+
+/* When every verb exits with CB_EXIT_USAGE. */
+#define USAGE_EXIT_WHEN "bad usage or configuration (the message names the argument or key)"
 
 static const verb_t verbs[] = {
-    {"run", verb_run, "run -c FILE",
-     "the daemon: consume HR events, act at the CA, publish outcomes exactly once"},
-    {"demo", verb_demo, "demo [-c FILE] [--refca PATH]",
-     "the whole flow on embedded defaults: in-process Kafka, local reference CA, sample"},
-    {"config", verb_config, "config [-c FILE] [--markdown]",
-     "every key with its value, type, default, help (--example: a commented file)"},
-    {"plan", verb_plan, "plan -i FILE [--format table|json]",
-     "print the certificate actions each JSON event produces (offline; -c FILE for the policy)"},
-    {"report", verb_report, "report [-c FILE] [--html FILE]",
-     "progress read back from the outcome topic: a table (--format json), an HTML page"},
+    {"run",
+     verb_run,
+     "run -c FILE [--drain-idle-ms MS]",
+     "the daemon: consume HR events, act at the CA, publish outcomes exactly once",
+     "Consumes the HR organization and person events from Kafka, plans the certificate\n"
+     "actions, calls the CA, and publishes one outcome per action in the Kafka transaction\n"
+     "that commits the consumed offsets (exactly once). Runs until SIGINT or SIGTERM, then\n"
+     "finishes or aborts the open batch and closes the consumer.",
+     {{'c', "config", "FILE",
+       "the configuration file (key=value); CERTBRIDGE_<KEY>\n"
+       "variables override it"},
+      {'d', "drain-idle-ms", "MS",
+       "stop once no message arrived for MS milliseconds after\n"
+       "the last committed batch (0..86400000; 0, the default:\n"
+       "run until a signal)"}},
+     {{CB_EXIT_OK, "stopped on SIGINT or SIGTERM, or drained (--drain-idle-ms)"},
+      {CB_EXIT_RUNTIME, "runtime failure: a fatal Kafka error (e.g. fenced by another instance)"},
+      {CB_EXIT_USAGE, USAGE_EXIT_WHEN}}},
+    {"demo",
+     verb_demo,
+     "demo [-c FILE] [--refca PATH] [--write-inventory FILE]",
+     "the whole flow on embedded defaults: in-process Kafka, local reference CA, sample",
+     "Runs the whole flow on embedded defaults: an in-process Kafka cluster (librdkafka's\n"
+     "mock cluster), the reference CA started locally, the sample reorganization of Đồng Nai\n"
+     "province (2025) through `run`'s pipeline, and the committed outcomes as a table.\n"
+     "Everything it starts is stopped before it exits.",
+     {{'c', "config", "FILE", "a configuration file whose policy.* and log.* keys apply"},
+      {'r', "refca", "PATH",
+       "the reference CA executable (default: next to\n"
+       "certbridge, in its refca/ folder, then PATH)"},
+      {'w', "write-inventory", "FILE",
+       "only write the reference CA inventory of the\n"
+       "sample's holders (JSON Lines), and exit"}},
+     {{CB_EXIT_OK, "the outcome table was printed (or the inventory written)"},
+      {CB_EXIT_RUNTIME, "runtime failure: the reference CA does not start, the pipeline fails,\n"
+                        "interrupted"},
+      {CB_EXIT_USAGE, USAGE_EXIT_WHEN}}},
+    {"config",
+     verb_config,
+     "config [-c FILE] [--markdown | --example]",
+     "every key with its value, type, default, help (--example: a commented file)",
+     "Prints every configuration key with its value (the default, then the file, then\n"
+     "CERTBRIDGE_<KEY> variables), its type, default and help.",
+     {{'c', "config", "FILE", "the configuration file whose values to show"},
+      {'m', "markdown", NULL, "the configuration reference as a Markdown table instead"},
+      {'e', "example", NULL, "a commented example configuration file instead"}},
+     {{CB_EXIT_OK, "printed"},
+      {CB_EXIT_RUNTIME, "runtime failure (out of memory)"},
+      {CB_EXIT_USAGE, USAGE_EXIT_WHEN}}},
+    {"plan",
+     verb_plan,
+     "plan -i FILE [--format table|json] [-c FILE]",
+     "print the certificate actions each JSON event produces (offline; -c FILE for the policy)",
+     "Prints the certificate actions (intents) each event of a JSON Lines file produces,\n"
+     "offline: no Kafka, no CA. The policy comes from the configuration: policy.* keys of\n"
+     "the file, CERTBRIDGE_POLICY_* variables.",
+     {{'i', "input", "FILE", "the events, one JSON object per line (required)"},
+      {'f', "format", "table|json",
+       "table for people (the default), or json: one JSON\n"
+       "object per intent per line"},
+      {'c', "config", "FILE", "a configuration file for the policy.* keys"}},
+     {{CB_EXIT_OK, "the plan was printed"},
+      {CB_EXIT_RUNTIME, "the file cannot be opened or read, or writing fails"},
+      {CB_EXIT_USAGE, USAGE_EXIT_WHEN},
+      {CB_EXIT_INPUT, "a bad event line (the message names the file and the line)"}}},
+    {"report",
+     verb_report,
+     "report [-c FILE] [--format table|json] [--html FILE] [--timeout-ms MS]",
+     "progress read back from the outcome topic: a table (--format json), an HTML page",
+     "Reads the outcome topic (output.outcome_topic) from its beginning to its end with\n"
+     "read_committed and prints the progress of the reorganization: totals by action and\n"
+     "status, counts by organization, what is still open, the key tokens to return.\n"
+     "Needs kafka.bootstrap.servers.",
+     {{'c', "config", "FILE",
+       "the configuration file (kafka.* keys,\n"
+       "output.outcome_topic)"},
+      {'f', "format", "table|json", "a table (the default) or one JSON document, on stdout"},
+      {'H', "html", "FILE",
+       "also write one self-contained HTML page to FILE\n"
+       "(through FILE.tmp, renamed)"},
+      {'t', "timeout-ms", "MS",
+       "fail when the end of the topic is not reached within\n"
+       "MS milliseconds (1..3600000, default 60000)"}},
+     {{CB_EXIT_OK, "the report was printed (and the page written)"},
+      {CB_EXIT_RUNTIME, "runtime failure: no broker, no such topic, the end not reached in\n"
+                        "time, the page not written"},
+      {CB_EXIT_USAGE, USAGE_EXIT_WHEN}}},
+    {"version",
+     verb_version,
+     "version",
+     "print the version (also: certbridge --version)",
+     "Prints \"certbridge VERSION\".",
+     {{0, NULL, NULL, NULL}},
+     {{CB_EXIT_OK, "printed"}, {CB_EXIT_USAGE, USAGE_EXIT_WHEN}}},
 };
 
 #define VERB_COUNT (sizeof(verbs) / sizeof(verbs[0]))
 
+/* The getopt_long arguments of a verb: its options and -h/--help. */
+typedef struct opt_spec {
+    char shorts[3 * (VERB_OPTIONS_MAX + 1) + 1];
+    struct option longs[VERB_OPTIONS_MAX + 2];
+} opt_spec_t;
+
+/* Fills spec from v's option table, then -h/--help. */
+static void opt_spec_of(const verb_t *v, opt_spec_t *spec)
+{
+    size_t i, n = 0;
+
+    memset(spec, 0, sizeof(*spec));
+    for (i = 0; i < VERB_OPTIONS_MAX && v->options[i].key; i++) {
+        const verb_option_t *o = &v->options[i];
+        spec->shorts[n++] = o->key;
+        if (o->arg)
+            spec->shorts[n++] = ':';
+        spec->longs[i] =
+            (struct option){o->name, o->arg ? required_argument : no_argument, NULL, o->key};
+    }
+    spec->shorts[n++] = 'h';
+    spec->longs[i] = (struct option){"help", no_argument, NULL, 'h'};
+}
+
+/* The next option of argv for verb v: getopt_long over the verb's table
+ * (-1 at the end). The verb sets optind to 1 before the first call. */
+static int next_option(const verb_t *v, int argc, char **argv)
+{
+    opt_spec_t spec;
+
+    opt_spec_of(v, &spec);
+    return getopt_long(argc, argv, spec.shorts, spec.longs, NULL);
+}
+
+/* Writes lines of text, each but the first indented by indent spaces. */
+static void put_indented(FILE *out, const char *text, int indent)
+{
+    const char *p;
+
+    for (p = text; *p; p++) {
+        fputc(*p, out);
+        if (*p == '\n')
+            fprintf(out, "%*s", indent, "");
+    }
+}
+
+/* A verb's --help: usage, what it does, options, exit codes. */
+static int print_verb_help(const verb_t *v, FILE *out)
+{
+    char left[VERB_OPTIONS_MAX + 1][64];
+    int width = 0, k;
+    size_t i, n = 0;
+
+    fprintf(out, "Usage: certbridge %s\n\n%s\n\nOptions:\n", v->usage, v->about);
+    for (i = 0; i < VERB_OPTIONS_MAX && v->options[i].key; i++, n++)
+        snprintf(left[n], sizeof(left[n]), "-%c, --%s%s%s", v->options[i].key, v->options[i].name,
+                 v->options[i].arg ? " " : "", v->options[i].arg ? v->options[i].arg : "");
+    snprintf(left[n++], sizeof(left[0]), "-h, --help");
+    for (i = 0; i < n; i++)
+        if ((int)strlen(left[i]) > width)
+            width = (int)strlen(left[i]);
+    for (i = 0; i < n; i++) {
+        fprintf(out, "  %-*s  ", width, left[i]);
+        put_indented(out, i + 1 < n ? v->options[i].help : "this text", width + 4);
+        fputc('\n', out);
+    }
+    fputs("\nExit codes:\n", out);
+    for (k = 0; k < VERB_EXITS_MAX && v->exits[k].when; k++) {
+        fprintf(out, "  %d  ", v->exits[k].code);
+        put_indented(out, v->exits[k].when, 5);
+        fputc('\n', out);
+    }
+    return CB_EXIT_OK;
+}
+
+/* `certbridge --help`: every verb's synopsis and summary, configuration, exit
+ * codes. */
 static void print_help(FILE *out)
 {
     size_t i;
@@ -61,9 +251,9 @@ static void print_help(FILE *out)
             "Usage:\n",
             CB_VERSION);
     for (i = 0; i < VERB_COUNT; i++)
-        fprintf(out, "  certbridge %-34s %s\n", verbs[i].usage, verbs[i].summary);
-    fprintf(out, "  certbridge %-34s %s\n", "--help", "this text");
-    fprintf(out, "  certbridge %-34s %s\n\n", "--version", "print the version");
+        fprintf(out, "  certbridge %s\n      %s\n", verbs[i].usage, verbs[i].summary);
+    fprintf(out, "  certbridge --help | --version\n\n"
+                 "`certbridge VERB --help` prints a verb's options and exit codes.\n\n");
     fprintf(out, "Configuration: a key=value file given with -c; CERTBRIDGE_<KEY> environment\n"
                  "variables override it (e.g. CERTBRIDGE_POLICY_ISSUE_NEW=allow). kafka.* keys\n"
                  "go to librdkafka. `certbridge config` lists every key.\n\n"
@@ -71,6 +261,7 @@ static void print_help(FILE *out)
                  "3 bad input file.\n");
 }
 
+/* The exit code of a module's error: configuration 2, bad input 3, else 1. */
 static int exit_code_for(const cb_error_t *err)
 {
     switch (err->code) {
@@ -85,15 +276,17 @@ static int exit_code_for(const cb_error_t *err)
     }
 }
 
+/* Prints "certbridge VERB: message" and returns the error's exit code. */
 static int fail(const char *verb, const cb_error_t *err)
 {
     fprintf(stderr, "certbridge %s: %s\n", verb, err->msg);
     return exit_code_for(err);
 }
 
+/* Prints a usage error pointing at the verb's --help; returns CB_EXIT_USAGE. */
 static int usage_error(const char *verb, const char *msg)
 {
-    fprintf(stderr, "certbridge %s: %s (see certbridge --help)\n", verb, msg);
+    fprintf(stderr, "certbridge %s: %s (see certbridge %s --help)\n", verb, msg, verb);
     return CB_EXIT_USAGE;
 }
 
@@ -118,12 +311,9 @@ cb_config_t *cb_cli_load_config(const char *path, char **envp, cb_error_t *err)
     return cfg;
 }
 
-static int verb_config(int argc, char **argv, char **envp)
+/* config: the keys and values, or the Markdown reference, or an example. */
+static int verb_config(const verb_t *v, int argc, char **argv, char **envp)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"markdown", no_argument, NULL, 'm'},
-                                         {"example", no_argument, NULL, 'e'},
-                                         {NULL, 0, NULL, 0}};
     const char *path = NULL;
     int markdown = 0, example = 0, c;
     cb_config_t *cfg;
@@ -131,15 +321,17 @@ static int verb_config(int argc, char **argv, char **envp)
 
     cb_error_clear(&err);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:me", opts, NULL)) != -1) {
+    while ((c = next_option(v, argc, argv)) != -1) {
         if (c == 'c')
             path = optarg;
         else if (c == 'm')
             markdown = 1;
         else if (c == 'e')
             example = 1;
+        else if (c == 'h')
+            return print_verb_help(v, stdout);
         else
-            return usage_error("config", "unknown option");
+            return usage_error(v->name, "unknown option");
     }
     if (optind < argc)
         return usage_error("config", "unexpected argument");
@@ -161,12 +353,8 @@ static int verb_config(int argc, char **argv, char **envp)
 
 /* plan: -i FILE (required), --format table|json (default table), -c FILE.
  * The policy comes from the configuration, so CERTBRIDGE_POLICY_* apply. */
-static int verb_plan(int argc, char **argv, char **envp)
+static int verb_plan(const verb_t *v, int argc, char **argv, char **envp)
 {
-    static const struct option opts[] = {{"input", required_argument, NULL, 'i'},
-                                         {"format", required_argument, NULL, 'f'},
-                                         {"config", required_argument, NULL, 'c'},
-                                         {NULL, 0, NULL, 0}};
     const char *input = NULL, *path = NULL;
     int format = CB_PLAN_TABLE, c, code = CB_EXIT_OK;
     cb_config_t *cfg;
@@ -175,7 +363,7 @@ static int verb_plan(int argc, char **argv, char **envp)
 
     cb_error_clear(&err);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "i:f:c:", opts, NULL)) != -1) {
+    while ((c = next_option(v, argc, argv)) != -1) {
         if (c == 'i') {
             input = optarg;
         } else if (c == 'c') {
@@ -184,8 +372,10 @@ static int verb_plan(int argc, char **argv, char **envp)
             format = cb_plan_format_parse(optarg);
             if (format < 0)
                 return usage_error("plan", "--format: expected table or json");
+        } else if (c == 'h') {
+            return print_verb_help(v, stdout);
         } else {
-            return usage_error("plan", "unknown option");
+            return usage_error(v->name, "unknown option");
         }
     }
     if (optind < argc)
@@ -204,13 +394,8 @@ static int verb_plan(int argc, char **argv, char **envp)
 
 /* report: reads output.outcome_topic to its end and prints the progress
  * (--format table|json on stdout; --html FILE for one self-contained page). */
-static int verb_report(int argc, char **argv, char **envp)
+static int verb_report(const verb_t *v, int argc, char **argv, char **envp)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"format", required_argument, NULL, 'f'},
-                                         {"html", required_argument, NULL, 'H'},
-                                         {"timeout-ms", required_argument, NULL, 't'},
-                                         {NULL, 0, NULL, 0}};
     const char *path = NULL, *html = NULL;
     int format = CB_REPORT_TABLE, timeout_ms = 60000, partitions = 0, c, code = CB_EXIT_OK;
     cb_report_source_t src;
@@ -218,11 +403,11 @@ static int verb_report(int argc, char **argv, char **envp)
     cb_config_t *cfg;
     cb_error_t err;
     char *end;
-    long v;
+    long ms;
 
     cb_error_clear(&err);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:f:H:t:", opts, NULL)) != -1) {
+    while ((c = next_option(v, argc, argv)) != -1) {
         if (c == 'c') {
             path = optarg;
         } else if (c == 'H') {
@@ -232,12 +417,14 @@ static int verb_report(int argc, char **argv, char **envp)
             if (format < 0)
                 return usage_error("report", "--format: expected table or json");
         } else if (c == 't') {
-            v = strtol(optarg, &end, 10);
-            if (*end || end == optarg || v < 1 || v > 3600000)
+            ms = strtol(optarg, &end, 10);
+            if (*end || end == optarg || ms < 1 || ms > 3600000)
                 return usage_error("report", "--timeout-ms: expected milliseconds, 1..3600000");
-            timeout_ms = (int)v;
+            timeout_ms = (int)ms;
+        } else if (c == 'h') {
+            return print_verb_help(v, stdout);
         } else {
-            return usage_error("report", "unknown option");
+            return usage_error(v->name, "unknown option");
         }
     }
     if (optind < argc)
@@ -282,6 +469,8 @@ static void on_stop_signal(int sig)
     stop_requested = 1;
 }
 
+/* SIGINT and SIGTERM ask the pipeline to stop; SIGPIPE is ignored (a closed
+ * socket is an error return, not a death). */
 static void install_stop_handlers(void)
 {
     struct sigaction sa;
@@ -294,26 +483,32 @@ static void install_stop_handlers(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
-static int verb_run(int argc, char **argv, char **envp)
+/* run: the pipeline until a signal (or drained, with --drain-idle-ms). */
+static int verb_run(const verb_t *v, int argc, char **argv, char **envp)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"drain-idle-ms", required_argument, NULL, 'd'},
-                                         {NULL, 0, NULL, 0}};
     const char *path = NULL;
     int drain_idle_ms = 0, c, rc;
     cb_config_t *cfg;
     cb_pipeline_t *p;
     cb_error_t err;
+    char *end;
+    long ms;
 
     cb_error_clear(&err);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:d:", opts, NULL)) != -1) {
-        if (c == 'c')
+    while ((c = next_option(v, argc, argv)) != -1) {
+        if (c == 'c') {
             path = optarg;
-        else if (c == 'd')
-            drain_idle_ms = atoi(optarg);
-        else
-            return usage_error("run", "unknown option");
+        } else if (c == 'd') {
+            ms = strtol(optarg, &end, 10);
+            if (*end || end == optarg || ms < 0 || ms > 86400000)
+                return usage_error("run", "--drain-idle-ms: expected milliseconds, 0..86400000");
+            drain_idle_ms = (int)ms;
+        } else if (c == 'h') {
+            return print_verb_help(v, stdout);
+        } else {
+            return usage_error(v->name, "unknown option");
+        }
     }
     if (optind < argc)
         return usage_error("run", "unexpected argument");
@@ -339,12 +534,9 @@ static int verb_run(int argc, char **argv, char **envp)
     return CB_EXIT_OK;
 }
 
-static int verb_demo(int argc, char **argv, char **envp)
+/* demo: the whole flow on embedded defaults, or only the CA inventory. */
+static int verb_demo(const verb_t *v, int argc, char **argv, char **envp)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"refca", required_argument, NULL, 'r'},
-                                         {"write-inventory", required_argument, NULL, 'w'},
-                                         {NULL, 0, NULL, 0}};
     const char *path = NULL, *refca = NULL, *inventory = NULL;
     cb_config_t *cfg;
     cb_error_t err;
@@ -352,15 +544,17 @@ static int verb_demo(int argc, char **argv, char **envp)
 
     cb_error_clear(&err);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:r:w:", opts, NULL)) != -1) {
+    while ((c = next_option(v, argc, argv)) != -1) {
         if (c == 'c')
             path = optarg;
         else if (c == 'r')
             refca = optarg;
         else if (c == 'w')
             inventory = optarg;
+        else if (c == 'h')
+            return print_verb_help(v, stdout);
         else
-            return usage_error("demo", "unknown option");
+            return usage_error(v->name, "unknown option");
     }
     if (optind < argc)
         return usage_error("demo", "unexpected argument");
@@ -382,6 +576,24 @@ static int verb_demo(int argc, char **argv, char **envp)
     return CB_EXIT_OK;
 }
 
+/* version: the same line as `certbridge --version`. */
+static int verb_version(const verb_t *v, int argc, char **argv, char **envp)
+{
+    int c;
+
+    (void)envp;
+    optind = 1;
+    while ((c = next_option(v, argc, argv)) != -1) {
+        if (c == 'h')
+            return print_verb_help(v, stdout);
+        return usage_error(v->name, "unknown option");
+    }
+    if (optind < argc)
+        return usage_error(v->name, "unexpected argument");
+    printf("certbridge %s\n", CB_VERSION);
+    return CB_EXIT_OK;
+}
+
 int cb_cli_main(int argc, char **argv, char **envp)
 {
     size_t i;
@@ -400,7 +612,7 @@ int cb_cli_main(int argc, char **argv, char **envp)
     }
     for (i = 0; i < VERB_COUNT; i++)
         if (!strcmp(argv[1], verbs[i].name))
-            return verbs[i].fn(argc - 1, argv + 1, envp);
+            return verbs[i].fn(&verbs[i], argc - 1, argv + 1, envp);
     fprintf(stderr, "certbridge: unknown command \"%s\" (see certbridge --help)\n", argv[1]);
     return CB_EXIT_USAGE;
 }
