@@ -51,13 +51,21 @@ static size_t char_width(const char *p, size_t *len)
     return w > 0 ? (size_t)w : 0;
 }
 
-/* The largest n <= max such that s[0..n) does not end inside a UTF-8
- * sequence: s must hold at least max + 1 bytes, s[max] included. */
-static size_t char_boundary(const char *s, size_t max)
+/* The longest prefix of s[0..len) that does not end inside a UTF-8
+ * sequence: a sequence whose lead byte announces more bytes than remain is
+ * left out. Invalid bytes count as characters of their own. */
+static size_t complete_prefix(const char *s, size_t len)
 {
-    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
-        max--;
-    return max;
+    size_t lead = len, need;
+    unsigned char c;
+
+    while (lead > 0 && len - lead < 3 && ((unsigned char)s[lead - 1] & 0xC0) == 0x80)
+        lead--;
+    if (lead == 0)
+        return len;
+    c = (unsigned char)s[lead - 1]; /* the last sequence's lead byte */
+    need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    return lead - 1 + need <= len ? len : lead - 1;
 }
 
 /* The bytes a cell of len bytes keeps: len when within CB_TABLE_CELL_MAX,
@@ -65,7 +73,7 @@ static size_t char_boundary(const char *s, size_t max)
 static size_t capped_len(const char *s, size_t len, bool *cut)
 {
     *cut = len > CB_TABLE_CELL_MAX;
-    return *cut ? char_boundary(s, CB_TABLE_CELL_MAX - ELLIPSIS_LEN) : len;
+    return *cut ? complete_prefix(s, CB_TABLE_CELL_MAX - ELLIPSIS_LEN) : len;
 }
 
 char *cb_table_cellf(char *buf, size_t size, const char *fmt, ...)
@@ -83,10 +91,10 @@ char *cb_table_cellf(char *buf, size_t size, const char *fmt, ...)
     } else if ((size_t)n >= size && size > ELLIPSIS_LEN + 1) {
         /* buf holds size - 1 bytes of the result: whole characters, then
          * the ellipsis */
-        size_t keep = char_boundary(buf, size - 1 - ELLIPSIS_LEN);
+        size_t keep = complete_prefix(buf, size - 1 - ELLIPSIS_LEN);
         memcpy(buf + keep, ELLIPSIS, ELLIPSIS_LEN + 1);
     } else if ((size_t)n >= size) { /* no room for the ellipsis */
-        buf[char_boundary(buf, size - 1)] = '\0';
+        buf[complete_prefix(buf, size - 1)] = '\0';
     }
     return buf;
 }

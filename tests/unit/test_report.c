@@ -498,6 +498,49 @@ static void test_unsafe_text(void **state)
     cb_report_destroy(r);
 }
 
+/* A message longer than the labels hold is cut at a character and marked
+ * with "…", on the page and in the table: never half a UTF-8 sequence
+ * (which would show as U+FFFD). "HTTP 500 internal: " is 19 bytes and "ễ"
+ * 3, so a byte count alone would cut inside one. */
+static void test_long_error(void **state)
+{
+    cb_outcome_t o;
+    cb_report_t *r;
+    cb_error_t err;
+    char *msg = malloc(3 * 700 + 1), *table, *html, *cell;
+    size_t i;
+
+    (void)state;
+    assert_non_null(msg);
+    for (i = 0; i < 700; i++)
+        memcpy(msg + 3 * i, "\xE1\xBB\x85", 3);
+    msg[3 * 700] = '\0';
+    mk(&o, "e-1", 0, "DISSOLVED", CB_ACTION_REVOKE, ORG, "000.00.01.H19", "X", CB_STATUS_FAILED);
+    o.http_status = 500;
+    o.error_code = sdup("internal");
+    o.error_message = msg;
+    r = cb_report_build(&o, 1, &err);
+    cb_outcome_clear(&o);
+    assert_non_null(r);
+    table = render(r, 0);
+    html = render(r, 2);
+    assert_null(strstr(table, "\xEF\xBF\xBD"));
+    assert_null(strstr(html, "\xEF\xBF\xBD"));
+    /* the page: the whole "ễ" that fit in the label, then "…" */
+    cell = strstr(html, "HTTP 500 internal: \xE1\xBB\x85");
+    assert_non_null(cell);
+    assert_non_null(strstr(cell, "\xE1\xBB\x85\xE2\x80\xA6</td>"));
+    assert_true(cb_text_utf8_valid(html, strlen(html)));
+    /* the table: the cell's cap, also at a character */
+    cell = strstr(table, "HTTP 500 internal: \xE1\xBB\x85");
+    assert_non_null(cell);
+    assert_non_null(strstr(cell, "\xE1\xBB\x85\xE2\x80\xA6\n"));
+    assert_true(cb_text_utf8_valid(table, strlen(table)));
+    free(table);
+    free(html);
+    cb_report_destroy(r);
+}
+
 static void test_empty_and_errors(void **state)
 {
     cb_report_t *r = cb_report_new();
@@ -571,6 +614,7 @@ int main(void)
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_html),
         cmocka_unit_test(test_unsafe_text),
+        cmocka_unit_test(test_long_error),
         cmocka_unit_test(test_empty_and_errors),
         cmocka_unit_test(test_save_html),
     };
