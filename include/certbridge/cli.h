@@ -1,5 +1,7 @@
 /*
- * cli.h: the command line (DESIGN.md §7). main() only calls cb_cli_main().
+ * cli.h: the command line: the verbs (run, demo, config, plan, report,
+ * version), their options, and `--help` for each. main() only calls
+ * cb_cli_main().
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 bad usage or configuration (the
  * message names the key or argument), 3 bad input file.

@@ -1,13 +1,13 @@
 /*
- * plan.h: `certbridge plan` (DESIGN.md §7): the intents each event of a JSON
- * Lines file produces, offline (no Kafka, no CA).
+ * plan.h: `certbridge plan`: the intents each event of a JSON Lines file
+ * produces, offline (no Kafka, no CA).
  *
  * Input: one JSON event per line (codec_json.h), lines
  * of at most CB_EVENT_MAX_BYTES, blank lines skipped. Output, to a stream the
  * caller gives:
  *   table  for people: EVENT, ACTION, HOLDER, REASON, NOTE columns aligned by
- *          display width, the new subject under a CHANGE_INFO/ISSUE row, and a
- *          count of events and intents at the end. Printed once the whole file
+ *          display width (table.h), the new subject under a CHANGE_INFO/ISSUE
+ *          row, and a count of events and intents at the end. Printed once the whole file
  *          has been planned, so a bad line prints no table.
  *   json   one compact JSON object per intent per line, written as each event
  *          is planned: event_id, event_type, action, holder_type, holder_id

@@ -1,7 +1,6 @@
 /*
  * report.h: `certbridge report`, the progress of a reorganization read back
- * from the outcome topic (DESIGN.md §4), for HR officers and reporting
- * consumers.
+ * from the outcome topic, for HR officers and reporting consumers.
  *
  * Two layers. The report itself takes outcomes (cb_report_add, no Kafka),
  * aggregates them and renders a terminal table, a JSON document or one
