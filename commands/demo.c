@@ -47,6 +47,7 @@ typedef struct demo {
 
 static volatile sig_atomic_t demo_stop;
 
+/* SIGINT/SIGTERM during the demo: only a flag, the pipeline notices it. */
 static void on_signal(int sig)
 {
     (void)sig;
@@ -193,6 +194,8 @@ static int run_quiet(char *const argv[])
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
+/* Writes the inventory, creates the PKI and starts the reference CA on a
+ * free port in d->dir; waits (up to 15 s) for the URL it writes. */
 static int start_ca(demo_t *d, const char *bin, cb_error_t *err)
 {
     char pki[128], state[128], inv[128], urlf[128], logf[128];
@@ -246,6 +249,8 @@ static int start_ca(demo_t *d, const char *bin, cb_error_t *err)
     return cb_error_set(err, CB_ERR_IO, "the reference CA did not start; see %s", logf);
 }
 
+/* Produces the sample's lines to the org and person topics, keyed by code
+ * or person id as HR would. */
 static int produce_sample(demo_t *d, const char *bootstrap, cb_error_t *err)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -316,6 +321,7 @@ typedef struct row {
     cb_outcome_t o;
 } row_t;
 
+/* Outcomes in the sample's event order, then by action index. */
 static int cmp_row(const void *a, const void *b)
 {
     const row_t *x = a, *y = b;
@@ -470,13 +476,16 @@ static int print_table(demo_t *d, row_t *rows, size_t n, FILE *out, cb_error_t *
     for (i = 0; i < n; i++)
         if (rows[i].o.action == CB_ACTION_RECALL_DEVICE && rows[i].o.status == CB_STATUS_SUCCEEDED)
             fprintf(out, "  %s  %s\n", rows[i].o.device_id ? rows[i].o.device_id : "-",
-                    rows[i].o.holder_name ? rows[i].o.holder_name : rows[i].o.holder_id);
+                    rows[i].o.holder_name ? rows[i].o.holder_name
+                    : rows[i].o.holder_id ? rows[i].o.holder_id
+                                          : "-");
     rc = 0;
 out:
     cb_table_destroy(t);
     return rc;
 }
 
+/* Stops the CA and the mock cluster, frees the sample, removes d->dir. */
 static void cleanup(demo_t *d)
 {
     size_t i;
@@ -539,10 +548,17 @@ int cb_demo_run(const cb_config_t *user, const char *refca_path, FILE *out, cb_e
     }
     if (load_sample(&d, err) < 0)
         goto out;
-    if (refca_path)
-        snprintf(bin, sizeof(bin), "%s", refca_path);
-    else
+    if (refca_path) {
+        /* a cut path would run another program, or none */
+        if (strlen(refca_path) >= sizeof(bin)) {
+            cb_error_set(err, CB_ERR_CONFIG, "--refca: a path of more than %zu bytes",
+                         sizeof(bin) - 1);
+            goto out;
+        }
+        memcpy(bin, refca_path, strlen(refca_path) + 1);
+    } else {
         find_refca(bin, sizeof(bin));
+    }
     fprintf(out, "certbridge demo: %zu sample events of Đồng Nai's 2025 reorganization\n",
             d.n_events);
     if (start_ca(&d, bin, err) < 0)

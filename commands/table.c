@@ -287,6 +287,7 @@ int cb_table_add_span(cb_table_t *t, size_t col, const char *text, cb_error_t *e
     return 0;
 }
 
+/* Writes n spaces: padding and the gap between columns. */
 static void put_spaces(FILE *out, size_t n)
 {
     while (n-- > 0)
