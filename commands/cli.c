@@ -276,10 +276,21 @@ static int exit_code_for(const cb_error_t *err)
     }
 }
 
-/* Prints "certbridge VERB: message" and returns the error's exit code. */
+/* Prints "certbridge VERB: message" on stderr, with national ids and e-mail
+ * addresses masked as in every log line (log.h): an error may quote input. */
+static void print_error(const char *verb, const cb_error_t *err)
+{
+    char msg[CB_ERRMSG_MAX];
+
+    snprintf(msg, sizeof(msg), "%s", err->msg);
+    cb_log_mask(msg);
+    fprintf(stderr, "certbridge %s: %s\n", verb, msg);
+}
+
+/* Prints the error (print_error) and returns its exit code. */
 static int fail(const char *verb, const cb_error_t *err)
 {
-    fprintf(stderr, "certbridge %s: %s\n", verb, err->msg);
+    print_error(verb, err);
     return exit_code_for(err);
 }
 
@@ -452,7 +463,7 @@ static int verb_report(const verb_t *v, int argc, char **argv, char **envp)
         goto failed;
     goto out;
 failed:
-    fprintf(stderr, "certbridge report: %s\n", err.msg);
+    print_error("report", &err);
     code = err.code == CB_ERR_CONFIG ? CB_EXIT_USAGE : CB_EXIT_RUNTIME;
 out:
     cb_report_destroy(r);
@@ -527,7 +538,7 @@ static int verb_run(const verb_t *v, int argc, char **argv, char **envp)
     cb_config_destroy(cfg);
     if (rc < 0) {
         cb_log(CB_LOG_ERROR, "run", "%s", err.msg);
-        fprintf(stderr, "certbridge run: %s\n", err.msg);
+        print_error("run", &err);
         return err.code == CB_ERR_CONFIG ? CB_EXIT_USAGE : CB_EXIT_RUNTIME;
     }
     cb_log(CB_LOG_INFO, "run", "stopped");
@@ -570,7 +581,7 @@ static int verb_demo(const verb_t *v, int argc, char **argv, char **envp)
     rc = cb_demo_run(cfg, refca, stdout, &err);
     cb_config_destroy(cfg);
     if (rc < 0) {
-        fprintf(stderr, "certbridge demo: %s\n", err.msg);
+        print_error("demo", &err);
         return err.code == CB_ERR_CONFIG ? CB_EXIT_USAGE : CB_EXIT_RUNTIME;
     }
     return CB_EXIT_OK;
