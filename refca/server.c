@@ -245,7 +245,9 @@ static int huge_problem(server_t *srv, refca_op_t op, const char *target, refca_
     for (k = len; k < n; k++)
         detail[k] = '.';
     detail[n] = '\0';
-    refca_problem(ans, 422, "POLICY_REFUSED", detail);
+    /* the contract's code for a refused body of the call (ca-api.yaml lists
+     * every code a CA answers) */
+    refca_problem(ans, 422, op == REFCA_OP_REVOKE ? "INVALID_REASON" : "INVALID_SUBJECT", detail);
     free(detail);
     cb_log(CB_LOG_INFO, "refca", "%s %s: injected a problem of %zu bytes", refca_op_name(op),
            target, n);

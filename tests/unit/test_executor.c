@@ -510,7 +510,7 @@ static void test_answers(void **state)
     o = &w[2].outcomes[0];
     assert_string_equal(status(o), "REJECTED");
     assert_int_equal(o->http_status, 422);
-    assert_string_equal(o->error_code, "POLICY_REFUSED");
+    assert_string_equal(o->error_code, "INVALID_REASON");
     len = strlen(o->error_message);
     assert_true(len <= CB_OUTSIDE_TEXT_MAX && len > CB_OUTSIDE_TEXT_MAX - 8);
     assert_true(cb_text_utf8_valid(o->error_message, len));

@@ -612,10 +612,11 @@ def scenario_huge_answer(s):
     departed = next(e for e in events if e.get("event_type") == "DEPARTED" and "person" in e)
     renamed = next(e for e in events if e.get("event_type") == "RENAMED" and "person" not in e
                    and e["event_id"].startswith("evt-"))
-    chosen = {departed["person"]["person_id"]: ("%s/0" % departed["event_id"], "REVOKE", "revoke"),
+    chosen = {departed["person"]["person_id"]: ("%s/0" % departed["event_id"], "REVOKE", "revoke",
+                                                "INVALID_REASON"),
               renamed["org"]["code"]: ("%s/0" % renamed["event_id"], "CHANGE_INFO",
-                                       "change-info")}
-    for holder, (oid, action, op) in chosen.items():
+                                       "change-info", "INVALID_SUBJECT")}
+    for holder, (oid, action, op, _) in chosen.items():
         assert s.expected["outcomes"][oid] == (action, "SUCCEEDED"), oid
         s.expected["outcomes"][oid] = (action, "REJECTED")
         s.expected["ca_effects"].discard((op, holder))
@@ -652,7 +653,7 @@ def scenario_huge_answer(s):
                 (json.loads(l) for l in
                  s.tool("outcomes", s.bootstrap, s.outcome_topic).splitlines() if l)}
     full = (phrase * (huge_bytes // len(phrase.encode()) + 1)).encode()
-    for holder, (oid, action, _) in chosen.items():
+    for holder, (oid, action, _, code) in chosen.items():
         o = outcomes.get(oid)
         if not o:
             expect("huge answer: %s" % oid, False, "no outcome")
@@ -662,7 +663,7 @@ def scenario_huge_answer(s):
         kept = m.group(1).encode() if m else b""
         expect("huge answer: %s fields" % oid,
                (o["holder_id"], o["action"], o["status"], o["http_status"], o["error_code"])
-               == (holder, action, "REJECTED", 422, "POLICY_REFUSED"),
+               == (holder, action, "REJECTED", 422, code),
                "%s %s %s %s %s" % (o["holder_id"], o["action"], o["status"], o["http_status"],
                                    o["error_code"]))
         expect("huge answer: %s message cut" % oid,
