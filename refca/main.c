@@ -40,6 +40,10 @@ static const char usage[] =
     "      --async               mutating calls answer 202 PENDING, complete later\n"
     "      --async-delay-ms N    when PENDING requests complete (default 200)\n"
     "      --seed N              fault injection's random sequence\n"
+    "      --huge-problem-holder ID  refuse change-info and revoke of ID's certificates with a\n"
+    "                            422 problem+json whose detail is --huge-problem-bytes long\n"
+    "                            (repeatable, up to 8 holders)\n"
+    "      --huge-problem-bytes N  that detail's length in bytes of UTF-8 (default 204800)\n"
     "  certbridge-refca pki-init DIR\n"
     "      make a development PKI: TLS CA, server cert for 127.0.0.1/localhost, client CA,\n"
     "      certbridge's client cert and key, and a rogue client cert from another CA\n"
@@ -98,6 +102,8 @@ static int cmd_serve(int argc, char **argv)
                                          {"async", no_argument, NULL, 'a'},
                                          {"async-delay-ms", required_argument, NULL, 'd'},
                                          {"seed", required_argument, NULL, 'S'},
+                                         {"huge-problem-holder", required_argument, NULL, 'H'},
+                                         {"huge-problem-bytes", required_argument, NULL, 'B'},
                                          {NULL, 0, NULL, 0}};
     refca_server_opts_t o;
     const char *state = NULL, *pki = NULL, *inventory = NULL;
@@ -110,6 +116,7 @@ static int cmd_serve(int argc, char **argv)
     o.port = 8443;
     o.retry_after_s = 1;
     o.async_delay_ms = 200;
+    o.huge_problem_bytes = 200 * 1024;
     cb_error_clear(&err);
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -167,6 +174,17 @@ static int cmd_serve(int argc, char **argv)
             break;
         case 'S':
             o.seed = (uint64_t)strtoull(optarg, NULL, 10);
+            break;
+        case 'H':
+            if (o.n_huge_problem_holders == REFCA_HUGE_HOLDERS_MAX) {
+                fprintf(stderr, "certbridge-refca: --huge-problem-holder: at most %d holders\n",
+                        REFCA_HUGE_HOLDERS_MAX);
+                return 2;
+            }
+            o.huge_problem_holders[o.n_huge_problem_holders++] = optarg;
+            break;
+        case 'B':
+            o.huge_problem_bytes = (size_t)count("--huge-problem-bytes", optarg);
             break;
         default:
             fputs(usage, stderr);

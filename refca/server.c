@@ -202,6 +202,58 @@ static int split_path(char *path, char **seg, int max)
     return n;
 }
 
+/* The text of a --huge-problem-bytes detail: a Vietnamese sentence with a
+ * 4-byte emoji, repeated, so that 1-, 2-, 3- and 4-byte UTF-8 sequences
+ * straddle any cut a client makes. */
+static const char huge_phrase[] = "\xF0\x9F\x94\x92 Y\xC3\xAAu c\xE1\xBA\xA7u b\xE1\xBB\x8B "
+                                  "t\xE1\xBB\xAB ch\xE1\xBB\x91i theo ch\xC3\xADnh s\xC3\xA1"
+                                  "ch c\xE1\xBB\xA7"
+                                  "a CA; ";
+
+/* Fault injection --huge-problem-holder: a change-info or revoke of a
+ * certificate held by one of the named holders is refused with a 422
+ * problem whose "detail" is exactly --huge-problem-bytes bytes of valid
+ * UTF-8 (whole repetitions of huge_phrase, then '.' up to the length). The
+ * answer is stored under the Idempotency-Key like any other, so a replay of
+ * the call gets it again. Returns 1 when ans was filled, 0 when the call is
+ * not chosen, -1 on internal failure (inside the caller's transaction). */
+static int huge_problem(server_t *srv, refca_op_t op, const char *target, refca_answer_t *ans,
+                        cb_error_t *err)
+{
+    size_t n = srv->o->huge_problem_bytes, len = 0, k;
+    refca_cert_row_t row;
+    bool chosen = false;
+    char *detail;
+    int rc, i;
+
+    if (!srv->o->n_huge_problem_holders || (op != REFCA_OP_CHANGE_INFO && op != REFCA_OP_REVOKE))
+        return 0;
+    memset(&row, 0, sizeof(row));
+    if ((rc = refca_store_cert_get(refca_ca_store(srv->ca), target, &row, err)) < 0)
+        return -1;
+    for (i = 0; rc == 0 && row.holder_id && i < srv->o->n_huge_problem_holders; i++)
+        chosen |= !strcmp(row.holder_id, srv->o->huge_problem_holders[i]);
+    refca_cert_row_clear(&row);
+    if (!chosen)
+        return 0;
+    if (!(detail = malloc(n + 1)))
+        return cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+    while (len + sizeof(huge_phrase) - 1 <= n) {
+        memcpy(detail + len, huge_phrase, sizeof(huge_phrase) - 1);
+        len += sizeof(huge_phrase) - 1;
+    }
+    for (k = len; k < n; k++)
+        detail[k] = '.';
+    detail[n] = '\0';
+    /* the contract's code for a refused body of the call (ca-api.yaml lists
+     * every code a CA answers) */
+    refca_problem(ans, 422, op == REFCA_OP_REVOKE ? "INVALID_REASON" : "INVALID_SUBJECT", detail);
+    free(detail);
+    cb_log(CB_LOG_INFO, "refca", "%s %s: injected a problem of %zu bytes", refca_op_name(op),
+           target, n);
+    return 1;
+}
+
 /* Answers a mutating call through the idempotency table, in one
  * transaction: a known key replays its stored answer; otherwise the call is
  * applied (or, in async mode, recorded as a PENDING request) and its answer
@@ -247,7 +299,11 @@ static void mutate(server_t *srv, struct evhttp_request *req, refca_op_t op, con
         }
         goto out;
     }
-    if (srv->o->async) {
+    if ((rc = huge_problem(srv, op, target, &ans, &err)) < 0)
+        goto rollback;
+    if (rc == 1) {
+        /* refused: stored under the key below, nothing applied */
+    } else if (srv->o->async) {
         rc = refca_ca_precheck(srv->ca, op, target, body, &ans, &err);
         if (rc < 0)
             goto rollback;

@@ -14,6 +14,8 @@
 #include "ca.h"
 #include "certbridge/error.h"
 
+#define REFCA_HUGE_HOLDERS_MAX 8 /* --huge-problem-holder given at most this often */
+
 typedef struct refca_server_opts {
     const char *host;      /* listen address, e.g. 127.0.0.1 */
     int port;              /* 0 = any free port */
@@ -29,6 +31,12 @@ typedef struct refca_server_opts {
     bool async;            /* mutating calls answer 202 PENDING and complete later */
     int async_delay_ms;    /* when a PENDING request completes */
     uint64_t seed;         /* fault injection's random sequence; 0 = from the clock */
+    /* --huge-problem-holder/--huge-problem-bytes: change-info and revoke of a
+     * certificate held by one of these holders are refused with a 422
+     * problem whose "detail" is huge_problem_bytes bytes of UTF-8 text. */
+    const char *huge_problem_holders[REFCA_HUGE_HOLDERS_MAX];
+    int n_huge_problem_holders;
+    size_t huge_problem_bytes;
 } refca_server_opts_t;
 
 /* Serves until SIGINT or SIGTERM, then returns 0. -1 with err when the

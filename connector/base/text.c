@@ -1,8 +1,11 @@
 /*
- * text.c: UTF-8 validation and NFC normalization over utf8proc.
+ * text.c: UTF-8 validation and NFC normalization over utf8proc, and cuts
+ * at a code point boundary.
  */
 #include "certbridge/text.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -89,6 +92,66 @@ char *cb_text_nfc(const char *s, size_t len, size_t max_bytes, cb_error_t *err)
         return NULL;
     }
     return (char *)out;
+}
+
+/* The marker of a cut: "\u2026 [cut to K of N bytes]", with ": not UTF-8"
+ * when the text stopped at a byte that is not UTF-8. Returns its length. */
+static size_t cut_marker(char *buf, size_t size, size_t kept, size_t len, bool invalid)
+{
+    int n = snprintf(buf, size, "\xE2\x80\xA6 [cut to %zu of %zu bytes%s]", kept, len,
+                     invalid ? ": not UTF-8" : "");
+
+    return n < 0 ? 0 : (size_t)n;
+}
+
+static size_t decimal_digits(size_t v)
+{
+    size_t d = 1;
+
+    for (; v >= 10; v /= 10)
+        d++;
+    return d;
+}
+
+int cb_text_cut_utf8(const char *s, size_t max_bytes, char **out, cb_error_t *err)
+{
+    char marker[CB_TEXT_CUT_MARKER_MAX + 1];
+    size_t len, window, valid, keep, mlen = 0, base;
+    bool invalid;
+
+    *out = NULL;
+    if (max_bytes < CB_TEXT_CUT_MARKER_MAX)
+        return cb_error_set(err, CB_ERR_INVALID,
+                            "a limit of %zu bytes leaves no room for the cut marker", max_bytes);
+    if (!s)
+        return 0;
+    len = strlen(s);
+    /* Only the bytes that could be kept need checking, plus 4 so that a
+     * sequence straddling max_bytes is seen whole: valid is where the text
+     * stops being UTF-8 (or the end of what was checked). */
+    window = max_bytes < SIZE_MAX - 4 && len > max_bytes + 4 ? max_bytes + 4 : len;
+    valid = utf8_first_invalid(s, window, NULL);
+    invalid = valid < len && valid < max_bytes;
+    keep = len;
+    if (invalid || len > max_bytes) {
+        /* the most bytes that fit with the marker, whose length depends on
+         * the kept count's digits (base: the marker without them) */
+        base = cut_marker(marker, sizeof(marker), 0, len, invalid) - 1;
+        keep = valid < max_bytes - base ? valid : max_bytes - base;
+        while (keep + base + decimal_digits(keep) > max_bytes)
+            keep--;
+        /* back to the start of the code point holding byte keep: s[0..valid)
+         * is valid UTF-8, so its lead byte is at most 3 bytes back */
+        while (keep > 0 && keep < valid && ((unsigned char)s[keep] & 0xC0) == 0x80)
+            keep--;
+        mlen = cut_marker(marker, sizeof(marker), keep, len, invalid);
+    }
+    if (!(*out = malloc(keep + mlen + 1)))
+        return cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+    memcpy(*out, s, keep);
+    memcpy(*out + keep, marker, mlen);
+    (*out)[keep + mlen] = '\0';
+    return 0;
 }
 
 bool cb_text_equal_nfc(const char *a, const char *b)

@@ -7,6 +7,11 @@
  * one after the other, each step doing an optional lookup and then its
  * actions one request at a time. Chains run concurrently; the CA client
  * bounds how many requests are in flight.
+ *
+ * Strings from the CA go into outcomes through set_outside(), which bounds
+ * them to CB_OUTSIDE_TEXT_MAX (outcome.h). Nothing here aborts: running out
+ * of memory fails the batch (ex->failed), which cb_executor_step reports
+ * until cb_executor_reset or the next cb_executor_start.
  */
 #include "certbridge/executor.h"
 
@@ -18,6 +23,7 @@
 #include "certbridge/clock.h"
 #include "certbridge/idempotency.h"
 #include "certbridge/subject.h"
+#include "certbridge/text.h"
 
 #define RETRY_PAUSE_MIN_MS 500
 #define RETRY_PAUSE_MAX_MS 15000
@@ -69,12 +75,45 @@ struct cb_executor {
     chain_t *chains;
     size_t n_chains, chains_done;
     size_t stalled;
+    bool advanced; /* the chains made their first requests (first step) */
     bool finished;
+    bool failed;        /* the batch failed: cb_executor_step answers -1 */
+    cb_error_t failure; /* why, as reported */
 };
 
 static char *xstrdup(const char *s)
 {
     return s ? strdup(s) : NULL;
+}
+
+/* *dst = a copy of s (NULL stays NULL). -1 only when memory ran out. Used
+ * for strings certbridge already bounds (the event's, its own constants). */
+static int dup_to(char **dst, const char *s)
+{
+    free(*dst);
+    *dst = xstrdup(s);
+    return s && !*dst ? -1 : 0;
+}
+
+/* *dst = s bounded to CB_OUTSIDE_TEXT_MAX bytes of valid UTF-8, cut at a
+ * code point boundary with a marker when longer: every string from the CA
+ * reaches an outcome through here. -1 only when memory ran out. */
+static int set_outside(char **dst, const char *s)
+{
+    char *v;
+
+    if (cb_text_cut_utf8(s, CB_OUTSIDE_TEXT_MAX, &v, NULL) < 0)
+        return -1;
+    free(*dst);
+    *dst = v;
+    return 0;
+}
+
+/* Fills err for memory that ran out while doing `what`; returns -1. */
+static int nomem(cb_error_t *err, const char *what)
+{
+    return cb_error_setc(err, CB_ERR_NOMEM, CB_ERRCLASS_ABORTABLE, "executor: out of memory %s",
+                         what);
 }
 
 void cb_work_clear(cb_work_t *w)
@@ -132,6 +171,7 @@ static void free_batch(cb_executor_t *ex)
     ex->n_steps = ex->n_chains = ex->chains_done = ex->stalled = 0;
     ex->works = NULL;
     ex->n_works = 0;
+    ex->advanced = false;
 }
 
 void cb_executor_destroy(cb_executor_t *ex)
@@ -207,36 +247,64 @@ static int cmp_step_ptr(const void *a, const void *b)
     return x < y ? -1 : x > y; /* keep batch order within a holder */
 }
 
-/* Fills the parts of an outcome known before any CA call. */
+/* Which identifier of a looked-up certificate, as intent in uses it, is
+ * longer than an outcome may carry (CB_OUTSIDE_TEXT_MAX), or NULL. Cut, it
+ * would name another certificate or none, so such a certificate is not
+ * acted on. */
+static const char *cert_oversized(const cb_ca_cert_t *c, const cb_intent_t *in, size_t *len)
+{
+    const char *names[] = {"serial", "device_id", "holder_id"};
+    const char *vals[] = {c->serial, c->device_id, c->holder_id};
+    size_t i;
+
+    /* holder_id only matters where the outcome names it: a cascade */
+    for (i = 0; i < (in->holder_id ? 2u : 3u); i++)
+        if (vals[i] && (*len = strlen(vals[i])) > CB_OUTSIDE_TEXT_MAX)
+            return names[i];
+    return NULL;
+}
+
+/* Marks an action failed without a call. -1 only when memory ran out. */
+static int action_fail(action_t *a, const char *code, const char *msg)
+{
+    a->needs_call = false;
+    a->out.status = CB_STATUS_FAILED;
+    return set_outside(&a->out.error_code, code) < 0 || set_outside(&a->out.error_message, msg) < 0
+               ? -1
+               : 0;
+}
+
+/* Fills the parts of an outcome known before any CA call. -1 only when
+ * memory ran out. */
 static int outcome_base(cb_outcome_t *o, const step_t *s, const cb_intent_t *in,
                         const cb_ca_cert_t *cert)
 {
     const cb_work_t *w = s->work;
+    int bad;
 
     cb_outcome_init(o);
-    o->source_event_id = xstrdup(w->ev.event_id);
-    o->source_event_type = xstrdup(cb_event_type_name(&w->ev));
-    o->source_topic = xstrdup(w->topic);
+    bad = dup_to(&o->source_event_id, w->ev.event_id) | dup_to(&o->source_topic, w->topic) |
+          dup_to(&o->source_event_type, cb_event_type_name(&w->ev)) |
+          dup_to(&o->holder_name, in->holder_id ? in->holder_name : NULL) |
+          dup_to(&o->note, in->note);
     o->source_partition = w->partition;
     o->source_offset = w->offset;
     o->action = in->action;
     o->holder_type = in->holder_type;
     if (in->holder_id)
-        o->holder_id = xstrdup(in->holder_id);
-    else /* a cascade names the person whose certificate it is */
-        o->holder_id = xstrdup(cert && cert->holder_id ? cert->holder_id : in->cascade_org_code);
-    o->holder_name = xstrdup(in->holder_id ? in->holder_name : NULL);
+        bad |= dup_to(&o->holder_id, in->holder_id);
+    else if (cert && cert->holder_id) /* a cascade names the person whose certificate it is */
+        bad |= set_outside(&o->holder_id, cert->holder_id);
+    else
+        bad |= dup_to(&o->holder_id, in->cascade_org_code);
     o->revocation_reason = in->action == CB_ACTION_REVOKE ? in->reason : CB_REASON_NONE;
     o->emergency_signing_allowed = in->emergency_signing_allowed;
-    o->note = xstrdup(in->note);
     if (cert) {
-        o->certificate_serial = xstrdup(cert->serial);
+        bad |= set_outside(&o->certificate_serial, cert->serial);
         if (in->action == CB_ACTION_RECALL_DEVICE || in->action == CB_ACTION_REVOKE)
-            o->device_id = xstrdup(cert->device_id);
+            bad |= set_outside(&o->device_id, cert->device_id);
     }
-    if (!o->source_event_id || !o->source_topic || !o->holder_id)
-        return -1;
-    return 0;
+    return bad ? -1 : 0;
 }
 
 static action_t *add_action(step_t *s, size_t *cap)
@@ -254,12 +322,30 @@ static action_t *add_action(step_t *s, size_t *cap)
     a = &s->actions[s->n_actions++];
     memset(a, 0, sizeof(*a));
     a->cert = -1;
+    cb_outcome_init(&a->out);
+    return a;
+}
+
+/* A new action of step s for its intent number i on certificate c (-1:
+ * none), its outcome's base filled. NULL when memory ran out. */
+static action_t *new_action(step_t *s, size_t *cap, size_t i, ssize_t c)
+{
+    const cb_ca_cert_t *cert = c >= 0 ? &s->lookup.certs[c] : NULL;
+    action_t *a = add_action(s, cap);
+
+    if (!a)
+        return NULL;
+    a->intent = s->intents[i];
+    a->cert = c;
+    if (outcome_base(&a->out, s, &s->work->intents.items[a->intent], cert) < 0)
+        return NULL; /* the action stays in s->actions: free_batch frees it */
     return a;
 }
 
 /* Resolution: expands the step's intents into actions against the looked-up
- * certificates (DESIGN.md §3: one action per certificate; a holder without
- * an active certificate yields a SKIPPED outcome). */
+ * certificates (docs/DOMAIN.md §2: one action per certificate; a holder
+ * without an active certificate yields one SKIPPED outcome; RECALL_DEVICE
+ * once per key token). -1 only when memory ran out. */
 static int resolve_step(step_t *s)
 {
     const cb_ca_cert_t *certs = s->lookup.certs;
@@ -274,17 +360,15 @@ static int resolve_step(step_t *s)
         switch (in->action) {
         case CB_ACTION_REVIEW:
         case CB_ACTION_ISSUE:
-            if (!(a = add_action(s, &cap)))
-                return -1;
-            a->intent = s->intents[i];
-            if (outcome_base(&a->out, s, in, NULL) < 0)
+            if (!(a = new_action(s, &cap, i, -1)))
                 return -1;
             if (in->action == CB_ACTION_REVIEW) {
                 a->out.status = CB_STATUS_NEEDS_REVIEW;
             } else {
                 a->needs_call = true;
                 a->op = CB_CA_ISSUE;
-                a->subject = xstrdup(in->new_subject);
+                if (dup_to(&a->subject, in->new_subject) < 0)
+                    return -1;
             }
             made = 1;
             break;
@@ -292,11 +376,7 @@ static int resolve_step(step_t *s)
         case CB_ACTION_CHANGE_INFO:
         case CB_ACTION_REVOKE:
             for (c = 0; c < ncerts; c++, made++) {
-                if (!(a = add_action(s, &cap)))
-                    return -1;
-                a->intent = s->intents[i];
-                a->cert = (ssize_t)c;
-                if (outcome_base(&a->out, s, in, &certs[c]) < 0)
+                if (!(a = new_action(s, &cap, i, (ssize_t)c)))
                     return -1;
                 if (in->action == CB_ACTION_RETAIN) {
                     a->out.status = CB_STATUS_SUCCEEDED;
@@ -307,15 +387,16 @@ static int resolve_step(step_t *s)
                     cb_error_t err;
                     a->needs_call = true;
                     a->op = CB_CA_CHANGE_INFO;
+                    cb_error_clear(&err);
                     a->subject = in->cascade_org ? cb_subject_replace_org(certs[c].subject,
                                                                           in->cascade_org, &err)
                                                  : xstrdup(in->new_subject);
-                    if (!a->subject) {
-                        a->needs_call = false;
-                        a->out.status = CB_STATUS_FAILED;
-                        a->out.error_code = strdup("SUBJECT");
-                        a->out.error_message = strdup(in->cascade_org ? err.msg : "no new subject");
-                    }
+                    if (!a->subject &&
+                        (err.code == CB_ERR_NOMEM || (!in->cascade_org && in->new_subject)))
+                        return -1;
+                    if (!a->subject &&
+                        action_fail(a, "SUBJECT", in->cascade_org ? err.msg : "no new subject") < 0)
+                        return -1;
                 }
             }
             break;
@@ -328,11 +409,7 @@ static int resolve_step(step_t *s)
                     seen = certs[d].device_id && !strcmp(certs[d].device_id, certs[c].device_id);
                 if (seen)
                     continue;
-                if (!(a = add_action(s, &cap)))
-                    return -1;
-                a->intent = s->intents[i];
-                a->cert = (ssize_t)c;
-                if (outcome_base(&a->out, s, in, &certs[c]) < 0)
+                if (!(a = new_action(s, &cap, i, (ssize_t)c)))
                     return -1;
                 a->needs_call = true;
                 a->op = CB_CA_RECALL;
@@ -346,23 +423,35 @@ static int resolve_step(step_t *s)
             continue;
         if (made == 0) {
             skipped |= ncerts == 0;
-            if (!(a = add_action(s, &cap)))
-                return -1;
-            a->intent = s->intents[i];
-            if (outcome_base(&a->out, s, in, NULL) < 0)
+            if (!(a = new_action(s, &cap, i, -1)))
                 return -1;
             a->out.status = CB_STATUS_SKIPPED;
-            a->out.error_message =
-                strdup(in->action == CB_ACTION_RECALL_DEVICE && ncerts
+            if (dup_to(&a->out.error_message,
+                       in->action == CB_ACTION_RECALL_DEVICE && ncerts
                            ? "no key token recorded for the holder's certificates"
-                           : "the holder has no active certificate");
+                           : "the holder has no active certificate") < 0)
+                return -1;
         }
+    }
+    /* a certificate the outcome could not name is not acted on */
+    for (i = 0; i < s->n_actions; i++) {
+        action_t *a = &s->actions[i];
+        const char *field;
+        char msg[128];
+        size_t len = 0;
+        if (a->cert < 0 ||
+            !(field = cert_oversized(&certs[a->cert], &s->work->intents.items[a->intent], &len)))
+            continue;
+        snprintf(msg, sizeof(msg), "the CA's lookup answer has a %s of %zu bytes (limit %d)", field,
+                 len, CB_OUTSIDE_TEXT_MAX);
+        if (action_fail(a, "invalid_answer", msg) < 0)
+            return -1;
     }
     return 0;
 }
 
 /* Fills chain->req for the step's next CA call. Returns 1 when a request is
- * ready, 0 when the step has no call left. */
+ * ready, 0 when the step has no call left, -1 when memory ran out. */
 static int prepare_call(chain_t *ch, step_t *s)
 {
     cb_ca_req_t *r = &ch->req;
@@ -377,14 +466,14 @@ static int prepare_call(chain_t *ch, step_t *s)
         cb_lookup_key(s->work->ev.event_id, s->holder_key, r->idempotency_key);
         return 1;
     }
-    while (s->next_action < s->n_actions && !s->actions[s->next_action].needs_call)
-        s->next_action++;
-    if (s->next_action < s->n_actions) {
+    for (; s->next_action < s->n_actions; s->next_action++) {
         action_t *a = &s->actions[s->next_action];
         const cb_intent_t *in = &s->work->intents.items[a->intent];
         const cb_ca_cert_t *cert = a->cert >= 0 ? &s->lookup.certs[a->cert] : NULL;
         const char *target = NULL;
 
+        if (!a->needs_call)
+            continue;
         r->op = a->op;
         r->holder_type = in->holder_type;
         r->holder_id = a->out.holder_id;
@@ -397,16 +486,11 @@ static int prepare_call(chain_t *ch, step_t *s)
         }
         cb_idempotency_key(s->work->ev.event_id, in->action, in->holder_type, a->out.holder_id,
                            target, r->idempotency_key);
-        if (!r->idempotency_key[0]) {
-            /* no key, no call: a keyless call could be applied twice */
-            a->out.status = CB_STATUS_FAILED;
-            a->out.error_code = strdup("IDEMPOTENCY_KEY");
-            a->out.error_message = strdup("could not derive the idempotency key");
-            a->needs_call = false;
-            s->next_action++;
-            return prepare_call(ch, s);
-        }
-        return 1;
+        if (r->idempotency_key[0])
+            return 1;
+        /* no key, no call: a keyless call could be applied twice */
+        if (action_fail(a, "IDEMPOTENCY_KEY", "could not derive the idempotency key") < 0)
+            return -1;
     }
     return 0;
 }
@@ -428,67 +512,134 @@ static cb_outcome_status_t status_of(cb_ca_class_t k)
     return CB_STATUS_FAILED;
 }
 
-/* Copies a finished request's answer into the outcome. */
-static void record_answer(action_t *a, const cb_ca_req_t *r, const step_t *s)
+/* Copies a finished request's answer into the outcome, the CA's strings
+ * bounded (set_outside). -1 only when memory ran out. */
+static int record_answer(action_t *a, const cb_ca_req_t *r, const step_t *s)
 {
     cb_outcome_t *o = &a->out;
 
     o->status = status_of(r->klass);
     o->http_status = (int32_t)r->http_status;
-    o->new_certificate_serial = xstrdup(r->new_serial);
-    o->ca_request_id = xstrdup(r->request_id_out);
-    o->error_code = xstrdup(r->error_code);
-    o->error_message = xstrdup(r->error_message);
     o->attempts = r->attempts + s->extra_attempts;
     o->latency_ms = r->latency_ms + s->extra_latency;
+    return set_outside(&o->new_certificate_serial, r->new_serial) < 0 ||
+                   set_outside(&o->ca_request_id, r->request_id_out) < 0 ||
+                   set_outside(&o->error_code, r->error_code) < 0 ||
+                   set_outside(&o->error_message, r->error_message) < 0
+               ? -1
+               : 0;
 }
 
-/* A lookup refused for good: every intent of the step fails with it. */
+/* A lookup refused for good: every intent of the step fails with it. -1
+ * only when memory ran out. */
 static int fail_step(step_t *s, const cb_ca_req_t *r)
 {
     size_t i, cap = 0;
 
     for (i = 0; i < s->n_intents; i++) {
-        const cb_intent_t *in = &s->work->intents.items[s->intents[i]];
-        action_t *a = add_action(s, &cap);
-        if (!a || outcome_base(&a->out, s, in, NULL) < 0)
+        action_t *a = new_action(s, &cap, i, -1);
+        if (!a || record_answer(a, r, s) < 0)
             return -1;
-        a->intent = s->intents[i];
-        record_answer(a, r, s);
         a->out.status = CB_STATUS_FAILED;
     }
     s->next_action = s->n_actions;
+    s->looked_up = true; /* answered, if refused: never looked up again */
     return 0;
 }
 
-/* Advances a chain until it has a request to submit or is done. */
-static void chain_advance(cb_executor_t *ex, chain_t *ch)
+/* Applies a final (not CB_CA_RETRY) answer r to the step it belongs to: a
+ * lookup resolves the step (or fails it), an action records its outcome.
+ * Clears r. -1 only when memory ran out. */
+static int apply_answer(step_t *s, cb_ca_req_t *r)
 {
-    cb_error_t err;
+    int rc;
 
+    if (r->op == CB_CA_LOOKUP && (r->klass == CB_CA_SUCCESS || r->klass == CB_CA_ALREADY)) {
+        s->lookup = *r; /* the step keeps the certificates */
+        memset(r, 0, sizeof(*r));
+        s->looked_up = true;
+        s->extra_attempts = 0;
+        s->extra_latency = 0;
+        return resolve_step(s);
+    }
+    if (r->op == CB_CA_LOOKUP) {
+        rc = fail_step(s, r);
+    } else {
+        rc = record_answer(&s->actions[s->next_action], r, s);
+        s->next_action++;
+    }
+    s->extra_attempts = 0;
+    s->extra_latency = 0;
+    cb_ca_req_clear(r);
+    return rc;
+}
+
+/* Submits the chain's prepared request. One the client refuses to form
+ * (CB_ERR_INVALID, e.g. a URL over its limit) would be refused again on
+ * every replay: it is answered here as a permanent refusal and applied.
+ * Returns 0 when submitted, 1 when refused and applied, -1 when memory ran
+ * out (err set). */
+static int submit_or_refuse(cb_executor_t *ex, chain_t *ch, cb_error_t *err)
+{
+    cb_ca_req_t *r = &ch->req;
+    cb_error_t serr;
+
+    cb_error_clear(&serr);
+    if (cb_ca_submit(ex->ca, r, &serr) == 0) {
+        ch->in_flight = true;
+        ch->submits++;
+        return 0;
+    }
+    if (serr.code == CB_ERR_NOMEM)
+        return nomem(err, "submitting a CA request");
+    cb_log(CB_LOG_WARN, "executor", "request not sent: %s", serr.msg);
+    r->klass = CB_CA_PERMANENT;
+    r->http_status = 0;
+    if (!(r->error_code = strdup("client")) || !(r->error_message = strdup(serr.msg))) {
+        cb_ca_req_clear(r);
+        return nomem(err, "recording a refused request");
+    }
+    if (apply_answer(ch->steps[ch->cur], r) < 0)
+        return nomem(err, "recording a refused request");
+    return 1;
+}
+
+/* Advances a chain until it has a request in flight or is done. -1 when
+ * memory ran out (err set): the batch fails. */
+static int chain_advance(cb_executor_t *ex, chain_t *ch, cb_error_t *err)
+{
     while (ch->cur < ch->n_steps) {
         step_t *s = ch->steps[ch->cur];
+        int rc;
 
         if (!s->need_lookup && !s->actions && s->n_intents && resolve_step(s) < 0)
-            goto oom;
-        if (prepare_call(ch, s)) {
-            ch->submits = 0;
-            if (cb_ca_submit(ex->ca, &ch->req, &err) < 0) {
-                cb_log(CB_LOG_ERROR, "executor", "submit: %s", err.msg);
-                goto oom;
-            }
-            ch->in_flight = true;
-            ch->submits = 1;
-            return;
+            return nomem(err, "resolving a step");
+        rc = prepare_call(ch, s);
+        if (rc < 0)
+            return nomem(err, "preparing a CA request");
+        if (rc == 0) {
+            ch->cur++;
+            continue;
         }
-        ch->cur++;
+        ch->submits = 0;
+        rc = submit_or_refuse(ex, ch, err);
+        if (rc <= 0)
+            return rc; /* in flight, or the batch failed */
     }
     ex->chains_done++;
-    return;
-oom:
-    /* Out of memory while planning: the process cannot go on reliably. */
-    cb_log(CB_LOG_ERROR, "executor", "out of memory resolving a batch");
-    abort();
+    return 0;
+}
+
+/* Records that the batch failed with err (made ABORTABLE: the caller
+ * replays the batch or stops). Returns -1. */
+static int fail_batch(cb_executor_t *ex, cb_error_t *err)
+{
+    err->klass = CB_ERRCLASS_ABORTABLE;
+    if (!ex->failed)
+        cb_log(CB_LOG_ERROR, "executor", "the batch failed: %s", err->msg);
+    ex->failed = true;
+    ex->failure = *err;
+    return -1;
 }
 
 int cb_executor_start(cb_executor_t *ex, cb_work_t *works, size_t n, cb_error_t *err)
@@ -525,17 +676,16 @@ int cb_executor_start(cb_executor_t *ex, cb_work_t *works, size_t n, cb_error_t 
     }
     free(order);
     ex->finished = false;
-    for (i = 0; i < ex->n_chains; i++)
-        chain_advance(ex, &ex->chains[i]);
-    return 0;
+    return 0; /* the first cb_executor_step makes the first requests */
 oom:
     free(order);
     free_batch(ex);
-    return cb_error_set(err, CB_ERR_NOMEM, "executor: out of memory");
+    return nomem(err, "planning a batch");
 }
 
-/* Handles one request returned by the CA client. */
-static void on_complete(cb_executor_t *ex, cb_ca_req_t *r)
+/* Handles one request returned by the CA client. -1 when memory ran out
+ * (err set). */
+static int on_complete(cb_executor_t *ex, cb_ca_req_t *r, cb_error_t *err)
 {
     chain_t *ch = r->opaque;
     step_t *s = ch->steps[ch->cur];
@@ -554,38 +704,33 @@ static void on_complete(cb_executor_t *ex, cb_ca_req_t *r)
         if (ex->stalled++ == 0)
             cb_log(CB_LOG_WARN, "executor", "CA unavailable (%s: %s); holding the batch",
                    r->error_code ? r->error_code : "?", r->error_message ? r->error_message : "");
-        return;
+        return 0;
     }
     ch->retry_pause = RETRY_PAUSE_MIN_MS;
-    if (r->op == CB_CA_LOOKUP) {
-        if (r->klass == CB_CA_SUCCESS || r->klass == CB_CA_ALREADY) {
-            s->lookup = *r; /* the step keeps the certificates */
-            memset(r, 0, sizeof(*r));
-            s->looked_up = true;
-            s->extra_attempts = 0;
-            s->extra_latency = 0;
-            if (resolve_step(s) < 0)
-                abort();
-        } else {
-            if (fail_step(s, r) < 0)
-                abort();
-            cb_ca_req_clear(r);
-        }
-    } else {
-        action_t *a = &s->actions[s->next_action];
-        record_answer(a, r, s);
-        if (r->klass == CB_CA_PERMANENT)
-        s->extra_attempts = 0;
-        s->extra_latency = 0;
-        s->next_action++;
-        cb_ca_req_clear(r);
+    if (apply_answer(s, r) < 0)
+        return nomem(err, "recording a CA answer");
+    return chain_advance(ex, ch, err);
+}
+
+/* Frees the outcomes collected into the work items. */
+static void drop_outcomes(cb_executor_t *ex)
+{
+    size_t w, k;
+
+    for (w = 0; w < ex->n_works; w++) {
+        cb_work_t *work = &ex->works[w];
+        for (k = 0; k < work->outcome_count; k++)
+            cb_outcome_clear(&work->outcomes[k]);
+        free(work->outcomes);
+        work->outcomes = NULL;
+        work->outcome_count = 0;
     }
-    chain_advance(ex, ch);
 }
 
 /* Moves every action's outcome into its work item, numbered in intent order.
  * The steps of one work item are contiguous in ex->steps (cb_executor_start
- * builds them work by work), so this is linear in the batch. */
+ * builds them work by work), so this is linear in the batch. -1 when memory
+ * ran out: then no work item keeps any outcome. */
 static int collect_outcomes(cb_executor_t *ex)
 {
     size_t i, j, k, w, first = 0, last;
@@ -599,7 +744,7 @@ static int collect_outcomes(cb_executor_t *ex)
             count += ex->steps[last].n_actions;
         work->outcomes = calloc(count ? count : 1, sizeof(cb_outcome_t));
         if (!work->outcomes)
-            return -1;
+            goto oom;
         for (in = 0; in < work->intents.count; in++) {
             for (i = first; i < last; i++) {
                 step_t *s = &ex->steps[i];
@@ -618,7 +763,7 @@ static int collect_outcomes(cb_executor_t *ex)
             size_t n = strlen(work->ev.event_id) + 24;
             o->outcome_id = malloc(n);
             if (!o->outcome_id)
-                return -1;
+                goto oom;
             snprintf(o->outcome_id, n, "%s/%zu", work->ev.event_id, k);
             o->action_index = (int32_t)k;
             o->action_count = (int32_t)idx;
@@ -626,48 +771,70 @@ static int collect_outcomes(cb_executor_t *ex)
         }
     }
     return 0;
+oom:
+    drop_outcomes(ex);
+    return -1;
 }
 
-int cb_executor_step(cb_executor_t *ex, int timeout_ms)
+/* cb_executor_step with err never NULL. */
+static int step(cb_executor_t *ex, int timeout_ms, cb_error_t *err)
 {
     cb_ca_req_t *r;
     int64_t now;
     size_t i;
 
+    if (ex->failed) {
+        *err = ex->failure;
+        return -1;
+    }
     if (ex->finished)
         return 1;
+    for (i = 0; !ex->advanced && i < ex->n_chains; i++)
+        if (chain_advance(ex, &ex->chains[i], err) < 0)
+            return fail_batch(ex, err);
+    ex->advanced = true;
     if (ex->chains_done < ex->n_chains) {
         now = ex->stalled ? cb_clock_mono_ms() : 0;
         for (i = 0; ex->stalled && i < ex->n_chains; i++) {
             chain_t *ch = &ex->chains[i];
-            cb_error_t err;
-            if (ch->retry_at && ch->retry_at <= now) {
-                ch->retry_at = 0;
-                ex->stalled--;
-                cb_ca_req_clear(&ch->req);
-                if (cb_ca_submit(ex->ca, &ch->req, &err) < 0) {
-                    cb_log(CB_LOG_ERROR, "executor", "resubmit: %s", err.msg);
-                    abort();
-                }
-                ch->in_flight = true;
-                ch->submits++;
-            }
+            int rc;
+            if (!ch->retry_at || ch->retry_at > now)
+                continue;
+            ch->retry_at = 0;
+            ex->stalled--;
+            cb_ca_req_clear(&ch->req);
+            rc = submit_or_refuse(ex, ch, err);
+            if (rc < 0 || (rc == 1 && chain_advance(ex, ch, err) < 0))
+                return fail_batch(ex, err);
         }
         r = cb_ca_poll(ex->ca, timeout_ms);
         while (r) {
-            on_complete(ex, r);
+            if (on_complete(ex, r, err) < 0)
+                return fail_batch(ex, err);
             r = cb_ca_poll(ex->ca, 0);
         }
     }
     if (ex->chains_done < ex->n_chains)
         return 0;
     if (collect_outcomes(ex) < 0) {
-        cb_log(CB_LOG_ERROR, "executor", "out of memory collecting outcomes");
-        abort();
+        nomem(err, "collecting outcomes");
+        return fail_batch(ex, err);
     }
     free_batch(ex);
     ex->finished = true;
     return 1;
+}
+
+int cb_executor_step(cb_executor_t *ex, int timeout_ms, cb_error_t *err)
+{
+    cb_error_t e;
+    int rc;
+
+    cb_error_clear(&e);
+    rc = step(ex, timeout_ms, &e);
+    if (rc < 0 && err)
+        *err = e;
+    return rc;
 }
 
 bool cb_executor_stalled(const cb_executor_t *ex)
@@ -693,4 +860,5 @@ void cb_executor_reset(cb_executor_t *ex)
     }
     free_batch(ex);
     ex->finished = true;
+    ex->failed = false;
 }

@@ -783,9 +783,11 @@ static int execute_batch(cb_pipeline_t *p, volatile sig_atomic_t *stop)
     int64_t last_service = start;
 
     int64_t stop_seen = 0;
+    cb_error_t err;
+    int rc;
 
     p->phase = PHASE_EXECUTE;
-    while (!cb_executor_step(p->ex, 50)) {
+    while (!(rc = cb_executor_step(p->ex, 50, &err))) {
         int64_t now = cb_clock_mono_ms();
         if (!p->paused && (cb_executor_stalled(p->ex) || now - start > PAUSE_AFTER_MS))
             set_paused(p, true);
@@ -804,6 +806,12 @@ static int execute_batch(cb_pipeline_t *p, volatile sig_atomic_t *stop)
             drop_batch(p);
             return 0;
         }
+    }
+    if (rc < 0) { /* the executor failed the batch: replay it */
+        cb_log(CB_LOG_WARN, "pipeline", "%s; replaying the batch", err.msg);
+        drop_batch(p);
+        p->need_rewind = true;
+        return 0;
     }
     return !p->batch_void;
 }
@@ -839,10 +847,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         if (p->phase == PHASE_EXECUTE && !p->batch_void) {
             int64_t deadline = cb_clock_mono_ms() + REBALANCE_FINISH_MS;
             int done = 0;
-            while (!lost && !(done = cb_executor_step(p->ex, 50)) && cb_clock_mono_ms() < deadline &&
-                   !cb_executor_stalled(p->ex))
+            while (!lost && !(done = cb_executor_step(p->ex, 50, NULL)) &&
+                   cb_clock_mono_ms() < deadline && !cb_executor_stalled(p->ex))
                 ;
-            if (done && !lost) {
+            if (done == 1 && !lost) {
                 /* still the owner inside the callback: commit what is done
                  * (the committer is idle after settle()) */
                 batch_t b;

@@ -9,7 +9,12 @@
  * to ca.concurrency requests in flight); the steps of one holder run in
  * batch order. Retriable CA failures never fail the batch: the request is
  * tried again after a pause, and cb_executor_stalled() tells the pipeline to
- * pause its partitions meanwhile.
+ * pause its partitions meanwhile. Every string of the CA's answers reaches an
+ * outcome bounded to CB_OUTSIDE_TEXT_MAX (outcome.h).
+ *
+ * Threads: an executor and its CA client are used from one thread. It never
+ * exits or aborts the process: failures come back from cb_executor_start and
+ * cb_executor_step (docs/ARCHITECTURE.md §6).
  */
 #ifndef CB_EXECUTOR_H
 #define CB_EXECUTOR_H
@@ -47,13 +52,26 @@ typedef struct cb_executor cb_executor_t;
 cb_executor_t *cb_executor_new(cb_ca_client_t *ca, cb_metrics_t *metrics, cb_error_t *err);
 void cb_executor_destroy(cb_executor_t *ex);
 
-/* Starts executing works[0..n) (borrowed until the executor is done or
- * reset). Returns -1 on allocation failure. */
+/* Plans the execution of works[0..n) (borrowed until the executor is done
+ * or reset); the first cb_executor_step makes the first CA calls. Returns -1
+ * with CB_ERR_NOMEM when memory ran out: nothing of the batch is kept. */
 int cb_executor_start(cb_executor_t *ex, cb_work_t *works, size_t n, cb_error_t *err);
 
 /* Drives the CA calls for at most timeout_ms. Returns 1 when every work item
- * has its outcomes, 0 while work remains. */
-int cb_executor_step(cb_executor_t *ex, int timeout_ms);
+ * has its outcomes, 0 while work remains, and -1 when the batch failed: err
+ * (may be NULL) says why, class CB_ERRCLASS_ABORTABLE; today the only cause
+ * is memory running out (CB_ERR_NOMEM). A CA call the client refuses to form
+ * is not a batch failure: its action gets a FAILED outcome (error_code
+ * "client").
+ *
+ * After -1 the batch has no outcomes (the work items keep none) and every
+ * later call answers -1 again until cb_executor_reset() or the next
+ * cb_executor_start() (which resets). The caller must not commit the batch:
+ * it calls cb_executor_reset() (which waits for the requests still in
+ * flight), drops the batch and either replays it, rewinding its partitions
+ * to the last committed offsets (the CA calls already made are idempotent,
+ * so a replay repeats none of their effects), or stops the instance. */
+int cb_executor_step(cb_executor_t *ex, int timeout_ms, cb_error_t *err);
 
 /* True while some request waits to be retried because the CA is unavailable. */
 bool cb_executor_stalled(const cb_executor_t *ex);

@@ -1,6 +1,19 @@
 /*
- * outcome.h: the outcome event, one per certificate action (DESIGN.md §4),
- * as a plain C struct. schemas/CertificateActionOutcome.avsc is its wire form.
+ * outcome.h: the outcome event, one per certificate action (docs/DOMAIN.md
+ * §5), as a plain C struct. schemas/CertificateActionOutcome.avsc is its wire
+ * form.
+ *
+ * Every string of an outcome is bounded, so that any outcome can be encoded
+ * and produced (docs/ARCHITECTURE.md §7): one that could not would make its
+ * batch abort and replay for ever, since a replay meets the same data.
+ *   from the event (validated to CB_STRING_MAX_BYTES, event.h): outcome_id
+ *     (event_id + "/" + index), source_event_id, holder_id, holder_name;
+ *   from certbridge itself: source_event_type (a vocab.h symbol), note (a
+ *     rules constant), source_topic (configuration; Kafka caps topic names
+ *     at 249 bytes);
+ *   from the CA, cut to CB_OUTSIDE_TEXT_MAX by the executor: error_code,
+ *     error_message, ca_request_id, new_certificate_serial, and from its
+ *     lookups certificate_serial, device_id and a cascade's holder_id.
  */
 #ifndef CB_OUTCOME_H
 #define CB_OUTCOME_H
@@ -9,6 +22,16 @@
 #include <stdint.h>
 
 #include "certbridge/vocab.h"
+
+/* The most bytes of one outcome string that comes from the CA. Longer text
+ * is cut at a code point boundary and says so (cb_text_cut_utf8), e.g.
+ * "...\u2026 [cut to 2017 of 204800 bytes]". 2 KiB holds any diagnosis meant
+ * for a person (some 680 Vietnamese letters) and any identifier; with the
+ * event's strings it keeps an outcome under 20 KiB, far below the encoder's
+ * 64 KiB per string and Kafka's default 1 MiB per message. A lookup
+ * certificate whose serial, device id or holder id is longer cannot be named
+ * in an outcome: its actions fail without a call. */
+#define CB_OUTSIDE_TEXT_MAX 2048
 
 /* Strings are owned by the outcome (cb_outcome_clear frees them); NULL is an
  * Avro null. */

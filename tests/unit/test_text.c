@@ -107,6 +107,143 @@ static void test_nfc_fast_path(void **state)
     }
 }
 
+#define B40 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+/* cb_text_cut_utf8: the input is `pad` ASCII 'a's then `tail`; the output
+ * must be the first `kept` input bytes then `marker`, or a copy when marker
+ * is NULL. The code point boundary cases put a 2-, 3- or 4-byte sequence
+ * across the byte where the cut would fall without them (byte 72 for a
+ * 100-byte limit and a 3-digit length: 72 + "… [cut to 72 of 1xx bytes]"). */
+static void test_cut_utf8(void **state)
+{
+    static const struct {
+        const char *name;
+        size_t pad;
+        const char *tail;
+        size_t max;
+        size_t kept;
+        const char *marker;
+    } cases[] = {
+        {"empty", 0, "", 100, 0, NULL},
+        {"short ASCII", 10, "", 100, 0, NULL},
+        {"ASCII exactly at the limit", 100, "", 100, 0, NULL},
+        {"ASCII one byte over", 101, "", 100, 72, "\xE2\x80\xA6 [cut to 72 of 101 bytes]"},
+        {"3-byte sequence ending at the limit", 97, "\xE1\xBB\x93", 100, 0, NULL},
+        {"4-byte sequence ending at the limit", 96, "\xF0\x9F\x94\x92", 100, 0, NULL},
+        {"2-byte sequence across the cut", 71, "\xC3\xA9" B40, 100, 71,
+         "\xE2\x80\xA6 [cut to 71 of 113 bytes]"},
+        {"3-byte sequence across the cut", 70, "\xE1\xBB\x93" B40, 100, 70,
+         "\xE2\x80\xA6 [cut to 70 of 113 bytes]"},
+        {"4-byte sequence across the cut", 69, "\xF0\x9F\x94\x92" B40, 100, 69,
+         "\xE2\x80\xA6 [cut to 69 of 113 bytes]"},
+        {"4-byte sequence just before the cut", 68, "\xF0\x9F\x94\x92" B40, 100, 72,
+         "\xE2\x80\xA6 [cut to 72 of 112 bytes]"},
+        {"4-byte sequence across the limit", 98, "\xF0\x9F\x94\x92", 100, 72,
+         "\xE2\x80\xA6 [cut to 72 of 102 bytes]"},
+        {"invalid byte", 2,
+         "\xFF"
+         "cd",
+         100, 2, "\xE2\x80\xA6 [cut to 2 of 5 bytes: not UTF-8]"},
+        {"truncated sequence at the end", 2, "\xC3", 100, 2,
+         "\xE2\x80\xA6 [cut to 2 of 3 bytes: not UTF-8]"},
+        {"stray continuation byte", 2,
+         "\x80"
+         "cd",
+         100, 2, "\xE2\x80\xA6 [cut to 2 of 5 bytes: not UTF-8]"},
+        {"surrogate first", 0, "\xED\xA0\x80x", 100, 0,
+         "\xE2\x80\xA6 [cut to 0 of 4 bytes: not UTF-8]"},
+        {"invalid byte past the limit", 101, "\xFF", 100, 72,
+         "\xE2\x80\xA6 [cut to 72 of 102 bytes]"},
+        {"limit of the marker's size", 81, "", CB_TEXT_CUT_MARKER_MAX, 53,
+         "\xE2\x80\xA6 [cut to 53 of 81 bytes]"},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t tlen = strlen(cases[i].tail);
+        char *in = malloc(cases[i].pad + tlen + 1), *out = NULL, *want;
+        cb_error_t err;
+
+        assert_non_null(in);
+        memset(in, 'a', cases[i].pad);
+        memcpy(in + cases[i].pad, cases[i].tail, tlen + 1);
+        if (cases[i].marker) {
+            size_t mlen = strlen(cases[i].marker);
+            want = malloc(cases[i].kept + mlen + 1);
+            assert_non_null(want);
+            memcpy(want, in, cases[i].kept);
+            memcpy(want + cases[i].kept, cases[i].marker, mlen + 1);
+        } else {
+            want = strdup(in);
+        }
+        if (cb_text_cut_utf8(in, cases[i].max, &out, &err) != 0)
+            fail_msg("%s: %s", cases[i].name, err.msg);
+        if (strcmp(out, want) != 0)
+            fail_msg("%s: got \"%s\", want \"%s\"", cases[i].name, out, want);
+        assert_true(strlen(out) <= cases[i].max);
+        assert_true(cb_text_utf8_valid(out, strlen(out)));
+        free(in);
+        free(out);
+        free(want);
+    }
+}
+
+/* NULL stays NULL (an Avro null); a limit without room for the marker is
+ * refused. */
+static void test_cut_utf8_null_and_bad_limit(void **state)
+{
+    cb_error_t err;
+    char *out = (char *)&err;
+
+    (void)state;
+    assert_int_equal(cb_text_cut_utf8(NULL, 100, &out, &err), 0);
+    assert_null(out);
+    assert_int_equal(cb_text_cut_utf8("abc", CB_TEXT_CUT_MARKER_MAX - 1, &out, &err), -1);
+    assert_null(out);
+    assert_int_equal(err.code, CB_ERR_INVALID);
+    assert_string_equal(err.msg, "a limit of 79 bytes leaves no room for the cut marker");
+}
+
+/* A 200 KiB Vietnamese text cut at every limit from the marker's size to
+ * 300 bytes: always valid UTF-8, within the limit, a prefix of the text plus
+ * the marker, and never more than one code point (4 bytes) plus the digits'
+ * slack short of the limit. */
+static void test_cut_utf8_long_text(void **state)
+{
+    static const char phrase[] = "\xF0\x9F\x94\x92 Y\xC3\xAAu c\xE1\xBA\xA7u b\xE1\xBB\x8B "
+                                 "t\xE1\xBB\xAB ch\xE1\xBB\x91i; ";
+    size_t n = 200 * 1024, len = 0, max;
+    char *text = malloc(n + 1);
+
+    (void)state;
+    assert_non_null(text);
+    while (len + sizeof(phrase) - 1 <= n) {
+        memcpy(text + len, phrase, sizeof(phrase) - 1);
+        len += sizeof(phrase) - 1;
+    }
+    text[len] = '\0';
+    for (max = CB_TEXT_CUT_MARKER_MAX; max <= 300; max++) {
+        char *out = NULL, tail[CB_TEXT_CUT_MARKER_MAX + 1];
+        const char *ell;
+        size_t kept;
+        cb_error_t err;
+
+        assert_int_equal(cb_text_cut_utf8(text, max, &out, &err), 0);
+        assert_true(strlen(out) <= max);
+        assert_true(cb_text_utf8_valid(out, strlen(out)));
+        ell = strstr(out, "\xE2\x80\xA6 [cut to ");
+        assert_non_null(ell);
+        kept = (size_t)(ell - out);
+        snprintf(tail, sizeof(tail), "\xE2\x80\xA6 [cut to %zu of %zu bytes]", kept, len);
+        assert_string_equal(ell, tail);
+        assert_memory_equal(out, text, kept);
+        assert_true(kept + strlen(tail) + 4 >= max);
+        free(out);
+    }
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -114,6 +251,9 @@ int main(void)
         cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_limit),
         cmocka_unit_test(test_nfc_fast_path),
+        cmocka_unit_test(test_cut_utf8),
+        cmocka_unit_test(test_cut_utf8_null_and_bad_limit),
+        cmocka_unit_test(test_cut_utf8_long_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

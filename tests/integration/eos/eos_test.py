@@ -591,8 +591,92 @@ def scenario_ops(s):
     return fails + s.check({"exit_code": rc})
 
 
+def scenario_huge_answer(s):
+    """The CA refuses some calls with a 200 KiB problem detail (refca
+    --huge-problem-holder), the same answer on every replay of the call. The
+    batch must commit: the outcomes say REJECTED with the detail cut to
+    CB_OUTSIDE_TEXT_MAX bytes at a code point boundary and marked as cut; every
+    other outcome is exact, and no transaction is aborted (before the fix the
+    encoder refused the outcome, and the batch was aborted and replayed for
+    ever)."""
+    import re
+    phrase = "\U0001F512 Yêu cầu bị từ chối theo chính sách của CA; "  # refca's huge_phrase
+    huge_bytes = 200 * 1024
+    outside_text_max = 2048  # CB_OUTSIDE_TEXT_MAX (include/certbridge/text.h)
+    events = []
+    for line in open(s.events, encoding="utf-8"):
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            pass  # a poison line
+    departed = next(e for e in events if e.get("event_type") == "DEPARTED" and "person" in e)
+    renamed = next(e for e in events if e.get("event_type") == "RENAMED" and "person" not in e
+                   and e["event_id"].startswith("evt-"))
+    chosen = {departed["person"]["person_id"]: ("%s/0" % departed["event_id"], "REVOKE", "revoke",
+                                                "INVALID_REASON"),
+              renamed["org"]["code"]: ("%s/0" % renamed["event_id"], "CHANGE_INFO",
+                                       "change-info", "INVALID_SUBJECT")}
+    for holder, (oid, action, op, _) in chosen.items():
+        assert s.expected["outcomes"][oid] == (action, "SUCCEEDED"), oid
+        s.expected["outcomes"][oid] = (action, "REJECTED")
+        s.expected["ca_effects"].discard((op, holder))
+    extra = ["--latency-ms", "2", "--huge-problem-bytes", str(huge_bytes)]
+    for holder in chosen:
+        extra += ["--huge-problem-holder", holder]
+    s.setup(ca_extra=extra)
+    a = s.start(s.conf("a", "cb-a"), "a")
+    log_path = os.path.join(s.work, "a.log")
+    aborts = 0
+    deadline = time.time() + 300
+    while s.lag() != 0 and time.time() < deadline and a.poll() is None:
+        aborts = open(log_path, errors="replace").read().count("transaction failed")
+        if aborts >= 3:
+            break
+        time.sleep(0.5)
+    aborts = open(log_path, errors="replace").read().count("transaction failed")
+    a.send_signal(signal.SIGTERM)
+    try:
+        rc = a.wait(60)
+    except subprocess.TimeoutExpired:
+        a.kill()
+        rc = None
+    fails = []
+
+    def expect(name, ok, detail):
+        log("%-34s %s %s" % (name, "ok" if ok else "FAILED", detail))
+        if not ok:
+            fails.append(name)
+
+    expect("no transaction aborted", aborts == 0, "%d aborts (abort + replay loop)" % aborts)
+    expect("exit code", rc == 0, str(rc))
+    outcomes = {o["outcome_id"]: o for o in
+                (json.loads(l) for l in
+                 s.tool("outcomes", s.bootstrap, s.outcome_topic).splitlines() if l)}
+    full = (phrase * (huge_bytes // len(phrase.encode()) + 1)).encode()
+    for holder, (oid, action, _, code) in chosen.items():
+        o = outcomes.get(oid)
+        if not o:
+            expect("huge answer: %s" % oid, False, "no outcome")
+            continue
+        msg = o.get("error_message") or ""
+        m = re.fullmatch(r"(.*)\u2026 \[cut to (\d+) of (\d+) bytes\]", msg, re.S)
+        kept = m.group(1).encode() if m else b""
+        expect("huge answer: %s fields" % oid,
+               (o["holder_id"], o["action"], o["status"], o["http_status"], o["error_code"])
+               == (holder, action, "REJECTED", 422, code),
+               "%s %s %s %s %s" % (o["holder_id"], o["action"], o["status"], o["http_status"],
+                                   o["error_code"]))
+        expect("huge answer: %s message cut" % oid,
+               m is not None and len(msg.encode()) <= outside_text_max
+               and int(m.group(2)) == len(kept) and int(m.group(3)) == huge_bytes
+               and len(kept) > outside_text_max // 2 and full.startswith(kept),
+               "%d bytes, ends %r" % (len(msg.encode()), msg[-40:]))
+    return fails + s.check({"exit_code": rc, "aborts": aborts})
+
+
 SCENARIOS = {"ops": scenario_ops, "bulk": scenario_bulk, "crash": scenario_crash, "fence": scenario_fence,
-             "split": scenario_split, "outage": scenario_outage}
+             "split": scenario_split, "outage": scenario_outage,
+             "huge_answer": scenario_huge_answer}
 
 
 def main():
