@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "certbridge/clock.h"
+
 #define LOG_MSG_MAX 2048
 
 static cb_log_level_t min_level = CB_LOG_INFO;
@@ -107,7 +109,8 @@ static size_t json_escape(char *out, size_t cap, const char *s)
 void cb_log(cb_log_level_t level, const char *module, const char *fmt, ...)
 {
     char msg[LOG_MSG_MAX], esc[LOG_MSG_MAX * 2], ts[32];
-    struct timespec now;
+    int64_t now_ms = cb_clock_wall_ms();
+    time_t now_s = (time_t)(now_ms / 1000);
     struct tm tm;
     va_list ap;
     int full;
@@ -121,9 +124,8 @@ void cb_log(cb_log_level_t level, const char *module, const char *fmt, ...)
         mask_cut_digits(msg);
     cb_log_mask(msg);
     json_escape(esc, sizeof(esc), msg);
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
+    gmtime_r(&now_s, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf(stderr, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"module\":\"%s\",\"msg\":\"%s\"}\n",
-            ts, now.tv_nsec / 1000000, level_names[level], module, esc);
+    fprintf(stderr, "{\"ts\":\"%s.%03dZ\",\"level\":\"%s\",\"module\":\"%s\",\"msg\":\"%s\"}\n",
+            ts, (int)(now_ms % 1000), level_names[level], module, esc);
 }
