@@ -31,7 +31,7 @@ static int ssl_fail(cb_error_t *err, const char *what)
     else
         snprintf(buf, sizeof(buf), "no OpenSSL error");
     ERR_clear_error();
-    return cb_error_setc(err, CB_ERR_INTERNAL, CB_ERRCLASS_PERMANENT, "%s: %s", what, buf);
+    return cb_error_set(err, CB_ERR_INTERNAL, "%s: %s", what, buf);
 }
 
 EVP_PKEY *refca_key_new(cb_error_t *err)

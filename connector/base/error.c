@@ -12,15 +12,15 @@ void cb_error_clear(cb_error_t *err)
     if (!err)
         return;
     err->code = CB_OK;
-    err->klass = CB_ERRCLASS_PERMANENT;
+    err->flags = 0;
     err->msg[0] = '\0';
 }
 
-static void error_vset(cb_error_t *err, cb_errcode_t code, cb_errclass_t klass, const char *fmt,
+static void error_vset(cb_error_t *err, cb_errcode_t code, unsigned flags, const char *fmt,
                        va_list ap)
 {
     err->code = code;
-    err->klass = klass;
+    err->flags = flags;
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 }
 
@@ -31,19 +31,19 @@ int cb_error_set(cb_error_t *err, cb_errcode_t code, const char *fmt, ...)
     if (!err)
         return -1;
     va_start(ap, fmt);
-    error_vset(err, code, CB_ERRCLASS_PERMANENT, fmt, ap);
+    error_vset(err, code, 0, fmt, ap);
     va_end(ap);
     return -1;
 }
 
-int cb_error_setc(cb_error_t *err, cb_errcode_t code, cb_errclass_t klass, const char *fmt, ...)
+int cb_error_setf(cb_error_t *err, cb_errcode_t code, unsigned flags, const char *fmt, ...)
 {
     va_list ap;
 
     if (!err)
         return -1;
     va_start(ap, fmt);
-    error_vset(err, code, klass, fmt, ap);
+    error_vset(err, code, flags, fmt, ap);
     va_end(ap);
     return -1;
 }
@@ -69,6 +69,21 @@ int cb_error_prefix(cb_error_t *err, const char *fmt, ...)
     buf[plen + mlen] = '\0';
     memcpy(err->msg, buf, plen + mlen + 1);
     return -1;
+}
+
+bool cb_error_is_retriable(const cb_error_t *err)
+{
+    return err && (err->flags & CB_ERRF_RETRIABLE);
+}
+
+bool cb_error_is_abortable(const cb_error_t *err)
+{
+    return err && (err->flags & CB_ERRF_ABORTABLE);
+}
+
+bool cb_error_is_fatal(const cb_error_t *err)
+{
+    return err && (err->flags & CB_ERRF_FATAL);
 }
 
 const char *cb_errcode_name(cb_errcode_t code)
@@ -98,21 +113,6 @@ const char *cb_errcode_name(cb_errcode_t code)
         return "notfound";
     case CB_ERR_INTERNAL:
         return "internal";
-    }
-    return "unknown";
-}
-
-const char *cb_errclass_name(cb_errclass_t klass)
-{
-    switch (klass) {
-    case CB_ERRCLASS_PERMANENT:
-        return "permanent";
-    case CB_ERRCLASS_RETRIABLE:
-        return "retriable";
-    case CB_ERRCLASS_ABORTABLE:
-        return "abortable";
-    case CB_ERRCLASS_FATAL:
-        return "fatal";
     }
     return "unknown";
 }

@@ -34,6 +34,8 @@
 #define RETRY_AFTER_MAX 60000  /* longest honoured Retry-After, ms */
 #define CERTS_MAX       100000 /* most certificates accepted in one lookup answer */
 #define ERRTEXT_MAX     CURL_ERROR_SIZE
+#define REQ_BODY_MAX    (64 * 1024) /* largest request body certbridge sends */
+#define HEADER_LINE_MAX 96          /* "Idempotency-Key: " and a 64-character key */
 
 typedef struct ca_job {
     cb_ca_req_t *req;
@@ -46,6 +48,9 @@ typedef struct ca_job {
     bool overflow; /* the answer exceeded CB_CA_BODY_MAX: transfer aborted */
     int64_t retry_after_ms;
     int64_t submitted_ms, started_ms, due_ms; /* started: first attempt, 0 before */
+    long timeout_ms, connect_timeout_ms;      /* of each attempt */
+    int max_attempts;
+    bool probe; /* the readiness probe: completes into the client, not the done queue */
     char errtext[ERRTEXT_MAX];
     struct ca_job *next;
 } ca_job_t;
@@ -77,6 +82,12 @@ struct cb_ca_client {
     size_t pool_count;
     int epfd;          /* the sockets curl asked to watch (CURLMOPT_SOCKETFUNCTION) */
     int64_t timer_due; /* when curl wants its timeout handled (mono ms); -1 none */
+
+    /* The readiness probe (cb_ca_probe_start): its request is the client's
+     * own, so cb_ca_poll never hands it to a caller that did not submit it. */
+    cb_ca_req_t probe_req;
+    bool probe_running; /* a probe job exists (queued, running or delayed) */
+    bool probe_done;    /* finished, not yet returned by cb_ca_probe_poll */
 };
 
 static const char *const op_names[] = {"lookup", "change-info", "revoke", "recall",
@@ -427,6 +438,7 @@ void cb_ca_client_destroy(cb_ca_client_t *c)
         curl_multi_cleanup(c->multi);
     if (c->epfd >= 0)
         close(c->epfd);
+    cb_ca_req_clear(&c->probe_req);
     free(c->pool);
     free(c->base_url);
     free(c->cert);
@@ -467,55 +479,108 @@ static int url_query(char *buf, size_t size, const char *name, const char *value
     return n < 0 || (size_t)n >= size - len ? -1 : 0;
 }
 
+/* A request body being built: at most REQ_BODY_MAX bytes. Every append is
+ * checked against the capacity; an append that does not fit sets overflow
+ * and writes nothing. */
+typedef struct body_buf {
+    char *p;
+    size_t len, cap; /* cap counts the terminating NUL */
+    bool overflow;
+} body_buf_t;
+
+static void body_put(body_buf_t *b, const char *s, size_t n)
+{
+    if (b->overflow || n >= b->cap - b->len) {
+        b->overflow = true;
+        return;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+/* Appends v as the inside of a JSON string: quote, backslash and control
+ * characters escaped. */
+static void body_put_escaped(body_buf_t *b, const unsigned char *v)
+{
+    static const char hex[] = "0123456789abcdef";
+    char esc[6] = {'\\', 'u', '0', '0', 0, 0};
+
+    while (*v && !b->overflow) {
+        size_t run = 0;
+
+        while (v[run] >= 0x20 && v[run] != '"' && v[run] != '\\')
+            run++; /* stops at the NUL too */
+        if (run) {
+            body_put(b, (const char *)v, run);
+            v += run;
+            continue;
+        }
+        if (*v == '"' || *v == '\\') {
+            esc[1] = (char)*v;
+            body_put(b, esc, 2);
+            esc[1] = 'u';
+        } else {
+            esc[4] = hex[*v >> 4];
+            esc[5] = hex[*v & 15];
+            body_put(b, esc, 6);
+        }
+        v++;
+    }
+}
+
 /* A JSON object of string members {"k0":"v0",...} from n key/value pairs
  * (kv[2i], kv[2i+1]); a NULL value leaves its member out. Values must be
  * valid UTF-8 and are escaped (quote, backslash, control characters); keys
  * are literals. Builds the small request bodies without a jansson tree.
- * Answers a new string (caller frees), or NULL with err set. */
+ * Answers a new string (caller frees), or NULL with err set (CB_ERR_LIMIT
+ * past REQ_BODY_MAX bytes). */
 static char *json_object_body(const char *const *kv, size_t n, cb_error_t *err)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t i, cap = 3, len = 0;
-    char *out;
-    const unsigned char *v;
+    body_buf_t b = {NULL, 0, 3, false}; /* "{}" and the NUL */
+    size_t i;
 
     for (i = 0; i < n; i++) {
-        size_t vlen = kv[2 * i + 1] ? strlen(kv[2 * i + 1]) : 0;
-        if (!kv[2 * i + 1])
+        const char *v = kv[2 * i + 1];
+        size_t vlen = v ? strlen(v) : 0;
+        if (!v)
             continue;
-        if (!cb_text_utf8_valid(kv[2 * i + 1], vlen)) {
+        if (!cb_text_utf8_valid(v, vlen)) {
             cb_error_set(err, CB_ERR_INVALID, "%s: not valid UTF-8", kv[2 * i]);
             return NULL;
         }
-        cap += strlen(kv[2 * i]) + 6 + 6 * vlen; /* worst case: every byte \u00XX */
+        if (vlen > REQ_BODY_MAX) {
+            cb_error_set(err, CB_ERR_LIMIT, "%s: %zu bytes exceeds the request limit of %d",
+                         kv[2 * i], vlen, REQ_BODY_MAX);
+            return NULL;
+        }
+        b.cap += strlen(kv[2 * i]) + 6 + 6 * vlen; /* ,"k":"" and every byte as \u00XX */
     }
-    if (!(out = malloc(cap))) {
+    if (b.cap > REQ_BODY_MAX)
+        b.cap = REQ_BODY_MAX; /* an escaped body may still fit; body_put checks */
+    if (!(b.p = malloc(b.cap))) {
         cb_error_set(err, CB_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    out[len++] = '{';
+    body_put(&b, "{", 1);
     for (i = 0; i < n; i++) {
         if (!kv[2 * i + 1])
             continue;
-        len += (size_t)sprintf(out + len, "%s\"%s\":\"", len > 1 ? "," : "", kv[2 * i]);
-        for (v = (const unsigned char *)kv[2 * i + 1]; *v; v++) {
-            if (*v == '"' || *v == '\\') {
-                out[len++] = '\\';
-                out[len++] = (char)*v;
-            } else if (*v < 0x20) {
-                memcpy(out + len, "\\u00", 4);
-                out[len + 4] = hex[*v >> 4];
-                out[len + 5] = hex[*v & 15];
-                len += 6;
-            } else {
-                out[len++] = (char)*v;
-            }
-        }
-        out[len++] = '"';
+        if (b.len > 1)
+            body_put(&b, ",", 1);
+        body_put(&b, "\"", 1);
+        body_put(&b, kv[2 * i], strlen(kv[2 * i]));
+        body_put(&b, "\":\"", 3);
+        body_put_escaped(&b, (const unsigned char *)kv[2 * i + 1]);
+        body_put(&b, "\"", 1);
     }
-    out[len++] = '}';
-    out[len] = '\0';
-    return out;
+    body_put(&b, "}", 1);
+    if (b.overflow) {
+        free(b.p);
+        cb_error_set(err, CB_ERR_LIMIT, "request body exceeds %d bytes", REQ_BODY_MAX);
+        return NULL;
+    }
+    return b.p;
 }
 
 /* Builds the job's URL and body from its request. */
@@ -525,9 +590,11 @@ static int job_prepare(cb_ca_client_t *c, ca_job_t *j, cb_error_t *err)
     char url[URL_MAX];
     const char *kv[8];
     size_t n_kv = 0;
-    int bad = 0;
+    int bad = 0, n;
 
-    snprintf(url, sizeof(url), "%s/v1", c->base_url);
+    n = snprintf(url, sizeof(url), "%s/v1", c->base_url);
+    if (n < 0 || (size_t)n >= sizeof(url))
+        return cb_error_set(err, CB_ERR_CONFIG, "ca.url: longer than %d bytes", URL_MAX - 4);
     switch (r->op) {
     case CB_CA_LOOKUP:
         if (!r->holder_id && !r->org_code)
@@ -595,22 +662,25 @@ static int job_prepare(cb_ca_client_t *c, ca_job_t *j, cb_error_t *err)
 /* Builds the job's request headers. */
 static int job_headers(ca_job_t *j, cb_error_t *err)
 {
-    char line[96];
+    char line[HEADER_LINE_MAX];
     struct curl_slist *h = NULL, *t;
+    bool keyed = j->body || (j->req->op == CB_CA_LOOKUP && j->req->idempotency_key[0]);
+    int n;
 
+    if (keyed) {
+        /* job_prepare checked a mutating call's key (at most 64 characters);
+         * a keyed lookup answers the same snapshot again when replayed */
+        n = snprintf(line, sizeof(line), "Idempotency-Key: %.64s", j->req->idempotency_key);
+        if (n < 0 || (size_t)n >= sizeof(line))
+            return cb_error_set(err, CB_ERR_INTERNAL, "Idempotency-Key header too long");
+    }
     if (!(h = curl_slist_append(NULL, "Accept: application/json, application/problem+json")))
         goto nomem;
-    if (j->body) {
-        snprintf(line, sizeof(line), "Idempotency-Key: %s", j->req->idempotency_key);
-        if (!(t = curl_slist_append(h, "Content-Type: application/json")) ||
-            !(t = curl_slist_append(h, "Expect:")) || !(t = curl_slist_append(h, line)))
-            goto nomem;
-    } else if (j->req->op == CB_CA_LOOKUP && j->req->idempotency_key[0]) {
-        /* a keyed lookup answers the same snapshot again when replayed */
-        snprintf(line, sizeof(line), "Idempotency-Key: %.64s", j->req->idempotency_key);
-        if (!(t = curl_slist_append(h, line)))
-            goto nomem;
-    }
+    if (j->body && (!(t = curl_slist_append(h, "Content-Type: application/json")) ||
+                    !(t = curl_slist_append(h, "Expect:"))))
+        goto nomem;
+    if (keyed && !(t = curl_slist_append(h, line)))
+        goto nomem;
     j->headers = h;
     return 0;
 nomem:
@@ -670,8 +740,6 @@ static void easy_init(cb_ca_client_t *c, CURL *e)
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, c->insecure_http ? "http,https" : "https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->timeout_ms);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -689,10 +757,13 @@ static void easy_init(cb_ca_client_t *c, CURL *e)
 }
 
 /* Sets the options of one attempt of j: every pointer into a previous job
- * is replaced, and a GET clears a previous POST. */
+ * is replaced, a GET clears a previous POST, and the timeouts are the job's
+ * (a pooled handle may have run the probe's shorter ones). */
 static void easy_setup(ca_job_t *j, CURL *e)
 {
     curl_easy_setopt(e, CURLOPT_URL, j->url);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, j->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, j->timeout_ms);
     curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)j);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->headers);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
@@ -808,23 +879,28 @@ static int parse_certs(cb_ca_req_t *r, const cb_json_t *j, int root)
     return 0;
 }
 
-/* A string token copied into buf (cut to its size); NULL when v is not a
- * string. */
+/* Copies n bytes of s into buf of size bytes (size > 0), cut to fit. */
+static const char *copy_cut(char *buf, size_t size, const char *s, size_t n)
+{
+    n = n < size ? n : size - 1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* A string token copied into buf (cut to its size: the class-deciding
+ * members are short symbols); NULL when v is not a string. */
 static const char *jstr(const cb_json_t *j, int v, char *buf, size_t size)
 {
     const char *raw;
     size_t len;
     char *s;
 
-    if (cb_json_raw(j, v, &raw, &len)) { /* no escapes: no allocation */
-        len = len < size ? len : size - 1;
-        memcpy(buf, raw, len);
-        buf[len] = '\0';
-        return buf;
-    }
+    if (cb_json_raw(j, v, &raw, &len)) /* no escapes: no allocation */
+        return copy_cut(buf, size, raw, len);
     if (!(s = cb_json_strdup(j, v, NULL)))
         return NULL;
-    snprintf(buf, size, "%s", s);
+    copy_cut(buf, size, s, strlen(s));
     free(s);
     return buf;
 }
@@ -878,8 +954,10 @@ static void answer_fill(cb_ca_req_t *r, cb_ca_class_t k, long status, const cb_j
         int p = j ? (result >= 0 ? result : 0) : -1;
         char *ec = j ? jdup(j, p, "code") : NULL;
         char *detail = j ? jdup(j, p, "detail") : NULL;
-        char fallback[32];
-        snprintf(fallback, sizeof(fallback), "http_%ld", status);
+        char fallback[32]; /* "http_" and a long: at most 25 bytes */
+        int n = snprintf(fallback, sizeof(fallback), "http_%ld", status);
+        if (n < 0 || (size_t)n >= sizeof(fallback))
+            copy_cut(fallback, sizeof(fallback), "http_invalid", 12);
         if (!ec && j)
             ec = jdup(j, p, "type");
         if (!j && status >= 200 && status < 300 && r->op != CB_CA_HEALTH) {
@@ -943,7 +1021,7 @@ static bool job_finish(cb_ca_client_t *c, ca_job_t *j, CURLcode code)
                        st);
     if (code == CURLE_WRITE_ERROR && j->overflow)
         k = CB_CA_PERMANENT;
-    if (k == CB_CA_RETRY && r->attempts < c->max_attempts) {
+    if (k == CB_CA_RETRY && r->attempts < j->max_attempts) {
         int64_t delay = cb_ca_backoff_ms(r->attempts, c->retry_base_ms, c->retry_max_ms,
                                          j->retry_after_ms, next_random(c));
         cb_log(CB_LOG_DEBUG, "ca_client", "%s attempt %d: %s%ld, retry in %lld ms", op_names[r->op],
@@ -971,13 +1049,26 @@ out:
     return retry;
 }
 
+/* Hands a finished job back: a caller's request to the done queue (for
+ * cb_ca_poll), the probe to the client itself (for cb_ca_probe_poll). */
+static void job_complete(cb_ca_client_t *c, ca_job_t *j)
+{
+    if (!j->probe) {
+        queue_push(&c->done, j);
+        return;
+    }
+    job_free(j);
+    c->probe_running = false;
+    c->probe_done = true;
+}
+
 /* Finishes a job without an attempt (it could not be started). */
 static void job_fail_local(cb_ca_client_t *c, ca_job_t *j, const char *msg)
 {
     j->req->klass = CB_CA_PERMANENT;
     set_error(j->req, "client", msg);
     j->req->latency_ms = cb_clock_mono_ms() - j->submitted_ms;
-    queue_push(&c->done, j);
+    job_complete(c, j);
 }
 
 /* Moves delayed jobs whose backoff passed into the ready queue, and starts
@@ -1019,33 +1110,74 @@ static int collect(cb_ca_client_t *c)
             queue_push(&c->delayed, j);
         } else {
             job_detach(c, j);
-            j->req->latency_ms = cb_clock_mono_ms() - (j->started_ms ? j->started_ms : j->submitted_ms);
-            queue_push(&c->done, j);
+            j->req->latency_ms =
+                cb_clock_mono_ms() - (j->started_ms ? j->started_ms : j->submitted_ms);
+            job_complete(c, j);
         }
     }
     return n;
 }
 
-int cb_ca_submit(cb_ca_client_t *c, cb_ca_req_t *req, cb_error_t *err)
+/* A job for req with the client's timeouts and attempts, its URL, body and
+ * headers built; NULL with err. */
+static ca_job_t *job_new(cb_ca_client_t *c, cb_ca_req_t *req, cb_error_t *err)
 {
     ca_job_t *j = calloc(1, sizeof(*j));
 
-    if (!j)
-        return cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+    if (!j) {
+        cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
     j->req = req;
+    j->timeout_ms = c->timeout_ms;
+    j->connect_timeout_ms = c->connect_timeout_ms;
+    j->max_attempts = c->max_attempts;
     req->klass = CB_CA_SUCCESS;
     req->http_status = 0;
     req->attempts = 0;
     req->latency_ms = 0;
     if (job_prepare(c, j, err) < 0 || job_headers(j, err) < 0) {
         job_free(j);
-        return -1;
+        return NULL;
     }
     j->submitted_ms = cb_clock_mono_ms();
+    return j;
+}
+
+int cb_ca_submit(cb_ca_client_t *c, cb_ca_req_t *req, cb_error_t *err)
+{
+    ca_job_t *j = job_new(c, req, err);
+
+    if (!j)
+        return -1;
     queue_push(&c->ready, j);
     c->pending++;
     start_jobs(c);
     return 0;
+}
+
+int cb_ca_probe_start(cb_ca_client_t *c, long timeout_ms, cb_error_t *err)
+{
+    ca_job_t *j;
+
+    if (c->probe_running)
+        return 0;
+    cb_ca_req_clear(&c->probe_req);
+    memset(&c->probe_req, 0, sizeof(c->probe_req));
+    c->probe_req.op = CB_CA_HEALTH;
+    c->probe_done = false;
+    if (!(j = job_new(c, &c->probe_req, err)))
+        return -1;
+    j->probe = true;
+    j->max_attempts = 1;
+    if (timeout_ms > 0 && timeout_ms < j->timeout_ms)
+        j->timeout_ms = timeout_ms;
+    if (j->connect_timeout_ms > j->timeout_ms)
+        j->connect_timeout_ms = j->timeout_ms;
+    c->probe_running = true;
+    queue_push(&c->ready, j);
+    start_jobs(c);
+    return 1;
 }
 
 /* Hands curl its timeout when it is due. */
@@ -1132,6 +1264,16 @@ cb_ca_req_t *cb_ca_poll(cb_ca_client_t *c, int timeout_ms)
 size_t cb_ca_pending(const cb_ca_client_t *c)
 {
     return c->pending;
+}
+
+const cb_ca_req_t *cb_ca_probe_poll(cb_ca_client_t *c)
+{
+    if (c->probe_running)
+        turn(c, cb_clock_mono_ms(), false); /* deadline now: never waits */
+    if (!c->probe_done)
+        return NULL;
+    c->probe_done = false;
+    return &c->probe_req;
 }
 
 /* Takes req's job out of the done queue when it is there. */

@@ -9,25 +9,25 @@
  *            group keeps the instance; after a second (or at once when the CA
  *            is unavailable) the assigned partitions are paused, and messages
  *            that still arrive are carried into the next batch.
- *   COMMIT   one transaction: outcomes, dead letters, offsets (last offset+1
- *            of every partition in the batch), commit. It runs on the
- *            committer thread while the main thread collects and executes
- *            the next batch; that batch is handed over only once this one
- *            settled, so at most two batches are in memory and transactions
- *            commit in order.
- * A failed commit aborts and rewinds the consumer to the committed offsets, so
- * the batch is replayed, together with the batch that ran meanwhile (its CA
+ *   COMMIT   the batch is handed to the committer (committer.h), whose
+ *            thread commits it in one transaction while this thread collects
+ *            and executes the next batch; that batch is handed over only once
+ *            this one settled, so at most two batches are in memory and
+ *            transactions commit in order.
+ * An aborted commit rewinds the consumer to the committed offsets, so the
+ * batch is replayed, together with the batch that ran meanwhile (its CA
  * calls are replayed with the same idempotency keys, so the CA applies
- * nothing twice); a fenced producer is rebuilt first. On a revocation
- * the open batch is finished and committed when it can be (it still owns the
- * partitions inside the rebalance callback), else dropped and the kept
- * partitions rewound; on a lost assignment it is always dropped.
+ * nothing twice). On a revocation the open batch is finished and committed
+ * when it can be (it still owns the partitions inside the rebalance
+ * callback: the committer commits it while the callback waits), else dropped
+ * and the kept partitions rewound; on a lost assignment it is always
+ * dropped. Everything here runs on the main (poll) thread; only the
+ * committer's thread touches the producer.
  */
 #include "certbridge/pipeline.h"
 
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,45 +37,39 @@
 #include "certbridge/ca_client.h"
 #include "certbridge/clock.h"
 #include "certbridge/codec.h"
+#include "certbridge/committer.h"
 #include "certbridge/executor.h"
 #include "certbridge/log.h"
 #include "certbridge/metrics.h"
 #include "certbridge/rules.h"
 #include "certbridge/secret.h"
 
-#define TXN_TIMEOUT_MS      60000
-#define PAUSE_AFTER_MS      1000
-#define REBALANCE_FINISH_MS 10000
-#define MAX_FENCED_REBUILDS 3
-#define DECODE_RETRY_MAX_MS 10000
+#define PAUSE_AFTER_MS      1000  /* a batch running longer pauses the assignment */
+#define REBALANCE_FINISH_MS 10000 /* a revoked batch may finish its CA calls this long */
+#define DECODE_RETRY_MAX_MS 10000 /* Schema Registry down this long: replay the batch */
+/* rd_kafka_committed and seek when rewinding: long enough for a group
+ * coordinator that moves; when it passes, the main loop retries the rewind */
+#define REWIND_TIMEOUT_MS 30000
+/* rd_kafka_committed for the lag gauge, between batches: short, as it holds
+ * up polling; when it passes, the lag of unread partitions stays unknown */
+#define LAG_COMMITTED_TIMEOUT_MS 5000
+#define LAG_INTERVAL_MS          500 /* lag and in-flight gauges refreshed this often */
+/* One attempt of the CA readiness probe, at most (ca.timeout_ms caps it
+ * too): it runs beside polling and never holds it up (cb_ca_probe_start) */
+#define PROBE_TIMEOUT_MS 5000
 
 typedef enum phase { PHASE_IDLE = 0, PHASE_COLLECT, PHASE_EXECUTE } phase_t;
 
-/* A message that failed decoding or validation, bound for the DLQ. */
-typedef struct dead {
-    rd_kafka_message_t *msg; /* borrowed from the batch */
-    cb_error_t err;
-} dead_t;
-
-/* An executed batch on its way to the committer, which owns it. */
-typedef struct batch {
-    rd_kafka_message_t **msgs;
-    size_t n_msgs;
-    cb_work_t *works;
-    size_t n_works;
-    dead_t *dead;
-    size_t n_dead;
-    int64_t started_ms, executed_ms;
-} batch_t;
-
 struct cb_pipeline {
     const cb_config_t *cfg;
-    rd_kafka_t *consumer, *producer;
-    cb_codec_t *codec;
+    rd_kafka_t *consumer;
+    cb_committer_t *committer; /* owns the producer and its thread */
+    cb_codec_t *codec;         /* decoding; this thread's only */
     cb_ca_client_t *ca;
     cb_executor_t *ex;
     cb_metrics_t *metrics;
     int64_t last_lag_ms, last_probe_ms;
+    int ca_reachable; /* the last probe's verdict: 1, 0, -1 before the first */
     int64_t batch_started_ms, batch_executed_ms; /* for the batch's debug line */
     int64_t lag;  /* messages not yet consumed on the assignment; -1 unknown */
     int assigned; /* partitions in the assignment */
@@ -91,26 +85,14 @@ struct cb_pipeline {
     size_t n_carry, cap_carry;
     cb_work_t *works;
     size_t n_works;
-    dead_t *dead;
+    cb_dead_letter_t *dead;
     size_t n_dead;
     bool paused;
-    bool batch_void;  /* dropped by a rebalance */
-    bool need_rewind; /* rewind the assignment to the committed offsets */
-    int fenced_rebuilds;
-    cb_pipeline_stats_t stats;
+    bool batch_void;                      /* dropped by a rebalance */
+    bool need_rewind;                     /* rewind the assignment to the committed offsets */
+    uint64_t events_consumed, rebalances; /* the rest of the stats is the committer's */
     bool has_fatal; /* a commit inside the rebalance callback failed for good */
     cb_error_t fatal;
-
-    /* The committer thread: commits batch N while batch N+1 runs its CA
-     * calls. busy is the main thread's own (a batch was handed over and not
-     * yet settled); the rest is under mu. */
-    pthread_t committer;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool committer_started, busy, job, quit;
-    batch_t pending;
-    int pending_rc;
-    cb_error_t pending_err;
 };
 
 /* ---- Kafka clients ---------------------------------------------------- */
@@ -195,11 +177,13 @@ static rd_kafka_conf_t *make_conf(cb_pipeline_t *p, bool producer, cb_error_t *e
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     conf_ctx_t ctx = {conf, err, producer};
+    char txn_timeout[24];
 
     rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
+    snprintf(txn_timeout, sizeof(txn_timeout), "%d", CB_COMMITTER_TXN_TIMEOUT_MS);
     if (producer) {
         if (conf_set(conf, "transactional.id", p->txn_id, err) < 0 ||
-            conf_set(conf, "transaction.timeout.ms", "60000", err) < 0 ||
+            conf_set(conf, "transaction.timeout.ms", txn_timeout, err) < 0 ||
             conf_set(conf, "linger.ms", "5", err) < 0)
             goto fail;
     } else {
@@ -221,32 +205,6 @@ static rd_kafka_conf_t *make_conf(cb_pipeline_t *p, bool producer, cb_error_t *e
 fail:
     rd_kafka_conf_destroy(conf);
     return NULL;
-}
-
-static int producer_create(cb_pipeline_t *p, cb_error_t *err)
-{
-    char errstr[512];
-    rd_kafka_conf_t *conf = make_conf(p, true, err);
-    rd_kafka_error_t *e;
-
-    if (!conf)
-        return -1;
-    p->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    if (!p->producer) {
-        rd_kafka_conf_destroy(conf);
-        return cb_error_set(err, CB_ERR_CONFIG, "kafka producer: %s", errstr);
-    }
-    e = rd_kafka_init_transactions(p->producer, TXN_TIMEOUT_MS);
-    if (e) {
-        cb_error_setc(err, CB_ERR_KAFKA,
-                      rd_kafka_error_is_retriable(e) ? CB_ERRCLASS_RETRIABLE : CB_ERRCLASS_FATAL,
-                      "init_transactions: %s", rd_kafka_error_string(e));
-        rd_kafka_error_destroy(e);
-        rd_kafka_destroy(p->producer);
-        p->producer = NULL;
-        return -1;
-    }
-    return 0;
 }
 
 /* ---- batch bookkeeping ------------------------------------------------ */
@@ -279,24 +237,9 @@ static void free_works(cb_pipeline_t *p)
     p->n_dead = 0;
 }
 
-/* Frees a handed-over batch. */
-static void batch_free(batch_t *b)
-{
-    size_t i;
-
-    for (i = 0; i < b->n_works; i++)
-        cb_work_clear(&b->works[i]);
-    free(b->works);
-    free(b->dead);
-    for (i = 0; i < b->n_msgs; i++)
-        rd_kafka_message_destroy(b->msgs[i]);
-    free(b->msgs);
-    memset(b, 0, sizeof(*b));
-}
-
 /* Moves the current, executed batch out of p into b: p starts the next one
  * with nothing of it. */
-static void take_batch(cb_pipeline_t *p, batch_t *b)
+static void take_batch(cb_pipeline_t *p, cb_batch_t *b)
 {
     cb_executor_reset(p->ex);
     b->msgs = p->msgs;
@@ -392,23 +335,19 @@ static int rewind_consumer(cb_pipeline_t *p, cb_error_t *err)
         p->need_rewind = false;
         return 0;
     }
-    e = rd_kafka_committed(p->consumer, parts, 30000);
+    e = rd_kafka_committed(p->consumer, parts, REWIND_TIMEOUT_MS);
     if (e) {
         rd_kafka_topic_partition_list_destroy(parts);
-        return cb_error_setc(err, CB_ERR_KAFKA, CB_ERRCLASS_RETRIABLE, "committed offsets: %s",
-                             rd_kafka_err2str(e));
+        return cb_committer_kafka_error(err, rd_kafka_error_new(e, "%s", rd_kafka_err2str(e)),
+                                        "committed offsets");
     }
     for (i = 0; i < parts->cnt; i++)
         if (parts->elems[i].offset < 0)
             parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
-    se = rd_kafka_seek_partitions(p->consumer, parts, 30000);
+    se = rd_kafka_seek_partitions(p->consumer, parts, REWIND_TIMEOUT_MS);
     rd_kafka_topic_partition_list_destroy(parts);
-    if (se) {
-        cb_error_setc(err, CB_ERR_KAFKA, CB_ERRCLASS_RETRIABLE, "seek: %s",
-                      rd_kafka_error_string(se));
-        rd_kafka_error_destroy(se);
-        return -1;
-    }
+    if (se)
+        return cb_committer_kafka_error(err, se, "seek");
     p->need_rewind = false;
     cb_log(CB_LOG_INFO, "pipeline", "rewound the consumer to the committed offsets");
     return 0;
@@ -424,7 +363,7 @@ static int plan_batch(cb_pipeline_t *p, cb_error_t *err)
     size_t i;
 
     p->works = calloc(p->n_msgs ? p->n_msgs : 1, sizeof(cb_work_t));
-    p->dead = calloc(p->n_msgs ? p->n_msgs : 1, sizeof(dead_t));
+    p->dead = calloc(p->n_msgs ? p->n_msgs : 1, sizeof(cb_dead_letter_t));
     if (!p->works || !p->dead)
         return cb_error_set(err, CB_ERR_NOMEM, "out of memory planning a batch");
     for (i = 0; i < p->n_msgs; i++) {
@@ -442,7 +381,7 @@ static int plan_batch(cb_pipeline_t *p, cb_error_t *err)
             rc = cb_codec_decode_event(p->codec, is_org ? CB_EVENT_ORG : CB_EVENT_PERSON,
                                        is_org ? p->org_format : p->person_format, m->payload,
                                        m->len, &w->ev, &derr);
-            if (rc == 0 || derr.klass != CB_ERRCLASS_RETRIABLE)
+            if (rc == 0 || !cb_error_is_retriable(&derr))
                 break;
             cb_event_clear(&w->ev);
             if (cb_clock_mono_ms() > deadline) {
@@ -477,251 +416,26 @@ static int plan_batch(cb_pipeline_t *p, cb_error_t *err)
     return 0;
 }
 
-/* ---- the transaction -------------------------------------------------- */
-
-static rd_kafka_error_t *produce_one(cb_pipeline_t *p, const char *topic, const void *key,
-                                     size_t keylen, void *val, size_t len, rd_kafka_headers_t *hdrs)
-{
-    rd_kafka_resp_err_t e;
-
-    for (;;) {
-        e = rd_kafka_producev(p->producer, RD_KAFKA_V_TOPIC(topic),
-                              RD_KAFKA_V_KEY((void *)key, keylen), RD_KAFKA_V_VALUE(val, len),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
-                              RD_KAFKA_V_END);
-        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-            break;
-        rd_kafka_poll(p->producer, 50);
-    }
-    if (e) {
-        if (hdrs)
-            rd_kafka_headers_destroy(hdrs);
-        return rd_kafka_error_new(e, "produce to %s: %s", topic, rd_kafka_err2str(e));
-    }
-    return NULL;
-}
-
-static rd_kafka_error_t *produce_dead(cb_pipeline_t *p, const dead_t *d)
-{
-    rd_kafka_headers_t *orig = NULL, *h;
-    char num[32];
-    const char *topic = rd_kafka_topic_name(d->msg->rkt);
-
-    if (rd_kafka_message_headers(d->msg, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig)
-        h = rd_kafka_headers_copy(orig);
-    else
-        h = rd_kafka_headers_new(6);
-    rd_kafka_header_add(h, "certbridge.error.class", -1, cb_errcode_name(d->err.code), -1);
-    rd_kafka_header_add(h, "certbridge.error.message", -1, d->err.msg, -1);
-    rd_kafka_header_add(h, "certbridge.source.topic", -1, topic, -1);
-    snprintf(num, sizeof(num), "%d", (int)d->msg->partition);
-    rd_kafka_header_add(h, "certbridge.source.partition", -1, num, -1);
-    snprintf(num, sizeof(num), "%lld", (long long)d->msg->offset);
-    rd_kafka_header_add(h, "certbridge.source.offset", -1, num, -1);
-    return produce_one(p, p->dlq_topic, d->msg->key, d->msg->key_len, d->msg->payload, d->msg->len,
-                       h);
-}
-
-/* The offsets to commit: last offset + 1 of every partition in the batch. */
-static rd_kafka_topic_partition_list_t *batch_offsets(const batch_t *b)
-{
-    rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(8);
-    size_t i;
-
-    for (i = 0; i < b->n_msgs; i++) {
-        rd_kafka_message_t *m = b->msgs[i];
-        rd_kafka_topic_partition_t *tp =
-            rd_kafka_topic_partition_list_find(offs, rd_kafka_topic_name(m->rkt), m->partition);
-        if (!tp)
-            tp = rd_kafka_topic_partition_list_add(offs, rd_kafka_topic_name(m->rkt), m->partition);
-        if (m->offset + 1 > tp->offset)
-            tp->offset = m->offset + 1;
-    }
-    return offs;
-}
-
-/* Produces the batch's outputs and offsets in one transaction. Returns the
- * librdkafka error of the first failing step, NULL on commit. */
-static rd_kafka_error_t *transact(cb_pipeline_t *p, const batch_t *b)
-{
-    rd_kafka_error_t *e;
-    rd_kafka_topic_partition_list_t *offs;
-    rd_kafka_consumer_group_metadata_t *cgmd;
-    size_t i, j;
-
-    if ((e = rd_kafka_begin_transaction(p->producer)))
-        return e;
-    for (i = 0; i < b->n_works; i++) {
-        cb_work_t *w = &b->works[i];
-        for (j = 0; j < w->outcome_count; j++) {
-            cb_outcome_t *o = &w->outcomes[j];
-            void *buf = NULL;
-            size_t len = 0;
-            cb_error_t cerr;
-            if (cb_codec_encode_outcome(p->codec, o, &buf, &len, &cerr) < 0)
-                return rd_kafka_error_new(RD_KAFKA_RESP_ERR__FAIL, "encode outcome %s: %s",
-                                          o->outcome_id, cerr.msg);
-            e = produce_one(p, p->outcome_topic, o->holder_id, strlen(o->holder_id), buf, len,
-                            NULL);
-            free(buf);
-            if (e)
-                return e;
-        }
-    }
-    for (i = 0; i < b->n_dead; i++)
-        if ((e = produce_dead(p, &b->dead[i])))
-            return e;
-    offs = batch_offsets(b);
-    cgmd = rd_kafka_consumer_group_metadata(p->consumer);
-    e = rd_kafka_send_offsets_to_transaction(p->producer, offs, cgmd, TXN_TIMEOUT_MS);
-    rd_kafka_consumer_group_metadata_destroy(cgmd);
-    rd_kafka_topic_partition_list_destroy(offs);
-    if (e)
-        return e;
-    return rd_kafka_commit_transaction(p->producer, TXN_TIMEOUT_MS);
-}
-
-/* Commits batch b, handling the three error classes, and frees it. Returns
- * 1 when committed, 0 when aborted (the caller rewinds: the batch will be
- * replayed), -1 on a failure the pipeline cannot recover from. Runs on the
- * committer thread, or on the main thread while the committer is idle; it
- * is the only user of the producer. */
-static int commit_batch(cb_pipeline_t *p, batch_t *b, cb_error_t *err)
-{
-    rd_kafka_error_t *e;
-    size_t i, outcomes = 0;
-
-    for (;;) {
-        e = transact(p, b);
-        if (!e)
-            break;
-        if (rd_kafka_error_is_retriable(e) && !rd_kafka_error_txn_requires_abort(e) &&
-            !rd_kafka_error_is_fatal(e)) {
-            /* e.g. a commit timeout: the same call may be repeated */
-            cb_log(CB_LOG_WARN, "pipeline", "transaction: %s; retrying", rd_kafka_error_string(e));
-            rd_kafka_error_destroy(e);
-            e = rd_kafka_commit_transaction(p->producer, TXN_TIMEOUT_MS);
-            if (!e)
-                break;
-        }
-        if (rd_kafka_error_is_fatal(e) || rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__FENCED ||
-            rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR_PRODUCER_FENCED) {
-            cb_log(CB_LOG_ERROR, "pipeline", "producer fatal error: %s; rebuilding it",
-                   rd_kafka_error_string(e));
-            rd_kafka_error_destroy(e);
-            rd_kafka_destroy(p->producer);
-            p->producer = NULL;
-            p->stats.producer_rebuilds++;
-            if (++p->fenced_rebuilds > MAX_FENCED_REBUILDS) {
-                batch_free(b);
-                return cb_error_setc(err, CB_ERR_KAFKA, CB_ERRCLASS_FATAL,
-                                     "producer fenced %d times in a row: another instance uses "
-                                     "transactional id \"%s\"",
-                                     p->fenced_rebuilds - 1, p->txn_id);
-            }
-            if (producer_create(p, err) < 0) {
-                batch_free(b);
-                return -1;
-            }
-        } else {
-            cb_log(CB_LOG_WARN, "pipeline", "transaction failed: %s; aborting",
-                   rd_kafka_error_string(e));
-            rd_kafka_error_destroy(e);
-            e = rd_kafka_abort_transaction(p->producer, TXN_TIMEOUT_MS);
-            if (e) {
-                cb_error_setc(err, CB_ERR_KAFKA, CB_ERRCLASS_FATAL, "abort_transaction: %s",
-                              rd_kafka_error_string(e));
-                rd_kafka_error_destroy(e);
-                batch_free(b);
-                return -1;
-            }
-        }
-        p->stats.txn_aborts++;
-        cb_metrics_txn(p->metrics, false);
-        batch_free(b);
-        return 0;
-    }
-    for (i = 0; i < b->n_works; i++) {
-        size_t j;
-        outcomes += b->works[i].outcome_count;
-        cb_metrics_event(p->metrics, b->works[i].ev.kind, (int)b->works[i].ev.type);
-        for (j = 0; j < b->works[i].outcome_count; j++)
-            cb_metrics_action(p->metrics, b->works[i].outcomes[j].action,
-                              b->works[i].outcomes[j].status);
-    }
-    for (i = 0; i < b->n_dead; i++)
-        cb_metrics_dead_letter(p->metrics);
-    cb_metrics_txn(p->metrics, true);
-    p->stats.outcomes += outcomes;
-    p->stats.dead_letters += b->n_dead;
-    p->stats.batches_committed++;
-    p->fenced_rebuilds = 0;
-    cb_log(CB_LOG_DEBUG, "pipeline",
-           "committed a batch: %zu events, %zu outcomes, %zu dead; planned and executed in %lld "
-           "ms, committed in %lld ms",
-           b->n_msgs, outcomes, b->n_dead, (long long)(b->executed_ms - b->started_ms),
-           (long long)(cb_clock_mono_ms() - b->executed_ms));
-    batch_free(b);
-    return 1;
-}
-
-/* ---- the committer thread --------------------------------------------- */
-
-static void *committer_main(void *arg)
-{
-    cb_pipeline_t *p = arg;
-    cb_error_t err;
-    int rc;
-
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        while (!p->job && !p->quit)
-            pthread_cond_wait(&p->cv, &p->mu);
-        if (!p->job)
-            break;
-        pthread_mutex_unlock(&p->mu);
-        cb_error_clear(&err);
-        rc = commit_batch(p, &p->pending, &err);
-        pthread_mutex_lock(&p->mu);
-        p->pending_rc = rc;
-        p->pending_err = err;
-        p->job = false;
-        pthread_cond_broadcast(&p->cv);
-    }
-    pthread_mutex_unlock(&p->mu);
-    return NULL;
-}
+/* ---- the hand-off to the committer ------------------------------------ */
 
 /* Hands the current, executed batch to the committer (which is idle:
- * settle() ran). */
+ * settle() ran). A refusal is a broken invariant: stop. */
 static void commit_async(cb_pipeline_t *p)
 {
-    pthread_mutex_lock(&p->mu);
-    take_batch(p, &p->pending);
-    p->job = true;
-    p->busy = true;
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
+    cb_batch_t b;
+    cb_error_t err;
+
+    take_batch(p, &b);
+    if (cb_committer_submit(p->committer, &b, &err) < 0) {
+        p->fatal = err;
+        p->has_fatal = true;
+    }
 }
 
-/* Waits until the handed-over batch, if any, is committed or aborted.
- * Returns 1 (nothing pending, or committed), 0 when it was aborted: then
- * whatever was read after it is dropped and the consumer rewound, so both
- * are replayed; -1 on a fatal failure (err). */
-static int settle(cb_pipeline_t *p, cb_error_t *err)
+/* Applies a settled batch's result: when it was aborted, whatever was read
+ * after it is dropped and the consumer rewound, so both are replayed. */
+static int settled(cb_pipeline_t *p, int rc)
 {
-    int rc;
-
-    if (!p->busy)
-        return 1;
-    pthread_mutex_lock(&p->mu);
-    while (p->job)
-        pthread_cond_wait(&p->cv, &p->mu);
-    rc = p->pending_rc;
-    if (rc < 0)
-        *err = p->pending_err;
-    pthread_mutex_unlock(&p->mu);
-    p->busy = false;
     if (rc == 0) {
         if (p->phase != PHASE_IDLE) {
             drop_batch(p);
@@ -733,16 +447,14 @@ static int settle(cb_pipeline_t *p, cb_error_t *err)
     return rc;
 }
 
-static void committer_stop(cb_pipeline_t *p)
+/* Waits until the handed-over batch, if any, is committed or aborted.
+ * Returns 1 (nothing pending, or committed), 0 when it was aborted (see
+ * settled()), -1 on a fatal failure (err). */
+static int settle(cb_pipeline_t *p, cb_error_t *err)
 {
-    if (!p->committer_started)
-        return;
-    pthread_mutex_lock(&p->mu);
-    p->quit = true;
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-    pthread_join(p->committer, NULL);
-    p->committer_started = false;
+    if (!p->committer) /* destroyed: a revocation from rd_kafka_destroy */
+        return 1;
+    return settled(p, cb_committer_settle(p->committer, err));
 }
 
 /* ---- consumer polling while a batch runs ------------------------------ */
@@ -825,7 +537,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
     rd_kafka_error_t *re = NULL;
     cb_error_t err;
 
-    p->stats.rebalances++;
+    p->rebalances++;
     if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         cb_log(CB_LOG_INFO, "pipeline", "assigned %d partition(s)", parts->cnt);
         re = rd_kafka_incremental_assign(rk, parts);
@@ -851,13 +563,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                    cb_clock_mono_ms() < deadline && !cb_executor_stalled(p->ex))
                 ;
             if (done == 1 && !lost) {
-                /* still the owner inside the callback: commit what is done
-                 * (the committer is idle after settle()) */
-                batch_t b;
+                /* still the owner inside the callback: the committer (idle
+                 * after settle()) commits what is done while we wait */
+                cb_batch_t b;
                 int rc;
                 p->batch_executed_ms = cb_clock_mono_ms();
                 take_batch(p, &b);
-                rc = commit_batch(p, &b, &err);
+                rc = cb_committer_commit(p->committer, &b, &err);
                 if (rc < 0) {
                     cb_log(CB_LOG_ERROR, "pipeline", "commit on revoke: %s", err.msg);
                     p->fatal = err;
@@ -878,8 +590,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         re = rd_kafka_incremental_unassign(rk, parts);
     }
     if (re) {
-        cb_log(CB_LOG_ERROR, "pipeline", "rebalance: %s", rd_kafka_error_string(re));
-        rd_kafka_error_destroy(re);
+        cb_committer_kafka_error(&err, re, "rebalance");
+        cb_log(CB_LOG_ERROR, "pipeline", "%s", err.msg);
     }
 }
 
@@ -907,8 +619,7 @@ cb_pipeline_t *cb_pipeline_new(const cb_config_t *cfg, cb_error_t *err)
     }
     p->cfg = cfg;
     p->lag = -1;
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
+    p->ca_reachable = -1;
     p->org_topic = cb_config_get(cfg, "input.org_topic");
     p->person_topic = cb_config_get(cfg, "input.person_topic");
     p->outcome_topic = cb_config_get(cfg, "output.outcome_topic");
@@ -944,6 +655,13 @@ cb_pipeline_t *cb_pipeline_new(const cb_config_t *cfg, cb_error_t *err)
         goto fail;
     }
     rd_kafka_poll_set_consumer(p->consumer);
+    {
+        cb_committer_conf_t cc = {NULL,      p->consumer,      p->metrics,
+                                  p->txn_id, p->outcome_topic, p->dlq_topic};
+        if (!(cc.producer_conf = make_conf(p, true, err)) ||
+            !(p->committer = cb_committer_new(&cc, err)))
+            goto fail;
+    }
     return p;
 fail:
     cb_pipeline_destroy(p);
@@ -1017,15 +735,48 @@ static size_t collect_batch(cb_pipeline_t *p, volatile sig_atomic_t *stop)
     return p->n_msgs;
 }
 
-/* Every second between batches: consumer lag, CA calls in flight, and a CA
- * probe (GET /v1/ca.pem) so /healthz notices a CA that went away while idle. */
+/* The CA readiness probe (GET /v1/ca.pem), so /healthz notices a CA that
+ * went away while idle: every metrics.ca_probe_interval_ms one attempt is
+ * started on the CA client's multi handle, and its completion is picked up
+ * by a later call; nothing here waits for the CA (a CA that accepts
+ * connections and never answers must not stop this thread from polling the
+ * consumer). The verdict is logged when it changes. */
+static void probe_ca(cb_pipeline_t *p, int64_t now)
+{
+    const cb_ca_req_t *r = cb_ca_probe_poll(p->ca);
+    cb_error_t err;
+
+    if (r) {
+        int ok = r->klass == CB_CA_SUCCESS;
+        if (ok != p->ca_reachable) {
+            if (ok)
+                cb_log(CB_LOG_INFO, "pipeline", "CA probe: reachable");
+            else
+                cb_log(CB_LOG_WARN, "pipeline", "CA probe: unreachable (HTTP %ld, %s: %s)",
+                       r->http_status, r->error_code ? r->error_code : "-",
+                       r->error_message ? r->error_message : "-");
+        }
+        p->ca_reachable = ok;
+        cb_metrics_set_ca_reachable(p->metrics, ok);
+    }
+    if (now - p->last_probe_ms >= p->probe_ms) {
+        p->last_probe_ms = now;
+        if (cb_ca_probe_start(p->ca, PROBE_TIMEOUT_MS, &err) < 0) {
+            cb_log(CB_LOG_WARN, "pipeline", "CA probe: %s", err.msg);
+            cb_metrics_set_ca_reachable(p->metrics, false);
+        }
+    }
+}
+
+/* Between batches: consumer lag and CA calls in flight (every
+ * LAG_INTERVAL_MS), and the CA probe. */
 static void housekeeping(cb_pipeline_t *p)
 {
     rd_kafka_topic_partition_list_t *parts = NULL;
     int64_t now = cb_clock_mono_ms(), lag = 0;
     int i;
 
-    if (now - p->last_lag_ms >= 500) {
+    if (now - p->last_lag_ms >= LAG_INTERVAL_MS) {
         bool known = true;
 
         p->last_lag_ms = now;
@@ -1040,7 +791,8 @@ static void housekeeping(cb_pipeline_t *p)
              * tells where it stands */
             if (i < parts->cnt) {
                 rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_copy(parts);
-                if (rd_kafka_committed(p->consumer, c, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+                if (rd_kafka_committed(p->consumer, c, LAG_COMMITTED_TIMEOUT_MS) ==
+                    RD_KAFKA_RESP_ERR_NO_ERROR)
                     for (i = 0; i < parts->cnt; i++)
                         if (parts->elems[i].offset < 0)
                             parts->elems[i].offset = c->elems[i].offset;
@@ -1066,25 +818,14 @@ static void housekeeping(cb_pipeline_t *p)
         cb_metrics_set_lag(p->metrics, p->lag);
         cb_metrics_set_in_flight(p->metrics, (int64_t)cb_ca_pending(p->ca));
     }
-    if (now - p->last_probe_ms >= p->probe_ms) {
-        cb_ca_req_t probe;
-        cb_error_t perr;
-
-        p->last_probe_ms = now;
-        memset(&probe, 0, sizeof(probe));
-        probe.op = CB_CA_HEALTH;
-        if (cb_ca_call(p->ca, &probe, &perr) == 0)
-            cb_metrics_set_ca_reachable(p->metrics, probe.klass == CB_CA_SUCCESS);
-        else
-            cb_metrics_set_ca_reachable(p->metrics, false);
-        cb_ca_req_clear(&probe);
-    }
+    probe_ca(p, now);
 }
 
 int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idle_ms,
                     cb_error_t *err)
 {
     int64_t idle_since = cb_clock_mono_ms();
+    cb_outcome_encoder_t *enc;
     int rc = 0;
 
     const char *listen = cb_config_get(p->cfg, "metrics.listen");
@@ -1095,15 +836,14 @@ int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idl
         cb_log(CB_LOG_INFO, "pipeline", "metrics on http://%.*s:%d/metrics, readiness on /healthz",
                (int)(strrchr(listen, ':') - listen), listen, cb_metrics_port(p->metrics));
     }
-    if (producer_create(p, err) < 0 || subscribe(p, err) < 0)
+    /* the outcome schema is registered here, with this thread's codec; the
+     * committer thread gets an immutable encoder and never sees the codec */
+    if (!(enc = cb_outcome_encoder_new(p->codec, p->outcome_topic, err)))
         return -1;
-    if (cb_codec_prepare_outcomes(p->codec, p->outcome_topic, err) < 0)
+    if (cb_committer_start(p->committer, enc, err) < 0 || subscribe(p, err) < 0)
         return -1;
     cb_log(CB_LOG_INFO, "pipeline", "running: topics %s, %s -> %s (dead letters: %s)", p->org_topic,
            p->person_topic, p->outcome_topic, p->dlq_topic);
-    if (pthread_create(&p->committer, NULL, committer_main, p) != 0)
-        return cb_error_set(err, CB_ERR_INTERNAL, "cannot start the committer thread");
-    p->committer_started = true;
     while (!*stop) {
         if (p->has_fatal) {
             *err = p->fatal;
@@ -1125,19 +865,19 @@ int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idl
         housekeeping(p);
         if (collect_batch(p, stop) == 0) {
             p->phase = PHASE_IDLE;
-            if (p->busy) { /* idle: settle the last batch before anything else */
+            if (cb_committer_busy(p->committer)) { /* idle: settle the last batch first */
                 if ((rc = settle(p, err)) < 0)
                     break;
                 rc = 0;
                 continue;
             }
             /* drained: idle long enough with partitions assigned and no lag */
-            if (drain_idle_ms > 0 && cb_clock_mono_ms() - idle_since >= drain_idle_ms && p->assigned > 0 &&
-                p->lag == 0)
+            if (drain_idle_ms > 0 && cb_clock_mono_ms() - idle_since >= drain_idle_ms &&
+                p->assigned > 0 && p->lag == 0)
                 break;
             continue;
         }
-        p->stats.events_consumed += p->n_msgs;
+        p->events_consumed += p->n_msgs;
         p->batch_started_ms = cb_clock_mono_ms();
         if (plan_batch(p, err) < 0) {
             /* the Schema Registry stayed unreachable: replay the batch later */
@@ -1172,7 +912,7 @@ int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idl
             rc = -1;
         }
     }
-    committer_stop(p);
+    cb_committer_stop(p->committer);
     if (p->phase != PHASE_IDLE)
         drop_batch(p);
     drop_carry(p);
@@ -1182,14 +922,27 @@ int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idl
 
 void cb_pipeline_stats(const cb_pipeline_t *p, cb_pipeline_stats_t *out)
 {
-    *out = p->stats;
+    cb_committer_stats_t cs;
+
+    memset(out, 0, sizeof(*out));
+    out->events_consumed = p->events_consumed;
+    out->rebalances = p->rebalances;
+    if (!p->committer)
+        return;
+    cb_committer_stats(p->committer, &cs);
+    out->dead_letters = cs.dead_letters;
+    out->outcomes = cs.outcomes;
+    out->batches_committed = cs.batches_committed;
+    out->txn_aborts = cs.txn_aborts;
+    out->producer_rebuilds = cs.producer_rebuilds;
 }
 
 void cb_pipeline_destroy(cb_pipeline_t *p)
 {
     if (!p)
         return;
-    committer_stop(p);
+    cb_committer_destroy(p->committer); /* its thread first: it uses the consumer */
+    p->committer = NULL;
     if (p->ex)
         drop_batch(p);
     drop_carry(p);
@@ -1197,13 +950,9 @@ void cb_pipeline_destroy(cb_pipeline_t *p)
     free(p->carry);
     if (p->consumer)
         rd_kafka_destroy(p->consumer);
-    if (p->producer)
-        rd_kafka_destroy(p->producer);
     cb_executor_destroy(p->ex);
     cb_ca_client_destroy(p->ca);
     cb_codec_destroy(p->codec);
     cb_metrics_destroy(p->metrics);
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->cv);
     free(p);
 }

@@ -13,7 +13,7 @@
  * Encoding (trusted data: our own structs) of events uses Avro-C's generic
  * values and avro_value_write with certbridge's schema, so what we write is
  * what the reference implementation writes; outcomes, one per action, are
- * written directly (see cb_codec_encode_outcome) and tested byte for byte
+ * written directly (see outcome_write) and tested byte for byte
  * against Avro-C.
  */
 #include "certbridge/codec.h"
@@ -27,11 +27,11 @@
 #include "certbridge/codec_avro.h"
 #include "certbridge/schema_registry.h"
 #include "certbridge/schemas.h"
+#include "certbridge/secret.h"
 #include "certbridge/text.h"
 
 #define CONFLUENT_HEADER   5           /* magic byte 0 + 4-byte big-endian schema id */
 #define OUTCOME_STRING_MAX (64 * 1024) /* one string of an outcome (error messages) */
-#define PASSWORD_MAX       1024        /* schema_registry.basic_auth_password_file */
 
 /* The outcome's enum symbols, in the order of the schema and of rules.h. */
 static const char *const action_symbols[CB_ACTION_COUNT] = {"CHANGE_INFO",   "REVOKE", "RETAIN",
@@ -78,32 +78,6 @@ struct cb_registry *cb_codec_registry(cb_codec_t *codec)
     return codec->reg;
 }
 
-/* Reads the registry password from a file: first line, at most PASSWORD_MAX
- * bytes, trailing newline removed. Caller frees. */
-static char *read_password(const char *path, cb_error_t *err)
-{
-    char buf[PASSWORD_MAX + 2];
-    FILE *f = fopen(path, "r");
-    size_t n;
-
-    if (!f) {
-        cb_error_set(err, CB_ERR_CONFIG, "schema_registry.basic_auth_password_file: cannot open %s",
-                     path);
-        return NULL;
-    }
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    buf[strcspn(buf, "\r\n")] = '\0';
-    if (strlen(buf) > PASSWORD_MAX) {
-        cb_error_set(err, CB_ERR_CONFIG,
-                     "schema_registry.basic_auth_password_file: longer than %d bytes",
-                     PASSWORD_MAX);
-        return NULL;
-    }
-    return strdup(buf);
-}
-
 static json_t *find_record(json_t *node, const char *name);
 static int check_outcome_schema(avro_schema_t rec, cb_error_t *err);
 
@@ -130,7 +104,8 @@ cb_codec_t *cb_codec_new(const cb_config_t *cfg, cb_error_t *err)
         cb_error_set(err, CB_ERR_NOMEM, "codec: out of memory");
         return NULL;
     }
-    if (*pwfile && !(password = read_password(pwfile, err)))
+    if (*pwfile &&
+        !(password = cb_secret_read_file("schema_registry.basic_auth_password_file", pwfile, err)))
         goto fail;
     c->has_registry = *url != '\0';
     if (!(c->reg = cb_registry_new(url, timeout, user, password, err)))
@@ -161,16 +136,10 @@ cb_codec_t *cb_codec_new(const cb_config_t *cfg, cb_error_t *err)
             cb_error_set(err, CB_ERR_NOMEM, "codec: out of memory");
             goto fail;
         }
-    if (password) {
-        memset(password, 0, strlen(password));
-        free(password);
-    }
+    cb_secret_free(password);
     return c;
 fail:
-    if (password) {
-        memset(password, 0, strlen(password));
-        free(password);
-    }
+    cb_secret_free(password);
     cb_codec_destroy(c);
     return NULL;
 }
@@ -848,20 +817,43 @@ out:
 
 /* ---- outcomes ---- */
 
-int cb_codec_prepare_outcomes(cb_codec_t *codec, const char *topic, cb_error_t *err)
+/* An outcome encoder: whether outcomes are Confluent-framed, and with
+ * which schema id. Nothing else, so it never changes once made. */
+struct cb_outcome_encoder {
+    bool framed;
+    uint32_t schema_id;
+};
+
+cb_outcome_encoder_t *cb_outcome_encoder_new(cb_codec_t *codec, const char *topic, cb_error_t *err)
 {
+    cb_outcome_encoder_t *enc;
     char *t;
 
-    if (!codec->has_registry)
-        return 0;
-    if (topic && strcmp(topic, codec->topic[CB_SCHEMA_OUTCOME]) != 0) {
-        if (!(t = strdup(topic)))
-            return cb_error_set(err, CB_ERR_NOMEM, "out of memory");
-        free(codec->topic[CB_SCHEMA_OUTCOME]);
-        codec->topic[CB_SCHEMA_OUTCOME] = t;
-        codec->own[CB_SCHEMA_OUTCOME].registered = false;
+    if (codec->has_registry) {
+        if (topic && strcmp(topic, codec->topic[CB_SCHEMA_OUTCOME]) != 0) {
+            if (!(t = strdup(topic))) {
+                cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+                return NULL;
+            }
+            free(codec->topic[CB_SCHEMA_OUTCOME]);
+            codec->topic[CB_SCHEMA_OUTCOME] = t;
+            codec->own[CB_SCHEMA_OUTCOME].registered = false;
+        }
+        if (ensure_registered(codec, CB_SCHEMA_OUTCOME, err) < 0)
+            return NULL;
     }
-    return ensure_registered(codec, CB_SCHEMA_OUTCOME, err);
+    if (!(enc = calloc(1, sizeof(*enc)))) {
+        cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    enc->framed = codec->has_registry;
+    enc->schema_id = codec->own[CB_SCHEMA_OUTCOME].id;
+    return enc;
+}
+
+void cb_outcome_encoder_destroy(cb_outcome_encoder_t *enc)
+{
+    free(enc);
 }
 
 /* The RevocationReason symbol index of r, or -1 (CB_REASON_NONE included). */
@@ -1003,12 +995,13 @@ static void ob_opt_string(obuf_t *b, const char *s)
         ob_string(b, s, strlen(s));
 }
 
-/* Encodes o plain, or Confluent-framed when a registry is configured.
+/* Encodes o plain, or Confluent-framed with schema id `id` when framed.
  * holder_id and source_topic are written as "" when NULL (a cascade with no
  * holder, an outcome not read from a topic): an outcome that cannot be
- * encoded would stall the pipeline's batch. */
-int cb_codec_encode_outcome(cb_codec_t *codec, const cb_outcome_t *o, void **buf, size_t *len,
-                            cb_error_t *err)
+ * encoded would stall the pipeline's batch. Reads nothing but its arguments
+ * and constant tables, so any thread may call it. */
+static int outcome_write(bool framed, uint32_t id, const cb_outcome_t *o, void **buf, size_t *len,
+                         cb_error_t *err)
 {
     const char *strs[] = {
         o->outcome_id, o->source_event_id, o->source_event_type,  o->source_topic,
@@ -1021,8 +1014,6 @@ int cb_codec_encode_outcome(cb_codec_t *codec, const cb_outcome_t *o, void **buf
 
     *buf = NULL;
     *len = 0;
-    if (codec->has_registry && ensure_registered(codec, CB_SCHEMA_OUTCOME, err) < 0)
-        return -1;
     if (!o->outcome_id || !o->source_event_id || !o->source_event_type)
         return cb_error_set(err, CB_ERR_INVALID, "%s: required field is missing",
                             !o->outcome_id        ? "outcome_id"
@@ -1049,8 +1040,7 @@ int cb_codec_encode_outcome(cb_codec_t *codec, const cb_outcome_t *o, void **buf
     if (!(b.p = malloc(cap)))
         return cb_error_set(err, CB_ERR_NOMEM, "encode: out of memory");
     b.len = 0;
-    if (codec->has_registry) {
-        uint32_t id = codec->own[CB_SCHEMA_OUTCOME].id;
+    if (framed) {
         b.p[0] = 0;
         b.p[1] = (unsigned char)(id >> 24);
         b.p[2] = (unsigned char)(id >> 16);
@@ -1092,6 +1082,24 @@ int cb_codec_encode_outcome(cb_codec_t *codec, const cb_outcome_t *o, void **buf
     *buf = b.p;
     *len = b.len;
     return 0;
+}
+
+int cb_outcome_encoder_encode(const cb_outcome_encoder_t *enc, const cb_outcome_t *o, void **buf,
+                              size_t *len, cb_error_t *err)
+{
+    return outcome_write(enc->framed, enc->schema_id, o, buf, len, err);
+}
+
+/* Registers the outcome schema on first use when a registry is configured,
+ * then encodes as an encoder would. */
+int cb_codec_encode_outcome(cb_codec_t *codec, const cb_outcome_t *o, void **buf, size_t *len,
+                            cb_error_t *err)
+{
+    *buf = NULL;
+    *len = 0;
+    if (codec->has_registry && ensure_registered(codec, CB_SCHEMA_OUTCOME, err) < 0)
+        return -1;
+    return outcome_write(codec->has_registry, codec->own[CB_SCHEMA_OUTCOME].id, o, buf, len, err);
 }
 
 /* Maps a writer's CertificateActionOutcome record onto o. */

@@ -245,13 +245,13 @@ static int http(cb_registry_t *reg, const char *path, const char *post, long *st
     curl_easy_setopt(reg->curl, CURLOPT_HTTPHEADER, hdrs);
     cc = curl_easy_perform(reg->curl);
     if (body->overflow) {
-        cb_error_setc(err, CB_ERR_TRANSPORT, CB_ERRCLASS_RETRIABLE,
+        cb_error_setf(err, CB_ERR_TRANSPORT, CB_ERRF_RETRIABLE,
                       "schema registry %s: answer larger than %d bytes", reg->url,
                       CB_REGISTRY_BODY_MAX);
         goto out;
     }
     if (cc != CURLE_OK) {
-        cb_error_setc(err, CB_ERR_TRANSPORT, CB_ERRCLASS_RETRIABLE,
+        cb_error_setf(err, CB_ERR_TRANSPORT, CB_ERRF_RETRIABLE,
                       "schema registry %s unreachable: %s", reg->url, curl_easy_strerror(cc));
         goto out;
     }
@@ -266,7 +266,7 @@ out:
 /* A non-2xx answer other than the caller's permanent ones: retriable. */
 static int http_status_error(cb_registry_t *reg, long status, const body_t *body, cb_error_t *err)
 {
-    return cb_error_setc(err, CB_ERR_TRANSPORT, CB_ERRCLASS_RETRIABLE,
+    return cb_error_setf(err, CB_ERR_TRANSPORT, CB_ERRF_RETRIABLE,
                          "schema registry %s answered HTTP %ld: %.200s", reg->url, status,
                          body->data ? body->data : "");
 }
@@ -286,7 +286,7 @@ int cb_registry_get_schema(cb_registry_t *reg, uint32_t id, avro_schema_t *out, 
         return 0;
     }
     if (!reg->url)
-        return cb_error_setc(err, CB_ERR_CONFIG, CB_ERRCLASS_RETRIABLE,
+        return cb_error_setf(err, CB_ERR_CONFIG, CB_ERRF_RETRIABLE,
                              "schema id %u: Confluent-framed message but no schema_registry.url "
                              "is configured",
                              id);
@@ -363,7 +363,7 @@ int cb_registry_register(cb_registry_t *reg, const char *subject, const char *sc
     jid = json_object_get(resp, "id");
     if (!json_is_integer(jid) || json_integer_value(jid) < 0 ||
         json_integer_value(jid) > (json_int_t)UINT32_MAX) {
-        cb_error_setc(err, CB_ERR_TRANSPORT, CB_ERRCLASS_RETRIABLE,
+        cb_error_setf(err, CB_ERR_TRANSPORT, CB_ERRF_RETRIABLE,
                       "subject %s: the Schema Registry's answer has no id: %.200s", subject,
                       body.data ? body.data : "");
         goto out;

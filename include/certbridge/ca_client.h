@@ -1,5 +1,5 @@
 /*
- * ca_client.h: the CA API v1 client (DESIGN.md §6, schemas/ca-api.yaml).
+ * ca_client.h: the CA API v1 client (docs/ARCHITECTURE.md §6, schemas/ca-api.yaml).
  *
  * libcurl multi handle, many requests in flight, connections reused; mTLS
  * with a client certificate, a pinned CA bundle, TLS >= 1.2, hostname
@@ -9,8 +9,10 @@
  * request completes with CB_CA_RETRY so the caller can pause and try later.
  *
  * Use: fill a cb_ca_req_t, cb_ca_submit() it, and drive everything with
- * cb_ca_poll(), which hands back finished requests one at a time. The client
- * is single-threaded: call it from one thread.
+ * cb_ca_poll(), which hands back finished requests one at a time. A
+ * readiness probe runs beside them without blocking (cb_ca_probe_start,
+ * cb_ca_probe_poll). The client is single-threaded: call it from one thread
+ * (the pipeline's main thread).
  */
 #ifndef CB_CA_CLIENT_H
 #define CB_CA_CLIENT_H
@@ -105,6 +107,27 @@ cb_ca_req_t *cb_ca_poll(cb_ca_client_t *c, int timeout_ms);
 
 /* Requests submitted and not yet returned by cb_ca_poll. */
 size_t cb_ca_pending(const cb_ca_client_t *c);
+
+/* The readiness probe (GET /v1/ca.pem), which must never hold up its
+ * caller: one attempt, no retries, at most timeout_ms (also capped by
+ * ca.timeout_ms; the connect timeout by both). Its request belongs to the
+ * client and completes apart from submitted ones: cb_ca_poll never returns
+ * it and cb_ca_pending does not count it, so a caller driving its own
+ * requests (the executor) never sees it. At most one probe at a time:
+ * answers 1 when a probe was started, 0 when one is still in flight (nothing
+ * done), -1 with err when the request could not be built. Starting a probe
+ * forgets a finished one cb_ca_probe_poll has not returned yet. */
+int cb_ca_probe_start(cb_ca_client_t *c, long timeout_ms, cb_error_t *err);
+
+/* Drives the client's transfers once without waiting (a caller's requests
+ * completing meanwhile stay queued for cb_ca_poll) and answers the probe
+ * once it finished: its request (klass CB_CA_SUCCESS when the CA answered
+ * 2xx; error_code and error_message otherwise), owned by the client and
+ * valid until the next cb_ca_probe_start or cb_ca_client_destroy. NULL while
+ * the probe runs, or when none was started or it was already returned. The
+ * probe also progresses while other callers drive the client (cb_ca_poll,
+ * cb_ca_call). */
+const cb_ca_req_t *cb_ca_probe_poll(cb_ca_client_t *c);
 
 /* Submits req and polls until it completes (tests, simple callers). Other
  * requests completing meanwhile are kept for later cb_ca_poll calls. */

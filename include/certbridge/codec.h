@@ -1,5 +1,5 @@
 /*
- * codec.h: wire formats of events and outcomes (DESIGN.md §2, §4).
+ * codec.h: wire formats of events and outcomes (docs/ARCHITECTURE.md §2).
  *
  * Input events are Confluent-framed Avro (magic 0, 4-byte big-endian schema
  * id, Avro body; writer schema fetched from the Schema Registry and cached per
@@ -7,6 +7,10 @@
  * decode into cb_event_t (event.h): strings NFC, cb_event_validate() passed.
  * Outcomes are encoded Confluent-framed (schema registered under
  * "<topic>-value") when schema_registry.url is set, else plain Avro.
+ *
+ * Threads: a codec is not thread-safe (it owns a Schema Registry client and
+ * its cache): one codec per thread. An outcome encoder made from it is
+ * immutable and may be shared (see cb_outcome_encoder_new).
  */
 #ifndef CB_CODEC_H
 #define CB_CODEC_H
@@ -31,7 +35,8 @@ int cb_format_parse(const char *s);
 typedef struct cb_codec cb_codec_t;
 
 /* A codec for the given configuration (schema_registry.*). Does no network
- * I/O. Caller frees with cb_codec_destroy(). Not thread-safe: one per thread. */
+ * I/O. Caller frees with cb_codec_destroy(). Not thread-safe: one per thread.
+ * The password file is read with cb_secret_read_file (secret.h). */
 cb_codec_t *cb_codec_new(const cb_config_t *cfg, cb_error_t *err);
 void cb_codec_destroy(cb_codec_t *codec);
 
@@ -50,14 +55,34 @@ int cb_codec_decode_event(cb_codec_t *codec, cb_event_kind_t expected, cb_format
 int cb_codec_encode_event(cb_codec_t *codec, cb_format_t format, const cb_event_t *ev, void **buf,
                           size_t *len, cb_error_t *err);
 
-/* Registers the outcome schema under "<topic>-value" when a registry is
- * configured (call once at start; retriable on CB_ERR_TRANSPORT). No-op
- * without a registry. */
-int cb_codec_prepare_outcomes(cb_codec_t *codec, const char *topic, cb_error_t *err);
-
-/* Encodes an outcome; *buf is malloc'd, caller frees. */
+/* Encodes an outcome with the codec (registering the outcome schema under
+ * "<output.outcome_topic>-value" on first use when a registry is
+ * configured); *buf is malloc'd, caller frees. For single-threaded callers
+ * (tests, fuzz targets); the pipeline uses an outcome encoder. */
 int cb_codec_encode_outcome(cb_codec_t *codec, const cb_outcome_t *o, void **buf, size_t *len,
                             cb_error_t *err);
+
+/* An outcome encoder: what encoding an outcome needs (the framing, and the
+ * schema id once registered), frozen, so that a thread other than the
+ * codec's can encode outcomes without touching the codec.
+ *
+ * cb_outcome_encoder_new runs on the thread that owns codec: when a registry
+ * is configured it registers the outcome schema under "<topic>-value" (topic
+ * NULL = output.outcome_topic) through the codec's registry client, which is
+ * network I/O (CB_ERR_TRANSPORT, retriable, when the registry cannot be
+ * reached); without one it does no I/O and outcomes are plain Avro. The
+ * encoder is then immutable and independent of the codec (it may outlive
+ * it): cb_outcome_encoder_encode only reads it, so any number of threads may
+ * use one encoder at once. Caller frees with cb_outcome_encoder_destroy. */
+typedef struct cb_outcome_encoder cb_outcome_encoder_t;
+cb_outcome_encoder_t *cb_outcome_encoder_new(cb_codec_t *codec, const char *topic, cb_error_t *err);
+void cb_outcome_encoder_destroy(cb_outcome_encoder_t *enc);
+
+/* Encodes an outcome, byte for byte as cb_codec_encode_outcome; *buf is
+ * malloc'd, caller frees. Permanent errors only (a missing or out-of-range
+ * field, CB_ERR_LIMIT for an oversized string). */
+int cb_outcome_encoder_encode(const cb_outcome_encoder_t *enc, const cb_outcome_t *o, void **buf,
+                              size_t *len, cb_error_t *err);
 
 /* The codec's Schema Registry client (never NULL), e.g. to preload writer
  * schemas with cb_registry_preload() in tests and fuzz targets. */

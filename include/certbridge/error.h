@@ -3,19 +3,25 @@
  *
  * Modules never print and never exit: a function that can fail takes a
  * cb_error_t * as its last argument, fills it on failure and returns -1 (or
- * NULL). The caller decides what to do from the class, which drives the
- * pipeline's correctness (DESIGN.md §5):
- *   CB_ERRCLASS_PERMANENT  the input or request is wrong; retrying will not help
- *                          (an undecodable event goes to the dead-letter topic).
- *   CB_ERRCLASS_RETRIABLE  try the same operation again later (CA down, timeout).
- *   CB_ERRCLASS_ABORTABLE  abort the open Kafka transaction and replay the batch.
- *   CB_ERRCLASS_FATAL      the instance cannot go on as it is (producer fenced):
- *                          rebuild it, or stop.
- * The value lives on the caller's stack; it owns no heap memory.
+ * NULL). The error carries a code (what went wrong, named in logs and
+ * dead-letter headers), a message, and flags saying what the caller may do
+ * about it, as librdkafka's error objects do (docs/ARCHITECTURE.md §6):
+ *   no flag            permanent: the input or request is wrong; retrying
+ *                      will not help (an undecodable event is a dead letter).
+ *   CB_ERRF_RETRIABLE  the same operation may succeed later (a registry or
+ *                      broker unreachable, a timeout): try again.
+ *   CB_ERRF_ABORTABLE  the open Kafka transaction cannot commit: abort it and
+ *                      replay its batch (librdkafka's txn_requires_abort).
+ *   CB_ERRF_FATAL      the object that failed cannot go on (a fenced
+ *                      producer): rebuild it, or stop.
+ * Flags combine (a retriable error that also requires an abort); callers
+ * test them with the cb_error_is_* predicates. The value lives on the
+ * caller's stack; it owns no heap memory.
  */
 #ifndef CB_ERROR_H
 #define CB_ERROR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define CB_ERRMSG_MAX 512
@@ -35,38 +41,41 @@ typedef enum cb_errcode {
     CB_ERR_INTERNAL   /* a bug: an invariant did not hold */
 } cb_errcode_t;
 
-typedef enum cb_errclass {
-    CB_ERRCLASS_PERMANENT = 0,
-    CB_ERRCLASS_RETRIABLE,
-    CB_ERRCLASS_ABORTABLE,
-    CB_ERRCLASS_FATAL
-} cb_errclass_t;
+#define CB_ERRF_RETRIABLE 0x1u /* try the same operation again later */
+#define CB_ERRF_ABORTABLE 0x2u /* abort the open transaction, replay its batch */
+#define CB_ERRF_FATAL     0x4u /* the failing object cannot go on: rebuild or stop */
 
 typedef struct cb_error {
     cb_errcode_t code;
-    cb_errclass_t klass;
+    unsigned flags; /* CB_ERRF_*; 0 = permanent */
     char msg[CB_ERRMSG_MAX];
 } cb_error_t;
 
-/* Resets err to "no error". Safe on NULL. */
+/* Resets err to "no error" (code CB_OK, no flags, empty message). Safe on
+ * NULL. */
 void cb_error_clear(cb_error_t *err);
 
-/* Fills err with a permanent error of the given code and a printf-style
- * message (truncated to CB_ERRMSG_MAX). Safe on NULL. Always returns -1 so
- * callers can write `return cb_error_set(err, ...);`. */
+/* Fills err with a permanent error (no flags) of the given code and a
+ * printf-style message (truncated to CB_ERRMSG_MAX). Safe on NULL. Always
+ * returns -1 so callers can write `return cb_error_set(err, ...);`. */
 int cb_error_set(cb_error_t *err, cb_errcode_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* As cb_error_set, with an explicit class. */
-int cb_error_setc(cb_error_t *err, cb_errcode_t code, cb_errclass_t klass, const char *fmt, ...)
+/* As cb_error_set, with flags (CB_ERRF_* or'ed together). */
+int cb_error_setf(cb_error_t *err, cb_errcode_t code, unsigned flags, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* Prepends "prefix: " to err's message, e.g. a field path or "file:line".
- * Keeps code and class. Safe on NULL. Returns -1. */
+ * Keeps code and flags. Safe on NULL. Returns -1. */
 int cb_error_prefix(cb_error_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Stable lower-case names, used in logs and dead-letter headers. */
+/* The flags, one at a time; false for NULL. */
+bool cb_error_is_retriable(const cb_error_t *err);
+bool cb_error_is_abortable(const cb_error_t *err);
+bool cb_error_is_fatal(const cb_error_t *err);
+
+/* Stable lower-case name of a code, used in logs and in the dead-letter
+ * header certbridge.error.class; "unknown" for a value outside the enum. */
 const char *cb_errcode_name(cb_errcode_t code);
-const char *cb_errclass_name(cb_errclass_t klass);
 
 #endif

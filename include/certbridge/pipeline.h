@@ -1,11 +1,19 @@
 /*
- * pipeline.h: `certbridge run`, the exactly-once pipeline (DESIGN.md §5).
+ * pipeline.h: `certbridge run`, the exactly-once pipeline
+ * (docs/ARCHITECTURE.md §3, §5).
  *
  * One consumer group on the org and person topics (read_committed, no
- * auto-commit), one transactional producer. Per batch: decode (bad input to
- * the dead-letter topic), plan, execute at the CA, then one transaction with
- * every outcome, every dead letter and the consumer offsets. A crash anywhere
- * replays the batch; the CA's idempotency keys make the replay harmless.
+ * auto-commit), one transactional producer owned by the committer
+ * (committer.h). Per batch: decode (bad input to the dead-letter topic),
+ * plan, execute at the CA, then one transaction with every outcome, every
+ * dead letter and the consumer offsets. A crash anywhere replays the batch;
+ * the CA's idempotency keys make the replay harmless.
+ *
+ * Threads (docs/ARCHITECTURE.md §4): the thread that calls cb_pipeline_run
+ * is the main (poll) thread: it owns the consumer, the codec, the CA client
+ * and the executor. cb_pipeline_run starts the committer thread and ends it
+ * before returning. cb_pipeline_new and cb_pipeline_destroy must not run
+ * while cb_pipeline_run does.
  */
 #ifndef CB_PIPELINE_H
 #define CB_PIPELINE_H
@@ -18,19 +26,23 @@
 
 typedef struct cb_pipeline cb_pipeline_t;
 
-/* Builds the Kafka clients, the codec and the CA client from cfg (borrowed:
- * must outlive the pipeline). Nothing is consumed yet. NULL with err
+/* Builds the consumer, the committer (with the producer's configuration),
+ * the codec and the CA client from cfg (borrowed: must outlive the
+ * pipeline). Nothing is consumed and no producer exists yet. NULL with err
  * (CB_ERR_CONFIG names a bad key) on failure. */
 cb_pipeline_t *cb_pipeline_new(const cb_config_t *cfg, cb_error_t *err);
 
-/* Runs until *stop becomes non-zero (a signal handler sets it) or, when
- * drain_idle_ms > 0, until no message arrived for that long after the last
- * committed batch. Finishes or aborts the open batch, closes the consumer.
- * Returns 0, or -1 on a fatal error. */
+/* Registers the outcome schema (when a registry is configured), starts the
+ * committer (its thread creates the producer and runs init_transactions),
+ * subscribes, and runs until *stop becomes non-zero (a signal handler sets
+ * it) or, when drain_idle_ms > 0, until no message arrived for that long
+ * after the last committed batch. Finishes or aborts the open batch, stops
+ * the committer, closes the consumer. Returns 0, or -1 on a fatal error. */
 int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idle_ms,
                     cb_error_t *err);
 
-/* Counters since start (metrics and the demo's summary). */
+/* Counters since start (the demo's summary): from the main thread, or once
+ * cb_pipeline_run returned. */
 typedef struct cb_pipeline_stats {
     uint64_t events_consumed, dead_letters, outcomes, batches_committed, txn_aborts,
         producer_rebuilds, rebalances;

@@ -5,7 +5,7 @@
  * Calls: GET /schemas/ids/{id} (writer schema of a Confluent-framed message)
  * and POST /subjects/{subject}/versions (register a schema, answers its id).
  * Error classes: the registry unreachable, timing out or answering 5xx/429 or
- * an auth failure is CB_ERR_TRANSPORT, CB_ERRCLASS_RETRIABLE (the message is
+ * an auth failure is CB_ERR_TRANSPORT with CB_ERRF_RETRIABLE (the message is
  * not known to be bad); an id the registry does not know (404) or a schema it
  * returns that is not Avro or does not parse is CB_ERR_DECODE, permanent.
  * Not thread-safe: one client per thread (the codec owns one).
@@ -35,7 +35,7 @@ void cb_registry_destroy(cb_registry_t *reg);
 /* The writer schema with this id: from the cache, else fetched and cached.
  * On success *out is a new reference the caller releases with
  * avro_schema_decref(). Without a URL, an unknown id is CB_ERR_CONFIG
- * (class retriable, so the message is never dead-lettered: Confluent
+ * (CB_ERRF_RETRIABLE, so the message is never dead-lettered: Confluent
  * framing needs schema_registry.url, and the operator must set it). */
 int cb_registry_get_schema(cb_registry_t *reg, uint32_t id, avro_schema_t *out, cb_error_t *err);
 

@@ -599,8 +599,8 @@ static void expect_error(cb_format_t fmt, const void *buf, size_t len, cb_errcod
     assert_int_equal(cb_codec_decode_event(codec, CB_EVENT_ORG, fmt, buf, len, &ev, &err), -1);
     assert_string_equal(err.msg, msg);
     assert_int_equal(err.code, code);
-    assert_int_equal(err.klass, CB_ERRCLASS_PERMANENT);
-    assert_null(ev.event_id); /* nothing leaks out of a failed decode */
+    assert_int_equal(err.flags, 0u); /* permanent */
+    assert_null(ev.event_id);        /* nothing leaks out of a failed decode */
 }
 
 static void test_truncated_and_trailing(void **state)
@@ -645,7 +645,7 @@ static void test_confluent_header(void **state)
                                            "\x00\x00\x00\x30\x39\x02", 6, &ev, &err),
                      -1);
     assert_int_equal(err.code, CB_ERR_CONFIG);
-    assert_int_equal(err.klass, CB_ERRCLASS_RETRIABLE);
+    assert_int_equal(err.flags, CB_ERRF_RETRIABLE);
     assert_string_equal(err.msg, "schema id 12345: Confluent-framed message but no "
                                  "schema_registry.url is configured");
 }
@@ -905,8 +905,9 @@ static void test_codec_config(void **state)
                                    "/nonexistent/certbridge-pw", &err),
                      0);
     assert_null(cb_codec_new(cfg, &err));
+    assert_int_equal(err.code, CB_ERR_CONFIG);
     assert_string_equal(err.msg, "schema_registry.basic_auth_password_file: cannot open "
-                                 "/nonexistent/certbridge-pw");
+                                 "\"/nonexistent/certbridge-pw\": No such file or directory");
     cb_config_destroy(cfg);
 
     /* a writer schema that is not a record */
