@@ -4,9 +4,13 @@
  */
 #include "cb_test.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "certbridge/ca_client.h"
 
@@ -255,12 +259,103 @@ static void test_unreachable_retries(void **state)
     cb_ca_client_destroy(c);
 }
 
+/* The readiness probe completes apart from submitted requests: cb_ca_poll
+ * hands back only the lookup, cb_ca_pending never counts the probe, and the
+ * probe makes one attempt (the lookup three) whose result cb_ca_probe_poll
+ * returns once. */
+static void test_probe_apart(void **state)
+{
+    const char *kv[] = {"ca.url",
+                        "http://127.0.0.1:9",
+                        "ca.insecure_http_url",
+                        "http://127.0.0.1:9",
+                        "ca.max_attempts",
+                        "3",
+                        "ca.retry_base_ms",
+                        "20",
+                        "ca.retry_max_ms",
+                        "40",
+                        NULL};
+    const cb_ca_req_t *probe;
+    cb_ca_req_t look, *done;
+    cb_ca_client_t *c;
+    cb_error_t err;
+
+    (void)state;
+    c = client_from(kv, &err);
+    assert_non_null(c);
+    assert_null(cb_ca_probe_poll(c)); /* none started */
+    memset(&look, 0, sizeof(look));
+    look.op = CB_CA_LOOKUP;
+    look.holder_id = "000.00.00.H19";
+    assert_int_equal(cb_ca_submit(c, &look, &err), 0);
+    assert_int_equal(cb_ca_probe_start(c, 1000, &err), 1);
+    assert_int_equal(cb_ca_probe_start(c, 1000, &err), 0); /* one at a time */
+    assert_int_equal(cb_ca_pending(c), 1);
+    done = cb_ca_poll(c, 10000);
+    assert_ptr_equal(done, &look);
+    assert_int_equal(look.attempts, 3);
+    assert_int_equal(cb_ca_pending(c), 0);
+    /* the probe (refused at once, never retried) is not handed to cb_ca_poll */
+    assert_null(cb_ca_poll(c, 100));
+    probe = cb_ca_probe_poll(c);
+    assert_non_null(probe);
+    assert_int_equal(probe->op, CB_CA_HEALTH);
+    assert_int_equal(probe->klass, CB_CA_RETRY);
+    assert_int_equal(probe->attempts, 1);
+    assert_string_equal(probe->error_code, "transport");
+    assert_null(cb_ca_probe_poll(c));                      /* returned once */
+    assert_int_equal(cb_ca_probe_start(c, 1000, &err), 1); /* the next one */
+    cb_ca_req_clear(&look);
+    cb_ca_client_destroy(c); /* with a probe in flight */
+}
+
+/* A CA that accepts connections and never answers (a listening socket
+ * nobody accepts from: the kernel completes the handshake): the probe gives
+ * up after its own timeout, in one attempt, not after the client's 30 s x 5
+ * attempts. */
+static void test_probe_hanging_ca(void **state)
+{
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    char url[64];
+    const char *kv[] = {
+        "ca.url", url, "ca.insecure_http_url", url, "ca.timeout_ms", "30000", "ca.max_attempts",
+        "5",      NULL};
+    const cb_ca_req_t *probe = NULL;
+    cb_ca_client_t *c;
+    cb_error_t err;
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+
+    (void)state;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(s, 8), 0);
+    assert_int_equal(getsockname(s, (struct sockaddr *)&sa, &sl), 0);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", ntohs(sa.sin_port));
+    c = client_from(kv, &err);
+    assert_non_null(c);
+    assert_int_equal(cb_ca_probe_start(c, 200, &err), 1);
+    while (!(probe = cb_ca_probe_poll(c)))
+        assert_null(cb_ca_poll(c, 50)); /* drives it, as the executor would */
+    assert_int_equal(probe->klass, CB_CA_RETRY);
+    assert_int_equal(probe->attempts, 1);
+    assert_int_equal(probe->http_status, 0);
+    assert_true(probe->latency_ms >= 200);
+    assert_true(probe->latency_ms < 30000); /* its own timeout, not ca.timeout_ms */
+    cb_ca_client_destroy(c);
+    close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_classify_http), cmocka_unit_test(test_classify_transport),
         cmocka_unit_test(test_backoff),       cmocka_unit_test(test_retry_after),
         cmocka_unit_test(test_config_checks), cmocka_unit_test(test_unreachable_retries),
+        cmocka_unit_test(test_probe_apart),   cmocka_unit_test(test_probe_hanging_ca),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -674,9 +674,134 @@ def scenario_huge_answer(s):
     return fails + s.check({"exit_code": rc, "aborts": aborts})
 
 
+def scenario_probe_hang(s):
+    """A CA that accepts TLS connections and never answers: the readiness
+    probe must not hold up polling (the probe runs every 200 ms here, with the
+    CA client's default timeouts of 30 s x 5 attempts, so a probe that waited
+    would stop the instance from polling for minutes). Two instances in one
+    group, no events: the first keeps polling (it gets its assignment, its
+    probe times out on its own, /metrics and /healthz answer), and when the
+    second joins, the first answers the rebalance within max.poll.interval.ms
+    (it logs "revoked", is never kicked out) and the second gets partitions."""
+    import re
+    import socket
+    import ssl
+    import threading
+
+    for t in (s.org_topic, s.person_topic):
+        s.tool("create-topic", s.bootstrap, t, "4")
+    for t in (s.outcome_topic, s.dlq_topic):
+        s.tool("create-topic", s.bootstrap, t, "1")
+    # the CA: a TLS listener (the reference CA's server certificate) that
+    # accepts every connection, completes the handshake and never answers
+    s.ca = RefCA(s.build, s.work, s.inventory)  # only its PKI; never started
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(os.path.join(s.ca.pki, "server.pem"), os.path.join(s.ca.pki, "server.key"))
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+    srv.settimeout(0.2)
+    held, done = [], threading.Event()
+
+    def hold(conn):
+        try:
+            held.append(tls.wrap_socket(conn, server_side=True))
+        except (OSError, ssl.SSLError):
+            conn.close()
+
+    def accept_forever():
+        while not done.is_set():
+            try:
+                conn = srv.accept()[0]
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            conn.settimeout(None)
+            threading.Thread(target=hold, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept_forever, daemon=True).start()
+    url = "https://127.0.0.1:%d" % srv.getsockname()[1]
+    extra = {"ca.url": url, "ca.timeout_ms": "30000", "ca.max_attempts": "5",
+             "metrics.ca_probe_interval_ms": "200",
+             "kafka.session.timeout.ms": "10000", "kafka.max.poll.interval.ms": "20000"}
+    fails = []
+
+    def expect(name, ok, detail=""):
+        log("%-34s %s %s" % (name, "ok" if ok else "FAILED", detail))
+        if not ok:
+            fails.append(name)
+        return ok
+
+    def text(name, since=0):
+        with open(os.path.join(s.work, name + ".log"), errors="replace") as f:
+            f.seek(since)
+            return f.read()
+
+    def wait_log(name, p, pattern, since=0, timeout=90):
+        """Waits for a log line of instance `name` (after byte `since`)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline and p.poll() is None:
+            if re.search(pattern, text(name, since)):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def healthz(port):
+        code, body = http_get(port, "/healthz")
+        return code, json.loads(body)
+
+    try:
+        a = s.start(s.conf("a", "cb-a", extra), "a")
+        port = metrics_port(s, "a")
+        if not expect("first instance assigned", wait_log("a", a, r'"assigned [1-9]\d* partition')):
+            log("no assignment within 90 s: the instance does not poll")
+            return fails
+        # the first probe ends by its own short timeout while polling goes on
+        expect("probe timed out on its own", wait_log("a", a, r"CA probe: unreachable"))
+        scrapes = [scrape(port) for _ in range(3)]
+        code, body = healthz(port)
+        expect("/metrics answered 3 times", all(sc.get("certbridge_ready|", -1) == 0
+                                                for sc in scrapes))
+        expect("/healthz: joined, CA unreachable",
+               code == 503 and body["group_joined"] and not body["ca_reachable"],
+               "%d %s" % (code, body))
+        since = os.path.getsize(os.path.join(s.work, "a.log"))
+        b = s.start(s.conf("b", "cb-b", extra), "b")
+        # cooperative-sticky: the second instance gets partitions only once
+        # the first has given them up in its rebalance callback
+        expect("second instance assigned", wait_log("b", b, r'"assigned [1-9]\d* partition'))
+        after = text("a", since)
+        expect("first instance answered the rebalance",
+               re.search(r'"revoked [1-9]\d* partition', after) is not None)
+        expect("first instance never lost its assignment", '"lost ' not in text("a"))
+        expect("no max.poll.interval.ms exceeded",
+               "maximum poll interval" not in text("a").lower())
+        code, body = healthz(port)
+        expect("/healthz still answers", code == 503 and body["group_joined"],
+               "%d %s" % (code, body))
+        rcs = []
+        for p in (a, b):
+            p.send_signal(signal.SIGTERM)
+        for p in (a, b):
+            try:
+                rcs.append(p.wait(60))
+            except subprocess.TimeoutExpired:
+                rcs.append(None)
+        expect("SIGTERM: both exit 0", rcs == [0, 0], str(rcs))
+    finally:
+        done.set()
+        srv.close()
+        for c in held:
+            c.close()
+    log("the CA took %d TLS connection(s) and answered none" % len(held))
+    return fails
+
+
 SCENARIOS = {"ops": scenario_ops, "bulk": scenario_bulk, "crash": scenario_crash, "fence": scenario_fence,
              "split": scenario_split, "outage": scenario_outage,
              "huge_answer": scenario_huge_answer}
+SCENARIOS["probe_hang"] = scenario_probe_hang
 
 
 def main():
