@@ -576,6 +576,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                     p->has_fatal = true;
                 } else if (rc == 0) {
                     p->need_rewind = true;
+                } else {
+                    cb_log(CB_LOG_INFO, "pipeline",
+                           "committed the open batch before the revocation");
                 }
                 p->batch_void = true; /* tells execute_batch the batch is gone */
             } else {
