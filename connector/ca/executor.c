@@ -112,8 +112,7 @@ static int set_outside(char **dst, const char *s)
 /* Fills err for memory that ran out while doing `what`; returns -1. */
 static int nomem(cb_error_t *err, const char *what)
 {
-    return cb_error_setc(err, CB_ERR_NOMEM, CB_ERRCLASS_ABORTABLE, "executor: out of memory %s",
-                         what);
+    return cb_error_setf(err, CB_ERR_NOMEM, CB_ERRF_ABORTABLE, "executor: out of memory %s", what);
 }
 
 void cb_work_clear(cb_work_t *w)
@@ -634,7 +633,7 @@ static int chain_advance(cb_executor_t *ex, chain_t *ch, cb_error_t *err)
  * replays the batch or stops). Returns -1. */
 static int fail_batch(cb_executor_t *ex, cb_error_t *err)
 {
-    err->klass = CB_ERRCLASS_ABORTABLE;
+    err->flags |= CB_ERRF_ABORTABLE;
     if (!ex->failed)
         cb_log(CB_LOG_ERROR, "executor", "the batch failed: %s", err->msg);
     ex->failed = true;

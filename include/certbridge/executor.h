@@ -59,7 +59,7 @@ int cb_executor_start(cb_executor_t *ex, cb_work_t *works, size_t n, cb_error_t 
 
 /* Drives the CA calls for at most timeout_ms. Returns 1 when every work item
  * has its outcomes, 0 while work remains, and -1 when the batch failed: err
- * (may be NULL) says why, class CB_ERRCLASS_ABORTABLE; today the only cause
+ * (may be NULL) says why, flagged CB_ERRF_ABORTABLE; today the only cause
  * is memory running out (CB_ERR_NOMEM). A CA call the client refuses to form
  * is not a batch failure: its action gets a FAILED outcome (error_code
  * "client").

@@ -761,7 +761,7 @@ static void test_allocation_failures(void **state)
             if (rc < 0) {
                 step_failed++;
                 assert_int_equal(err.code, CB_ERR_NOMEM);
-                assert_int_equal(err.klass, CB_ERRCLASS_ABORTABLE);
+                assert_int_equal(err.flags, CB_ERRF_ABORTABLE);
                 assert_int_equal(cb_executor_step(ex, 0, &err), -1);
                 assert_int_equal(err.code, CB_ERR_NOMEM);
                 for (i = 0; i < 3; i++)
