@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """certbridge benchmark: throughput, latency, CPU and memory against a real
-Kafka broker and the reference CA, beside a plain Python loop (issue [7/8]).
+Kafka broker and the reference CA, beside a plain Python loop (README "Benchmarks").
 
 Run through bench/run.sh (which builds, makes the venv and calls this with
 its Python). For every row of the matrix (CA latency L x CA concurrency C):
@@ -667,7 +667,7 @@ def write_results_md(path, rows, meta):
             "before %s, after %s."
             % (meta["build_type"], meta["batch_events"], meta["batch_ms"], meta["partitions"],
                meta["seed"], meta["drain_idle_ms"], meta["load_before"], meta["load_after"]), "",
-            table(rows), "", "Targets (issue [7/8]):", "",
+            table(rows), "", "Targets:", "",
             "| target | measured | met |", "|---|---|---|"]
     for name, val, ok in meta["targets"]:
         body.append("| %s | %s | %s |" % (name, val, "yes" if ok else "**no**"))

@@ -4,11 +4,11 @@
 A plain Python loop around confluent-kafka doing the same job as
 `certbridge run` on the same input: consume `hr.org-events` and
 `hr.person-events` (read_committed, no auto-commit), decode the JSON events,
-apply the default rules of DESIGN.md §3, and for every (event, holder) look up
+apply the default rules of docs/DOMAIN.md §3, and for every (event, holder) look up
 the holder's active certificates and make one CA call per action, one call at
 a time, with `requests` over mutual TLS (the same client certificate as
 certbridge, a kept-alive session). Then, per batch, ONE Kafka transaction:
-the outcomes (one per action, DESIGN.md §4), the dead letters (undecodable or
+the outcomes (one per action, schemas/CertificateActionOutcome.avsc), the dead letters (undecodable or
 invalid input) and the consumed offsets (send_offsets_to_transaction).
 
 Outcomes are written as plain Avro with certbridge's own schema
@@ -148,7 +148,7 @@ def decode(value, is_person_topic):
 
 
 def plan(ev):
-    """The intents of DESIGN.md §3 (default policy): dicts with action,
+    """The intents of docs/DOMAIN.md §3 (default policy): dicts with action,
     holder_type, holder_id, holder_name, reason, subject, note, leader."""
     out = []
 

@@ -1,5 +1,5 @@
 /*
- * ca.h: the reference CA's operations (DESIGN.md §6, schemas/ca-api.yaml)
+ * ca.h: the reference CA's operations (schemas/ca-api.yaml)
  * over its store (store.h) and X.509 work (pki.h), independent of HTTP.
  *
  * Every operation produces an answer: an HTTP status and a JSON body (a

@@ -1,10 +1,10 @@
 /*
- * rules.c: the reorganization rules (DOMAIN.md, DESIGN.md §3).
+ * rules.c: the reorganization rules (docs/DOMAIN.md §3).
  *
  * One validated event and a policy in, an ordered list of holder-level
  * intents out. Pure: no I/O, no clock, no randomness, so a replay of the same
  * event under the same policy plans exactly the same intents. The order
- * follows DESIGN.md §3's table top to bottom; for a merger the resulting (or
+ * follows docs/DOMAIN.md §3.1's table top to bottom; for a merger the resulting (or
  * carrier) intent comes first, then the cascade intents when
  * policy.cascade_personal is on, then REVOKE + RECALL_DEVICE per merged
  * organization in merged_orgs order.
@@ -302,7 +302,7 @@ static int plan_merged(builder_t *b)
     return 0;
 }
 
-/* OrgEvent rows of DESIGN.md §3. */
+/* OrgEvent rows of docs/DOMAIN.md §3.1 (R1-R5). */
 static int plan_org(builder_t *b)
 {
     const cb_event_t *ev = b->ev;
@@ -377,7 +377,7 @@ static int plan_departed(builder_t *b)
     return add_revoke_recall(b, CB_HOLDER_PERSON, p->person_id, p->full_name, reason, note);
 }
 
-/* PersonEvent rows of DESIGN.md §3, with the issue_new and position_change
+/* PersonEvent rows of docs/DOMAIN.md §3.1 (R6-R13), with the issue_new and position_change
  * switches. */
 static int plan_person(builder_t *b)
 {

@@ -1,5 +1,5 @@
 /*
- * codec_json.c: events as JSON objects (DESIGN.md §2), the `plan` input and
+ * codec_json.c: events as JSON objects (docs/DOMAIN.md §2), the `plan` input and
  * a wire format.
  *
  * Same field names as the Avro schemas. occurred_at is an RFC 3339 string or

@@ -1,5 +1,5 @@
 /*
- * outcome.c: life cycle and status names of cb_outcome_t (DESIGN.md §4).
+ * outcome.c: life cycle and status names of cb_outcome_t (schemas/CertificateActionOutcome.avsc).
  */
 #include "certbridge/outcome.h"
 

@@ -1,5 +1,5 @@
 /*
- * event.h: the domain events certbridge consumes (DESIGN.md §2), as plain C.
+ * event.h: the domain events certbridge consumes (docs/DOMAIN.md §2), as plain C.
  *
  * Every codec (JSON, plain Avro, Confluent-framed Avro) decodes into a
  * cb_event_t; Avro or JSON values never travel further than the codec. All

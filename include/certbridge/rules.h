@@ -1,5 +1,5 @@
 /*
- * rules.h: the reorganization rules (DOMAIN.md, DESIGN.md §3). Pure: one
+ * rules.h: the reorganization rules (docs/DOMAIN.md §3). Pure: one
  * event in, an ordered list of holder-level intents out; no I/O.
  *
  * Resolution (resolve.c) later asks the CA for each intent's holder's active

@@ -1,6 +1,6 @@
 /*
  * test_kafka_transactions.c: proves the broker implements the transaction
- * semantics certbridge's exactly-once protocol relies on (DESIGN.md §5).
+ * semantics certbridge's exactly-once protocol relies on (docs/ARCHITECTURE.md §5).
  *
  * A transactional producer commits one transaction (two messages plus the
  * consumer offset 2 sent with send_offsets_to_transaction) and aborts a

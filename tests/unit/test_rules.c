@@ -1,5 +1,5 @@
 /* test_rules.c: the reorganization rules, one table row per case of
- * DESIGN.md §3 and per policy switch, with the exact intents expected. */
+ * docs/DOMAIN.md §3.1 and per policy switch, with the exact intents expected. */
 #include "cb_test.h"
 
 #include <stdio.h>

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Exactly-once tests of `certbridge run` against a real Kafka broker and the
-reference CA (DESIGN.md §5, issue [5/8]).
+reference CA (docs/ARCHITECTURE.md §5).
 
     eos_test.py SCENARIO --build BUILD_DIR --bootstrap-file FILE [--events N]
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """`certbridge report` on the outcome topic of a real pipeline run, and its
-HTML page rendered by headless Chromium (issue [6/8]).
+HTML page rendered by headless Chromium (README "Progress report").
 
     report_test.py --build BUILD_DIR --bootstrap-file FILE [--events N] [--keep]
                    [--screenshot PNG]
