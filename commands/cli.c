@@ -294,6 +294,19 @@ static int fail(const char *verb, const cb_error_t *err)
     return exit_code_for(err);
 }
 
+/* A whole number of milliseconds in [lo, hi] from an option's argument:
+ * 0, or -1 when it is not one. */
+static int parse_ms(const char *arg, long lo, long hi, int *out)
+{
+    char *end;
+    long ms = strtol(arg, &end, 10);
+
+    if (*end || end == arg || ms < lo || ms > hi)
+        return -1;
+    *out = (int)ms;
+    return 0;
+}
+
 /* Prints a usage error pointing at the verb's --help; returns CB_EXIT_USAGE. */
 static int usage_error(const char *verb, const char *msg)
 {
@@ -413,8 +426,6 @@ static int verb_report(const verb_t *v, int argc, char **argv, char **envp)
     cb_report_t *r = NULL;
     cb_config_t *cfg;
     cb_error_t err;
-    char *end;
-    long ms;
 
     cb_error_clear(&err);
     optind = 1;
@@ -428,10 +439,8 @@ static int verb_report(const verb_t *v, int argc, char **argv, char **envp)
             if (format < 0)
                 return usage_error("report", "--format: expected table or json");
         } else if (c == 't') {
-            ms = strtol(optarg, &end, 10);
-            if (*end || end == optarg || ms < 1 || ms > 3600000)
+            if (parse_ms(optarg, 1, 3600000, &timeout_ms) < 0)
                 return usage_error("report", "--timeout-ms: expected milliseconds, 1..3600000");
-            timeout_ms = (int)ms;
         } else if (c == 'h') {
             return print_verb_help(v, stdout);
         } else {
@@ -502,8 +511,6 @@ static int verb_run(const verb_t *v, int argc, char **argv, char **envp)
     cb_config_t *cfg;
     cb_pipeline_t *p;
     cb_error_t err;
-    char *end;
-    long ms;
 
     cb_error_clear(&err);
     optind = 1;
@@ -511,10 +518,8 @@ static int verb_run(const verb_t *v, int argc, char **argv, char **envp)
         if (c == 'c') {
             path = optarg;
         } else if (c == 'd') {
-            ms = strtol(optarg, &end, 10);
-            if (*end || end == optarg || ms < 0 || ms > 86400000)
+            if (parse_ms(optarg, 0, 86400000, &drain_idle_ms) < 0)
                 return usage_error("run", "--drain-idle-ms: expected milliseconds, 0..86400000");
-            drain_idle_ms = (int)ms;
         } else if (c == 'h') {
             return print_verb_help(v, stdout);
         } else {

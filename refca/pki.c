@@ -82,13 +82,13 @@ EVP_PKEY *refca_key_from_private_pem(const char *pem, cb_error_t *err)
     return key;
 }
 
-int refca_key_public_der(EVP_PKEY *key, unsigned char **der, size_t *len, cb_error_t *err)
+/* Moves n bytes of DER that OpenSSL allocated at buf (n <= 0: the encoding
+ * failed, what names it) into a malloc'd *der the caller frees. */
+static int take_der(unsigned char *buf, int n, const char *what, unsigned char **der,
+                    size_t *len, cb_error_t *err)
 {
-    unsigned char *buf = NULL;
-    int n = i2d_PUBKEY(key, &buf);
-
     if (n <= 0)
-        return ssl_fail(err, "encoding a public key");
+        return ssl_fail(err, what);
     *der = malloc((size_t)n);
     if (!*der) {
         OPENSSL_free(buf);
@@ -98,6 +98,14 @@ int refca_key_public_der(EVP_PKEY *key, unsigned char **der, size_t *len, cb_err
     *len = (size_t)n;
     OPENSSL_free(buf);
     return 0;
+}
+
+int refca_key_public_der(EVP_PKEY *key, unsigned char **der, size_t *len, cb_error_t *err)
+{
+    unsigned char *buf = NULL;
+    int n = i2d_PUBKEY(key, &buf);
+
+    return take_der(buf, n, "encoding a public key", der, len, err);
 }
 
 EVP_PKEY *refca_key_from_public_der(const unsigned char *der, size_t len, cb_error_t *err)
@@ -294,17 +302,7 @@ int refca_cert_der(X509 *cert, unsigned char **der, size_t *len, cb_error_t *err
     unsigned char *buf = NULL;
     int n = i2d_X509(cert, &buf);
 
-    if (n <= 0)
-        return ssl_fail(err, "encoding a certificate");
-    *der = malloc((size_t)n);
-    if (!*der) {
-        OPENSSL_free(buf);
-        return cb_error_set(err, CB_ERR_NOMEM, "out of memory");
-    }
-    memcpy(*der, buf, (size_t)n);
-    *len = (size_t)n;
-    OPENSSL_free(buf);
-    return 0;
+    return take_der(buf, n, "encoding a certificate", der, len, err);
 }
 
 char *refca_cert_pem(X509 *cert, cb_error_t *err)

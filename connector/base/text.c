@@ -198,3 +198,15 @@ void cb_text_put_padded(FILE *out, const char *s, size_t width)
     for (; w < width; w++)
         fputc(' ', out);
 }
+
+char *cb_text_dup_opt(const char *s, bool *ok)
+{
+    char *d;
+
+    if (!s)
+        return NULL;
+    d = strdup(s);
+    if (!d)
+        *ok = false;
+    return d;
+}

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "certbridge/subject.h"
+#include "certbridge/text.h"
 
 /* Notes: what people must do, Vietnamese then English. */
 #define NOTE_RECALL                                                                                                   \
@@ -147,19 +148,6 @@ typedef struct builder {
     cb_error_t *err;
 } builder_t;
 
-/* strdup of an optional string; *ok turns false when out of memory. */
-static char *dup_or_null(const char *s, bool *ok)
-{
-    char *d;
-
-    if (!s)
-        return NULL;
-    d = strdup(s);
-    if (!d)
-        *ok = false;
-    return d;
-}
-
 /* Appends one intent with copies of holder_id and holder_name; takes
  * ownership of new_subject (freed on failure too). Returns the new intent or
  * NULL with err set. */
@@ -184,8 +172,8 @@ static cb_intent_t *add(builder_t *b, cb_action_t action, cb_holder_type_t holde
     it->holder_type = holder_type;
     it->reason = reason;
     it->note = note;
-    it->holder_id = dup_or_null(holder_id, &ok);
-    it->holder_name = dup_or_null(holder_name, &ok);
+    it->holder_id = cb_text_dup_opt(holder_id, &ok);
+    it->holder_name = cb_text_dup_opt(holder_name, &ok);
     it->new_subject = new_subject;
     b->out->count++;
     if (!ok) {
@@ -207,12 +195,12 @@ static cb_org_t *org_dup(const cb_org_t *src)
 
     if (!o)
         return NULL;
-    o->code = dup_or_null(src->code, &ok);
-    o->name = dup_or_null(src->name, &ok);
-    o->parent_code = dup_or_null(src->parent_code, &ok);
-    o->parent_name = dup_or_null(src->parent_name, &ok);
-    o->province = dup_or_null(src->province, &ok);
-    o->address = dup_or_null(src->address, &ok);
+    o->code = cb_text_dup_opt(src->code, &ok);
+    o->name = cb_text_dup_opt(src->name, &ok);
+    o->parent_code = cb_text_dup_opt(src->parent_code, &ok);
+    o->parent_name = cb_text_dup_opt(src->parent_name, &ok);
+    o->province = cb_text_dup_opt(src->province, &ok);
+    o->address = cb_text_dup_opt(src->address, &ok);
     if (!ok) {
         cb_org_clear(o);
         free(o);

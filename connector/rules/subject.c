@@ -4,21 +4,11 @@
  */
 #include "certbridge/subject.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Duplicates an optional string; *ok turns false when out of memory. */
-static char *dup_opt(const char *s, int *ok)
-{
-    char *d;
-
-    if (!s)
-        return NULL;
-    d = strdup(s);
-    if (!d)
-        *ok = 0;
-    return d;
-}
+#include "certbridge/text.h"
 
 /* Formats a subject built from borrowed strings (no copies needed). */
 static char *format_borrowed(const char *cn, const char *title, const char *ou, const char *o,
@@ -57,16 +47,16 @@ char *cb_subject_replace_org(const char *person_dn, const cb_org_t *org, cb_erro
 {
     cb_dn_t s;
     char *out = NULL;
-    int ok = 1;
+    bool ok = true;
 
     if (cb_dn_parse(person_dn, &s, err) < 0)
         return NULL;
     free(s.ou);
     free(s.o);
     free(s.l);
-    s.ou = dup_opt(org->name, &ok);
-    s.o = dup_opt(org->parent_name, &ok);
-    s.l = dup_opt(org->province, &ok);
+    s.ou = cb_text_dup_opt(org->name, &ok);
+    s.o = cb_text_dup_opt(org->parent_name, &ok);
+    s.l = cb_text_dup_opt(org->province, &ok);
     if (!ok) {
         cb_error_set(err, CB_ERR_NOMEM, "out of memory");
         goto cleanup_subject;

@@ -42,6 +42,10 @@ char *cb_text_nfc(const char *s, size_t len, size_t max_bytes, cb_error_t *err);
  * the text was cut). */
 int cb_text_cut_utf8(const char *s, size_t max_bytes, char **out, cb_error_t *err);
 
+/* strdup of an optional string: NULL for NULL; when the copy cannot be
+ * allocated, NULL and *ok turns false (so a run of copies is checked once). */
+char *cb_text_dup_opt(const char *s, bool *ok);
+
 /* True when a and b (NUL-terminated UTF-8) are equal after NFC. */
 bool cb_text_equal_nfc(const char *a, const char *b);
 
