@@ -19,6 +19,18 @@
  *   cbtool lag BOOTSTRAP GROUP TOPIC...
  *       Prints the group's total lag (end offset - committed offset) over the
  *       topics' partitions; exit 0.
+ *   cbtool produce-raw BOOTSTRAP FILE.jsonl [PROPERTY=VALUE...]
+ *       Produces records byte for byte (the poison corpus): each line is
+ *       {"topic": T, "partition": P, "key": HEX|null, "value": HEX|null,
+ *        "headers": [[HEX_NAME, HEX|null], ...]}. The properties are
+ *       librdkafka producer settings (message.max.bytes=...,
+ *       enable.idempotence=false). Prints one line per record, in order:
+ *       {"partition": P, "offset": O} or {"error": "..."}; exit 1 when a
+ *       record was not delivered.
+ *   cbtool dump BOOTSTRAP TOPIC
+ *       Reads TOPIC from the beginning with read_committed until the end of
+ *       every partition; one line per record: {"partition", "offset",
+ *       "key": HEX|null, "value": HEX|null, "headers": [[HEX_NAME, HEX|null]]}.
  */
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
@@ -32,7 +44,9 @@
 
 #include "../support/kafka_test.h"
 
-#define LINE_MAX_BYTES (1024 * 1024)
+#define LINE_MAX_BYTES     (1024 * 1024)
+#define RAW_LINE_MAX_BYTES (8 * 1024 * 1024) /* a hex record of a value at the broker's limit */
+#define RAW_RECORDS_MAX    100000
 
 static rd_kafka_t *make_client(rd_kafka_type_t type, const char *bootstrap, const char *group)
 {
@@ -318,6 +332,248 @@ static int cmd_lag(const char *bootstrap, const char *group, int ntopics, char *
     return 0;
 }
 
+/* ---- raw records (produce-raw, dump) ---------------------------------- */
+
+/* Decodes the hex string j into a new buffer (*out, *len); a JSON null gives
+ * *out = NULL. Returns -1 on a malformed value. */
+static int unhex(json_t *j, unsigned char **out, size_t *len)
+{
+    const char *s;
+    size_t n, i;
+
+    *out = NULL;
+    *len = 0;
+    if (!j || json_is_null(j))
+        return 0;
+    if (!json_is_string(j))
+        return -1;
+    s = json_string_value(j);
+    n = strlen(s);
+    if (n % 2)
+        return -1;
+    *out = malloc(n / 2 + 1); /* never NULL for an empty value: "" is not null */
+    if (!*out)
+        return -1;
+    for (i = 0; i < n / 2; i++) {
+        unsigned v;
+        if (sscanf(s + 2 * i, "%2x", &v) != 1) {
+            free(*out);
+            *out = NULL;
+            return -1;
+        }
+        (*out)[i] = (unsigned char)v;
+    }
+    *len = n / 2;
+    return 0;
+}
+
+/* A hex JSON string of p[0..n), or JSON null for p == NULL. */
+static json_t *hexj(const void *p, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    const unsigned char *b = p;
+    char *s;
+    json_t *j;
+    size_t i;
+
+    if (!p)
+        return json_null();
+    if (!(s = malloc(2 * n + 1)))
+        return json_null();
+    for (i = 0; i < n; i++) {
+        s[2 * i] = digits[b[i] >> 4];
+        s[2 * i + 1] = digits[b[i] & 15];
+    }
+    s[2 * n] = '\0';
+    j = json_stringn(s, 2 * n);
+    free(s);
+    return j;
+}
+
+typedef struct raw_result {
+    int partition;
+    long long offset;
+    rd_kafka_resp_err_t err;
+    bool done;
+} raw_result_t;
+
+static void raw_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    raw_result_t *r = m->_private;
+
+    (void)rk;
+    (void)opaque;
+    r->partition = (int)m->partition;
+    r->offset = (long long)m->offset;
+    r->err = m->err;
+    r->done = true;
+}
+
+static int cmd_produce_raw(const char *bootstrap, const char *path, int nprops, char **props)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    raw_result_t *res = calloc(RAW_RECORDS_MAX, sizeof(*res));
+    char *line = malloc(RAW_LINE_MAX_BYTES), errstr[512];
+    FILE *f = fopen(path, "r");
+    rd_kafka_t *p;
+    long n = 0, i, failed = 0;
+    int k;
+
+    if (!f || !line || !res) {
+        fprintf(stderr, "cbtool: cannot open %s\n", path);
+        return 1;
+    }
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "linger.ms", "20", errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr));
+    for (k = 0; k < nprops; k++) {
+        char *eq = strchr(props[k], '=');
+        if (!eq) {
+            fprintf(stderr, "cbtool: %s: expected PROPERTY=VALUE\n", props[k]);
+            return 2;
+        }
+        *eq = '\0';
+        if (rd_kafka_conf_set(conf, props[k], eq + 1, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+            fprintf(stderr, "cbtool: %s: %s\n", props[k], errstr);
+            return 2;
+        }
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, raw_dr);
+    if (!(p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr)))) {
+        fprintf(stderr, "cbtool: %s\n", errstr);
+        return 1;
+    }
+    while (fgets(line, RAW_LINE_MAX_BYTES, f)) {
+        json_t *root, *h, *pair;
+        unsigned char *key = NULL, *val = NULL;
+        size_t klen = 0, vlen = 0, hi;
+        rd_kafka_headers_t *hdrs = NULL;
+        rd_kafka_resp_err_t e;
+        json_error_t jerr;
+
+        if (strspn(line, " \t\r\n") == strlen(line))
+            continue;
+        if (n == RAW_RECORDS_MAX || !(root = json_loads(line, 0, &jerr)) ||
+            !json_is_string(json_object_get(root, "topic")) ||
+            unhex(json_object_get(root, "key"), &key, &klen) < 0 ||
+            unhex(json_object_get(root, "value"), &val, &vlen) < 0) {
+            fprintf(stderr, "cbtool: %s: record %ld is malformed (or past %d records)\n", path,
+                    n + 1, RAW_RECORDS_MAX);
+            return 1;
+        }
+        h = json_object_get(root, "headers");
+        if (json_array_size(h)) {
+            hdrs = rd_kafka_headers_new(json_array_size(h));
+            json_array_foreach(h, hi, pair)
+            {
+                unsigned char *hn = NULL, *hv = NULL;
+                size_t hnl = 0, hvl = 0;
+                if (unhex(json_array_get(pair, 0), &hn, &hnl) < 0 || !hn ||
+                    unhex(json_array_get(pair, 1), &hv, &hvl) < 0) {
+                    fprintf(stderr, "cbtool: %s: record %ld: a malformed header\n", path, n + 1);
+                    return 1;
+                }
+                rd_kafka_header_add(hdrs, (const char *)hn, (ssize_t)hnl, hv, (ssize_t)hvl);
+                free(hn);
+                free(hv);
+            }
+        }
+        do {
+            e = rd_kafka_producev(
+                p, RD_KAFKA_V_TOPIC(json_string_value(json_object_get(root, "topic"))),
+                RD_KAFKA_V_PARTITION(
+                    (int32_t)json_integer_value(json_object_get(root, "partition"))),
+                RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE(val, vlen),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&res[n]),
+                RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+            if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                rd_kafka_poll(p, 100);
+        } while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL);
+        if (e) { /* refused before sending: reported like a failed delivery */
+            if (hdrs)
+                rd_kafka_headers_destroy(hdrs);
+            res[n].err = e;
+            res[n].done = true;
+        }
+        free(key);
+        free(val);
+        json_decref(root);
+        n++;
+    }
+    fclose(f);
+    free(line);
+    rd_kafka_flush(p, 60000);
+    for (i = 0; i < n; i++) {
+        if (!res[i].done || res[i].err) {
+            failed++;
+            printf("{\"error\": \"%s\"}\n",
+                   res[i].done ? rd_kafka_err2str(res[i].err) : "not delivered within 60 s");
+        } else {
+            printf("{\"partition\": %d, \"offset\": %lld}\n", res[i].partition, res[i].offset);
+        }
+    }
+    rd_kafka_destroy(p);
+    free(res);
+    return failed ? 1 : 0;
+}
+
+static void print_raw(rd_kafka_message_t *m)
+{
+    rd_kafka_headers_t *h = NULL;
+    json_t *j = json_object(), *hs = json_array();
+    const char *name;
+    const void *v;
+    size_t len, i;
+    char *s;
+
+    json_object_set_new(j, "partition", json_integer(m->partition));
+    json_object_set_new(j, "offset", json_integer(m->offset));
+    json_object_set_new(j, "key", hexj(m->key, m->key_len));
+    json_object_set_new(j, "value", hexj(m->payload, m->len));
+    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR && h)
+        for (i = 0; rd_kafka_header_get_all(h, i, &name, &v, &len) == RD_KAFKA_RESP_ERR_NO_ERROR;
+             i++) {
+            json_t *pair = json_array();
+            json_array_append_new(pair, hexj(name, strlen(name)));
+            json_array_append_new(pair, hexj(v, len));
+            json_array_append_new(hs, pair);
+        }
+    json_object_set_new(j, "headers", hs);
+    s = json_dumps(j, JSON_COMPACT);
+    puts(s);
+    free(s);
+    json_decref(j);
+}
+
+static int cmd_dump(const char *bootstrap, const char *topic)
+{
+    rd_kafka_t *c = make_client(RD_KAFKA_CONSUMER, bootstrap, NULL);
+    int parts = assign_all(c, topic), eofs = 0, idle = 0;
+
+    while (eofs < parts && idle < 300) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
+        if (!m) {
+            idle++;
+            continue;
+        }
+        idle = 0;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            eofs++;
+        else if (m->err)
+            fprintf(stderr, "cbtool: %s\n", rd_kafka_message_errstr(m));
+        else
+            print_raw(m);
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    if (eofs < parts) {
+        fprintf(stderr, "cbtool: did not reach the end of %s\n", topic);
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 6 && !strcmp(argv[1], "produce"))
@@ -336,9 +592,15 @@ int main(int argc, char **argv)
     }
     if (argc >= 5 && !strcmp(argv[1], "lag"))
         return cmd_lag(argv[2], argv[3], argc - 4, argv + 4);
+    if (argc >= 4 && !strcmp(argv[1], "produce-raw"))
+        return cmd_produce_raw(argv[2], argv[3], argc - 4, argv + 4);
+    if (argc == 4 && !strcmp(argv[1], "dump"))
+        return cmd_dump(argv[2], argv[3]);
     fprintf(stderr, "usage: cbtool produce BOOTSTRAP ORG_TOPIC PERSON_TOPIC FILE.jsonl\n"
                     "       cbtool outcomes|dlq BOOTSTRAP TOPIC\n"
                     "       cbtool create-topic BOOTSTRAP TOPIC PARTITIONS\n"
-                    "       cbtool lag BOOTSTRAP GROUP TOPIC...\n");
+                    "       cbtool lag BOOTSTRAP GROUP TOPIC...\n"
+                    "       cbtool produce-raw BOOTSTRAP FILE.jsonl [PROPERTY=VALUE...]\n"
+                    "       cbtool dump BOOTSTRAP TOPIC\n");
     return 2;
 }
