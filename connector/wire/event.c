@@ -131,6 +131,38 @@ static int validate_org(const cb_org_t *org, const char *path, cb_error_t *err)
     return check_optional(org->address, p, err);
 }
 
+/* The codes of a merger: no organization twice; the resulting organization
+ * among the merged ones only when it existed before (result_is_new=false,
+ * docs/DOMAIN.md §3.1 R2) and never alone: a merger of an organization with
+ * itself is not a merger. */
+static int validate_merged_codes(const cb_event_t *ev, cb_error_t *err)
+{
+    size_t i, j;
+    bool self = false;
+
+    for (i = 0; i < ev->merged_count; i++) {
+        const char *code = ev->merged_orgs[i].code;
+        for (j = 0; j < i; j++)
+            if (strcmp(ev->merged_orgs[j].code, code) == 0)
+                return cb_error_set(err, CB_ERR_INVALID,
+                                    "merged_orgs[%zu].code: \"%.40s\" is listed twice", i, code);
+        if (strcmp(code, ev->org.code) == 0) {
+            if (ev->result_is_new)
+                return cb_error_set(err, CB_ERR_INVALID,
+                                    "merged_orgs[%zu].code: \"%.40s\" is the new organization "
+                                    "itself (result_is_new=true)",
+                                    i, code);
+            self = true;
+        }
+    }
+    if (self && ev->merged_count == 1)
+        return cb_error_set(err, CB_ERR_INVALID,
+                            "merged_orgs: the organization \"%.40s\" is merged into itself and "
+                            "nothing else",
+                            ev->org.code);
+    return 0;
+}
+
 static int validate_org_event(const cb_event_t *ev, cb_error_t *err)
 {
     size_t i;
@@ -151,6 +183,8 @@ static int validate_org_event(const cb_event_t *ev, cb_error_t *err)
         if (validate_org(&ev->merged_orgs[i], p, err) < 0)
             return -1;
     }
+    if (validate_merged_codes(ev, err) < 0)
+        return -1;
     if (ev->certificate_carrier) {
         bool found = false;
         for (i = 0; i < ev->merged_count && !found; i++)
@@ -183,6 +217,8 @@ static int validate_person_event(const cb_event_t *ev, cb_error_t *err)
     if (ev->departure_reason != CB_DEPARTURE_NONE &&
         (ev->departure_reason < 0 || ev->departure_reason >= CB_DEPARTURE_REASON_COUNT))
         return cb_error_set(err, CB_ERR_INVALID, "departure_reason: out of range");
+    if (ev->departure_reason != CB_DEPARTURE_NONE && ev->type != CB_PERSON_DEPARTED)
+        return cb_error_set(err, CB_ERR_INVALID, "departure_reason: only DEPARTED events carry it");
     return 0;
 }
 
@@ -191,6 +227,17 @@ int cb_event_validate(const cb_event_t *ev, cb_error_t *err)
     if (check_required(ev->event_id, "event_id", err) < 0 ||
         check_required(ev->source_system, "source_system", err) < 0)
         return -1;
+    if (ev->effective_date < CB_DATE_MIN_DAYS || ev->effective_date > CB_DATE_MAX_DAYS)
+        return cb_error_set(err, CB_ERR_INVALID,
+                            "effective_date: %ld days from 1970-01-01 is outside 0001-01-01 to "
+                            "9999-12-31",
+                            (long)ev->effective_date);
+    if (ev->occurred_at_ms < CB_DATE_MIN_DAYS * 86400000LL ||
+        ev->occurred_at_ms >= (CB_DATE_MAX_DAYS + 1) * 86400000LL)
+        return cb_error_set(err, CB_ERR_INVALID,
+                            "occurred_at: %lld ms from the epoch is outside 0001-01-01 to "
+                            "9999-12-31",
+                            (long long)ev->occurred_at_ms);
     if (validate_org(&ev->org, "org", err) < 0)
         return -1;
     if (ev->kind == CB_EVENT_ORG)

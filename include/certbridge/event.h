@@ -24,6 +24,10 @@
 #define CB_MERGED_ORGS_MAX  256           /* merged_orgs entries */
 #define CB_ORG_CODE_MAX     35            /* electronic identification code */
 #define CB_NATIONAL_ID_LEN  12            /* CCCD digits */
+/* Dates certbridge accepts, as days from 1970-01-01: 0001-01-01 to
+ * 9999-12-31 (what RFC 3339 and ISO 8601 basic dates can write). */
+#define CB_DATE_MIN_DAYS (-719162)
+#define CB_DATE_MAX_DAYS 2932896
 
 typedef struct cb_org {
     char *code;        /* required: [0-9A-Z.]{1,35}, dot-separated groups */

@@ -103,6 +103,59 @@ static void test_invalid(void **state)
     free(ev.event_id);
     ev.event_id = NULL;
     expect_invalid(&ev, "event_id: required field is missing or empty");
+
+    /* mergers that are not mergers */
+    make_merged(&ev);
+    free(ev.merged_orgs[1].code);
+    ev.merged_orgs[1].code = strdup("000.01.00.H19");
+    expect_invalid(&ev, "merged_orgs[1].code: \"000.01.00.H19\" is listed twice");
+    make_merged(&ev);
+    ev.result_is_new = true;
+    free(ev.merged_orgs[1].code);
+    ev.merged_orgs[1].code = strdup("000.00.00.H19");
+    expect_invalid(&ev, "merged_orgs[1].code: \"000.00.00.H19\" is the new organization itself "
+                        "(result_is_new=true)");
+    make_merged(&ev);
+    cb_org_clear(&ev.merged_orgs[1]);
+    ev.merged_count = 1;
+    free(ev.merged_orgs[0].code);
+    ev.merged_orgs[0].code = strdup("000.00.00.H19");
+    expect_invalid(&ev, "merged_orgs: the organization \"000.00.00.H19\" is merged into itself "
+                        "and nothing else");
+
+    /* dates a calendar cannot write */
+    make_person(&ev);
+    ev.effective_date = 2932897; /* 10000-01-01 */
+    expect_invalid(&ev, "effective_date: 2932897 days from 1970-01-01 is outside 0001-01-01 to "
+                        "9999-12-31");
+    make_person(&ev);
+    ev.occurred_at_ms = INT64_MIN;
+    expect_invalid(&ev, "occurred_at: -9223372036854775808 ms from the epoch is outside "
+                        "0001-01-01 to 9999-12-31");
+
+    make_person(&ev);
+    ev.type = CB_PERSON_TRANSFERRED;
+    expect_invalid(&ev, "departure_reason: only DEPARTED events carry it");
+}
+
+/* The edges that are still valid: an existing organization listed among
+ * those merged into it (R2), the first and last days of the calendar. */
+static void test_valid_edges(void **state)
+{
+    cb_event_t ev;
+    cb_error_t err;
+
+    (void)state;
+    make_merged(&ev);
+    free(ev.merged_orgs[1].code);
+    ev.merged_orgs[1].code = strdup("000.00.00.H19");
+    assert_int_equal(cb_event_validate(&ev, &err), 0);
+    cb_event_clear(&ev);
+    make_person(&ev);
+    ev.effective_date = CB_DATE_MIN_DAYS;
+    ev.occurred_at_ms = (int64_t)(CB_DATE_MAX_DAYS + 1) * 86400000 - 1;
+    assert_int_equal(cb_event_validate(&ev, &err), 0);
+    cb_event_clear(&ev);
 }
 
 static void test_codes_and_names(void **state)
@@ -142,6 +195,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_valid_edges),
         cmocka_unit_test(test_codes_and_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

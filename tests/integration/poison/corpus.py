@@ -278,12 +278,27 @@ def build(ctx):
                                     result_is_new=True, certificate_carrier="999.99.99.H19",
                                     merged_orgs=merged_orgs(2, "999.12")),
               r"certificate_carrier")
+    # An existing organization listed among those merged into it is valid
+    # (docs/DOMAIN.md §3.1 R2); merged into itself alone, or into itself as a
+    # new organization, or an organization listed twice, is not a merger.
     _semantic(enc, out, "merged_into_itself", "org",
               lambda eid: org_event(eid, etype="MERGED", code="999.00.06.H19",
-                                    merged_orgs=[org("999.13.000.H19"),
-                                                 org("999.00.06.H19")]),
-              r"merged_orgs|itself|own",
-              note="org 999.00.06.H19 lists itself among its merged organizations")
+                                    merged_orgs=[org("999.00.06.H19")]),
+              r"merged into itself",
+              note="org 999.00.06.H19 is its own and only merged organization")
+    _semantic(enc, out, "merged_into_new_itself", "org",
+              lambda eid: org_event(eid, etype="MERGED", code="999.00.09.H19",
+                                    result_is_new=True,
+                                    merged_orgs=[org("999.13.001.H19"),
+                                                 org("999.00.09.H19")]),
+              r"is the new organization itself",
+              note="a new organization 999.00.09.H19 lists itself among those merged")
+    _semantic(enc, out, "merged_listed_twice", "org",
+              lambda eid: org_event(eid, etype="MERGED", code="999.00.10.H19",
+                                    merged_orgs=[org("999.13.002.H19"),
+                                                 org("999.13.002.H19")]),
+              r"listed twice",
+              note="999.13.002.H19 appears twice in merged_orgs")
     if ctx.cascade:
         _semantic(enc, out, "merged_256_cascade", "org",
                   lambda eid: org_event(eid, etype="MERGED", code="999.00.07.H19",
