@@ -126,11 +126,6 @@ void cb_metrics_set_ca_reachable(cb_metrics_t *m, bool reachable)
 
 static const char *const hold_cause_names[CB_HOLD_COUNT] = {"schema_registry", "ca", "kafka"};
 
-const char *cb_metrics_hold_cause_name(cb_hold_cause_t cause)
-{
-    return cause >= 0 && cause < CB_HOLD_COUNT ? hold_cause_names[cause] : "?";
-}
-
 void cb_metrics_set_held(cb_metrics_t *m, cb_hold_cause_t cause, int64_t since_unix_s)
 {
     if (m && cause >= 0 && cause < CB_HOLD_COUNT)

@@ -5,10 +5,15 @@
  *   COLLECT  poll messages until pipeline.batch_max_events or
  *            pipeline.batch_max_ms; a rebalance drops the revoked partitions'
  *            messages (the new owner reads them from the committed offsets).
- *   EXECUTE  decode, plan and run the CA calls. The consumer is polled so the
+ *   PLAN     decode and plan every message: a permanent failure is a dead
+ *            letter; a Schema Registry that is unavailable holds the batch
+ *            here, before any CA call (partitions paused, the consumer
+ *            polled), until it answers (docs/ARCHITECTURE.md §6).
+ *   EXECUTE  run the CA calls. The consumer is polled so the
  *            group keeps the instance; after a second (or at once when the CA
- *            is unavailable) the assigned partitions are paused, and messages
- *            that still arrive are carried into the next batch.
+ *            is unavailable: the batch is held) the assigned partitions are
+ *            paused, and messages that still arrive are carried into the next
+ *            batch.
  *   COMMIT   the batch is handed to the committer (committer.h), whose
  *            thread commits it in one transaction while this thread collects
  *            and executes the next batch; that batch is handed over only once
@@ -449,7 +454,8 @@ static int hold_decode(cb_pipeline_t *p, volatile sig_atomic_t *stop, const rd_k
                        "stopping: leaving the held batch uncommitted (no CA call was made for "
                        "it; the next start reads it again)");
                 drop_batch(p);
-                hold_set(p, CB_HOLD_SCHEMA_REGISTRY, NULL);
+                p->holds[CB_HOLD_SCHEMA_REGISTRY].on = false; /* ends, does not clear */
+                cb_metrics_set_held(p->metrics, CB_HOLD_SCHEMA_REGISTRY, 0);
                 return 1;
             }
             usleep(HOLD_POLL_MS * 1000);

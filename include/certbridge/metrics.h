@@ -49,9 +49,6 @@ typedef enum cb_hold_cause {
     CB_HOLD_COUNT
 } cb_hold_cause_t;
 
-/* The cause's label value: "schema_registry", "ca", "kafka". */
-const char *cb_metrics_hold_cause_name(cb_hold_cause_t cause);
-
 /* Sets the hold of cause: since_unix_s is the wall-clock second it began,
  * 0 when it ended. Exposed as certbridge_held{cause} (0/1) and
  * certbridge_held_since_timestamp_seconds{cause}; a hold makes the instance
