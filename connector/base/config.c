@@ -31,10 +31,11 @@ static const cb_config_prop_t props[] = {
      "Confluent-compatible Schema Registry (http:// or https://); empty = none. Needed to read "
      "Confluent-framed events (writer schemas are fetched by id and cached) and to write "
      "outcomes Confluent-framed (the schema is registered under <topic>-value); without it "
-     "outcomes are plain Avro."},
+     "outcomes are plain Avro, input.*_format=confluent is refused at start, and a framed value "
+     "on an auto topic is a dead letter."},
     {"schema_registry.timeout_ms", CB_CONFIG_INT, "5000", 1, 600000, NULL,
-     "Timeout of one Schema Registry request; an unreachable registry is a retriable error, "
-     "never a dead letter."},
+     "Timeout of one Schema Registry request; an unreachable registry holds the batch until it "
+     "answers, never a dead letter."},
     {"schema_registry.basic_auth_user", CB_CONFIG_STRING, "", 0, 0, NULL,
      "User for HTTP basic authentication to the Schema Registry; empty = none."},
     {"schema_registry.basic_auth_password_file", CB_CONFIG_STRING, "", 0, 0, NULL,

@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "certbridge/clock.h"
 
 /* CA call latency buckets, seconds (upper bounds; +Inf is implicit). */
 static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -32,6 +35,7 @@ struct cb_metrics {
     atomic_uint_fast64_t dead_letters;
     atomic_int_fast64_t lag, in_flight;
     atomic_bool group_joined, ca_reachable;
+    atomic_int_fast64_t held_since[CB_HOLD_COUNT]; /* Unix seconds; 0 = not held */
 
     struct event_base *base;
     struct evhttp *http;
@@ -120,9 +124,82 @@ void cb_metrics_set_ca_reachable(cb_metrics_t *m, bool reachable)
         atomic_store(&m->ca_reachable, reachable);
 }
 
+static const char *const hold_cause_names[CB_HOLD_COUNT] = {"schema_registry", "ca", "kafka"};
+
+void cb_metrics_set_held(cb_metrics_t *m, cb_hold_cause_t cause, int64_t since_unix_s)
+{
+    if (m && cause >= 0 && cause < CB_HOLD_COUNT)
+        atomic_store(&m->held_since[cause], since_unix_s > 0 ? since_unix_s : 0);
+}
+
+int64_t cb_metrics_held_since(const cb_metrics_t *m, cb_hold_cause_t cause)
+{
+    return m && cause >= 0 && cause < CB_HOLD_COUNT ? atomic_load(&m->held_since[cause]) : 0;
+}
+
+/* Whether any cause holds a batch. */
+static bool any_held(const cb_metrics_t *m)
+{
+    int c;
+
+    for (c = 0; c < CB_HOLD_COUNT; c++)
+        if (atomic_load(&m->held_since[c]))
+            return true;
+    return false;
+}
+
 bool cb_metrics_ready(const cb_metrics_t *m)
 {
-    return atomic_load(&m->group_joined) && atomic_load(&m->ca_reachable);
+    return atomic_load(&m->group_joined) && atomic_load(&m->ca_reachable) && !any_held(m);
+}
+
+/* Unix seconds as an RFC 3339 UTC time (20 characters and the NUL). */
+static void format_utc(int64_t unix_s, char out[24])
+{
+    time_t t = (time_t)unix_s;
+    struct tm tm;
+
+    if (!gmtime_r(&t, &tm) || !strftime(out, 24, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(out, 24, "%lld", (long long)unix_s);
+}
+
+bool cb_metrics_health(const cb_metrics_t *m, int64_t now_unix_s, char *buf, size_t size)
+{
+    bool joined = atomic_load(&m->group_joined), ca = atomic_load(&m->ca_reachable);
+    bool ready = cb_metrics_ready(m);
+    char held[256] = "", reason[512] = "", when[24];
+    size_t hl = 0, rl = 0;
+    int c;
+
+    if (!joined)
+        rl += (size_t)snprintf(reason + rl, sizeof(reason) - rl, "consumer group not joined");
+    if (!ca && rl < sizeof(reason))
+        rl +=
+            (size_t)snprintf(reason + rl, sizeof(reason) - rl, "%sCA unreachable", rl ? "; " : "");
+    for (c = 0; c < CB_HOLD_COUNT; c++) {
+        int64_t since = atomic_load(&m->held_since[c]);
+        if (!since)
+            continue;
+        format_utc(since, when);
+        if (hl < sizeof(held))
+            hl += (size_t)snprintf(held + hl, sizeof(held) - hl, "%s\"%s\":\"%s\"", hl ? "," : "",
+                                   hold_cause_names[c], when);
+        if (rl < sizeof(reason))
+            rl += (size_t)snprintf(reason + rl, sizeof(reason) - rl,
+                                   "%s%s unavailable since %s (held %lld s)", rl ? "; " : "",
+                                   hold_cause_names[c], when,
+                                   (long long)(now_unix_s > since ? now_unix_s - since : 0));
+    }
+    if (ready)
+        snprintf(buf, size,
+                 "{\"ready\":true,\"group_joined\":true,\"ca_reachable\":true,"
+                 "\"held\":{}}\n");
+    else
+        snprintf(buf, size,
+                 "{\"ready\":false,\"group_joined\":%s,\"ca_reachable\":%s,\"held\":{%s},"
+                 "\"reason\":\"not ready: %s\"}\n",
+                 joined ? "true" : "false", ca ? "true" : "false", held, reason);
+    return ready;
 }
 
 /* A growing text buffer capped at 1 MiB (the exposition is a few KiB). */
@@ -239,8 +316,20 @@ char *cb_metrics_render(const cb_metrics_t *m)
     metric_header(&b, "certbridge_consumer_lag", "gauge",
                   "Messages not yet committed on the assigned input partitions (-1: unknown).");
     text_buf_printf(&b, "certbridge_consumer_lag %lld\n", (long long)atomic_load(&m->lag));
+    metric_header(&b, "certbridge_held", "gauge",
+                  "1 while a batch is held because a dependency is unavailable, by cause "
+                  "(schema_registry, ca, kafka).");
+    for (i = 0; i < CB_HOLD_COUNT; i++)
+        text_buf_printf(&b, "certbridge_held{cause=\"%s\"} %d\n", hold_cause_names[i],
+                        atomic_load(&m->held_since[i]) ? 1 : 0);
+    metric_header(&b, "certbridge_held_since_timestamp_seconds", "gauge",
+                  "Unix time the current hold of each cause began; 0 when not held.");
+    for (i = 0; i < CB_HOLD_COUNT; i++)
+        text_buf_printf(&b, "certbridge_held_since_timestamp_seconds{cause=\"%s\"} %lld\n",
+                        hold_cause_names[i], (long long)atomic_load(&m->held_since[i]));
     metric_header(&b, "certbridge_ready", "gauge",
-                  "1 when the consumer group is joined and the CA is reachable.");
+                  "1 when the consumer group is joined, the CA is reachable and no batch is "
+                  "held.");
     text_buf_printf(&b, "certbridge_ready %d\n", cb_metrics_ready(m) ? 1 : 0);
     if (b.failed) {
         free(b.p);
@@ -279,17 +368,15 @@ static void on_metrics(struct evhttp_request *req, void *arg)
     free(text);
 }
 
-/* GET /healthz: 200 when ready (group joined and CA reachable), else 503,
- * both conditions in a JSON body, for a load balancer or an orchestrator. */
+/* GET /healthz: 200 when ready (group joined, CA reachable, nothing held),
+ * else 503, the conditions and the reason in a JSON body
+ * (cb_metrics_health), for a load balancer or an orchestrator. */
 static void on_healthz(struct evhttp_request *req, void *arg)
 {
     cb_metrics_t *m = arg;
-    char body[160];
-    bool joined = atomic_load(&m->group_joined), ca = atomic_load(&m->ca_reachable);
+    char body[1024];
 
-    snprintf(body, sizeof(body), "{\"ready\":%s,\"group_joined\":%s,\"ca_reachable\":%s}\n",
-             joined && ca ? "true" : "false", joined ? "true" : "false", ca ? "true" : "false");
-    if (joined && ca)
+    if (cb_metrics_health(m, cb_clock_wall_ms() / 1000, body, sizeof(body)))
         http_reply(req, 200, "OK", "application/json", body);
     else
         http_reply(req, 503, "Service Unavailable", "application/json", body);

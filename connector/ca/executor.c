@@ -75,6 +75,10 @@ struct cb_executor {
     chain_t *chains;
     size_t n_chains, chains_done;
     size_t stalled;
+    /* the CA's last answer was "unavailable" (set on a retry, cleared on any
+     * other answer); why, for the pipeline's hold lines (cb_executor_ca_down) */
+    bool ca_down;
+    char ca_down_reason[256];
     bool advanced; /* the chains made their first requests (first step) */
     bool finished;
     bool failed;        /* the batch failed: cb_executor_step answers -1 */
@@ -168,6 +172,7 @@ static void free_batch(cb_executor_t *ex)
     ex->steps = NULL;
     ex->chains = NULL;
     ex->n_steps = ex->n_chains = ex->chains_done = ex->stalled = 0;
+    ex->ca_down = false;
     ex->works = NULL;
     ex->n_works = 0;
     ex->advanced = false;
@@ -700,11 +705,17 @@ static int on_complete(cb_executor_t *ex, cb_ca_req_t *r, cb_error_t *err)
         ch->retry_at = cb_clock_mono_ms() + ch->retry_pause;
         ch->retry_pause =
             ch->retry_pause * 2 > RETRY_PAUSE_MAX_MS ? RETRY_PAUSE_MAX_MS : ch->retry_pause * 2;
+        /* the pipeline logs the hold once a minute (cb_executor_ca_down);
+         * here only at debug level, as it comes back with every retry */
         if (ex->stalled++ == 0)
-            cb_log(CB_LOG_WARN, "executor", "CA unavailable (%s: %s); holding the batch",
+            cb_log(CB_LOG_DEBUG, "executor", "CA unavailable (%s: %s); holding the batch",
                    r->error_code ? r->error_code : "?", r->error_message ? r->error_message : "");
+        ex->ca_down = true;
+        snprintf(ex->ca_down_reason, sizeof(ex->ca_down_reason), "%s: %.200s",
+                 r->error_code ? r->error_code : "?", r->error_message ? r->error_message : "");
         return 0;
     }
+    ex->ca_down = false;
     ch->retry_pause = RETRY_PAUSE_MIN_MS;
     if (apply_answer(s, r) < 0)
         return nomem(err, "recording a CA answer");
@@ -839,6 +850,11 @@ int cb_executor_step(cb_executor_t *ex, int timeout_ms, cb_error_t *err)
 bool cb_executor_stalled(const cb_executor_t *ex)
 {
     return ex->stalled > 0;
+}
+
+const char *cb_executor_ca_down(const cb_executor_t *ex)
+{
+    return ex->ca_down ? ex->ca_down_reason : NULL;
 }
 
 void cb_executor_reset(cb_executor_t *ex)

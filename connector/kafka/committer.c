@@ -21,8 +21,12 @@
 #include "certbridge/clock.h"
 #include "certbridge/log.h"
 
-#define MAX_FENCED_REBUILDS 3 /* rebuilds in a row without a commit before giving up */
-#define TXN_RETRIES         1 /* extra calls of a step that failed retriably */
+#define MAX_FENCED_REBUILDS 3     /* rebuilds in a row without a commit before giving up */
+#define TXN_RETRIES         1     /* extra calls of a step that failed retriably */
+#define DESCRIBE_TIMEOUT_MS 10000 /* DescribeConfigs of the dead-letter topic, at start */
+/* room kept for the headers a cut adds (certbridge.value.truncated,
+ * .value.original_bytes, .headers.dropped, .key.original_bytes) */
+#define CUT_HEADERS_BYTES 256
 
 typedef enum thread_state { THREAD_STARTING = 0, THREAD_READY, THREAD_FAILED } thread_state_t;
 
@@ -37,6 +41,9 @@ struct cb_committer {
     /* the committer thread's own */
     rd_kafka_t *producer;
     int fenced_rebuilds;
+    size_t dlq_limit;             /* bytes one dead letter may take (cb_dead_letter_fit) */
+    size_t producer_limit;        /* the producer's message.max.bytes */
+    rd_kafka_queue_t *describe_q; /* the DescribeConfigs of the dead-letter topic, unanswered */
 
     /* the main thread's own */
     pthread_t thread;
@@ -149,27 +156,213 @@ static int produce_one(cb_committer_t *c, const char *topic, const void *key, si
     return 0;
 }
 
+/* ---- dead letters that fit (committer.h) ------------------------------- */
+
+void cb_dead_letter_fit(size_t limit, size_t key_len, size_t value_len, size_t orig_hdr_bytes,
+                        size_t own_hdr_bytes, cb_dead_letter_fit_t *out)
+{
+    size_t fixed = CB_DEAD_LETTER_OVERHEAD + own_hdr_bytes;
+    size_t room = limit > fixed ? limit - fixed : 0;
+
+    out->key_len = key_len;
+    out->value_len = value_len;
+    out->keep_headers = true;
+    if (key_len <= room && orig_hdr_bytes <= room - key_len &&
+        value_len <= room - key_len - orig_hdr_bytes)
+        return;
+    if (out->key_len > room / 4)
+        out->key_len = room / 4;
+    room -= out->key_len;
+    if (orig_hdr_bytes > room / 2)
+        out->keep_headers = false;
+    else
+        room -= orig_hdr_bytes;
+    if (out->value_len > room)
+        out->value_len = room;
+}
+
+/* The bytes headers take in a record, as cb_dead_letter_fit counts them;
+ * *count (may be NULL) receives how many there are. */
+static size_t headers_bytes(const rd_kafka_headers_t *h, size_t *count)
+{
+    const char *name;
+    const void *v;
+    size_t len, i, total = 0;
+
+    for (i = 0; h && rd_kafka_header_get_all(h, i, &name, &v, &len) == RD_KAFKA_RESP_ERR_NO_ERROR;
+         i++)
+        total += strlen(name) + len + CB_DEAD_LETTER_HEADER_OVERHEAD;
+    if (count)
+        *count = i;
+    return total;
+}
+
+/* Appends every header of from to to. */
+static void headers_append(rd_kafka_headers_t *to, const rd_kafka_headers_t *from)
+{
+    const char *name;
+    const void *v;
+    size_t len, i;
+
+    for (i = 0; rd_kafka_header_get_all(from, i, &name, &v, &len) == RD_KAFKA_RESP_ERR_NO_ERROR;
+         i++)
+        rd_kafka_header_add(to, name, -1, v, (ssize_t)len);
+}
+
 /* A dead letter: the original key, value and headers, plus the reason and
- * where the message came from. */
+ * where the message came from; cut to fit the dead-letter topic
+ * (cb_dead_letter_fit), the cut said in headers and in the message. */
 static int produce_dead(cb_committer_t *c, const cb_dead_letter_t *d, cb_error_t *err)
 {
-    rd_kafka_headers_t *orig = NULL, *h;
-    char num[32];
-    const char *topic = rd_kafka_topic_name(d->msg->rkt);
+    rd_kafka_headers_t *orig = NULL, *own = rd_kafka_headers_new(8), *h;
+    const rd_kafka_message_t *m = d->msg;
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    char num[32], msg[CB_ERRMSG_MAX + 160];
+    cb_dead_letter_fit_t fit;
+    size_t n_orig = 0, orig_bytes;
 
-    if (rd_kafka_message_headers(d->msg, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig)
-        h = rd_kafka_headers_copy(orig);
-    else
-        h = rd_kafka_headers_new(6);
-    rd_kafka_header_add(h, "certbridge.error.class", -1, cb_errcode_name(d->err.code), -1);
-    rd_kafka_header_add(h, "certbridge.error.message", -1, d->err.msg, -1);
-    rd_kafka_header_add(h, "certbridge.source.topic", -1, topic, -1);
-    snprintf(num, sizeof(num), "%d", (int)d->msg->partition); /* at most 11 characters */
-    rd_kafka_header_add(h, "certbridge.source.partition", -1, num, -1);
-    snprintf(num, sizeof(num), "%lld", (long long)d->msg->offset); /* at most 20 */
-    rd_kafka_header_add(h, "certbridge.source.offset", -1, num, -1);
-    return produce_one(c, c->dlq_topic, d->msg->key, d->msg->key_len, d->msg->payload, d->msg->len,
-                       h, err);
+    if (rd_kafka_message_headers(m, &orig) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        orig = NULL;
+    orig_bytes = headers_bytes(orig, &n_orig);
+    /* the message is counted as it may grow below (the cut's note) */
+    snprintf(msg, sizeof(msg), "%s", d->err.msg);
+    rd_kafka_header_add(own, "certbridge.error.class", -1, cb_errcode_name(d->err.code), -1);
+    rd_kafka_header_add(own, "certbridge.source.topic", -1, topic, -1);
+    snprintf(num, sizeof(num), "%d", (int)m->partition); /* at most 11 characters */
+    rd_kafka_header_add(own, "certbridge.source.partition", -1, num, -1);
+    snprintf(num, sizeof(num), "%lld", (long long)m->offset); /* at most 20 */
+    rd_kafka_header_add(own, "certbridge.source.offset", -1, num, -1);
+    cb_dead_letter_fit(c->dlq_limit, m->key_len, m->len, orig_bytes,
+                       headers_bytes(own, NULL) + strlen("certbridge.error.message") + sizeof(msg) +
+                           CB_DEAD_LETTER_HEADER_OVERHEAD + CUT_HEADERS_BYTES,
+                       &fit);
+    h = fit.keep_headers && orig ? rd_kafka_headers_copy(orig) : rd_kafka_headers_new(12);
+    headers_append(h, own);
+    rd_kafka_headers_destroy(own);
+    if (fit.value_len < m->len) {
+        size_t n = strlen(msg);
+        snprintf(msg + n, sizeof(msg) - n,
+                 " (value cut to %zu of %zu bytes to fit the dead-letter topic; the whole value "
+                 "is at %s/%d@%lld)",
+                 fit.value_len, m->len, topic, (int)m->partition, (long long)m->offset);
+        rd_kafka_header_add(h, "certbridge.value.truncated", -1, "true", -1);
+        snprintf(num, sizeof(num), "%zu", m->len);
+        rd_kafka_header_add(h, "certbridge.value.original_bytes", -1, num, -1);
+    }
+    if (!fit.keep_headers && n_orig) {
+        snprintf(num, sizeof(num), "%zu", n_orig);
+        rd_kafka_header_add(h, "certbridge.headers.dropped", -1, num, -1);
+    }
+    if (fit.key_len < m->key_len) {
+        snprintf(num, sizeof(num), "%zu", m->key_len);
+        rd_kafka_header_add(h, "certbridge.key.original_bytes", -1, num, -1);
+    }
+    rd_kafka_header_add(h, "certbridge.error.message", -1, msg, -1);
+    if (fit.value_len < m->len || fit.key_len < m->key_len || (!fit.keep_headers && n_orig))
+        cb_log(CB_LOG_WARN, "committer",
+               "dead letter %s[%d]@%lld cut to fit %zu bytes: value %zu of %zu bytes, key %zu of "
+               "%zu, %zu original header(s) %s",
+               topic, (int)m->partition, (long long)m->offset, c->dlq_limit, fit.value_len, m->len,
+               fit.key_len, m->key_len, n_orig, fit.keep_headers ? "kept" : "dropped");
+    return produce_one(c, c->dlq_topic, m->key, fit.key_len, m->payload, fit.value_len, h, err);
+}
+
+/* A size setting of the producer template, def when unset or unreadable. */
+static size_t conf_size(const rd_kafka_conf_t *conf, const char *key, size_t def)
+{
+    char buf[32];
+    size_t sz = sizeof(buf);
+
+    if (rd_kafka_conf_get(conf, key, buf, &sz) != RD_KAFKA_CONF_OK)
+        return def;
+    return (size_t)strtoull(buf, NULL, 10) ? (size_t)strtoull(buf, NULL, 10) : def;
+}
+
+/* Asks the broker for the dead-letter topic's max.message.bytes
+ * (DescribeConfigs) without waiting, so that a broker without a controller
+ * (librdkafka's mock cluster) does not hold up the start: the answer is
+ * picked up by dead_letter_limit_poll before a later batch. Until then, and
+ * when no answer comes, the topic is assumed to take Kafka's default.
+ * Committer thread, with a producer. */
+static void dead_letter_limit_ask(cb_committer_t *c)
+{
+    rd_kafka_ConfigResource_t *res =
+        rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, c->dlq_topic);
+    rd_kafka_AdminOptions_t *opt =
+        rd_kafka_AdminOptions_new(c->producer, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    char errstr[256];
+
+    c->producer_limit = conf_size(c->conf, "message.max.bytes", 1000000);
+    if (!c->dlq_limit)
+        c->dlq_limit = c->producer_limit < CB_DEAD_LETTER_TOPIC_DEFAULT
+                           ? c->producer_limit
+                           : CB_DEAD_LETTER_TOPIC_DEFAULT;
+    c->describe_q = rd_kafka_queue_new(c->producer);
+    rd_kafka_AdminOptions_set_request_timeout(opt, DESCRIBE_TIMEOUT_MS, errstr, sizeof(errstr));
+    rd_kafka_DescribeConfigs(c->producer, &res, 1, opt, c->describe_q);
+    rd_kafka_AdminOptions_destroy(opt);
+    rd_kafka_ConfigResource_destroy(res);
+}
+
+/* Forgets a DescribeConfigs still unanswered (before the producer goes). */
+static void dead_letter_limit_drop(cb_committer_t *c)
+{
+    if (c->describe_q)
+        rd_kafka_queue_destroy(c->describe_q);
+    c->describe_q = NULL;
+}
+
+/* Picks up the answer of dead_letter_limit_ask, waiting for it up to
+ * wait_ms (a batch with dead letters waits, once: its limit must be the
+ * topic's): dlq_limit is then the smaller of the producer's
+ * message.max.bytes and the topic's max.message.bytes (Kafka's default when
+ * the broker did not tell). Committer thread. */
+static void dead_letter_limit_poll(cb_committer_t *c, int wait_ms)
+{
+    rd_kafka_event_t *ev;
+    size_t topic = 0, batch;
+    char why[256];
+
+    if (!c->describe_q || !(ev = rd_kafka_queue_poll(c->describe_q, wait_ms)))
+        return;
+    snprintf(why, sizeof(why), "no answer");
+    if (rd_kafka_event_error(ev)) {
+        snprintf(why, sizeof(why), "%s", rd_kafka_event_error_string(ev));
+    } else {
+        const rd_kafka_DescribeConfigs_result_t *r = rd_kafka_event_DescribeConfigs_result(ev);
+        size_t n = 0, nc = 0, i;
+        const rd_kafka_ConfigResource_t **rs =
+            r ? rd_kafka_DescribeConfigs_result_resources(r, &n) : NULL;
+        if (n == 1 && rd_kafka_ConfigResource_error(rs[0])) {
+            snprintf(why, sizeof(why), "%s", rd_kafka_ConfigResource_error_string(rs[0]));
+        } else if (n == 1) {
+            const rd_kafka_ConfigEntry_t **ce = rd_kafka_ConfigResource_configs(rs[0], &nc);
+            for (i = 0; i < nc; i++)
+                if (!strcmp(rd_kafka_ConfigEntry_name(ce[i]), "max.message.bytes") &&
+                    rd_kafka_ConfigEntry_value(ce[i]))
+                    topic = (size_t)strtoull(rd_kafka_ConfigEntry_value(ce[i]), NULL, 10);
+        }
+    }
+    rd_kafka_event_destroy(ev);
+    dead_letter_limit_drop(c);
+    if (!topic) /* an assumption, not a failure: info */
+        cb_log(CB_LOG_INFO, "committer",
+               "dead-letter topic %s: max.message.bytes unknown (%s); assuming Kafka's default "
+               "of %d bytes",
+               c->dlq_topic, why, CB_DEAD_LETTER_TOPIC_DEFAULT);
+    if (!topic)
+        topic = CB_DEAD_LETTER_TOPIC_DEFAULT;
+    c->dlq_limit = c->producer_limit < topic ? c->producer_limit : topic;
+    cb_log(CB_LOG_INFO, "committer",
+           "dead letters: at most %zu bytes each (producer message.max.bytes %zu, topic %s "
+           "max.message.bytes %zu); larger values are cut",
+           c->dlq_limit, c->producer_limit, c->dlq_topic, topic);
+    batch = conf_size(c->conf, "batch.size", 1000000);
+    if (topic < batch)
+        cb_log(CB_LOG_WARN, "committer",
+               "dead-letter topic %s accepts batches of at most %zu bytes, the producer makes "
+               "them up to %zu (batch.size): set kafka.batch.size=%zu",
+               c->dlq_topic, topic, batch, topic);
 }
 
 /* The offsets to commit: last offset + 1 of every partition in the batch. */
@@ -310,6 +503,7 @@ static int commit_batch(cb_committer_t *c, cb_batch_t *b, cb_error_t *err, cb_co
         rc = -1;
         goto out;
     }
+    dead_letter_limit_poll(c, b->n_dead ? DESCRIBE_TIMEOUT_MS + 2000 : 0);
     if (transact(c, b, &terr) == 0) {
         count_committed(c, b, d);
         c->fenced_rebuilds = 0;
@@ -325,6 +519,7 @@ static int commit_batch(cb_committer_t *c, cb_batch_t *b, cb_error_t *err, cb_co
     if (cb_error_is_fatal(&terr)) {
         /* fenced or broken: a new producer fences any zombie and starts clean */
         cb_log(CB_LOG_ERROR, "committer", "producer fatal error: %s; rebuilding it", terr.msg);
+        dead_letter_limit_drop(c); /* the limit known so far stays */
         rd_kafka_destroy(c->producer);
         c->producer = NULL;
         d->producer_rebuilds++;
@@ -370,6 +565,8 @@ static void *committer_main(void *arg)
 
     cb_error_clear(&err);
     rc = producer_create(c, &err);
+    if (rc == 0)
+        dead_letter_limit_ask(c);
     pthread_mutex_lock(&c->mu);
     c->state = rc < 0 ? THREAD_FAILED : THREAD_READY;
     c->start_err = err;
@@ -395,6 +592,7 @@ static void *committer_main(void *arg)
         rc = 0; /* a fatal result is the main thread's to act on; keep serving until quit */
     }
     pthread_mutex_unlock(&c->mu);
+    dead_letter_limit_drop(c);
     if (c->producer) {
         rd_kafka_destroy(c->producer);
         c->producer = NULL;

@@ -5,10 +5,15 @@
  *   COLLECT  poll messages until pipeline.batch_max_events or
  *            pipeline.batch_max_ms; a rebalance drops the revoked partitions'
  *            messages (the new owner reads them from the committed offsets).
- *   EXECUTE  decode, plan and run the CA calls. The consumer is polled so the
+ *   PLAN     decode and plan every message: a permanent failure is a dead
+ *            letter; a Schema Registry that is unavailable holds the batch
+ *            here, before any CA call (partitions paused, the consumer
+ *            polled), until it answers (docs/ARCHITECTURE.md §6).
+ *   EXECUTE  run the CA calls. The consumer is polled so the
  *            group keeps the instance; after a second (or at once when the CA
- *            is unavailable) the assigned partitions are paused, and messages
- *            that still arrive are carried into the next batch.
+ *            is unavailable: the batch is held) the assigned partitions are
+ *            paused, and messages that still arrive are carried into the next
+ *            batch.
  *   COMMIT   the batch is handed to the committer (committer.h), whose
  *            thread commits it in one transaction while this thread collects
  *            and executes the next batch; that batch is handed over only once
@@ -46,7 +51,14 @@
 
 #define PAUSE_AFTER_MS      1000  /* a batch running longer pauses the assignment */
 #define REBALANCE_FINISH_MS 10000 /* a revoked batch may finish its CA calls this long */
-#define DECODE_RETRY_MAX_MS 10000 /* Schema Registry down this long: replay the batch */
+/* A batch held because a dependency is unavailable (docs/ARCHITECTURE.md §6):
+ * the blocked decode is tried again after HOLD_RETRY_MIN_MS, doubling up to
+ * HOLD_RETRY_MAX_MS; the consumer is polled every HOLD_POLL_MS meanwhile;
+ * one error line per cause every HOLD_LOG_EVERY_MS while it lasts. */
+#define HOLD_RETRY_MIN_MS 200
+#define HOLD_RETRY_MAX_MS 5000
+#define HOLD_POLL_MS      50
+#define HOLD_LOG_EVERY_MS 60000
 /* rd_kafka_committed and seek when rewinding: long enough for a group
  * coordinator that moves; when it passes, the main loop retries the rewind */
 #define REWIND_TIMEOUT_MS 30000
@@ -58,7 +70,16 @@
  * too): it runs beside polling and never holds it up (cb_ca_probe_start) */
 #define PROBE_TIMEOUT_MS 5000
 
-typedef enum phase { PHASE_IDLE = 0, PHASE_COLLECT, PHASE_EXECUTE } phase_t;
+/* PHASE_PLAN: decoding and planning, before any CA call; the consumer is
+ * polled there only while a decode is held (hold_decode). */
+typedef enum phase { PHASE_IDLE = 0, PHASE_COLLECT, PHASE_PLAN, PHASE_EXECUTE } phase_t;
+
+/* One cause's hold: on from the first failure until the condition cleared. */
+typedef struct hold {
+    bool on;
+    int64_t since_ms, since_unix_s, logged_ms; /* monotonic, wall clock, last error line */
+    char reason[CB_ERRMSG_MAX];                /* the last failure */
+} hold_t;
 
 struct cb_pipeline {
     const cb_config_t *cfg;
@@ -93,6 +114,7 @@ struct cb_pipeline {
     uint64_t events_consumed, rebalances; /* the rest of the stats is the committer's */
     bool has_fatal; /* a commit inside the rebalance callback failed for good */
     cb_error_t fatal;
+    hold_t holds[CB_HOLD_COUNT];
 };
 
 /* ---- Kafka clients ---------------------------------------------------- */
@@ -353,15 +375,108 @@ static int rewind_consumer(cb_pipeline_t *p, cb_error_t *err)
     return 0;
 }
 
+/* ---- holds ------------------------------------------------------------- */
+
+/* Records the state of one cause of hold: reason non-NULL while the
+ * dependency is unavailable, NULL once it answered again. Visible within
+ * one call: the certbridge_held gauges and /healthz (metrics.h); in the log,
+ * one error line when the hold starts, one a minute while it lasts (never
+ * one per attempt) and one info line when it clears. */
+static void hold_set(cb_pipeline_t *p, cb_hold_cause_t cause, const char *reason)
+{
+    static const char *const what[CB_HOLD_COUNT] = {"schema registry unavailable", "CA unavailable",
+                                                    "Kafka unavailable"};
+    hold_t *h = &p->holds[cause];
+    int64_t now = cb_clock_mono_ms();
+
+    if (reason) {
+        snprintf(h->reason, sizeof(h->reason), "%s", reason);
+        if (!h->on) {
+            h->on = true;
+            h->since_ms = h->logged_ms = now;
+            h->since_unix_s = cb_clock_wall_ms() / 1000;
+            cb_metrics_set_held(p->metrics, cause, h->since_unix_s);
+            cb_log(CB_LOG_ERROR, "pipeline",
+                   "held: %s: %s; holding the batch (partitions paused) until it answers",
+                   what[cause], h->reason);
+        } else if (now - h->logged_ms >= HOLD_LOG_EVERY_MS) {
+            h->logged_ms = now;
+            cb_log(CB_LOG_ERROR, "pipeline", "held: %s for %lld s: %s", what[cause],
+                   (long long)((now - h->since_ms) / 1000), h->reason);
+        }
+    } else if (h->on) {
+        h->on = false;
+        cb_metrics_set_held(p->metrics, cause, 0);
+        cb_log(CB_LOG_INFO, "pipeline", "held: %s cleared after %lld s; the batch goes on",
+               what[cause], (long long)((now - h->since_ms) / 1000));
+    }
+}
+
 /* ---- decode and plan -------------------------------------------------- */
 
-/* Decodes and plans every message of the batch into works or dead letters.
- * Returns -1 only for a retriable failure (Schema Registry down) that lasted
- * longer than DECODE_RETRY_MAX_MS. */
-static int plan_batch(cb_pipeline_t *p, cb_error_t *err)
+static void service_consumer(cb_pipeline_t *p);
+
+/* Decodes message m into ev with its topic's format. */
+static int decode(cb_pipeline_t *p, const rd_kafka_message_t *m, bool is_org, cb_event_t *ev,
+                  cb_error_t *err)
+{
+    cb_error_clear(err);
+    return cb_codec_decode_event(p->codec, is_org ? CB_EVENT_ORG : CB_EVENT_PERSON,
+                                 is_org ? p->org_format : p->person_format, m->payload, m->len, ev,
+                                 err);
+}
+
+/* Holds the batch while the decode of m fails retriably (the Schema
+ * Registry is unavailable): pauses the assignment, keeps polling the
+ * consumer (the group keeps the instance, rebalances are served), and
+ * decodes again after a pause that doubles from HOLD_RETRY_MIN_MS to
+ * HOLD_RETRY_MAX_MS. No CA call of the batch has been made (decode and plan
+ * come first), and none is repeated: the batch goes on where it stopped.
+ * Returns 0 once the decode succeeded or failed for good (rc and err say
+ * which), 1 when the batch is gone: a rebalance dropped it (batch_void), or
+ * a stop signal left it uncommitted (the next start replays it). */
+static int hold_decode(cb_pipeline_t *p, volatile sig_atomic_t *stop, const rd_kafka_message_t *m,
+                       bool is_org, cb_event_t *ev, int *rc, cb_error_t *err)
+{
+    int pause = HOLD_RETRY_MIN_MS;
+
+    set_paused(p, true);
+    while (*rc < 0 && cb_error_is_retriable(err)) {
+        int64_t until = cb_clock_mono_ms() + pause;
+
+        hold_set(p, CB_HOLD_SCHEMA_REGISTRY, err->msg);
+        do {
+            service_consumer(p);
+            if (p->batch_void)
+                return 1;
+            if (*stop) {
+                cb_log(CB_LOG_WARN, "pipeline",
+                       "stopping: leaving the held batch uncommitted (no CA call was made for "
+                       "it; the next start reads it again)");
+                drop_batch(p);
+                p->holds[CB_HOLD_SCHEMA_REGISTRY].on = false; /* ends, does not clear */
+                cb_metrics_set_held(p->metrics, CB_HOLD_SCHEMA_REGISTRY, 0);
+                return 1;
+            }
+            usleep(HOLD_POLL_MS * 1000);
+        } while (cb_clock_mono_ms() < until);
+        pause = pause * 2 > HOLD_RETRY_MAX_MS ? HOLD_RETRY_MAX_MS : pause * 2;
+        *rc = decode(p, m, is_org, ev, err);
+    }
+    hold_set(p, CB_HOLD_SCHEMA_REGISTRY, NULL);
+    return 0;
+}
+
+/* Decodes and plans every message of the batch into works or dead letters
+ * (docs/ARCHITECTURE.md §6: every per-message failure is permanent, a dead
+ * letter, or a condition of the environment, which holds the batch here
+ * until it clears). Returns 0 when planned, 1 when the batch is gone while
+ * held (see hold_decode), -1 when memory ran out (err). */
+static int plan_batch(cb_pipeline_t *p, volatile sig_atomic_t *stop, cb_error_t *err)
 {
     size_t i;
 
+    p->phase = PHASE_PLAN;
     p->works = calloc(p->n_msgs ? p->n_msgs : 1, sizeof(cb_work_t));
     p->dead = calloc(p->n_msgs ? p->n_msgs : 1, sizeof(cb_dead_letter_t));
     if (!p->works || !p->dead)
@@ -372,24 +487,13 @@ static int plan_batch(cb_pipeline_t *p, cb_error_t *err)
         bool is_org = !strcmp(topic, p->org_topic);
         cb_work_t *w = &p->works[p->n_works];
         cb_error_t derr;
-        int64_t deadline = cb_clock_mono_ms() + DECODE_RETRY_MAX_MS;
         int rc;
 
         cb_event_init(&w->ev);
-        for (;;) {
-            cb_error_clear(&derr);
-            rc = cb_codec_decode_event(p->codec, is_org ? CB_EVENT_ORG : CB_EVENT_PERSON,
-                                       is_org ? p->org_format : p->person_format, m->payload,
-                                       m->len, &w->ev, &derr);
-            if (rc == 0 || !cb_error_is_retriable(&derr))
-                break;
-            cb_event_clear(&w->ev);
-            if (cb_clock_mono_ms() > deadline) {
-                *err = derr;
-                return -1;
-            }
-            usleep(200 * 1000);
-        }
+        rc = decode(p, m, is_org, &w->ev, &derr);
+        if (rc < 0 && cb_error_is_retriable(&derr) &&
+            hold_decode(p, stop, m, is_org, &w->ev, &rc, &derr))
+            return 1;
         if (rc == 0 && w->ev.kind != (is_org ? CB_EVENT_ORG : CB_EVENT_PERSON)) {
             rc = cb_error_set(&derr, CB_ERR_INVALID, "event: a %s event on the %s topic",
                               w->ev.kind == CB_EVENT_ORG ? "OrgEvent" : "PersonEvent",
@@ -399,6 +503,15 @@ static int plan_batch(cb_pipeline_t *p, cb_error_t *err)
             rc = -1;
         if (rc < 0) {
             cb_work_clear(w);
+            if (derr.code == CB_ERR_CONFIG || derr.code == CB_ERR_NOTFOUND) {
+                /* an operator's to fix (no registry, an unknown schema id):
+                 * the dead letter says where to replay the message from */
+                char msg[CB_ERRMSG_MAX];
+                snprintf(msg, sizeof(msg), "%s", derr.msg);
+                cb_error_setf(&derr, derr.code, derr.flags,
+                              "%s and replay this message from %s/%d@%lld", msg, topic,
+                              (int)m->partition, (long long)m->offset);
+            }
             p->dead[p->n_dead].msg = m;
             p->dead[p->n_dead].err = derr;
             p->n_dead++;
@@ -501,14 +614,17 @@ static int execute_batch(cb_pipeline_t *p, volatile sig_atomic_t *stop)
     p->phase = PHASE_EXECUTE;
     while (!(rc = cb_executor_step(p->ex, 50, &err))) {
         int64_t now = cb_clock_mono_ms();
+        hold_set(p, CB_HOLD_CA, cb_executor_ca_down(p->ex));
         if (!p->paused && (cb_executor_stalled(p->ex) || now - start > PAUSE_AFTER_MS))
             set_paused(p, true);
         if (now - last_service >= 100) {
             service_consumer(p);
             last_service = now;
         }
-        if (p->batch_void)
+        if (p->batch_void) {
+            hold_set(p, CB_HOLD_CA, NULL);
             return 0;
+        }
         if (*stop && !stop_seen)
             stop_seen = now;
         if (stop_seen && (cb_executor_stalled(p->ex) || now - stop_seen > p->shutdown_ms)) {
@@ -516,9 +632,11 @@ static int execute_batch(cb_pipeline_t *p, volatile sig_atomic_t *stop)
              * uncommitted; the next start replays it */
             cb_log(CB_LOG_WARN, "pipeline", "stopping: leaving the open batch uncommitted");
             drop_batch(p);
+            hold_set(p, CB_HOLD_CA, NULL);
             return 0;
         }
     }
+    hold_set(p, CB_HOLD_CA, NULL);
     if (rc < 0) { /* the executor failed the batch: replay it */
         cb_log(CB_LOG_WARN, "pipeline", "%s; replaying the batch", err.msg);
         drop_batch(p);
@@ -586,6 +704,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                 p->batch_void = true;
                 p->need_rewind = true;
             }
+        } else if (p->phase == PHASE_PLAN && !p->batch_void) {
+            /* a batch held in decode (hold_decode): no CA call was made for
+             * it, so it is dropped and read again from the committed
+             * offsets of the partitions kept */
+            drop_batch(p);
+            p->batch_void = true;
+            p->need_rewind = true;
         } else if (p->phase == PHASE_COLLECT) {
             filter_out(p->msgs, &p->n_msgs, parts);
         }
@@ -599,6 +724,14 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 }
 
 /* ---- life cycle ------------------------------------------------------- */
+
+/* A string key's value, "" when unset. */
+static const char *cfg_str(const cb_config_t *cfg, const char *key)
+{
+    const char *v = cb_config_get(cfg, key);
+
+    return v ? v : "";
+}
 
 static int parse_format(const cb_config_t *cfg, const char *key, cb_format_t *out, cb_error_t *err)
 {
@@ -640,6 +773,18 @@ cb_pipeline_t *cb_pipeline_new(const cb_config_t *cfg, cb_error_t *err)
         parse_format(cfg, "input.person_format", &p->person_format, err) < 0 ||
         cb_policy_from_config(cfg, &p->policy, err) < 0)
         goto fail;
+    if ((p->org_format == CB_FORMAT_CONFLUENT || p->person_format == CB_FORMAT_CONFLUENT) &&
+        !*cfg_str(cfg, "schema_registry.url")) {
+        /* every message of that topic would fail alike: refused here rather
+         * than dead-lettered one by one (docs/ARCHITECTURE.md §6); auto
+         * stays allowed, framed values then become dead letters */
+        cb_error_set(err, CB_ERR_CONFIG,
+                     "input.%s_format=confluent needs schema_registry.url: set "
+                     "schema_registry.url, or input.org_format/input.person_format to auto, "
+                     "avro or json",
+                     p->org_format == CB_FORMAT_CONFLUENT ? "org" : "person");
+        goto fail;
+    }
     if (!(p->metrics = cb_metrics_new())) {
         cb_error_set(err, CB_ERR_NOMEM, "out of memory");
         goto fail;
@@ -859,10 +1004,11 @@ int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idl
                 break;
             rc = 0;
             if (rewind_consumer(p, err) < 0) {
-                cb_log(CB_LOG_WARN, "pipeline", "%s; retrying", err->msg);
+                hold_set(p, CB_HOLD_KAFKA, err->msg); /* logged once a minute */
                 usleep(500 * 1000);
                 continue;
             }
+            hold_set(p, CB_HOLD_KAFKA, NULL);
         }
         p->batch_void = false;
         housekeeping(p);
@@ -882,11 +1028,14 @@ int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idl
         }
         p->events_consumed += p->n_msgs;
         p->batch_started_ms = cb_clock_mono_ms();
-        if (plan_batch(p, err) < 0) {
-            /* the Schema Registry stayed unreachable: replay the batch later */
-            cb_log(CB_LOG_WARN, "pipeline", "%s; replaying the batch", err->msg);
-            drop_batch(p);
-            p->need_rewind = true;
+        if ((rc = plan_batch(p, stop, err)) != 0) {
+            if (rc < 0) { /* out of memory: read the batch again later */
+                cb_log(CB_LOG_WARN, "pipeline", "%s; replaying the batch", err->msg);
+                drop_batch(p);
+                p->need_rewind = true;
+            }
+            rc = 0; /* else dropped while held: stopping, or a rebalance took it */
+            set_paused(p, false);
             continue;
         }
         if (cb_executor_start(p->ex, p->works, p->n_works, err) < 0) {

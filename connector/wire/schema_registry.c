@@ -271,8 +271,30 @@ static int http_status_error(cb_registry_t *reg, long status, const body_t *body
                          body->data ? body->data : "");
 }
 
-/* Cache first; else GET /schemas/ids/{id}: 404 is permanent, every other
- * failure retriable. */
+/* Whether a 404 body is the registry's own "schema not found" answer
+ * ({"error_code": 40403, ...}, Confluent's and Karapace's code), as opposed
+ * to a 404 of a proxy or of a wrong base URL, which every message would get
+ * alike. */
+static bool schema_not_found(const body_t *body)
+{
+    json_t *root = json_loadb(body->data ? body->data : "", body->len, 0, NULL);
+    json_t *code = json_object_get(root, "error_code");
+    bool found = json_is_integer(code) && json_integer_value(code) == 40403;
+
+    json_decref(root);
+    return found;
+}
+
+/* Cache first; else GET /schemas/ids/{id}. Permanent (docs/ARCHITECTURE.md
+ * §6): no registry configured (CB_ERR_CONFIG), the registry's 404 "schema
+ * not found" (error_code 40403: CB_ERR_NOTFOUND), a schema that is not Avro
+ * or does not parse (CB_ERR_DECODE). The first two are an operator's to
+ * fix; their messages say what to do, and the pipeline adds where to
+ * replay the message from. Every
+ * other failure is retriable, the pipeline holds the batch: the registry
+ * unreachable, timing out, 5xx, 429, 401/403 (credentials an operator
+ * fixes; every framed message would fail alike), a 404 that is not the
+ * registry's own. */
 int cb_registry_get_schema(cb_registry_t *reg, uint32_t id, avro_schema_t *out, cb_error_t *err)
 {
     avro_schema_t s = cache_find(reg, id);
@@ -285,17 +307,26 @@ int cb_registry_get_schema(cb_registry_t *reg, uint32_t id, avro_schema_t *out, 
         *out = avro_schema_incref(s);
         return 0;
     }
-    if (!reg->url)
-        return cb_error_setf(err, CB_ERR_CONFIG, CB_ERRF_RETRIABLE,
-                             "schema id %u: Confluent-framed message but no schema_registry.url "
-                             "is configured",
-                             id);
+    if (!reg->url) /* no registry will ever answer: permanent for this message */
+        return cb_error_set(err, CB_ERR_CONFIG,
+                            "schema id %u: Confluent-framed value but no schema_registry.url "
+                            "is configured; configure the registry",
+                            id);
     snprintf(path, sizeof(path), "/schemas/ids/%u", id);
     if (http(reg, path, NULL, &status, &body, err) < 0)
         goto out;
-    if (status == 404) {
-        cb_error_set(err, CB_ERR_DECODE, "unknown schema id %u (the Schema Registry answered 404)",
+    if (status == 404 && schema_not_found(&body)) {
+        cb_error_set(err, CB_ERR_NOTFOUND,
+                     "unknown schema id %u (the Schema Registry answered 404); register the "
+                     "writer schema",
                      id);
+        goto out;
+    }
+    if (status == 404) {
+        cb_error_setf(err, CB_ERR_TRANSPORT, CB_ERRF_RETRIABLE,
+                      "schema registry %s answered HTTP 404 without the registry's error_code "
+                      "40403 (is schema_registry.url the registry's base URL?): %.120s",
+                      reg->url, body.data ? body.data : "");
         goto out;
     }
     if (status < 200 || status > 299) {

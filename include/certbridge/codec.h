@@ -44,8 +44,15 @@ void cb_codec_destroy(cb_codec_t *codec);
  * expected is the kind of the topic it came from. Errors:
  *   CB_ERR_DECODE / CB_ERR_INVALID / CB_ERR_LIMIT (permanent): the message is
  *     bad; the message names the field path and the reason -> dead letter.
- *   CB_ERR_TRANSPORT (retriable): the Schema Registry could not be reached;
- *     the message is not known to be bad -> retry later, never dead-letter. */
+ *   CB_ERR_CONFIG / CB_ERR_NOTFOUND (permanent, operator-fixable): a
+ *     Confluent-framed value (in auto format: one that starts with a zero
+ *     byte) with no schema_registry.url configured, or a schema id the
+ *     registry does not know (404, error_code 40403) -> dead letter, which
+ *     the operator replays once the registry or the schema is there.
+ *   CB_ERR_TRANSPORT (retriable): the Schema Registry could not be reached
+ *     or refused certbridge (schema_registry.h); the message is not known to
+ *     be bad -> the pipeline holds it and retries, never dead-letters it.
+ * docs/ARCHITECTURE.md §6 lists every per-message failure and its class. */
 int cb_codec_decode_event(cb_codec_t *codec, cb_event_kind_t expected, cb_format_t format,
                           const void *buf, size_t len, cb_event_t *out, cb_error_t *err);
 

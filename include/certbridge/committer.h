@@ -57,6 +57,43 @@
  * call (init, send offsets, commit, abort). */
 #define CB_COMMITTER_TXN_TIMEOUT_MS 60000
 
+/* The dead letter's size (docs/ARCHITECTURE.md §6, "Dead letters that
+ * fit"). A dead letter must fit into one record of the dead-letter topic:
+ * the limit is the smaller of the producer's message.max.bytes (librdkafka's
+ * default 1000000; kafka.message.max.bytes overrides it) and the topic's
+ * max.message.bytes, read with DescribeConfigs when the committer starts
+ * (CB_DEAD_LETTER_TOPIC_DEFAULT, Kafka's default, when the broker does not
+ * answer or does not permit it). A dead letter over the limit carries its
+ * value cut to what fits, with the headers certbridge.value.truncated=true
+ * and certbridge.value.original_bytes=N; certbridge.source.* say where the
+ * whole value is. Were it not so, the produce would fail, the transaction
+ * abort and the batch replay for ever. */
+#define CB_DEAD_LETTER_TOPIC_DEFAULT 1048588 /* Kafka's message.max.bytes default */
+/* Bytes a record takes beyond its key, value and headers, generously: the
+ * record batch header (61) and the record's own fields as varints. */
+#define CB_DEAD_LETTER_OVERHEAD 512
+/* Bytes one header takes beyond its name and value (two varint lengths). */
+#define CB_DEAD_LETTER_HEADER_OVERHEAD 10
+
+/* What of a dead letter is sent, from cb_dead_letter_fit. */
+typedef struct cb_dead_letter_fit {
+    size_t key_len;    /* bytes of the original key sent */
+    size_t value_len;  /* bytes of the original value sent */
+    bool keep_headers; /* the original headers go along */
+} cb_dead_letter_fit_t;
+
+/* Decides what fits into limit bytes: the original key (key_len bytes),
+ * value (value_len) and headers (orig_hdr_bytes, each counted as name +
+ * value + CB_DEAD_LETTER_HEADER_OVERHEAD), beside certbridge's own headers
+ * (own_hdr_bytes, counted the same way, the truncation headers included) and
+ * CB_DEAD_LETTER_OVERHEAD. When everything fits, everything is sent.
+ * Otherwise the key keeps at most a quarter of the room left by
+ * certbridge's headers, the original headers are dropped when they would
+ * take more than half of what remains, and the value is cut to the rest.
+ * Pure; any thread. */
+void cb_dead_letter_fit(size_t limit, size_t key_len, size_t value_len, size_t orig_hdr_bytes,
+                        size_t own_hdr_bytes, cb_dead_letter_fit_t *out);
+
 /* A message that failed decoding, validation or planning, bound for the
  * dead-letter topic with the reason. */
 typedef struct cb_dead_letter {

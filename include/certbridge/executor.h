@@ -76,6 +76,13 @@ int cb_executor_step(cb_executor_t *ex, int timeout_ms, cb_error_t *err);
 /* True while some request waits to be retried because the CA is unavailable. */
 bool cb_executor_stalled(const cb_executor_t *ex);
 
+/* While the CA's last answer in this batch said it is unavailable (a request
+ * held for a retry, and no other answer since): why ("error_code: message",
+ * borrowed, valid until the next step or reset), else NULL. Unlike
+ * cb_executor_stalled it stays set while the retried request is in flight,
+ * so the pipeline can tell a hold from its end (docs/ARCHITECTURE.md §6). */
+const char *cb_executor_ca_down(const cb_executor_t *ex);
+
 /* Waits for requests in flight to finish and forgets the batch (after a
  * rebalance or shutdown). Outcomes already filled stay in the work items. */
 void cb_executor_reset(cb_executor_t *ex);

@@ -1,8 +1,9 @@
 /*
  * metrics.h: Prometheus counters, gauges and a histogram, served on
  * metrics.listen as text format (GET /metrics) with a readiness probe
- * (GET /healthz: 200 only when the consumer group is joined and the CA is
- * reachable, else 503).
+ * (GET /healthz: 200 only when the consumer group is joined, the CA is
+ * reachable and no batch is held for an unavailable dependency, else 503
+ * with a body that names what is missing, and since when for a hold).
  *
  * Updates are lock-free atomics and may come from any thread; the HTTP
  * server runs on its own thread. One registry per process.
@@ -37,6 +38,33 @@ void cb_metrics_set_in_flight(cb_metrics_t *m, int64_t n); /* CA calls in flight
 void cb_metrics_set_group_joined(cb_metrics_t *m, bool joined);
 void cb_metrics_set_ca_reachable(cb_metrics_t *m, bool reachable);
 bool cb_metrics_ready(const cb_metrics_t *m);
+
+/* Why the pipeline holds a batch (docs/ARCHITECTURE.md §6): a dependency of
+ * the environment is unavailable, and the batch waits for it with its
+ * partitions paused instead of being dead-lettered or replayed. */
+typedef enum cb_hold_cause {
+    CB_HOLD_SCHEMA_REGISTRY = 0, /* a writer schema cannot be fetched */
+    CB_HOLD_CA,                  /* the CA answers 429/5xx or not at all */
+    CB_HOLD_KAFKA,               /* the brokers refuse a rewind (committed offsets, seek) */
+    CB_HOLD_COUNT
+} cb_hold_cause_t;
+
+/* Sets the hold of cause: since_unix_s is the wall-clock second it began,
+ * 0 when it ended. Exposed as certbridge_held{cause} (0/1) and
+ * certbridge_held_since_timestamp_seconds{cause}; a hold makes the instance
+ * not ready. */
+void cb_metrics_set_held(cb_metrics_t *m, cb_hold_cause_t cause, int64_t since_unix_s);
+
+/* The second the hold of cause began, 0 when not held. */
+int64_t cb_metrics_held_since(const cb_metrics_t *m, cb_hold_cause_t cause);
+
+/* The readiness verdict as /healthz answers it: writes a JSON object into
+ * buf (truncated to size) and returns whether ready. E.g.
+ * {"ready":false,"group_joined":true,"ca_reachable":true,
+ *  "held":{"schema_registry":"2026-11-28T18:40:00Z"},
+ *  "reason":"schema_registry unavailable since 2026-11-28T18:40:00Z (held 42 s)"}
+ * now_unix_s is the current wall-clock second (for "held N s"). */
+bool cb_metrics_health(const cb_metrics_t *m, int64_t now_unix_s, char *buf, size_t size);
 
 /* Writes the text exposition into a malloc'd, NUL-terminated buffer the
  * caller frees. NULL when out of memory. */

@@ -4,10 +4,13 @@
  *
  * Calls: GET /schemas/ids/{id} (writer schema of a Confluent-framed message)
  * and POST /subjects/{subject}/versions (register a schema, answers its id).
- * Error classes: the registry unreachable, timing out or answering 5xx/429 or
- * an auth failure is CB_ERR_TRANSPORT with CB_ERRF_RETRIABLE (the message is
- * not known to be bad); an id the registry does not know (404) or a schema it
- * returns that is not Avro or does not parse is CB_ERR_DECODE, permanent.
+ * Error classes (docs/ARCHITECTURE.md §6): the registry unreachable, timing
+ * out or answering 5xx/429, an auth failure (401/403) or a 404 that is not
+ * the registry's own answer is CB_ERR_TRANSPORT with CB_ERRF_RETRIABLE (the
+ * message is not known to be bad: the pipeline holds it); an id the registry
+ * does not know (404 with error_code 40403) is CB_ERR_NOTFOUND and a schema
+ * it returns that is not Avro or does not parse is CB_ERR_DECODE, both
+ * permanent.
  * Not thread-safe: one client per thread (the codec owns one).
  */
 #ifndef CB_SCHEMA_REGISTRY_H
@@ -34,9 +37,9 @@ void cb_registry_destroy(cb_registry_t *reg);
 
 /* The writer schema with this id: from the cache, else fetched and cached.
  * On success *out is a new reference the caller releases with
- * avro_schema_decref(). Without a URL, an unknown id is CB_ERR_CONFIG
- * (CB_ERRF_RETRIABLE, so the message is never dead-lettered: Confluent
- * framing needs schema_registry.url, and the operator must set it). */
+ * avro_schema_decref(). Without a URL, an unknown id is CB_ERR_CONFIG,
+ * permanent: no registry will ever answer for this message, so it is a dead
+ * letter, replayed once the operator configured schema_registry.url. */
 int cb_registry_get_schema(cb_registry_t *reg, uint32_t id, avro_schema_t *out, cb_error_t *err);
 
 /* Registers schema_json (len bytes) under subject; *id receives its id and

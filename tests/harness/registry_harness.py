@@ -2,8 +2,13 @@
 """Start and stop a Confluent-compatible Schema Registry stand-in for tests.
 
     registry_harness.py start --state DIR [--user U --password-file F]
+                              [--port PORT] [--data FILE]
     registry_harness.py stop  --state DIR
     registry_harness.py serve --state DIR ...     (the server itself; used by start)
+
+--port binds that port instead of a free one, and --data keeps the schemas in
+FILE (read at start, rewritten on every new registration), so that a registry
+stopped mid-test comes back at the same URL with the same ids.
 
 Why a stand-in: Karapace (the open-source Confluent-compatible registry) is not
 published on PyPI, and Apicurio Registry on Maven Central is only the Quarkus
@@ -45,11 +50,28 @@ def log(msg):
 class Registry:
     """Schemas by global id and subjects with their versions (ids)."""
 
-    def __init__(self):
+    def __init__(self, data=None):
         self.lock = threading.Lock()
         self.by_id = {}        # id -> schema text as first registered
         self.by_canon = {}     # canonical JSON -> id
         self.subjects = {}     # subject -> [id, ...] (version = index + 1)
+        self.data = data       # file the state is kept in, or None
+        if data and os.path.exists(data):
+            with open(data) as f:
+                saved = json.load(f)
+            for sid, text in saved["by_id"].items():
+                self.by_id[int(sid)] = text
+                canon = json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))
+                self.by_canon[canon] = int(sid)
+            self.subjects = saved["subjects"]
+
+    def save(self):
+        """Writes the state to the data file (under the lock)."""
+        if not self.data:
+            return
+        with open(self.data + ".tmp", "w") as f:
+            json.dump({"by_id": self.by_id, "subjects": self.subjects}, f)
+        os.replace(self.data + ".tmp", self.data)
 
     def register(self, subject, schema_text):
         canon = json.dumps(json.loads(schema_text), sort_keys=True, separators=(",", ":"))
@@ -62,6 +84,7 @@ class Registry:
             versions = self.subjects.setdefault(subject, [])
             if sid not in versions:
                 versions.append(sid)
+                self.save()
             return sid
 
 
@@ -160,13 +183,14 @@ def free_port():
         return s.getsockname()[1]
 
 
-def serve(state, user, password_file):
-    Handler.registry = Registry()
+def serve(state, user, password_file, port=0, data=None):
+    Handler.registry = Registry(data)
     if user:
         with open(password_file) as f:
             password = f.readline().rstrip("\r\n")
         Handler.auth = "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    ThreadingHTTPServer.allow_reuse_address = True
+    server = ThreadingHTTPServer(("127.0.0.1", port or free_port()), Handler)
     server.daemon_threads = True
     url = "http://127.0.0.1:%d" % server.server_address[1]
     with open(os.path.join(state, "url.tmp"), "w") as f:
@@ -185,12 +209,16 @@ def stop(state, quiet=False):
     shutil.rmtree(state, ignore_errors=True)
 
 
-def start(state, user, password_file, timeout=20):
+def start(state, user, password_file, timeout=20, port=0, data=None):
     stop(state, quiet=True)
     os.makedirs(state)
     cmd = [sys.executable, os.path.abspath(__file__), "serve", "--state", state]
     if user:
         cmd += ["--user", user, "--password-file", password_file]
+    if port:
+        cmd += ["--port", str(port)]
+    if data:
+        cmd += ["--data", os.path.abspath(data)]
     out = open(os.path.join(state, "server.log"), "w")
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True)
@@ -228,14 +256,16 @@ def main():
     ap.add_argument("--state", required=True, help="state folder")
     ap.add_argument("--user", help="require HTTP basic authentication with this user")
     ap.add_argument("--password-file", help="file holding the password (with --user)")
+    ap.add_argument("--port", type=int, default=0, help="port to bind (default: a free one)")
+    ap.add_argument("--data", help="file keeping the schemas across restarts")
     a = ap.parse_args()
     state = os.path.abspath(a.state)
     if a.user and not a.password_file:
         ap.error("--user needs --password-file")
     if a.command == "start":
-        start(state, a.user, a.password_file)
+        start(state, a.user, a.password_file, port=a.port, data=a.data)
     elif a.command == "serve":
-        serve(state, a.user, a.password_file)
+        serve(state, a.user, a.password_file, a.port, a.data)
     else:
         stop(state)
 

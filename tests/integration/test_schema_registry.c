@@ -234,9 +234,32 @@ static void test_unknown_id(void **state)
     assert_int_equal(cb_codec_decode_event(c, CB_EVENT_ORG, CB_FORMAT_AUTO,
                                            "\x00\x00\x0f\x42\x3f\x02", 6, &ev, &err),
                      -1);
-    assert_int_equal(err.code, CB_ERR_DECODE);
+    assert_int_equal(err.code, CB_ERR_NOTFOUND);
     assert_int_equal(err.flags, 0u); /* permanent */
-    assert_string_equal(err.msg, "unknown schema id 999999 (the Schema Registry answered 404)");
+    assert_string_equal(err.msg, "unknown schema id 999999 (the Schema Registry answered 404); "
+                                 "register the writer schema");
+    cb_codec_destroy(c);
+}
+
+/* A 404 that is not the registry's "schema not found" (error_code 40403):
+ * a wrong base URL gives it for every message alike, so it holds the batch
+ * (retriable) instead of dead-lettering every framed message. */
+static void test_wrong_base_url(void **state)
+{
+    char wrong[300];
+    cb_codec_t *c;
+    cb_event_t ev;
+    cb_error_t err;
+
+    (void)state;
+    snprintf(wrong, sizeof(wrong), "%s/not-the-registry", url);
+    c = codec_for(wrong, "certbridge");
+    assert_int_equal(cb_codec_decode_event(c, CB_EVENT_ORG, CB_FORMAT_AUTO,
+                                           "\x00\x00\x00\x00\x01\x02", 6, &ev, &err),
+                     -1);
+    assert_int_equal(err.code, CB_ERR_TRANSPORT);
+    assert_int_equal(err.flags, CB_ERRF_RETRIABLE);
+    assert_non_null(strstr(err.msg, "answered HTTP 404 without the registry's error_code 40403"));
     cb_codec_destroy(c);
 }
 
@@ -298,7 +321,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_events_round_trip), cmocka_unit_test(test_outcomes),
         cmocka_unit_test(test_unknown_id),        cmocka_unit_test(test_wrong_credentials),
-        cmocka_unit_test(test_registry_down),
+        cmocka_unit_test(test_wrong_base_url),    cmocka_unit_test(test_registry_down),
     };
     FILE *f;
 

@@ -243,12 +243,16 @@ static void print_dead(rd_kafka_message_t *m)
     json_decref(j);
 }
 
+extern char **environ;
+
 static int cmd_read(const char *bootstrap, const char *topic, bool outcomes)
 {
     rd_kafka_t *c = make_client(RD_KAFKA_CONSUMER, bootstrap, NULL);
     cb_config_t *cfg = cb_config_new();
     cb_error_t err;
-    cb_codec_t *codec = cb_codec_new(cfg, &err);
+    /* CERTBRIDGE_SCHEMA_REGISTRY_URL: outcomes a registry framed */
+    cb_codec_t *codec =
+        cb_config_apply_env(cfg, environ, &err) < 0 ? NULL : cb_codec_new(cfg, &err);
     int parts = assign_all(c, topic), eofs = 0, idle = 0, bad = 0;
 
     if (!codec) {

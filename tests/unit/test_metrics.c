@@ -99,6 +99,67 @@ static void test_endpoints(void **state)
     cb_metrics_destroy(m);
 }
 
+/* A held batch (docs/ARCHITECTURE.md §6): the gauges by cause, readiness
+ * lost while it lasts, the /healthz body naming the dependency and since
+ * when, and all of it back to ready once the hold ended. */
+static void test_held(void **state)
+{
+    cb_metrics_t *m = cb_metrics_new();
+    char body[1024], *text;
+    cb_error_t err;
+    char buf[65536];
+    int port;
+
+    (void)state;
+    cb_metrics_set_group_joined(m, true);
+    cb_metrics_set_ca_reachable(m, true);
+    assert_true(cb_metrics_health(m, 1795891200, body, sizeof(body)));
+    assert_string_equal(
+        body, "{\"ready\":true,\"group_joined\":true,\"ca_reachable\":true,\"held\":{}}\n");
+    /* 2026-11-28T18:40:00Z, 42 s ago */
+    cb_metrics_set_held(m, CB_HOLD_SCHEMA_REGISTRY, 1795891200);
+    assert_int_equal(cb_metrics_held_since(m, CB_HOLD_SCHEMA_REGISTRY), 1795891200);
+    assert_int_equal(cb_metrics_held_since(m, CB_HOLD_CA), 0);
+    assert_false(cb_metrics_ready(m));
+    assert_false(cb_metrics_health(m, 1795891242, body, sizeof(body)));
+    assert_string_equal(body, "{\"ready\":false,\"group_joined\":true,\"ca_reachable\":true,"
+                              "\"held\":{\"schema_registry\":\"2026-11-28T18:40:00Z\"},"
+                              "\"reason\":\"not ready: schema_registry unavailable since "
+                              "2026-11-28T18:40:00Z (held 42 s)\"}\n");
+    text = cb_metrics_render(m);
+    assert_non_null(strstr(text, "# TYPE certbridge_held gauge\n"));
+    assert_non_null(strstr(text, "certbridge_held{cause=\"schema_registry\"} 1\n"));
+    assert_non_null(strstr(text, "certbridge_held{cause=\"ca\"} 0\n"));
+    assert_non_null(strstr(text, "certbridge_held{cause=\"kafka\"} 0\n"));
+    assert_non_null(strstr(
+        text, "certbridge_held_since_timestamp_seconds{cause=\"schema_registry\"} 1795891200\n"));
+    assert_non_null(strstr(text, "certbridge_held_since_timestamp_seconds{cause=\"ca\"} 0\n"));
+    assert_non_null(strstr(text, "certbridge_ready 0\n"));
+    free(text);
+    /* two causes and the group lost at once: every one named */
+    cb_metrics_set_held(m, CB_HOLD_CA, 1795891230);
+    cb_metrics_set_group_joined(m, false);
+    assert_false(cb_metrics_health(m, 1795891242, body, sizeof(body)));
+    assert_string_equal(body, "{\"ready\":false,\"group_joined\":false,\"ca_reachable\":true,"
+                              "\"held\":{\"schema_registry\":\"2026-11-28T18:40:00Z\","
+                              "\"ca\":\"2026-11-28T18:40:30Z\"},\"reason\":\"not ready: consumer "
+                              "group not joined; schema_registry unavailable since "
+                              "2026-11-28T18:40:00Z (held 42 s); ca unavailable since "
+                              "2026-11-28T18:40:30Z (held 12 s)\"}\n");
+    cb_metrics_set_group_joined(m, true);
+    /* over the socket: 503 with the reason */
+    assert_int_equal(cb_metrics_serve(m, "127.0.0.1:0", &err), 0);
+    port = cb_metrics_port(m);
+    assert_int_equal(http_get(port, "/healthz", buf, sizeof(buf)), 503);
+    assert_non_null(strstr(buf, "\"reason\":\"not ready: schema_registry unavailable since "
+                                "2026-11-28T18:40:00Z (held "));
+    cb_metrics_set_held(m, CB_HOLD_SCHEMA_REGISTRY, 0);
+    cb_metrics_set_held(m, CB_HOLD_CA, 0);
+    assert_int_equal(http_get(port, "/healthz", buf, sizeof(buf)), 200);
+    assert_true(cb_metrics_ready(m));
+    cb_metrics_destroy(m);
+}
+
 static void test_bad_listen(void **state)
 {
     cb_metrics_t *m = cb_metrics_new();
@@ -116,6 +177,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_render_values),
         cmocka_unit_test(test_endpoints),
+        cmocka_unit_test(test_held),
         cmocka_unit_test(test_bad_listen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -798,10 +798,290 @@ def scenario_probe_hang(s):
     return fails
 
 
+def _hold_log(s, name):
+    """The instance's log lines as JSON objects (others skipped)."""
+    out = []
+    for line in open(os.path.join(s.work, name + ".log"), errors="replace"):
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass
+    return out
+
+
+def _hold_expect(fails):
+    def expect(name, ok, detail=""):
+        log("%-34s %s %s" % (name, "ok" if ok else "FAILED", detail))
+        if not ok:
+            fails.append(name)
+        return ok
+    return expect
+
+
+def _hold_wait(s, p, what, pred, timeout):
+    """Waits for pred() (an event), the instance's exit, or the safety
+    deadline; True when pred() held."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and p.poll() is None:
+        if pred():
+            return True
+        time.sleep(0.2)
+    log("%s: gave up (instance %s)" % (what, "alive" if p.poll() is None else "exited"))
+    return False
+
+
+def _replays(s, name):
+    text = open(os.path.join(s.work, name + ".log"), errors="replace").read()
+    return text.count("replaying") + text.count("rewound") + text.count("transaction failed")
+
+
+def scenario_registry_missing(s):
+    """Issue 14: input.*_format=auto and no schema_registry.url; the value 00 00
+    00 00 07 "garbage" (taken for Confluent framing, schema id 7) among valid
+    events on two partitions of each topic. Each is a dead letter in its
+    batch, with its original bytes and a message saying how to replay it;
+    every valid event gets its outcomes; no transaction is aborted and no
+    batch replayed (before the fix the missing registry was retriable: the
+    batch was retried for 10 s, dropped and replayed, for ever, and every
+    partition of it stood still)."""
+    poison = bytes.fromhex("000000000767617262616765")
+    wire = os.path.join(s.build, "tests", "cbwire")
+    s.setup(ca_extra=["--latency-ms", "2"], slices=2)
+    placed = []
+    for topic, part in ((s.person_topic, 0), (s.person_topic, 2), (s.org_topic, 1),
+                        (s.org_topic, 3)):
+        out = subprocess.run([wire, "produce-value", s.bootstrap, topic, str(part), "poison",
+                              poison.hex()], check=True, capture_output=True, text=True).stdout
+        placed.append((topic, int(out.split()[0]), int(out.split()[1])))
+    s.expected["poison"] += len(placed)
+    s.produce_next()  # valid events after the poison on the same partitions
+    log("the 12-byte poison at %s" % placed)
+    a = s.start(s.conf("a", "cb-a", {"input.org_format": "auto", "input.person_format": "auto"}),
+                "a")
+    port = metrics_port(s, "a")
+    fails = []
+    expect = _hold_expect(fails)
+    drained = _hold_wait(s, a, "input drained",
+                         lambda: s.lag() == 0 or _replays(s, "a") >= 3, timeout=600)
+    expect("input drained", drained and s.lag() == 0, "lag %d" % s.lag())
+    aborted = scrape(port).get("certbridge_transactions_total|result=aborted", -1)
+    a.send_signal(signal.SIGTERM)
+    try:
+        rc = a.wait(60)
+    except subprocess.TimeoutExpired:
+        a.kill()
+        rc = None
+    replays = _replays(s, "a")
+    expect("no batch replayed", replays == 0,
+           "%d rewound/replaying/transaction failed lines" % replays)
+    expect("no transaction aborted", aborted == 0, "%s aborted" % aborted)
+    expect("exit code", rc == 0, str(rc))
+    dead = [json.loads(l) for l in s.tool("dlq", s.bootstrap, s.dlq_topic).splitlines() if l]
+    for topic, part, off in placed:
+        d = [x for x in dead if (x["source_topic"], x["source_partition"], x["source_offset"])
+             == (topic, part, off)]
+        hint = ("schema id 7: Confluent-framed value but no schema_registry.url is configured; "
+                "configure the registry and replay this message from %s/%d@%d"
+                % (topic, part, off))
+        expect("dead letter %s/%d@%d" % (topic[:16], part, off),
+               len(d) == 1 and d[0]["value"] == poison.decode("latin-1")
+               and d[0]["error_class"] == "config" and d[0]["error_message"] == hint,
+               json.dumps(d)[:300])
+    return fails + s.check({"exit_code": rc, "replays": replays, "aborted": aborted})
+
+
+def scenario_registry_down(s):
+    """Issue 14: Confluent-framed events, the Schema Registry stand-in
+    stopped after committed progress while the next events need a writer
+    schema the instance has not cached. The batch is held, not replayed:
+    /healthz answers 503 naming the schema registry within 30 s, the gauge
+    certbridge_held{cause="schema_registry"} is 1, one held error line a
+    minute (at most 2 in the first 70 s), the consumer keeps its group. The
+    registry comes back on the same port with the same schemas and the batch
+    goes on; exactly once holds."""
+    import socket
+    wire = os.path.join(s.build, "tests", "cbwire")
+    harness = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "harness",
+                           "registry_harness.py")
+    state, data = os.path.join(s.work, "registry"), os.path.join(s.work, "registry.json")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        rport = sock.getsockname()[1]
+    url = "http://127.0.0.1:%d" % rport
+
+    def registry(cmd):
+        extra = ["--port", str(rport), "--data", data] if cmd == "start" else []
+        subprocess.run([sys.executable, harness, cmd, "--state", state] + extra, check=True,
+                       stdout=subprocess.DEVNULL)
+
+    def register(tag):
+        return [int(subprocess.run([wire, "register", url, t, k, tag], check=True,
+                                   capture_output=True, text=True).stdout)
+                for t, k in ((s.org_topic, "org"), (s.person_topic, "person"))]
+
+    ids = {}
+
+    def produce_framed():
+        if not s.slices:
+            return False
+        n = int(subprocess.run([wire, "produce-confluent", s.bootstrap, s.org_topic,
+                                s.person_topic, str(ids["org"]), str(ids["person"]),
+                                s.slices.pop(0)], check=True, capture_output=True,
+                               text=True).stdout)
+        s.produced += n
+        log("produced %d events Confluent-framed (schema ids %d, %d)"
+            % (n, ids["org"], ids["person"]))
+        return True
+
+    fails = []
+    expect = _hold_expect(fails)
+    registry("start")
+    try:
+        ids["org"], ids["person"] = register("1")
+        s.produce_next = produce_framed
+        s.setup(ca_extra=["--latency-ms", "2"], slices=2)
+        a = s.start(s.conf("a", "cb-a", {"input.org_format": "confluent",
+                                         "input.person_format": "confluent",
+                                         "schema_registry.url": url,
+                                         "metrics.ca_probe_interval_ms": "500"}), "a")
+        port = metrics_port(s, "a")
+        expect("first slice committed", _hold_wait(s, a, "first slice", lambda: s.lag() == 0,
+                                                   timeout=300))
+        # new writer schemas, then the registry goes: the instance has not
+        # cached them and cannot fetch them
+        ids["org"], ids["person"] = register("2")
+        registry("stop")
+        t_stop = time.time()
+        s.produce_next()
+        log("registry stopped; second slice produced with writer schemas it alone knew")
+
+        def unready():
+            code, body = http_get(port, "/healthz")
+            return code == 503 and "schema_registry unavailable since" in body
+        seen = _hold_wait(s, a, "/healthz 503", unready, timeout=60)
+        code, body = http_get(port, "/healthz")
+        expect("/healthz 503 names the registry", seen and time.time() - t_stop <= 30,
+               "after %.1f s: %d %s" % (time.time() - t_stop, code, body.strip()))
+        expect("/healthz: group still joined", '"group_joined":true' in body, body.strip())
+        m = scrape(port)
+        expect("held gauge", m.get("certbridge_held|cause=schema_registry") == 1
+               and m.get("certbridge_held_since_timestamp_seconds|cause=schema_registry", 0)
+               > 0, str({k: v for k, v in m.items() if "held" in k}))
+
+        def held_lines():
+            return [l for l in _hold_log(s, "a") if l.get("level") == "error"
+                    and l.get("msg", "").startswith("held: schema registry unavailable")]
+        # the once-a-minute line: the hold's first line, then one after 60 s
+        _hold_wait(s, a, "second held line", lambda: len(held_lines()) >= 2, timeout=150)
+        lines = held_lines()
+        t0 = lines[0]["ts"] if lines else ""
+
+        def secs(ts):
+            import datetime
+            return datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
+        first70 = [l for l in lines if secs(l["ts"]) - secs(t0) <= 70]
+        expect("held error lines: 1 a minute", 1 <= len(first70) <= 2 and len(lines) >= 2,
+               "%d in the first 70 s: %s" % (len(first70), [l["msg"][:80] for l in lines]))
+        text = open(os.path.join(s.work, "a.log"), errors="replace").read()
+        expect("held: no replay", _replays(s, "a") == 0, str(_replays(s, "a")))
+        expect("held: group kept", '"lost ' not in text
+               and "maximum poll interval" not in text.lower())
+        expect("held: instance alive", a.poll() is None)
+        registry("start")
+        log("registry back at %s" % url)
+        expect("second slice committed", _hold_wait(s, a, "drain", lambda: s.lag() == 0,
+                                                    timeout=300), "lag %d" % s.lag())
+        expect("hold cleared", _hold_wait(
+            s, a, "/healthz 200", lambda: http_get(port, "/healthz")[0] == 200, timeout=60)
+            and "held: schema registry unavailable cleared" in open(
+                os.path.join(s.work, "a.log"), errors="replace").read())
+        m = scrape(port)
+        expect("held gauge back to 0", m.get("certbridge_held|cause=schema_registry") == 0)
+        aborted = m.get("certbridge_transactions_total|result=aborted", -1)
+        expect("no transaction aborted", aborted == 0, str(aborted))
+        expect("no batch replayed", _replays(s, "a") == 0, str(_replays(s, "a")))
+        a.send_signal(signal.SIGTERM)
+        try:
+            rc = a.wait(60)
+        except subprocess.TimeoutExpired:
+            a.kill()
+            rc = None
+        expect("exit code", rc == 0, str(rc))
+        os.environ["CERTBRIDGE_SCHEMA_REGISTRY_URL"] = url  # cbtool: framed outcomes
+        return fails + s.check({"exit_code": rc, "aborted": aborted})
+    finally:
+        registry("stop")
+
+
+def scenario_big_dead_letter(s):
+    """Issue 14 item 3: a garbage value of 1,040,000 bytes (the broker takes
+    it; the producer's message.max.bytes is 1,000,000) among valid events. Its
+    dead letter carries the value cut to fit, with certbridge.value.truncated
+    and certbridge.value.original_bytes, and the source position of the whole
+    value; the batch commits (before the fix the produce failed, the
+    transaction aborted and the batch was replayed for ever)."""
+    size = 1040000
+    rnd = random.Random(s.args.seed)
+    garbage = b"\x01" + rnd.randbytes(size - 1)  # 0x01: plain Avro, event_id length -1
+    path = os.path.join(s.work, "garbage.bin")
+    with open(path, "wb") as f:
+        f.write(garbage)
+    s.setup(ca_extra=["--latency-ms", "2"], slices=2)
+    out = subprocess.run([os.path.join(s.build, "tests", "cbwire"), "produce-value", s.bootstrap,
+                          s.person_topic, "1", "garbage", "@" + path], check=True,
+                         capture_output=True, text=True).stdout.split()
+    part, off = int(out[0]), int(out[1])
+    s.expected["poison"] += 1
+    s.produce_next()
+    a = s.start(s.conf("a", "cb-a"), "a")
+    port = metrics_port(s, "a")
+    fails = []
+    expect = _hold_expect(fails)
+    expect("input drained", _hold_wait(s, a, "drain",
+                                       lambda: s.lag() == 0 or _replays(s, "a") >= 3,
+                                       timeout=600) and s.lag() == 0, "lag %d" % s.lag())
+    aborted = scrape(port).get("certbridge_transactions_total|result=aborted", -1)
+    a.send_signal(signal.SIGTERM)
+    try:
+        rc = a.wait(60)
+    except subprocess.TimeoutExpired:
+        a.kill()
+        rc = None
+    expect("no transaction aborted", aborted == 0 and _replays(s, "a") == 0,
+           "%s aborted, %d replay lines" % (aborted, _replays(s, "a")))
+    expect("exit code", rc == 0, str(rc))
+    recs = [json.loads(l) for l in subprocess.run(
+        [os.path.join(s.build, "tests", "cbwire"), "records", s.bootstrap, s.dlq_topic],
+        check=True, capture_output=True, text=True).stdout.splitlines() if l]
+    big = [r for r in recs if r["headers"].get("certbridge.source.topic") == s.person_topic
+           and r["headers"].get("certbridge.source.partition") == str(part)
+           and r["headers"].get("certbridge.source.offset") == str(off)]
+    if expect("the big dead letter", len(big) == 1, "%d records" % len(big)):
+        r = big[0]
+        h = r["headers"]
+        value = bytes.fromhex(r["value"])
+        record = r["key_len"] + r["value_len"] + sum(len(k) + len(v.encode())
+                                                     for k, v in h.items())
+        expect("truncated headers", h.get("certbridge.value.truncated") == "true"
+               and h.get("certbridge.value.original_bytes") == str(size),
+               str({k: v[:120] for k, v in h.items()}))
+        expect("value: a prefix that fits", 900000 < len(value) < size
+               and garbage.startswith(value) and record <= 1000000,
+               "%d of %d bytes, record %d" % (len(value), size, record))
+        expect("message says where the whole value is",
+               "value cut to %d of %d bytes" % (len(value), size) in h.get(
+                   "certbridge.error.message", "")
+               and "%s/%d@%d" % (s.person_topic, part, off) in h.get(
+                   "certbridge.error.message", ""), h.get("certbridge.error.message", ""))
+    return fails + s.check({"exit_code": rc, "aborted": aborted})
+
+
 SCENARIOS = {"ops": scenario_ops, "bulk": scenario_bulk, "crash": scenario_crash, "fence": scenario_fence,
              "split": scenario_split, "outage": scenario_outage,
              "huge_answer": scenario_huge_answer}
 SCENARIOS["probe_hang"] = scenario_probe_hang
+SCENARIOS.update(registry_missing=scenario_registry_missing,
+                 registry_down=scenario_registry_down, big_dead_letter=scenario_big_dead_letter)
 
 
 def main():
