@@ -57,6 +57,7 @@ struct cb_codec {
     cb_registry_t *reg;
     bool has_registry;
     own_schema_t own[CB_SCHEMA_COUNT];
+    avro_schema_t outcome_v1;     /* plain Avro outcomes of releases before `final` */
     char *topic[CB_SCHEMA_COUNT]; /* subject is "<topic>-value" */
 };
 
@@ -86,6 +87,35 @@ static const char *cfg_get(const cb_config_t *cfg, const char *key, const char *
 {
     const char *v = cfg ? cb_config_get(cfg, key) : NULL;
     return v ? v : def;
+}
+
+/* Plain Avro carries no schema id, so an outcome written by an earlier
+ * release has to be read with the layout it was written in: the fields
+ * added since (at the end, each with a default) are left out of the
+ * current schema. Returns the older layout, or NULL with err. */
+static avro_schema_t outcome_schema_v1(const json_t *current, cb_error_t *err)
+{
+    static const char *const added_since[] = {"final"};
+    json_t *copy = json_deep_copy(current), *fields;
+    avro_schema_t s = NULL;
+    char *text = NULL;
+    size_t i, k;
+
+    fields = copy ? json_object_get(copy, "fields") : NULL;
+    for (k = 0; fields && k < sizeof(added_since) / sizeof(added_since[0]); k++)
+        for (i = json_array_size(fields); i-- > 0;)
+            if (!strcmp(json_string_value(json_object_get(json_array_get(fields, i), "name")) ?: "",
+                        added_since[k]))
+                json_array_remove(fields, i);
+    if (!fields || !(text = json_dumps(copy, JSON_COMPACT)) ||
+        avro_schema_from_json_length(text, strlen(text), &s) != 0) {
+        cb_error_set(err, CB_ERR_INTERNAL, "codec: the earlier outcome layout does not load: %s",
+                     avro_strerror());
+        s = NULL;
+    }
+    free(text);
+    json_decref(copy);
+    return s;
 }
 
 /* Parses the embedded schemas (Avro-C, and jansson for their defaults), reads
@@ -124,7 +154,8 @@ cb_codec_t *cb_codec_new(const cb_config_t *cfg, cb_error_t *err)
         o->r_org = find_record(o->json, "Org");
         o->r_person = find_record(o->json, "Person");
     }
-    if (check_outcome_schema(c->own[CB_SCHEMA_OUTCOME].schema, err) < 0)
+    if (check_outcome_schema(c->own[CB_SCHEMA_OUTCOME].schema, err) < 0 ||
+        !(c->outcome_v1 = outcome_schema_v1(c->own[CB_SCHEMA_OUTCOME].json, err)))
         goto fail;
     c->topic[CB_SCHEMA_ORG_EVENT] = strdup(cfg_get(cfg, "input.org_topic", "hr.org-events"));
     c->topic[CB_SCHEMA_PERSON_EVENT] =
@@ -151,6 +182,8 @@ void cb_codec_destroy(cb_codec_t *codec)
 
     if (!codec)
         return;
+    if (codec->outcome_v1)
+        avro_schema_decref(codec->outcome_v1);
     for (i = 0; i < CB_SCHEMA_COUNT; i++) {
         if (codec->own[i].iface)
             avro_value_iface_decref(codec->own[i].iface);
@@ -907,6 +940,7 @@ static const struct {
     {"processed_at", 'l'},
     {"emergency_signing_allowed", 'b'},
     {"note", 'S'},
+    {"final", 'b'},
 };
 #define OUTCOME_FIELDS (sizeof(outcome_fields) / sizeof(outcome_fields[0]))
 
@@ -1079,6 +1113,7 @@ static int outcome_write(bool framed, uint32_t id, const cb_outcome_t *o, void *
     ob_long(&b, o->processed_at_ms);
     b.p[b.len++] = o->emergency_signing_allowed ? 1 : 0;
     ob_opt_string(&b, o->note);
+    b.p[b.len++] = o->final ? 1 : 0;
     *buf = b.p;
     *len = b.len;
     return 0;
@@ -1151,7 +1186,8 @@ static int map_outcome(cb_codec_t *codec, const cb_avro_val_t *w, cb_outcome_t *
         get_long(field(w, r, "processed_at", &tmp), "processed_at", INT64_MIN, INT64_MAX,
                  &o->processed_at_ms, err) < 0 ||
         get_bool(field(w, r, "emergency_signing_allowed", &tmp), "emergency_signing_allowed",
-                 &o->emergency_signing_allowed, err) < 0)
+                 &o->emergency_signing_allowed, err) < 0 ||
+        get_bool(field(w, r, "final", &tmp), "final", &o->final, err) < 0)
         return -1;
     if (get_enum(field(w, r, "action", &tmp), "action", false, action_symbols, CB_ACTION_COUNT, &e,
                  err) < 0)
@@ -1204,8 +1240,16 @@ int cb_codec_decode_outcome(cb_codec_t *codec, const void *buf, size_t len, cb_o
     } else {
         ws = avro_schema_incref(codec->own[CB_SCHEMA_OUTCOME].schema);
     }
-    if (cb_avro_doc_read(&doc, ws, p, len, OUTCOME_STRING_MAX, err) < 0 ||
-        map_outcome(codec, &doc.root, out, err) < 0)
+    if (cb_avro_doc_read(&doc, ws, p, len, OUTCOME_STRING_MAX, err) < 0) {
+        cb_error_t v1err;
+        /* plain Avro of an earlier release: its own layout, or the first error */
+        cb_avro_doc_free(&doc);
+        memset(&doc, 0, sizeof(doc));
+        if (id != 0 ||
+            cb_avro_doc_read(&doc, codec->outcome_v1, p, len, OUTCOME_STRING_MAX, &v1err) < 0)
+            goto out;
+    }
+    if (map_outcome(codec, &doc.root, out, err) < 0)
         goto out;
     rc = 0;
 out:

@@ -11,6 +11,7 @@ void cb_outcome_init(cb_outcome_t *o)
 {
     memset(o, 0, sizeof(*o));
     o->revocation_reason = CB_REASON_NONE;
+    o->final = true;
 }
 
 /* Frees every string o owns and re-initializes it. */

@@ -62,8 +62,10 @@ typedef struct cb_outcome {
     int64_t processed_at_ms; /* timestamp-millis */
     bool emergency_signing_allowed;
     char *note;
+    bool final; /* false on a PENDING record a later one supersedes (same outcome_id) */
 } cb_outcome_t;
 
+/* Empties o: NULL strings, zero numbers, no revocation reason, final. */
 void cb_outcome_init(cb_outcome_t *o);
 void cb_outcome_clear(cb_outcome_t *o);
 
