@@ -20,6 +20,15 @@
     "Return the token to the Department of Digital Certification and Information Security "        \
     "(Cục Chứng thực số và Bảo mật thông tin)."
 
+/* The problems of the fates REJECTED and EXPIRED, in Vietnamese and English
+ * like the CA's other human-facing texts (RECALL_NOTE). */
+static const char subject_mismatch_detail[] =
+    "Thông tin chủ thể không khớp với hồ sơ đăng ký / the subject does not match the "
+    "registration file";
+static const char expired_detail[] =
+    "Yêu cầu đã hết hạn vì không được xác nhận kịp thời / the request expired: nobody "
+    "confirmed it in time";
+
 struct refca_ca {
     refca_store_t *store;
     EVP_PKEY *key;
@@ -699,6 +708,29 @@ int refca_ca_cert(refca_ca_t *ca, const char *serial, refca_answer_t *ans, cb_er
     refca_cert_row_clear(&row);
     free(pem);
     return answer_json(ans, 200, obj, err);
+}
+
+int refca_ca_finish(refca_ca_t *ca, const refca_request_row_t *row, const char **state,
+                    refca_answer_t *ans, cb_error_t *err)
+{
+    int op;
+
+    if (!strcmp(row->fate, REFCA_REQ_REJECTED)) {
+        *state = REFCA_REQ_REJECTED;
+        return refca_problem(ans, 422, "SUBJECT_MISMATCH", subject_mismatch_detail);
+    }
+    if (!strcmp(row->fate, REFCA_REQ_EXPIRED)) {
+        *state = REFCA_REQ_EXPIRED;
+        return refca_problem(ans, 410, "EXPIRED", expired_detail);
+    }
+    if ((op = refca_op_parse(row->op)) < 0)
+        return cb_error_set(err, CB_ERR_INTERNAL, "request %s: unknown operation %s", row->id,
+                            row->op);
+    if (refca_ca_apply(ca, (refca_op_t)op, row->target, row->params, row->idem_key, row->id, ans,
+                       err) < 0)
+        return -1;
+    *state = ans->status < 300 ? REFCA_REQ_COMPLETED : REFCA_REQ_REJECTED;
+    return 0;
 }
 
 int refca_ca_request(refca_ca_t *ca, const char *id, refca_answer_t *ans, cb_error_t *err)

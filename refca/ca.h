@@ -18,6 +18,15 @@
 
 typedef struct refca_ca refca_ca_t;
 
+/* The states of an asynchronous request (GET /v1/requests/{id}, the
+ * RequestState of schemas/ca-api.yaml; tests/checks/check_ca_contract.py
+ * reads these lines): PENDING until its time comes, then one of the three
+ * final states, which also name the fate decided when it was accepted. */
+#define REFCA_REQ_PENDING   "PENDING"
+#define REFCA_REQ_COMPLETED "COMPLETED" /* applied; result = the call's answer */
+#define REFCA_REQ_REJECTED  "REJECTED"  /* refused, nothing applied; result = the problem */
+#define REFCA_REQ_EXPIRED   "EXPIRED"   /* nobody confirmed it in time, nothing applied */
+
 /* An answer. body is heap text owned by the answer (refca_answer_clear). */
 typedef struct refca_answer {
     int status;
@@ -66,6 +75,16 @@ int refca_ca_lookup(refca_ca_t *ca, const char *holder_type, const char *holder_
 
 /* GET /v1/certificates/{serial}: one certificate with its PEM. */
 int refca_ca_cert(refca_ca_t *ca, const char *serial, refca_answer_t *ans, cb_error_t *err);
+
+/* Finishes a PENDING request whose time has come, inside the caller's
+ * transaction, as its fate says: COMPLETED applies the call (refca_ca_apply;
+ * a call refused then, e.g. 409 CERTIFICATE_NOT_ACTIVE, ends REJECTED with
+ * that problem); REJECTED answers the problem SUBJECT_MISMATCH (422) and
+ * EXPIRED the problem EXPIRED (410), both applying nothing. *state gets the
+ * final state (a static string), ans the final answer. -1 on internal
+ * failure (roll back). */
+int refca_ca_finish(refca_ca_t *ca, const refca_request_row_t *row, const char **state,
+                    refca_answer_t *ans, cb_error_t *err);
 
 /* GET /v1/requests/{id}. */
 int refca_ca_request(refca_ca_t *ca, const char *id, refca_answer_t *ans, cb_error_t *err);

@@ -37,9 +37,22 @@ static const char usage[] =
     "      --retry-after S       the Retry-After of those answers (default 1)\n"
     "      --drop RATIO          close this share of connections unanswered, nothing applied\n"
     "      --drop-after RATIO    apply this share of mutating calls, then close unanswered\n"
-    "      --async               mutating calls answer 202 PENDING, complete later\n"
-    "      --async-delay-ms N    when PENDING requests complete (default 200)\n"
-    "      --seed N              fault injection's random sequence\n"
+    "      --async               mutating calls answer 202 PENDING, finish later\n"
+    "      --async-delay-ms MIN[:MAX]  a request's time comes after a delay drawn uniformly\n"
+    "                            in [MIN, MAX] ms (default 200)\n"
+    "      --async-reject RATIO  this share of requests ends REJECTED (SUBJECT_MISMATCH),\n"
+    "                            nothing applied\n"
+    "      --async-expire RATIO  this share ends EXPIRED (nobody confirmed it), nothing\n"
+    "                            applied\n"
+    "      --async-min-polls N   a request stays PENDING through at least its first N polls,\n"
+    "                            even when its time has come (default 0)\n"
+    "      --async-min-polls-share RATIO  the share of requests --async-min-polls applies to\n"
+    "                            (default 1)\n"
+    "      --rate-limit R        at most R calls per second (a token bucket; /v1/ca.pem,\n"
+    "                            /v1/ledger and /v1/admin/ exempt), beyond it 429 with\n"
+    "                            Retry-After; POST /v1/admin/rate-limit {\"rate\":R} changes it\n"
+    "      --rate-burst B        the bucket's size in calls (default R/10, at least 1)\n"
+    "      --seed N              fault injection's random sequence and the async decisions\n"
     "      --huge-problem-holder ID  refuse change-info and revoke of ID's certificates with a\n"
     "                            422 problem+json whose detail is --huge-problem-bytes long\n"
     "                            (repeatable, up to 8 holders)\n"
@@ -83,6 +96,38 @@ static long count(const char *opt, const char *v)
     return n;
 }
 
+/* Parses a rate in calls per second, 0..1e6; exits with usage on a bad
+ * value. */
+static double rate(const char *opt, const char *v)
+{
+    char *end;
+    double d = strtod(v, &end);
+
+    if (end == v || *end || !(d >= 0 && d <= 1e6)) {
+        fprintf(stderr, "certbridge-refca: %s: \"%s\" is not a number in [0, 1000000]\n", opt, v);
+        exit(2);
+    }
+    return d;
+}
+
+/* Parses --async-delay-ms MIN[:MAX] into o; exits with usage on a bad value. */
+static void delay_range(const char *v, refca_server_opts_t *o)
+{
+    char buf[64], *colon;
+
+    snprintf(buf, sizeof(buf), "%s", v);
+    colon = strchr(buf, ':');
+    if (colon)
+        *colon = '\0';
+    o->async_delay_min_ms = (int)count("--async-delay-ms", buf);
+    o->async_delay_max_ms =
+        colon ? (int)count("--async-delay-ms", colon + 1) : o->async_delay_min_ms;
+    if (o->async_delay_max_ms < o->async_delay_min_ms) {
+        fprintf(stderr, "certbridge-refca: --async-delay-ms: \"%s\": MAX is below MIN\n", v);
+        exit(2);
+    }
+}
+
 /* serve: open the CA and run the server until a signal. */
 static int cmd_serve(int argc, char **argv)
 {
@@ -101,6 +146,12 @@ static int cmd_serve(int argc, char **argv)
                                          {"drop-after", required_argument, NULL, 'E'},
                                          {"async", no_argument, NULL, 'a'},
                                          {"async-delay-ms", required_argument, NULL, 'd'},
+                                         {"async-reject", required_argument, NULL, 'j'},
+                                         {"async-expire", required_argument, NULL, 'x'},
+                                         {"async-min-polls", required_argument, NULL, 'm'},
+                                         {"async-min-polls-share", required_argument, NULL, 'M'},
+                                         {"rate-limit", required_argument, NULL, 'r'},
+                                         {"rate-burst", required_argument, NULL, 'b'},
                                          {"seed", required_argument, NULL, 'S'},
                                          {"huge-problem-holder", required_argument, NULL, 'H'},
                                          {"huge-problem-bytes", required_argument, NULL, 'B'},
@@ -115,7 +166,8 @@ static int cmd_serve(int argc, char **argv)
     memset(&o, 0, sizeof(o));
     o.port = 8443;
     o.retry_after_s = 1;
-    o.async_delay_ms = 200;
+    o.async_delay_min_ms = o.async_delay_max_ms = 200;
+    o.async_min_polls_share = 1;
     o.huge_problem_bytes = 200 * 1024;
     cb_error_clear(&err);
     optind = 1;
@@ -170,7 +222,29 @@ static int cmd_serve(int argc, char **argv)
             o.async = true;
             break;
         case 'd':
-            o.async_delay_ms = (int)count("--async-delay-ms", optarg);
+            delay_range(optarg, &o);
+            break;
+        case 'j':
+            o.async_reject = ratio("--async-reject", optarg);
+            break;
+        case 'x':
+            o.async_expire = ratio("--async-expire", optarg);
+            break;
+        case 'm':
+            o.async_min_polls = (int)count("--async-min-polls", optarg);
+            break;
+        case 'M':
+            o.async_min_polls_share = ratio("--async-min-polls-share", optarg);
+            break;
+        case 'r':
+            o.rate_limit = rate("--rate-limit", optarg);
+            break;
+        case 'b':
+            o.rate_burst = rate("--rate-burst", optarg);
+            if (o.rate_burst < 1) {
+                fprintf(stderr, "certbridge-refca: --rate-burst: at least 1 call\n");
+                return 2;
+            }
             break;
         case 'S':
             o.seed = (uint64_t)strtoull(optarg, NULL, 10);
@@ -204,6 +278,11 @@ static int cmd_serve(int argc, char **argv)
                 "certbridge-refca serve: needs --state and --pki (or the three TLS "
                 "files)\n\n%s",
                 usage);
+        return 2;
+    }
+    if (o.async_reject + o.async_expire > 1) {
+        fprintf(stderr, "certbridge-refca: --async-reject and --async-expire add up to more "
+                        "than 1\n");
         return 2;
     }
     o.host = host;

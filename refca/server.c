@@ -1,11 +1,13 @@
 /*
  * server.c: the reference CA's HTTPS server (server.h).
  *
- * Flow of one call: on_request (fault injection may answer 503 or drop the
+ * Flow of one call: on_request (refca's admin calls are answered apart;
+ * the rate limit may answer 429; fault injection may answer 503 or drop the
  * connection; latency injection parks the request on a timer) -> route ->
  * a read-only answer, or a mutating call run through the idempotency table
  * in one SQLite transaction (sync mode: applied now; async mode: a PENDING
- * request row completed later by the completion timer).
+ * request row whose fate is decided at once and which the completion timer,
+ * or a poll, finishes when its time has come).
  */
 #include "server.h"
 
@@ -16,6 +18,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <signal.h>
@@ -38,6 +41,8 @@
 #define PATH_MAX_LEN  512         /* longest accepted path */
 #define DUE_BATCH     256         /* async requests completed per timer tick */
 #define ASYNC_TICK_MS 10
+#define RATE_MAX      1e6   /* largest accepted rate limit, calls per second */
+#define RETRY_MAX_S   86400 /* longest Retry-After of a 429 */
 
 typedef struct server {
     refca_ca_t *ca;
@@ -48,7 +53,13 @@ typedef struct server {
     struct event *async_timer;
     struct parked *parked; /* replies waiting on latency timers */
     uint64_t served;
-    int64_t arrival_us; /* when the request being handled was dispatched */
+    int64_t arrival_us;  /* when the request being handled was dispatched */
+    uint64_t async_seed; /* the seed of the async requests' decisions */
+    /* the rate limit's token bucket (rate 0 = none) and its counters */
+    double rate, burst, tokens;
+    bool burst_given; /* burst set explicitly, else it follows the rate */
+    int64_t refill_us;
+    uint64_t limited, refused; /* calls subject to the limit; those answered 429 */
 } server_t;
 
 /* A reply held back by latency injection, in the server's list so that
@@ -69,6 +80,28 @@ static double dice(server_t *srv)
     srv->rng ^= srv->rng << 25;
     srv->rng ^= srv->rng >> 27;
     return (double)((srv->rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+}
+
+/* splitmix64's finalizer: a well-mixed 64-bit value of x. */
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ULL;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
+}
+
+/* Draw number i, in [0, 1), about the call with Idempotency-Key key: a hash
+ * of the seed, the key and i, so what becomes of a call depends on nothing
+ * else (not on the order in which calls arrive, nor on the fault dice). */
+static double key_dice(const server_t *srv, const char *key, unsigned i)
+{
+    uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+    const unsigned char *p;
+
+    for (p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return (double)(mix64(srv->async_seed ^ mix64(h + i)) >> 11) / 9007199254740992.0;
 }
 
 /* Unlinks a parked reply and frees it (a reply never sent frees its
@@ -96,6 +129,21 @@ static void on_latency(evutil_socket_t fd, short what, void *arg)
     (void)what;
     evhttp_send_reply(p->req, p->status, NULL, p->buf);
     unpark(p);
+}
+
+/* Sends an answer with a content type and frees nothing of the caller's. */
+static void send_now(struct evhttp_request *req, int status, const char *type, const void *body,
+                     size_t len)
+{
+    struct evbuffer *buf = evbuffer_new();
+
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
+    if (buf && len)
+        evbuffer_add(buf, body, len);
+    /* libevent knows no phrase for 429 */
+    evhttp_send_reply(req, status, status == 429 ? "Too Many Requests" : NULL, buf);
+    if (buf)
+        evbuffer_free(buf);
 }
 
 /* Sends an answer with a content type, at once or, with latency
@@ -254,6 +302,68 @@ static int huge_problem(server_t *srv, refca_op_t op, const char *target, refca_
     return 1;
 }
 
+/* Decides, once, what becomes of an async request accepted under key (the
+ * caller stores it with the request): its fate, when its time comes, and
+ * through how many polls it stays PENDING at least even when its time has
+ * come. */
+static void decide(const server_t *srv, const char *key, int64_t now_ms, refca_request_row_t *row)
+{
+    const refca_server_opts_t *o = srv->o;
+    double f = key_dice(srv, key, 0);
+    int64_t span = (int64_t)o->async_delay_max_ms - o->async_delay_min_ms;
+
+    row->fate = (char *)(f < o->async_reject                     ? REFCA_REQ_REJECTED
+                         : f < o->async_reject + o->async_expire ? REFCA_REQ_EXPIRED
+                                                                 : REFCA_REQ_COMPLETED);
+    row->due_ms =
+        now_ms + o->async_delay_min_ms + (int64_t)(key_dice(srv, key, 1) * (double)(span + 1));
+    row->min_polls = key_dice(srv, key, 2) < o->async_min_polls_share ? o->async_min_polls : 0;
+}
+
+/* Finishes a PENDING request whose time has come, inside the caller's
+ * transaction: its fate (refca_ca_finish) becomes its final state and
+ * answer. */
+static int finish_request(server_t *srv, const refca_request_row_t *row, cb_error_t *err)
+{
+    refca_answer_t ans = {0, NULL};
+    const char *state = NULL;
+    int rc = refca_ca_finish(srv->ca, row, &state, &ans, err);
+
+    if (rc == 0)
+        rc = refca_store_request_finish(refca_ca_store(srv->ca), row->id, state, ans.status,
+                                        ans.body, err);
+    refca_answer_clear(&ans);
+    return rc;
+}
+
+/* GET /v1/requests/{id}, a poll: a PENDING request whose time has come and
+ * that has been polled at least its min_polls times finishes now (the timer
+ * would a moment later), any other poll of a PENDING request is counted;
+ * then its state is answered. */
+static int poll_request(server_t *srv, const char *id, refca_answer_t *ans, cb_error_t *err)
+{
+    refca_store_t *st = refca_ca_store(srv->ca);
+    refca_request_row_t row;
+    int found, rc = 0;
+
+    if (refca_store_begin(st, err) < 0)
+        return -1;
+    if ((found = refca_store_request_get(st, id, &row, err)) < 0)
+        rc = -1;
+    if (found == 0) {
+        if (!strcmp(row.state, REFCA_REQ_PENDING))
+            rc = row.polls >= row.min_polls && row.due_ms <= cb_clock_wall_ms()
+                     ? finish_request(srv, &row, err)
+                     : refca_store_request_polled(st, id, err);
+        refca_request_row_clear(&row);
+    }
+    if (rc < 0 || refca_store_commit(st, err) < 0) {
+        refca_store_rollback(st);
+        return -1;
+    }
+    return refca_ca_request(srv->ca, id, ans, err);
+}
+
 /* Answers a mutating call through the idempotency table, in one
  * transaction: a known key replays its stored answer; otherwise the call is
  * applied (or, in async mode, recorded as a PENDING request) and its answer
@@ -316,12 +426,12 @@ static void mutate(server_t *srv, struct evhttp_request *req, refca_op_t op, con
                 goto rollback;
             memset(&row, 0, sizeof(row));
             row.id = id;
-            row.state = (char *)"PENDING";
+            row.state = (char *)REFCA_REQ_PENDING;
             row.op = (char *)refca_op_name(op);
             row.target = (char *)target;
             row.params = body;
             row.idem_key = (char *)key;
-            row.due_ms = cb_clock_wall_ms() + srv->o->async_delay_ms;
+            decide(srv, key, cb_clock_wall_ms(), &row);
             if (refca_store_request_put(st, &row, &err) < 0)
                 goto rollback;
             snprintf(text, sizeof(text), "{\"status\":\"PENDING\",\"request_id\":\"%s\"}", id);
@@ -437,7 +547,7 @@ static void read_call(server_t *srv, struct evhttp_request *req, char **seg, int
     } else if (n == 2 && !strcmp(seg[0], "certificates")) {
         rc = refca_ca_cert(srv->ca, seg[1], &ans, &err);
     } else if (n == 2 && !strcmp(seg[0], "requests")) {
-        rc = refca_ca_request(srv->ca, seg[1], &ans, &err);
+        rc = poll_request(srv, seg[1], &ans, &err);
     } else if (n == 1 && !strcmp(seg[0], "ledger")) {
         const char *after = query(&q, "after"), *limit = query(&q, "limit");
         rc = refca_ca_ledger(srv->ca, after ? strtoll(after, NULL, 10) : 0,
@@ -541,15 +651,190 @@ static void handle_maybe_drop_after(server_t *srv, struct evhttp_request *req)
     handle(srv, req);
 }
 
-/* Every request enters here. */
-static void on_request(struct evhttp_request *req, void *arg)
+/* Whether path is prefix itself or a path below it. */
+static bool path_under(const char *path, const char *prefix)
 {
-    ((server_t *)arg)->arrival_us = cb_clock_mono_us();
-    handle_maybe_drop_after((server_t *)arg, req);
+    size_t n = strlen(prefix);
+
+    return !strncmp(path, prefix, n) && (path[n] == '\0' || path[n] == '/');
 }
 
-/* Completes the PENDING requests that are due, each in its own
- * transaction: apply, record the final answer. */
+/* Adds the tokens earned since the last refill (none beyond the burst). */
+static void rate_refill(server_t *srv, int64_t now_us)
+{
+    if (srv->rate > 0) {
+        srv->tokens += (double)(now_us - srv->refill_us) * srv->rate / 1e6;
+        if (srv->tokens > srv->burst)
+            srv->tokens = srv->burst;
+    }
+    srv->refill_us = now_us;
+}
+
+/* Sets the rate limit from now on: rate calls per second (0 = none), a
+ * bucket of burst calls (0 = the default: 100 ms worth of calls, at least
+ * one, so a step of the rate shows within a tenth of a second). Tokens
+ * earned so far are kept up to the new burst; a limit switched on starts
+ * with a full bucket. */
+static void rate_set(server_t *srv, double rate, double burst)
+{
+    bool was_off = srv->rate <= 0;
+
+    rate_refill(srv, cb_clock_mono_us());
+    srv->rate = rate;
+    if (burst > 0)
+        srv->burst_given = true;
+    if (burst <= 0 && !srv->burst_given)
+        burst = rate / 10 < 1 ? 1 : rate / 10;
+    if (burst > 0)
+        srv->burst = burst;
+    if (was_off || srv->tokens > srv->burst)
+        srv->tokens = srv->burst;
+}
+
+/* The rate limit for one call: true when it may go on (a token taken);
+ * false when the bucket is empty, with the whole seconds until the next
+ * token in *wait_s (at least 1: Retry-After counts whole seconds). */
+static bool rate_take(server_t *srv, int *wait_s)
+{
+    double s;
+
+    srv->limited++;
+    if (srv->rate <= 0)
+        return true;
+    rate_refill(srv, cb_clock_mono_us());
+    if (srv->tokens >= 1) {
+        srv->tokens -= 1;
+        return true;
+    }
+    srv->refused++;
+    s = (1 - srv->tokens) / srv->rate;
+    *wait_s = s >= RETRY_MAX_S ? RETRY_MAX_S : (int)s + ((double)(int)s < s);
+    if (*wait_s < 1)
+        *wait_s = 1;
+    return false;
+}
+
+/* A call beyond the rate limit: 429 RATE_LIMITED with Retry-After, at
+ * once (as a gateway in front of the CA would: no latency injection),
+ * nothing applied. */
+static void reply_rate_limited(server_t *srv, struct evhttp_request *req, int wait_s)
+{
+    refca_answer_t ans = {0, NULL};
+    char ra[16], detail[128];
+
+    snprintf(ra, sizeof(ra), "%d", wait_s);
+    snprintf(detail, sizeof(detail), "more than %g calls per second (burst %g): try again later",
+             srv->rate, srv->burst);
+    refca_problem(&ans, 429, "RATE_LIMITED", detail);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", ra);
+    send_now(req, 429, "application/problem+json", ans.body, ans.body ? strlen(ans.body) : 0);
+    refca_answer_clear(&ans);
+}
+
+/* Sends a JSON document (consumed) at once: refca's admin answers. */
+static void send_json(struct evhttp_request *req, int status, json_t *obj)
+{
+    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+
+    json_decref(obj);
+    if (!text) {
+        send_now(req, 500, "application/json", "{}", 2);
+        return;
+    }
+    send_now(req, status, "application/json", text, strlen(text));
+    free(text);
+}
+
+/* Sends a problem at once: refca's admin answers. */
+static void send_problem(struct evhttp_request *req, int status, const char *code,
+                         const char *detail)
+{
+    refca_answer_t ans = {0, NULL};
+
+    refca_problem(&ans, status, code, detail);
+    send_now(req, status, "application/problem+json", ans.body, ans.body ? strlen(ans.body) : 0);
+    refca_answer_clear(&ans);
+}
+
+/* POST /v1/admin/rate-limit {"rate": R, "burst": B}: the rate limit from
+ * now on (R calls per second, 0 = none; B optional, >= 1). */
+static void admin_rate_limit(server_t *srv, struct evhttp_request *req)
+{
+    char *body = request_body(req);
+    json_t *obj = body ? json_loads(body, 0, NULL) : NULL;
+    json_t *r = json_object_get(obj, "rate"), *b = json_object_get(obj, "burst");
+    double rate = json_number_value(r), burst = b ? json_number_value(b) : 0;
+
+    free(body);
+    if (!json_is_object(obj) || !json_is_number(r) || rate < 0 || rate > RATE_MAX ||
+        (b && (!json_is_number(b) || burst < 1 || burst > RATE_MAX))) {
+        json_decref(obj);
+        send_problem(req, 400, "MALFORMED_BODY",
+                     "want {\"rate\": calls per second (0 = no limit), \"burst\": calls >= 1 "
+                     "(optional)}");
+        return;
+    }
+    json_decref(obj);
+    rate_set(srv, rate, burst);
+    cb_log(CB_LOG_INFO, "refca", "rate limit now %g calls/s, burst %g", srv->rate, srv->burst);
+    send_json(
+        req, 200,
+        json_pack("{s:f, s:f}", "rate", srv->rate, "burst", srv->rate > 0 ? srv->burst : 0.0));
+}
+
+/* refca's own calls, under /v1/admin/ (not in the CA contract; mutual TLS
+ * like every call, but no fault injection, rate limit or latency):
+ *   GET  /v1/admin/stats       calls counted by the rate limit and refused
+ *   POST /v1/admin/rate-limit  change the rate limit while the server runs */
+static void admin_call(server_t *srv, struct evhttp_request *req, const char *path)
+{
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+
+    if (!strcmp(path, "/v1/admin/stats")) {
+        if (cmd != EVHTTP_REQ_GET)
+            send_problem(req, 405, "METHOD_NOT_ALLOWED", "use GET");
+        else
+            send_json(req, 200,
+                      json_pack("{s:I, s:I, s:I, s:I, s:f, s:f}", "served", (json_int_t)srv->served,
+                                "calls", (json_int_t)srv->limited, "accepted",
+                                (json_int_t)(srv->limited - srv->refused), "refused_429",
+                                (json_int_t)srv->refused, "rate", srv->rate, "burst",
+                                srv->rate > 0 ? srv->burst : 0.0));
+    } else if (!strcmp(path, "/v1/admin/rate-limit")) {
+        if (cmd != EVHTTP_REQ_POST)
+            send_problem(req, 405, "METHOD_NOT_ALLOWED", "use POST");
+        else
+            admin_rate_limit(srv, req);
+    } else {
+        send_problem(req, 404, "NOT_FOUND", "no such resource");
+    }
+}
+
+/* Every request enters here: refca's admin calls apart, then the rate limit
+ * (/v1/ca.pem and /v1/ledger exempt, as from fault injection), then the
+ * call. */
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    server_t *srv = arg;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    int wait_s = 0;
+
+    srv->arrival_us = cb_clock_mono_us();
+    if (path && path_under(path, "/v1/admin")) {
+        admin_call(srv, req, path);
+        return;
+    }
+    if (path && !path_under(path, "/v1/ca.pem") && !path_under(path, "/v1/ledger") &&
+        !rate_take(srv, &wait_s)) {
+        reply_rate_limited(srv, req, wait_s);
+        return;
+    }
+    handle_maybe_drop_after(srv, req);
+}
+
+/* Finishes the PENDING requests whose time has come and that were polled
+ * their min_polls times, each in its own transaction (finish_request). */
 static void on_async_tick(evutil_socket_t fd, short what, void *arg)
 {
     server_t *srv = arg;
@@ -564,8 +849,6 @@ static void on_async_tick(evutil_socket_t fd, short what, void *arg)
     n = refca_store_request_due(st, cb_clock_wall_ms(), ids, DUE_BATCH, &err);
     for (i = 0; i < n; i++) {
         refca_request_row_t row;
-        refca_answer_t ans = {0, NULL};
-        int op;
 
         if (refca_store_begin(st, &err) < 0)
             goto next;
@@ -573,18 +856,11 @@ static void on_async_tick(evutil_socket_t fd, short what, void *arg)
             refca_store_rollback(st);
             goto next;
         }
-        op = refca_op_parse(row.op);
-        if (op < 0 ||
-            refca_ca_apply(srv->ca, (refca_op_t)op, row.target, row.params, row.idem_key, row.id,
-                           &ans, &err) < 0 ||
-            refca_store_request_finish(st, row.id, ans.status < 300 ? "SUCCEEDED" : "FAILED",
-                                       ans.status, ans.body, &err) < 0 ||
-            refca_store_commit(st, &err) < 0) {
+        if (finish_request(srv, &row, &err) < 0 || refca_store_commit(st, &err) < 0) {
             refca_store_rollback(st);
             cb_log(CB_LOG_ERROR, "refca", "completing %s: %s", ids[i], err.msg);
         }
         refca_request_row_clear(&row);
-        refca_answer_clear(&ans);
     next:
         free(ids[i]);
     }
@@ -671,6 +947,9 @@ int refca_server_run(refca_ca_t *ca, const refca_server_opts_t *o, cb_error_t *e
     srv.ca = ca;
     srv.o = o;
     srv.rng = o->seed ? o->seed : ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid();
+    srv.async_seed = mix64(srv.rng);
+    if (o->rate_limit > 0)
+        rate_set(&srv, o->rate_limit, o->rate_burst);
     signal(SIGPIPE, SIG_IGN);
     if (!(srv.ssl = make_ssl(o, err)))
         return -1;
@@ -721,9 +1000,15 @@ int refca_server_run(refca_ca_t *ca, const refca_server_opts_t *o, cb_error_t *e
         goto out;
     cb_log(CB_LOG_INFO, "refca",
            "listening on https://%s:%d (latency %d ms, 503 %.2f, drop %.2f, drop-after %.2f, "
-           "async %s)",
+           "async %s, rate limit %g/s burst %g)",
            o->host, port, o->latency_ms, o->fail_503, o->drop, o->drop_after,
-           o->async ? "on" : "off");
+           o->async ? "on" : "off", srv.rate, srv.rate > 0 ? srv.burst : 0.0);
+    if (o->async)
+        cb_log(CB_LOG_INFO, "refca",
+               "async: due in %d..%d ms, rejected %.2f, expired %.2f, pending through %d poll(s) "
+               "for %.2f",
+               o->async_delay_min_ms, o->async_delay_max_ms, o->async_reject, o->async_expire,
+               o->async_min_polls, o->async_min_polls_share);
     event_base_dispatch(srv.base);
     rc = 0;
 out:

@@ -27,11 +27,24 @@ static const char schema[] =
     " status INTEGER NOT NULL, body TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS requests(id TEXT PRIMARY KEY, state TEXT NOT NULL,"
     " op TEXT NOT NULL, target TEXT, params TEXT, idem_key TEXT, due_ms INTEGER NOT NULL,"
-    " status INTEGER NOT NULL, body TEXT);"
+    " status INTEGER NOT NULL, body TEXT, fate TEXT NOT NULL DEFAULT 'COMPLETED',"
+    " min_polls INTEGER NOT NULL DEFAULT 0, polls INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS requests_due ON requests(state, due_ms);"
     "CREATE TABLE IF NOT EXISTS ledger(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
     " at_ms INTEGER NOT NULL, op TEXT NOT NULL, serial TEXT, new_serial TEXT, device_id TEXT,"
     " reason INTEGER NOT NULL, idem_key TEXT, request_id TEXT);";
+
+/* A requests table made by an earlier release (no fate, min_polls, polls;
+ * final states SUCCEEDED and FAILED) brought up to date: what it holds was
+ * decided before fates existed, so every request keeps the fate COMPLETED. */
+static const char migrate_requests[] =
+    "BEGIN IMMEDIATE;"
+    "ALTER TABLE requests ADD COLUMN fate TEXT NOT NULL DEFAULT 'COMPLETED';"
+    "ALTER TABLE requests ADD COLUMN min_polls INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE requests ADD COLUMN polls INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE requests SET state = 'COMPLETED' WHERE state = 'SUCCEEDED';"
+    "UPDATE requests SET state = 'REJECTED' WHERE state = 'FAILED';"
+    "COMMIT;";
 
 /* The prepared statements, by purpose. */
 enum {
@@ -57,6 +70,7 @@ enum {
     ST_REQ_GET,
     ST_REQ_FINISH,
     ST_REQ_DUE,
+    ST_REQ_POLLED,
     ST_LEDGER_ADD,
     ST_LEDGER_EACH,
     ST_LEDGER_COUNT,
@@ -94,12 +108,14 @@ static const char *const sql[ST_COUNT] = {
     [ST_IDEM_GET] = "SELECT route, status, body FROM idempotency WHERE key = ?1",
     [ST_IDEM_PUT] = "INSERT INTO idempotency(key, route, status, body) VALUES(?1,?2,?3,?4)",
     [ST_REQ_PUT] = "INSERT INTO requests(id, state, op, target, params, idem_key, due_ms,"
-                   " status, body) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
-    [ST_REQ_GET] = "SELECT id, state, op, target, params, idem_key, due_ms, status, body"
-                   " FROM requests WHERE id = ?1",
+                   " status, body, fate, min_polls, polls)"
+                   " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,0)",
+    [ST_REQ_GET] = "SELECT id, state, op, target, params, idem_key, due_ms, status, body, fate,"
+                   " min_polls, polls FROM requests WHERE id = ?1",
     [ST_REQ_FINISH] = "UPDATE requests SET state = ?2, status = ?3, body = ?4 WHERE id = ?1",
     [ST_REQ_DUE] = "SELECT id FROM requests WHERE state = 'PENDING' AND due_ms <= ?1"
-                   " ORDER BY due_ms LIMIT ?2",
+                   " AND polls >= min_polls ORDER BY due_ms LIMIT ?2",
+    [ST_REQ_POLLED] = "UPDATE requests SET polls = polls + 1 WHERE id = ?1 AND state = 'PENDING'",
     [ST_LEDGER_ADD] = "INSERT INTO ledger(at_ms, op, serial, new_serial, device_id, reason,"
                       " idem_key, request_id) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
     [ST_LEDGER_EACH] = "SELECT seq, at_ms, op, serial, new_serial, device_id, reason, idem_key,"
@@ -178,6 +194,19 @@ static unsigned char *col_blob(sqlite3_stmt *s, int i, size_t *len)
     return out;
 }
 
+/* Whether table has the column (a statement naming it compiles). */
+static bool has_column(refca_store_t *st, const char *table, const char *column)
+{
+    char q[160];
+    sqlite3_stmt *s = NULL;
+    bool ok;
+
+    snprintf(q, sizeof(q), "SELECT %s FROM %s LIMIT 0", column, table);
+    ok = sqlite3_prepare_v2(st->db, q, -1, &s, NULL) == SQLITE_OK;
+    sqlite3_finalize(s);
+    return ok;
+}
+
 refca_store_t *refca_store_open(const char *dir, bool readonly, cb_error_t *err)
 {
     refca_store_t *st = calloc(1, sizeof(*st));
@@ -207,6 +236,12 @@ refca_store_t *refca_store_open(const char *dir, bool readonly, cb_error_t *err)
                                    NULL, NULL, &msg) != SQLITE_OK ||
                       sqlite3_exec(st->db, schema, NULL, NULL, &msg) != SQLITE_OK)) {
         cb_error_set(err, CB_ERR_IO, "%s: %s", path, msg ? msg : "schema");
+        sqlite3_free(msg);
+        goto fail;
+    }
+    if (!readonly && !has_column(st, "requests", "fate") &&
+        sqlite3_exec(st->db, migrate_requests, NULL, NULL, &msg) != SQLITE_OK) {
+        cb_error_set(err, CB_ERR_IO, "%s: upgrading the requests table: %s", path, msg ? msg : "?");
         sqlite3_free(msg);
         goto fail;
     }
@@ -559,6 +594,8 @@ int refca_store_request_put(refca_store_t *st, const refca_request_row_t *r, cb_
     sqlite3_bind_int64(s, 7, r->due_ms);
     sqlite3_bind_int(s, 8, r->status);
     bind_text(s, 9, r->body);
+    bind_text(s, 10, r->fate ? r->fate : "COMPLETED");
+    sqlite3_bind_int(s, 11, r->min_polls);
     return step_done(st, s, err, "request");
 }
 
@@ -583,8 +620,11 @@ int refca_store_request_get(refca_store_t *st, const char *id, refca_request_row
         row->due_ms = sqlite3_column_int64(s, 6);
         row->status = sqlite3_column_int(s, 7);
         row->body = col_text(s, 8);
+        row->fate = col_text(s, 9);
+        row->min_polls = sqlite3_column_int(s, 10);
+        row->polls = sqlite3_column_int(s, 11);
         rc = 0;
-        if (!row->id || !row->state || !row->op) {
+        if (!row->id || !row->state || !row->op || !row->fate) {
             refca_request_row_clear(row);
             rc = cb_error_set(err, CB_ERR_NOMEM, "out of memory");
         }
@@ -607,6 +647,16 @@ int refca_store_request_finish(refca_store_t *st, const char *id, const char *st
     sqlite3_bind_int(s, 3, status);
     bind_text(s, 4, body);
     return step_done(st, s, err, "request");
+}
+
+int refca_store_request_polled(refca_store_t *st, const char *id, cb_error_t *err)
+{
+    sqlite3_stmt *s = stmt(st, ST_REQ_POLLED, err);
+
+    if (!s)
+        return -1;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    return step_done(st, s, err, "request poll");
 }
 
 int refca_store_request_due(refca_store_t *st, int64_t now_ms, char **ids, int max, cb_error_t *err)
@@ -636,6 +686,7 @@ void refca_request_row_clear(refca_request_row_t *row)
     free(row->params);
     free(row->idem_key);
     free(row->body);
+    free(row->fate);
     memset(row, 0, sizeof(*row));
 }
 

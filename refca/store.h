@@ -39,17 +39,23 @@ typedef struct refca_cert_row {
     char *replaced_by; /* change-info: the new certificate's serial */
 } refca_cert_row_t;
 
-/* A pending (async) request. Strings owned by the row. */
+/* An asynchronous request. Strings owned by the row. What becomes of it is
+ * decided once, when it is accepted (fate, due_ms, min_polls), and stored
+ * with it, so repeated polls and a restart give the same answers. */
 typedef struct refca_request_row {
     char *id;
-    char *state;  /* PENDING | SUCCEEDED | FAILED */
+    char *state;  /* PENDING, then COMPLETED | REJECTED | EXPIRED (ca.h REFCA_REQ_*) */
     char *op;     /* change-info | revoke | recall | issue */
     char *target; /* serial or device id from the path; NULL for issue */
     char *params; /* the request body (JSON) */
     char *idem_key;
-    int64_t due_ms;
-    int status; /* the final answer's status, 0 while pending */
-    char *body; /* the final answer's body, NULL while pending */
+    int64_t due_ms; /* when its time comes (wall clock, ms) */
+    int status;     /* the final answer's status, 0 while pending */
+    char *body;     /* the final answer's body, NULL while pending */
+    char *fate;     /* COMPLETED (applied then), REJECTED or EXPIRED (nothing applied);
+                     * NULL on put = COMPLETED */
+    int min_polls;  /* stays PENDING through at least this many polls */
+    int polls;      /* polls answered PENDING so far (set by the store) */
 } refca_request_row_t;
 
 /* One ledger line. Borrowed strings, valid during the callback. */
@@ -112,8 +118,9 @@ int refca_store_idem_put(refca_store_t *st, const char *key, const char *route, 
                          const char *body, cb_error_t *err);
 
 /* Pending requests. get: 0 found, 1 unknown id. due: fills up to max ids of
- * PENDING requests with due_ms <= now_ms into ids (heap strings, caller
- * frees) and answers their number. */
+ * PENDING requests with due_ms <= now_ms that were polled at least
+ * min_polls times into ids (heap strings, caller frees) and answers their
+ * number. polled: counts one more poll of a request still PENDING. */
 int refca_store_request_put(refca_store_t *st, const refca_request_row_t *row, cb_error_t *err);
 int refca_store_request_get(refca_store_t *st, const char *id, refca_request_row_t *row,
                             cb_error_t *err);
@@ -121,6 +128,7 @@ int refca_store_request_finish(refca_store_t *st, const char *id, const char *st
                                const char *body, cb_error_t *err);
 int refca_store_request_due(refca_store_t *st, int64_t now_ms, char **ids, int max,
                             cb_error_t *err);
+int refca_store_request_polled(refca_store_t *st, const char *id, cb_error_t *err);
 void refca_request_row_clear(refca_request_row_t *row);
 
 /* The ledger: every applied operation, in order. */
@@ -131,6 +139,5 @@ int refca_store_ledger_each(refca_store_t *st, int64_t after_seq, int64_t limit,
                             int (*fn)(const refca_ledger_row_t *row, void *opaque), void *opaque,
                             cb_error_t *err);
 int64_t refca_store_ledger_count(refca_store_t *st, cb_error_t *err);
-
 
 #endif
