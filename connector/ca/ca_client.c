@@ -905,31 +905,91 @@ static const char *jstr(const cb_json_t *j, int v, char *buf, size_t size)
     return buf;
 }
 
+/* The state of a request (GET /v1/requests/{id}, schemas/ca-api.yaml
+ * RequestState); RQ_NONE for other calls and answers without one. */
+typedef enum req_state {
+    RQ_NONE = 0,
+    RQ_PENDING,
+    RQ_COMPLETED,
+    RQ_REJECTED,
+    RQ_EXPIRED,
+    RQ_UNKNOWN /* a state this client does not know */
+} req_state_t;
+
+static req_state_t req_state_parse(const char *s)
+{
+    return !strcmp(s, "PENDING")     ? RQ_PENDING
+           : !strcmp(s, "COMPLETED") ? RQ_COMPLETED
+           : !strcmp(s, "REJECTED")  ? RQ_REJECTED
+           : !strcmp(s, "EXPIRED")   ? RQ_EXPIRED
+                                     : RQ_UNKNOWN;
+}
+
 /* The member that decides the class: "status" of an answer, "code" of a
- * problem, and for a request's state its state or its result's status. The
- * text goes to buf. *result gets the object holding the answer's fields. */
-static const char *answer_status(const cb_ca_req_t *r, const cb_json_t *j, int *result, char *buf,
-                                 size_t size)
+ * problem, and for a request's state its state or, once COMPLETED, its
+ * result's status. The text goes to buf. *result gets the object holding
+ * the answer's fields (a finished request's "result", -1 when it has
+ * none), *rq the request's state. */
+static const char *answer_status(const cb_ca_req_t *r, const cb_json_t *j, int *result,
+                                 req_state_t *rq, char *buf, size_t size)
 {
     const int root = 0;
     const char *state;
 
     *result = -1;
+    *rq = RQ_NONE;
+    buf[0] = '\0';
     if (!j)
         return NULL;
     *result = root;
     if (r->op == CB_CA_REQUEST && (state = jstr(j, cb_json_get(j, root, "state"), buf, size))) {
-        if (!strcmp(state, "SUCCEEDED")) {
+        *rq = req_state_parse(state);
+        if (*rq == RQ_COMPLETED || *rq == RQ_REJECTED || *rq == RQ_EXPIRED)
             *result = cb_json_get(j, root, "result");
+        if (*rq == RQ_COMPLETED)
             return jstr(j, cb_json_get(j, *result, "status"), buf, size);
-        }
-        if (!strcmp(state, "FAILED"))
-            *result = cb_json_get(j, root, "result");
         return state;
     }
     if (cb_json_type(j, cb_json_get(j, root, "status")) == CB_JSON_STRING)
         return jstr(j, cb_json_get(j, root, "status"), buf, size);
     return jstr(j, cb_json_get(j, root, "code"), buf, size);
+}
+
+/* Classifies an attempt (cb_ca_classify) with its parsed answer j (NULL
+ * when none or not JSON). A poll of a request answered 2xx goes by the
+ * request's state (ca_client.h, CB_CA_REQUEST): PENDING is CB_CA_PENDING,
+ * COMPLETED the class of its result (SUCCESS, or ALREADY for ALREADY_*),
+ * REJECTED and EXPIRED CB_CA_PERMANENT, a state this client does not know
+ * (or none) CB_CA_RETRY with *rq RQ_UNKNOWN, and a body that is not JSON
+ * CB_CA_PERMANENT. *result, *rq and buf as answer_status; the answer's
+ * deciding text is left in buf. */
+static cb_ca_class_t answer_class(const cb_ca_req_t *r, int curl_code, const char *curl_msg,
+                                  long status, const cb_json_t *j, int *result, req_state_t *rq,
+                                  char *buf, size_t size)
+{
+    const char *st = answer_status(r, j, result, rq, buf, size);
+    cb_ca_class_t k = cb_ca_classify(curl_code, curl_msg, status, st);
+
+    if (r->op != CB_CA_REQUEST || curl_code != 0 || status < 200 || status >= 300)
+        return k;
+    if (!j)
+        return CB_CA_PERMANENT;
+    switch (*rq) {
+    case RQ_PENDING:
+        return CB_CA_PENDING;
+    case RQ_COMPLETED:
+        return k;
+    case RQ_REJECTED:
+    case RQ_EXPIRED:
+        return CB_CA_PERMANENT;
+    case RQ_NONE:
+        buf[0] = '\0'; /* no state: what buf holds is some other member */
+        break;
+    case RQ_UNKNOWN:
+        break;
+    }
+    *rq = RQ_UNKNOWN;
+    return CB_CA_RETRY;
 }
 
 /* Sets the request's error fields (copies). */
@@ -943,10 +1003,11 @@ static void set_error(cb_ca_req_t *r, const char *code, const char *msg)
 
 /* Fills request r from an HTTP answer of class k: the error of a refused
  * call, the certificates of a lookup, the new serial and request id of a
- * mutating call. j is the parsed body (NULL when it is not JSON). Pure: no
+ * mutating call or of a request's state. j is the parsed body (NULL when it
+ * is not JSON); result, rq and state as answer_class left them. Pure: no
  * I/O. */
 static void answer_fill(cb_ca_req_t *r, cb_ca_class_t k, long status, const cb_json_t *j,
-                        int result)
+                        int result, req_state_t rq, const char *state)
 {
     r->klass = k;
     r->http_status = status;
@@ -963,6 +1024,18 @@ static void answer_fill(cb_ca_req_t *r, cb_ca_class_t k, long status, const cb_j
         if (!j && status >= 200 && status < 300 && r->op != CB_CA_HEALTH) {
             r->klass = CB_CA_PERMANENT;
             set_error(r, "invalid_answer", "the CA's answer is not JSON");
+        } else if (rq == RQ_EXPIRED) {
+            set_error(r, "EXPIRED",
+                      detail ? detail : "the CA let the request expire: nobody confirmed it");
+        } else if (rq == RQ_REJECTED) {
+            set_error(r, ec ? ec : "REJECTED", detail ? detail : "the CA rejected the request");
+        } else if (rq == RQ_UNKNOWN) {
+            char msg[160];
+            snprintf(msg, sizeof(msg),
+                     "the CA answered the request state \"%.64s\", which this client does not "
+                     "know; not taken as final",
+                     state && *state ? state : "(none)");
+            set_error(r, "UNKNOWN_STATE", msg);
         } else {
             set_error(r, ec ? ec : fallback, detail);
         }
@@ -992,9 +1065,10 @@ void cb_ca_answer_parse(cb_ca_req_t *r, long status, const char *body, size_t le
     cb_json_t doc, *j = answer_json(r, body, len, &doc) ? &doc : NULL;
     char buf[64];
     int result = -1;
-    const char *st = answer_status(r, j, &result, buf, sizeof(buf));
+    req_state_t rq;
+    cb_ca_class_t k = answer_class(r, 0, NULL, status, j, &result, &rq, buf, sizeof(buf));
 
-    answer_fill(r, cb_ca_classify(0, NULL, status, st), status, j, result);
+    answer_fill(r, k, status, j, result, rq, buf);
     if (j)
         cb_json_free(j);
 }
@@ -1008,7 +1082,7 @@ static bool job_finish(cb_ca_client_t *c, ca_job_t *j, CURLcode code)
     cb_json_t doc, *root = NULL;
     char buf[64];
     int result = -1;
-    const char *st;
+    req_state_t rq;
     cb_ca_class_t k;
     bool retry = false;
 
@@ -1016,9 +1090,8 @@ static bool job_finish(cb_ca_client_t *c, ca_job_t *j, CURLcode code)
     curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
     if (code == CURLE_OK && answer_json(r, j->resp, j->resp_len, &doc))
         root = &doc;
-    st = answer_status(r, root, &result, buf, sizeof(buf));
-    k = cb_ca_classify((int)code, j->errtext[0] ? j->errtext : curl_easy_strerror(code), status,
-                       st);
+    k = answer_class(r, (int)code, j->errtext[0] ? j->errtext : curl_easy_strerror(code), status,
+                     root, &result, &rq, buf, sizeof(buf));
     if (code == CURLE_WRITE_ERROR && j->overflow)
         k = CB_CA_PERMANENT;
     if (k == CB_CA_RETRY && r->attempts < j->max_attempts) {
@@ -1038,7 +1111,7 @@ static bool job_finish(cb_ca_client_t *c, ca_job_t *j, CURLcode code)
                   : j->errtext[0] ? j->errtext
                                   : curl_easy_strerror(code));
     } else {
-        answer_fill(r, k, status, root, result);
+        answer_fill(r, k, status, root, result, rq, buf);
     }
     if (k == CB_CA_RETRY || k == CB_CA_PERMANENT)
         cb_log(CB_LOG_INFO, "ca_client", "%s failed after %d attempt(s): %s (HTTP %ld)",

@@ -32,7 +32,7 @@ typedef enum cb_ca_op {
     CB_CA_REVOKE,      /* POST /v1/certificates/{serial}/revoke {"reason":...} */
     CB_CA_RECALL,      /* POST /v1/devices/{device_id}/recall */
     CB_CA_ISSUE,       /* POST /v1/certificates {holder_type, holder_id, subject} */
-    CB_CA_REQUEST,     /* GET /v1/requests/{id} */
+    CB_CA_REQUEST,     /* GET /v1/requests/{id}: see "Polling a request" below */
     CB_CA_HEALTH       /* GET /v1/ca.pem, for readiness */
 } cb_ca_op_t;
 
@@ -136,6 +136,31 @@ int cb_ca_call(cb_ca_client_t *c, cb_ca_req_t *req, cb_error_t *err);
 /* Frees what the client filled in req and resets the output fields. */
 void cb_ca_req_clear(cb_ca_req_t *req);
 
+/* Polling a request (CB_CA_REQUEST, GET /v1/requests/{id}; the states are
+ * schemas/ca-api.yaml's RequestState). A 2xx answer goes by its "state":
+ *   PENDING    CB_CA_PENDING (request_id_out set): ask again later.
+ *   COMPLETED  the class of its "result", the answer the call would have
+ *              had: CB_CA_SUCCESS with new_serial etc., or CB_CA_ALREADY
+ *              (ALREADY_REVOKED, ...).
+ *   REJECTED   CB_CA_PERMANENT, nothing applied: error_code and
+ *              error_message are the "code" and "detail" of the result's
+ *              problem (e.g. SUBJECT_MISMATCH; "REJECTED" when it has no
+ *              code).
+ *   EXPIRED    CB_CA_PERMANENT, nothing applied (nobody confirmed the
+ *              request in time): error_code "EXPIRED", error_message the
+ *              result's detail or a sentence of the client's.
+ *   any other state, or none: CB_CA_RETRY with error_code "UNKNOWN_STATE"
+ *              and the state in error_message (retried like any retriable
+ *              answer first). A state this client does not know, e.g. from
+ *              a newer CA, must not be taken as final, neither done nor
+ *              refused: the call may still be applied, so the caller asks
+ *              again later, as for a CA that does not answer. The spellings
+ *              of earlier reference CAs (SUCCEEDED, FAILED) count as
+ *              unknown.
+ * A 2xx answer that is not JSON is CB_CA_PERMANENT ("invalid_answer");
+ * other statuses classify as for any call (404 REQUEST_NOT_FOUND is
+ * CB_CA_PERMANENT, 429 and 5xx retriable). */
+
 /* Interprets one HTTP answer (status and body, len bytes, at most
  * CB_CA_BODY_MAX) to request r as the client does when a transfer completed:
  * fills r's class and answer fields (free them with cb_ca_req_clear). Pure:
@@ -152,8 +177,9 @@ void cb_ca_answer_parse(cb_ca_req_t *r, long status, const char *body, size_t le
  * 429 and 5xx. A TLS alert from the server (certificate refused) and other
  * 4xx are CB_CA_PERMANENT; 2xx are CB_CA_SUCCESS, or CB_CA_ALREADY when
  * answer_status is ALREADY_REVOKED / ALREADY_RECALLED / ALREADY_DONE (also
- * accepted on a 409), or CB_CA_PENDING for PENDING; "FAILED" in a 2xx (a
- * finished async request that failed) is CB_CA_PERMANENT. */
+ * accepted on a 409), or CB_CA_PENDING for PENDING; "FAILED" in a 2xx (a CA
+ * saying the call failed) is CB_CA_PERMANENT. The state of a polled request
+ * is classified on top of this (see "Polling a request"). */
 cb_ca_class_t cb_ca_classify(int curl_code, const char *curl_msg, long http_status,
                              const char *answer_status);
 

@@ -60,6 +60,146 @@ static void test_classify_http(void **state)
     }
 }
 
+/* Parses one answer to a poll of a request (GET /v1/requests/{id}). */
+static void parse_poll(cb_ca_req_t *r, long status, const char *body)
+{
+    memset(r, 0, sizeof(*r));
+    r->op = CB_CA_REQUEST;
+    r->request_id = "REQ-01";
+    cb_ca_answer_parse(r, status, body, strlen(body));
+    assert_int_equal(r->http_status, status);
+}
+
+/* The states of a polled request (ca_client.h, "Polling a request"). */
+static void test_request_states(void **state)
+{
+    cb_ca_req_t r;
+
+    (void)state;
+    parse_poll(&r, 200, "{\"request_id\":\"REQ-01\",\"state\":\"PENDING\",\"op\":\"revoke\"}");
+    assert_int_equal(r.klass, CB_CA_PENDING);
+    assert_string_equal(r.request_id_out, "REQ-01");
+    assert_null(r.new_serial);
+    assert_null(r.error_code);
+    cb_ca_req_clear(&r);
+
+    /* COMPLETED: the result's fields */
+    parse_poll(&r, 200,
+               "{\"request_id\":\"REQ-01\",\"state\":\"COMPLETED\",\"op\":\"change-info\","
+               "\"http_status\":200,\"result\":{\"status\":\"SUCCEEDED\",\"serial\":\"0A1B\","
+               "\"new_serial\":\"0C2D\"}}");
+    assert_int_equal(r.klass, CB_CA_SUCCESS);
+    assert_string_equal(r.new_serial, "0C2D");
+    assert_string_equal(r.request_id_out, "REQ-01");
+    assert_null(r.error_code);
+    cb_ca_req_clear(&r);
+
+    parse_poll(&r, 200,
+               "{\"request_id\":\"REQ-01\",\"state\":\"COMPLETED\",\"op\":\"revoke\","
+               "\"result\":{\"status\":\"ALREADY_REVOKED\",\"serial\":\"0A1B\"}}");
+    assert_int_equal(r.klass, CB_CA_ALREADY);
+    cb_ca_req_clear(&r);
+
+    /* REJECTED: the result's problem, nothing applied */
+    parse_poll(
+        &r, 200,
+        "{\"request_id\":\"REQ-01\",\"state\":\"REJECTED\",\"op\":\"change-info\","
+        "\"http_status\":422,\"result\":{\"type\":\"https://certbridge.invalid/problems/"
+        "subject-mismatch\",\"title\":\"SUBJECT_MISMATCH\",\"status\":422,\"detail\":"
+        "\"the subject does not match the registration file\",\"code\":\"SUBJECT_MISMATCH\"}}");
+    assert_int_equal(r.klass, CB_CA_PERMANENT);
+    assert_string_equal(r.error_code, "SUBJECT_MISMATCH");
+    assert_string_equal(r.error_message, "the subject does not match the registration file");
+    assert_null(r.new_serial);
+    cb_ca_req_clear(&r);
+
+    /* a refusal met when the call was finally applied */
+    parse_poll(&r, 200,
+               "{\"request_id\":\"REQ-01\",\"state\":\"REJECTED\",\"op\":\"change-info\","
+               "\"result\":{\"status\":409,\"code\":\"CERTIFICATE_NOT_ACTIVE\"}}");
+    assert_int_equal(r.klass, CB_CA_PERMANENT);
+    assert_string_equal(r.error_code, "CERTIFICATE_NOT_ACTIVE");
+    assert_string_equal(r.error_message, "the CA rejected the request");
+    cb_ca_req_clear(&r);
+
+    /* REJECTED without a result: the state names the refusal */
+    parse_poll(&r, 200, "{\"request_id\":\"REQ-01\",\"state\":\"REJECTED\"}");
+    assert_int_equal(r.klass, CB_CA_PERMANENT);
+    assert_string_equal(r.error_code, "REJECTED");
+    assert_string_equal(r.error_message, "the CA rejected the request");
+    cb_ca_req_clear(&r);
+
+    /* EXPIRED: error_code EXPIRED whatever the problem's code */
+    parse_poll(&r, 200,
+               "{\"request_id\":\"REQ-01\",\"state\":\"EXPIRED\",\"op\":\"revoke\","
+               "\"http_status\":410,\"result\":{\"status\":410,\"code\":\"TIMED_OUT\","
+               "\"detail\":\"nobody confirmed it in time\"}}");
+    assert_int_equal(r.klass, CB_CA_PERMANENT);
+    assert_string_equal(r.error_code, "EXPIRED");
+    assert_string_equal(r.error_message, "nobody confirmed it in time");
+    cb_ca_req_clear(&r);
+    parse_poll(&r, 200, "{\"request_id\":\"REQ-01\",\"state\":\"EXPIRED\"}");
+    assert_int_equal(r.klass, CB_CA_PERMANENT);
+    assert_string_equal(r.error_code, "EXPIRED");
+    assert_non_null(strstr(r.error_message, "expire"));
+    cb_ca_req_clear(&r);
+
+    /* a state this client does not know, or the spellings of earlier
+     * reference CAs, or none: not final */
+    parse_poll(&r, 200,
+               "{\"request_id\":\"REQ-01\",\"state\":\"AWAITING_SIGNATURE\",\"result\":"
+               "{\"status\":\"SUCCEEDED\",\"new_serial\":\"0C2D\"}}");
+    assert_int_equal(r.klass, CB_CA_RETRY);
+    assert_string_equal(r.error_code, "UNKNOWN_STATE");
+    assert_non_null(strstr(r.error_message, "\"AWAITING_SIGNATURE\""));
+    assert_null(r.new_serial);
+    cb_ca_req_clear(&r);
+    parse_poll(&r, 200,
+               "{\"request_id\":\"REQ-01\",\"state\":\"SUCCEEDED\",\"result\":"
+               "{\"status\":\"SUCCEEDED\",\"new_serial\":\"0C2D\"}}");
+    assert_int_equal(r.klass, CB_CA_RETRY);
+    assert_string_equal(r.error_code, "UNKNOWN_STATE");
+    cb_ca_req_clear(&r);
+    parse_poll(&r, 200, "{\"request_id\":\"REQ-01\",\"state\":\"FAILED\"}");
+    assert_int_equal(r.klass, CB_CA_RETRY);
+    assert_string_equal(r.error_code, "UNKNOWN_STATE");
+    cb_ca_req_clear(&r);
+    parse_poll(&r, 200, "{\"request_id\":\"REQ-01\",\"status\":\"SUCCEEDED\"}");
+    assert_int_equal(r.klass, CB_CA_RETRY);
+    assert_string_equal(r.error_code, "UNKNOWN_STATE");
+    assert_non_null(strstr(r.error_message, "(none)"));
+    cb_ca_req_clear(&r);
+    parse_poll(&r, 200, "{\"request_id\":\"REQ-01\",\"state\":7}");
+    assert_int_equal(r.klass, CB_CA_RETRY);
+    assert_string_equal(r.error_code, "UNKNOWN_STATE");
+    cb_ca_req_clear(&r);
+
+    /* not JSON; an unknown id; a CA that is busy */
+    parse_poll(&r, 200, "COMPLETED");
+    assert_int_equal(r.klass, CB_CA_PERMANENT);
+    assert_string_equal(r.error_code, "invalid_answer");
+    cb_ca_req_clear(&r);
+    parse_poll(&r, 404, "{\"status\":404,\"code\":\"REQUEST_NOT_FOUND\"}");
+    assert_int_equal(r.klass, CB_CA_PERMANENT);
+    assert_string_equal(r.error_code, "REQUEST_NOT_FOUND");
+    cb_ca_req_clear(&r);
+    parse_poll(&r, 429, "{\"status\":429,\"code\":\"RATE_LIMITED\"}");
+    assert_int_equal(r.klass, CB_CA_RETRY);
+    assert_string_equal(r.error_code, "RATE_LIMITED");
+    cb_ca_req_clear(&r);
+
+    /* the state decides only for a poll: a change-info answer with a
+     * "state" member is classified by its status */
+    memset(&r, 0, sizeof(r));
+    r.op = CB_CA_CHANGE_INFO;
+    cb_ca_answer_parse(
+        &r, 200, "{\"status\":\"SUCCEEDED\",\"state\":\"REJECTED\",\"new_serial\":\"0C2D\"}",
+        strlen("{\"status\":\"SUCCEEDED\",\"state\":\"REJECTED\",\"new_serial\":\"0C2D\"}"));
+    assert_int_equal(r.klass, CB_CA_SUCCESS);
+    assert_string_equal(r.new_serial, "0C2D");
+    cb_ca_req_clear(&r);
+}
+
 static void test_classify_transport(void **state)
 {
     static const struct {
@@ -352,10 +492,11 @@ static void test_probe_hanging_ca(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classify_http), cmocka_unit_test(test_classify_transport),
-        cmocka_unit_test(test_backoff),       cmocka_unit_test(test_retry_after),
-        cmocka_unit_test(test_config_checks), cmocka_unit_test(test_unreachable_retries),
-        cmocka_unit_test(test_probe_apart),   cmocka_unit_test(test_probe_hanging_ca),
+        cmocka_unit_test(test_classify_http),       cmocka_unit_test(test_request_states),
+        cmocka_unit_test(test_classify_transport),  cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_retry_after),         cmocka_unit_test(test_config_checks),
+        cmocka_unit_test(test_unreachable_retries), cmocka_unit_test(test_probe_apart),
+        cmocka_unit_test(test_probe_hanging_ca),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
