@@ -1,14 +1,16 @@
 /*
  * test_ca_faults.c: the CA client against reference CAs that misbehave.
  *
- *   test_ca_faults FAULTS_DIR DOWN_DIR ASYNC_DIR SLOW_DIR
+ *   test_ca_faults FAULTS_DIR DOWN_DIR ASYNC_DIR SLOW_DIR REJECT_DIR EXPIRE_DIR POLLS_DIR
  *
  * FAULTS_DIR: a CA answering a share of calls 503, dropping a share of
  * connections before applying anything and a share after applying the call:
  * every call must still succeed, and the ledger must show each applied
  * exactly once. DOWN_DIR: a CA answering every call 503 with Retry-After: 1.
  * ASYNC_DIR: a CA answering PENDING and completing later. SLOW_DIR: a CA
- * answering every call 200 ms late.
+ * answering every call 200 ms late. REJECT_DIR, EXPIRE_DIR: asynchronous CAs
+ * whose requests all end REJECTED, all end EXPIRED. POLLS_DIR: an
+ * asynchronous CA whose requests stay PENDING through their first 3 polls.
  */
 #include "../unit/cb_test.h"
 
@@ -22,6 +24,7 @@
 #include "certbridge/ca_client.h"
 
 static const char *faults_dir, *down_dir, *async_dir, *slow_dir;
+static const char *reject_dir, *expire_dir, *polls_dir;
 
 typedef struct holder {
     cb_holder_type_t type;
@@ -312,6 +315,192 @@ static void test_async(void **state)
     cb_ca_client_destroy(c);
 }
 
+/* Submits a mutating call r (op and target set by the caller) under a key
+ * made of tag; it must be accepted PENDING. Its request id goes to id. */
+static void submit_pending(cb_ca_client_t *c, cb_ca_req_t *r, const char *tag, char *id,
+                           size_t size)
+{
+    cb_error_t err;
+
+    snprintf(r->idempotency_key, sizeof(r->idempotency_key), "%s-%d", tag, (int)getpid());
+    assert_int_equal(cb_ca_call(c, r, &err), 0);
+    assert_int_equal(r->klass, CB_CA_PENDING);
+    assert_int_equal(r->http_status, 202);
+    assert_non_null(r->request_id_out);
+    snprintf(id, size, "%s", r->request_id_out);
+}
+
+/* REJECTED (every request of REJECT_DIR): the poll is CB_CA_PERMANENT with
+ * the CA's problem, nothing is applied (the certificate stays as it was),
+ * and repeating the call answers the same request, REJECTED again. */
+static void test_async_rejected(void **state)
+{
+    cb_ca_client_t *c = ct_client(reject_dir, NULL);
+    cb_ca_req_t look, r, q;
+    char id[64], serial[64], subject[512];
+    cb_error_t err;
+    long with_key;
+
+    (void)state;
+    ct_lookup(c, CB_HOLDER_PERSON, "HR-0003", &look);
+    assert_int_equal(look.cert_count, 1);
+    snprintf(serial, sizeof(serial), "%s", look.certs[0].serial);
+    snprintf(subject, sizeof(subject), "%s", look.certs[0].subject);
+    cb_ca_req_clear(&look);
+
+    memset(&r, 0, sizeof(r));
+    r.op = CB_CA_CHANGE_INFO;
+    r.serial = serial;
+    r.subject = "CN=Lê Hoàng Cường,title=Trưởng phòng,OU=Sở Nội vụ,L=Đồng Nai,C=VN";
+    submit_pending(c, &r, "reject-change", id, sizeof(id));
+    await_request(c, id, &q);
+    assert_int_equal(q.klass, CB_CA_PERMANENT);
+    assert_int_equal(q.http_status, 200);
+    assert_string_equal(q.error_code, "SUBJECT_MISMATCH");
+    assert_non_null(strstr(q.error_message, "the subject does not match the registration file"));
+    assert_non_null(strstr(q.error_message, "hồ sơ đăng ký"));
+    assert_null(q.new_serial);
+    cb_ca_req_clear(&q);
+
+    /* nothing applied: the same certificate, the same subject, no effect */
+    ct_lookup(c, CB_HOLDER_PERSON, "HR-0003", &look);
+    assert_int_equal(look.cert_count, 1);
+    assert_string_equal(look.certs[0].serial, serial);
+    assert_string_equal(look.certs[0].subject, subject);
+    cb_ca_req_clear(&look);
+    assert_int_equal(ct_ledger_count(reject_dir, r.idempotency_key, &with_key), 0);
+    assert_int_equal(with_key, 0);
+
+    /* the same key again: the same request, still REJECTED */
+    cb_ca_req_clear(&r);
+    assert_int_equal(cb_ca_call(c, &r, &err), 0);
+    assert_int_equal(r.klass, CB_CA_PENDING);
+    assert_string_equal(r.request_id_out, id);
+    await_request(c, id, &q);
+    assert_int_equal(q.klass, CB_CA_PERMANENT);
+    assert_string_equal(q.error_code, "SUBJECT_MISMATCH");
+    cb_ca_req_clear(&q);
+    cb_ca_req_clear(&r);
+
+    /* a revocation is rejected alike: the certificate stays active */
+    ct_lookup(c, CB_HOLDER_ORGANIZATION, "000.00.02.H19", &look);
+    assert_int_equal(look.cert_count, 1);
+    snprintf(serial, sizeof(serial), "%s", look.certs[0].serial);
+    cb_ca_req_clear(&look);
+    memset(&r, 0, sizeof(r));
+    r.op = CB_CA_REVOKE;
+    r.serial = serial;
+    r.reason = CB_REASON_CESSATION_OF_OPERATION;
+    submit_pending(c, &r, "reject-revoke", id, sizeof(id));
+    await_request(c, id, &q);
+    assert_int_equal(q.klass, CB_CA_PERMANENT);
+    assert_string_equal(q.error_code, "SUBJECT_MISMATCH");
+    cb_ca_req_clear(&q);
+    cb_ca_req_clear(&r);
+    ct_lookup(c, CB_HOLDER_ORGANIZATION, "000.00.02.H19", &look);
+    assert_int_equal(look.cert_count, 1);
+    assert_string_equal(look.certs[0].serial, serial);
+    cb_ca_req_clear(&look);
+    assert_int_equal(ct_ledger_count(reject_dir, NULL, NULL), 0);
+    cb_ca_client_destroy(c);
+}
+
+/* EXPIRED (every request of EXPIRE_DIR): CB_CA_PERMANENT with error_code
+ * EXPIRED, nothing applied. */
+static void test_async_expired(void **state)
+{
+    cb_ca_client_t *c = ct_client(expire_dir, NULL);
+    cb_ca_req_t look, r, q;
+    char id[64], serial[64], device[64];
+
+    (void)state;
+    ct_lookup(c, CB_HOLDER_ORGANIZATION, "000.00.17.H19", &look);
+    assert_int_equal(look.cert_count, 1);
+    snprintf(serial, sizeof(serial), "%s", look.certs[0].serial);
+    snprintf(device, sizeof(device), "%s", look.certs[0].device_id);
+    cb_ca_req_clear(&look);
+
+    memset(&r, 0, sizeof(r));
+    r.op = CB_CA_REVOKE;
+    r.serial = serial;
+    r.reason = CB_REASON_CESSATION_OF_OPERATION;
+    submit_pending(c, &r, "expire-revoke", id, sizeof(id));
+    await_request(c, id, &q);
+    assert_int_equal(q.klass, CB_CA_PERMANENT);
+    assert_int_equal(q.http_status, 200);
+    assert_string_equal(q.error_code, "EXPIRED");
+    assert_non_null(strstr(q.error_message, "nobody confirmed it in time"));
+    assert_null(q.new_serial);
+    cb_ca_req_clear(&q);
+    cb_ca_req_clear(&r);
+
+    memset(&r, 0, sizeof(r));
+    r.op = CB_CA_RECALL;
+    r.device_id = device;
+    submit_pending(c, &r, "expire-recall", id, sizeof(id));
+    await_request(c, id, &q);
+    assert_int_equal(q.klass, CB_CA_PERMANENT);
+    assert_string_equal(q.error_code, "EXPIRED");
+    cb_ca_req_clear(&q);
+    cb_ca_req_clear(&r);
+
+    /* nothing applied */
+    ct_lookup(c, CB_HOLDER_ORGANIZATION, "000.00.17.H19", &look);
+    assert_int_equal(look.cert_count, 1);
+    assert_string_equal(look.certs[0].serial, serial);
+    cb_ca_req_clear(&look);
+    assert_int_equal(ct_ledger_count(expire_dir, NULL, NULL), 0);
+    cb_ca_client_destroy(c);
+}
+
+/* POLLS_DIR: due at once, a request stays PENDING through exactly its first
+ * three polls, unapplied meanwhile; the fourth poll finds it COMPLETED. */
+static void test_async_min_polls(void **state)
+{
+    cb_ca_client_t *c = ct_client(polls_dir, NULL);
+    cb_ca_req_t look, r, q;
+    char id[64], serial[64];
+    cb_error_t err;
+    int i;
+
+    (void)state;
+    ct_lookup(c, CB_HOLDER_PERSON, "HR-0004", &look);
+    assert_int_equal(look.cert_count, 1);
+    snprintf(serial, sizeof(serial), "%s", look.certs[0].serial);
+    cb_ca_req_clear(&look);
+
+    memset(&r, 0, sizeof(r));
+    r.op = CB_CA_CHANGE_INFO;
+    r.serial = serial;
+    r.subject = "CN=Phạm Thị Dung,title=Phó Chủ tịch,OU=Ủy ban nhân dân xã Phước Thiền,C=VN";
+    submit_pending(c, &r, "polls-change", id, sizeof(id));
+    for (i = 1; i <= 4; i++) {
+        memset(&q, 0, sizeof(q));
+        q.op = CB_CA_REQUEST;
+        q.request_id = id;
+        assert_int_equal(cb_ca_call(c, &q, &err), 0);
+        if (i <= 3) {
+            if (q.klass != CB_CA_PENDING)
+                fail_msg("poll %d: class %d, want PENDING", i, q.klass);
+            assert_string_equal(q.request_id_out, id);
+            ct_lookup(c, CB_HOLDER_PERSON, "HR-0004", &look);
+            assert_int_equal(look.cert_count, 1);
+            assert_string_equal(look.certs[0].serial, serial); /* not applied yet */
+            cb_ca_req_clear(&look);
+        } else {
+            assert_int_equal(q.klass, CB_CA_SUCCESS);
+            assert_non_null(q.new_serial);
+            ct_lookup(c, CB_HOLDER_PERSON, "HR-0004", &look);
+            assert_int_equal(look.cert_count, 1);
+            assert_string_equal(look.certs[0].serial, q.new_serial);
+            cb_ca_req_clear(&look);
+        }
+        cb_ca_req_clear(&q);
+    }
+    cb_ca_req_clear(&r);
+    cb_ca_client_destroy(c);
+}
+
 /* Latency injection delays each answer on a timer: 16 calls in flight all
  * finish in about one latency, not sixteen. */
 static void test_latency_overlaps(void **state)
@@ -363,15 +552,24 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_retry_after_honoured),
         cmocka_unit_test(test_async),
         cmocka_unit_test(test_latency_overlaps),
+        cmocka_unit_test(test_async_rejected),
+        cmocka_unit_test(test_async_expired),
+        cmocka_unit_test(test_async_min_polls),
     };
 
-    if (argc < 5) {
-        fprintf(stderr, "usage: %s FAULTS_DIR DOWN_DIR ASYNC_DIR SLOW_DIR\n", argv[0]);
+    if (argc < 8) {
+        fprintf(stderr,
+                "usage: %s FAULTS_DIR DOWN_DIR ASYNC_DIR SLOW_DIR REJECT_DIR EXPIRE_DIR "
+                "POLLS_DIR\n",
+                argv[0]);
         return 2;
     }
     faults_dir = argv[1];
     down_dir = argv[2];
     async_dir = argv[3];
     slow_dir = argv[4];
+    reject_dir = argv[5];
+    expire_dir = argv[6];
+    polls_dir = argv[7];
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
