@@ -2,7 +2,9 @@
 # The whole test suite, from a fresh machine: installs what is missing, builds
 # certbridge twice (release and AddressSanitizer+UndefinedBehaviorSanitizer)
 # and runs every test in both builds (unit, component, integration against a
-# real Kafka broker and the reference CA). .ci/run calls exactly this.
+# real Kafka broker, the reference CA and a real Schema Registry: Apicurio
+# Registry, built once by install-deps.sh into ~/.cache/certbridge).
+# .ci/run calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

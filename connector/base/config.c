@@ -41,6 +41,25 @@ static const cb_config_prop_t props[] = {
     {"schema_registry.basic_auth_password_file", CB_CONFIG_STRING, "", 0, 0, NULL,
      "File whose first line is the basic-authentication password (the password itself is "
      "never a configuration value)."},
+    {"schema_registry.tls.cert", CB_CONFIG_STRING, NULL, 0, 0, NULL,
+     "PEM file with certbridge's client certificate for an https:// Schema Registry that asks "
+     "for one."},
+    {"schema_registry.tls.key", CB_CONFIG_STRING, NULL, 0, 0, NULL,
+     "PEM file with the private key of schema_registry.tls.cert (not encrypted; never logged)."},
+    {"schema_registry.tls.ca_bundle", CB_CONFIG_STRING, NULL, 0, 0, NULL,
+     "PEM file with the CA certificates trusted for an https:// Schema Registry (pinned: the "
+     "system store is not used when set)."},
+    {"schema_registry.subject_name_strategy", CB_CONFIG_ENUM, "TopicNameStrategy", 0, 0,
+     "TopicNameStrategy|RecordNameStrategy|TopicRecordNameStrategy",
+     "Subject the outcome schema is registered under, as Confluent's serializers name it: "
+     "<topic>-value, the record's full name (vn.gov.certbridge.CertificateActionOutcome), or "
+     "<topic>-<full name>."},
+    {"schema_registry.compatibility", CB_CONFIG_ENUM, "BACKWARD", 0, 0,
+     "BACKWARD|BACKWARD_TRANSITIVE|FORWARD|FORWARD_TRANSITIVE|FULL|FULL_TRANSITIVE|NONE|keep",
+     "Compatibility level certbridge gives the outcome subject at start when the subject has "
+     "none of its own (a registry reporting the global level for it counts as none); keep = "
+     "never set one. A registry refusing the outcome schema as incompatible stops certbridge "
+     "at start with exit code 2, naming the subject and the registry's reason."},
     /* policy */
     {"policy.issue_new", CB_CONFIG_ENUM, "review", 0, 0, "review|allow",
      "JOINED: review plans a REVIEW (no CA call; new issuance is not performed during the "

@@ -139,6 +139,7 @@ int cb_secret_check_files(const cb_config_t *cfg)
         "kafka_secret.sasl_password_file",
         "kafka_secret.ssl_key_password_file",
         "schema_registry.basic_auth_password_file",
+        "schema_registry.tls.key",
         "kafka.ssl.key.location",
     };
     static const char *const inline_keys[] = {"kafka.sasl.password", "kafka.ssl.key.password"};

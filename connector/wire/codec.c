@@ -53,12 +53,24 @@ typedef struct own_schema {
     bool registered;
 } own_schema_t;
 
+/* How a schema's subject is named: Confluent's serializers' strategies. */
+typedef enum subject_strategy {
+    STRATEGY_TOPIC = 0,   /* TopicNameStrategy: "<topic>-value" */
+    STRATEGY_RECORD,      /* RecordNameStrategy: "<record full name>" */
+    STRATEGY_TOPIC_RECORD /* TopicRecordNameStrategy: "<topic>-<record full name>" */
+} subject_strategy_t;
+
+static const char *const strategy_names[] = {"TopicNameStrategy", "RecordNameStrategy",
+                                             "TopicRecordNameStrategy"};
+
 struct cb_codec {
     cb_registry_t *reg;
     bool has_registry;
     own_schema_t own[CB_SCHEMA_COUNT];
     avro_schema_t outcome_v1;     /* plain Avro outcomes of releases before `final` */
-    char *topic[CB_SCHEMA_COUNT]; /* subject is "<topic>-value" */
+    char *topic[CB_SCHEMA_COUNT]; /* the subject follows from it and the strategy */
+    subject_strategy_t strategy;
+    char compatibility[32]; /* level set on a subject without one; "" = leave them alone */
 };
 
 /* The format named by an input.*_format value. */
@@ -118,6 +130,28 @@ static avro_schema_t outcome_schema_v1(const json_t *current, cb_error_t *err)
     return s;
 }
 
+/* The subject strategy and compatibility level of the configuration. */
+static int registry_policy(cb_codec_t *c, const cb_config_t *cfg, cb_error_t *err)
+{
+    const char *strategy = cfg_get(cfg, "schema_registry.subject_name_strategy", "");
+    const char *level = cfg_get(cfg, "schema_registry.compatibility", "BACKWARD");
+    size_t i;
+
+    c->strategy = STRATEGY_TOPIC;
+    for (i = 0; i < sizeof(strategy_names) / sizeof(strategy_names[0]); i++)
+        if (!strcmp(strategy, strategy_names[i]))
+            c->strategy = (subject_strategy_t)i;
+    if (*strategy && strcmp(strategy, strategy_names[c->strategy]) != 0)
+        return cb_error_set(err, CB_ERR_CONFIG,
+                            "schema_registry.subject_name_strategy: \"%.64s\" is not "
+                            "TopicNameStrategy, RecordNameStrategy or TopicRecordNameStrategy",
+                            strategy);
+    if (strlen(level) >= sizeof(c->compatibility))
+        return cb_error_set(err, CB_ERR_CONFIG, "schema_registry.compatibility: too long");
+    snprintf(c->compatibility, sizeof(c->compatibility), "%s", strcmp(level, "keep") ? level : "");
+    return 0;
+}
+
 /* Parses the embedded schemas (Avro-C, and jansson for their defaults), reads
  * the registry settings and password file; no network I/O until first use. */
 cb_codec_t *cb_codec_new(const cb_config_t *cfg, cb_error_t *err)
@@ -138,7 +172,11 @@ cb_codec_t *cb_codec_new(const cb_config_t *cfg, cb_error_t *err)
         !(password = cb_secret_read_file("schema_registry.basic_auth_password_file", pwfile, err)))
         goto fail;
     c->has_registry = *url != '\0';
-    if (!(c->reg = cb_registry_new(url, timeout, user, password, err)))
+    if (!(c->reg = cb_registry_new(url, timeout, user, password, err)) ||
+        cb_registry_set_tls(c->reg, cfg_get(cfg, "schema_registry.tls.cert", NULL),
+                            cfg_get(cfg, "schema_registry.tls.key", NULL),
+                            cfg_get(cfg, "schema_registry.tls.ca_bundle", NULL), err) < 0 ||
+        registry_policy(c, cfg, err) < 0)
         goto fail;
     for (i = 0; i < CB_SCHEMA_COUNT; i++) {
         size_t len;
@@ -754,12 +792,41 @@ out:
     return rc;
 }
 
-/* Registers own schema sid under "<topic>-value" once. */
+/* The subject of own schema sid under the configured strategy, into buf. */
+static int subject_of(const cb_codec_t *codec, cb_schema_id_t sid, char *buf, size_t size,
+                      cb_error_t *err)
+{
+    const json_t *j = codec->own[sid].json;
+    const char *ns = json_string_value(json_object_get(j, "namespace"));
+    const char *name = json_string_value(json_object_get(j, "name"));
+    char record[256];
+    int n;
+
+    snprintf(record, sizeof(record), "%s%s%s", ns ? ns : "", ns ? "." : "", name ? name : "");
+    switch (codec->strategy) {
+    case STRATEGY_RECORD:
+        n = snprintf(buf, size, "%s", record);
+        break;
+    case STRATEGY_TOPIC_RECORD:
+        n = snprintf(buf, size, "%s-%s", codec->topic[sid], record);
+        break;
+    default:
+        n = snprintf(buf, size, "%s-value", codec->topic[sid]);
+    }
+    if (n < 0 || (size_t)n >= size)
+        return cb_error_set(err, CB_ERR_CONFIG, "topic name too long for a subject");
+    return 0;
+}
+
+/* Registers own schema sid once, under the subject the strategy names, after
+ * giving the subject the configured compatibility level when it has none (so
+ * that the registry checks this schema against the subject's versions). */
 static int ensure_registered(cb_codec_t *codec, cb_schema_id_t sid, cb_error_t *err)
 {
     own_schema_t *o = &codec->own[sid];
     char subject[CB_REGISTRY_SUBJECT_MAX + 1];
     const char *text;
+    bool changed;
     size_t len;
 
     if (o->registered)
@@ -767,9 +834,11 @@ static int ensure_registered(cb_codec_t *codec, cb_schema_id_t sid, cb_error_t *
     if (!codec->has_registry)
         return cb_error_set(err, CB_ERR_CONFIG,
                             "Confluent framing needs schema_registry.url to be set");
-    if ((size_t)snprintf(subject, sizeof(subject), "%s-value", codec->topic[sid]) >=
-        sizeof(subject))
-        return cb_error_set(err, CB_ERR_CONFIG, "topic name too long for a subject");
+    if (subject_of(codec, sid, subject, sizeof(subject), err) < 0)
+        return -1;
+    if (*codec->compatibility && cb_registry_ensure_compatibility(
+                                     codec->reg, subject, codec->compatibility, &changed, err) < 0)
+        return -1;
     text = cb_schema_text(sid, &len);
     if (cb_registry_register(codec->reg, subject, text, len, &o->id, err) < 0)
         return -1;
@@ -823,7 +892,7 @@ static int fill_event(avro_value_t *v, const cb_event_t *ev, cb_error_t *err)
 }
 
 /* Encodes ev with certbridge's schema, plain or Confluent-framed (registering
- * the schema under "<input topic>-value" first). */
+ * the schema under the input topic's subject first). */
 int cb_codec_encode_event(cb_codec_t *codec, cb_format_t format, const cb_event_t *ev, void **buf,
                           size_t *len, cb_error_t *err)
 {

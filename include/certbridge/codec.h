@@ -5,8 +5,14 @@
  * id, Avro body; writer schema fetched from the Schema Registry and cached per
  * id), plain Avro binary written with certbridge's own schema, or JSON. All
  * decode into cb_event_t (event.h): strings NFC, cb_event_validate() passed.
- * Outcomes are encoded Confluent-framed (schema registered under
- * "<topic>-value") when schema_registry.url is set, else plain Avro.
+ * Outcomes are encoded Confluent-framed when schema_registry.url is set, else
+ * plain Avro. The schema is registered under the subject that
+ * schema_registry.subject_name_strategy names (TopicNameStrategy
+ * "<topic>-value", RecordNameStrategy "<record full name>",
+ * TopicRecordNameStrategy "<topic>-<record full name>"), after the subject
+ * was given schema_registry.compatibility when it had no level of its own; a
+ * registry refusing the schema (incompatible) is CB_ERR_CONFIG naming the
+ * subject and the registry's reason.
  *
  * Threads: a codec is not thread-safe (it owns a Schema Registry client and
  * its cache): one codec per thread. An outcome encoder made from it is
@@ -63,7 +69,7 @@ int cb_codec_encode_event(cb_codec_t *codec, cb_format_t format, const cb_event_
                           size_t *len, cb_error_t *err);
 
 /* Encodes an outcome with the codec (registering the outcome schema under
- * "<output.outcome_topic>-value" on first use when a registry is
+ * output.outcome_topic's subject on first use when a registry is
  * configured); *buf is malloc'd, caller frees. For single-threaded callers
  * (tests, fuzz targets); the pipeline uses an outcome encoder. */
 int cb_codec_encode_outcome(cb_codec_t *codec, const cb_outcome_t *o, void **buf, size_t *len,
@@ -74,13 +80,13 @@ int cb_codec_encode_outcome(cb_codec_t *codec, const cb_outcome_t *o, void **buf
  * codec's can encode outcomes without touching the codec.
  *
  * cb_outcome_encoder_new runs on the thread that owns codec: when a registry
- * is configured it registers the outcome schema under "<topic>-value" (topic
+ * is configured it registers the outcome schema under topic's subject (topic
  * NULL = output.outcome_topic) through the codec's registry client, which is
  * network I/O (CB_ERR_TRANSPORT, retriable, when the registry cannot be
- * reached); without one it does no I/O and outcomes are plain Avro. The
- * encoder is then immutable and independent of the codec (it may outlive
- * it): cb_outcome_encoder_encode only reads it, so any number of threads may
- * use one encoder at once. Caller frees with cb_outcome_encoder_destroy. */
+ * reached; CB_ERR_CONFIG when it refuses the schema); without one it does no I/O and outcomes are
+ * plain Avro. The encoder is then immutable and independent of the codec (it may outlive it):
+ * cb_outcome_encoder_encode only reads it, so any number of threads may use one encoder at once.
+ * Caller frees with cb_outcome_encoder_destroy. */
 typedef struct cb_outcome_encoder cb_outcome_encoder_t;
 cb_outcome_encoder_t *cb_outcome_encoder_new(cb_codec_t *codec, const char *topic, cb_error_t *err);
 void cb_outcome_encoder_destroy(cb_outcome_encoder_t *enc);

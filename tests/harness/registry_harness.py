@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""Start and stop a Confluent-compatible Schema Registry stand-in for tests.
+"""Start and stop a Confluent-compatible Schema Registry stand-in for tests
+that need faults a real registry cannot be made to show (eos_registry_down
+stops it and brings it back on the same port with the same schemas); the
+other Schema Registry tests run against a real one (apicurio_harness.py).
 
     registry_harness.py start --state DIR [--user U --password-file F]
                               [--port PORT] [--data FILE]
@@ -17,7 +20,9 @@ This server implements the REST calls certbridge uses with Confluent's
 semantics: POST /subjects/{subject}/versions (same schema -> same global id,
 422 for a schema that is not JSON), GET /schemas/ids/{id} (404 with
 error_code 40403 when unknown), GET /subjects, GET /subjects/{s}/versions and
-GET /subjects/{s}/versions/latest. It keeps its state in memory, binds a free
+GET /subjects/{s}/versions/latest, GET /config (BACKWARD), GET
+/config/{subject} (404 with error_code 40408 when the subject has no level
+of its own) and PUT /config/{subject}. It keeps its state in memory, binds a free
 port on 127.0.0.1, writes DIR/url and DIR/pid, and optionally requires HTTP
 basic authentication. It does not check schema compatibility.
 """
@@ -55,6 +60,7 @@ class Registry:
         self.by_id = {}        # id -> schema text as first registered
         self.by_canon = {}     # canonical JSON -> id
         self.subjects = {}     # subject -> [id, ...] (version = index + 1)
+        self.levels = {}       # subject -> compatibility level of its own (not checked)
         self.data = data       # file the state is kept in, or None
         if data and os.path.exists(data):
             with open(data) as f:
@@ -135,6 +141,15 @@ class Handler(BaseHTTPRequestHandler):
             if text is None:
                 return self.error(404, 40403, "Schema %s not found" % p[2])
             return self.reply(200, {"schema": text})
+        if p == ["config"]:
+            return self.reply(200, {"compatibilityLevel": "BACKWARD"})
+        if len(p) == 2 and p[0] == "config":
+            with reg.lock:
+                level = reg.levels.get(p[1])
+            if level is None:
+                return self.error(404, 40408, "Subject '%s' does not have subject-level "
+                                  "compatibility configured" % p[1])
+            return self.reply(200, {"compatibilityLevel": level})
         if p == ["subjects"]:
             with reg.lock:
                 return self.reply(200, sorted(reg.subjects))
@@ -154,6 +169,24 @@ class Handler(BaseHTTPRequestHandler):
                     text = reg.by_id[sid]
                 return self.reply(200, {"subject": p[1], "version": v, "id": sid,
                                         "schema": text})
+        self.error(404, 404, "HTTP 404 Not Found")
+
+    def do_PUT(self):
+        if not self.authorized():
+            return
+        p = self.parts()
+        n = int(self.headers.get("Content-Length") or 0)
+        if n > MAX_BODY:
+            return self.error(413, 413, "request too large")
+        raw = self.rfile.read(n)
+        if len(p) == 2 and p[0] == "config":
+            try:
+                level = json.loads(raw)["compatibility"]
+            except (ValueError, KeyError, TypeError):
+                return self.error(422, 42203, "Invalid compatibility level")
+            with self.registry.lock:
+                self.registry.levels[p[1]] = level
+            return self.reply(200, {"compatibility": level})
         self.error(404, 404, "HTTP 404 Not Found")
 
     def do_POST(self):

@@ -1076,12 +1076,128 @@ def scenario_big_dead_letter(s):
     return fails + s.check({"exit_code": rc, "aborted": aborted})
 
 
+def scenario_confluent_apicurio(s):
+    """Issue 18: Confluent-framed Avro events in and Confluent-framed outcomes
+    out, against a real Schema Registry (Apicurio Registry, started by
+    harness/apicurio_harness.py, basic auth on). The events are written by a
+    producer outside certbridge's code (registry_producer.py: fastavro) with
+    evolved writer schemas in turn (a field added with a default, a defaulted
+    field removed, a union widened, Org as a referenced subject of its own);
+    certbridge decodes every one and exactly once holds. Before that, an
+    instance whose outcome subject already holds an incompatible schema stops
+    at start with exit code 2 naming the subject and the registry's reason.
+    The outcome subject gets BACKWARD (it had no level of its own)."""
+    import base64
+    import urllib.request
+    harness = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "harness",
+                           "apicurio_harness.py")
+    producer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "registry_producer.py")
+    state = os.path.join(s.work, "apicurio")
+    pwfile = os.path.join(s.work, "registry.password")
+    with open(pwfile, "w") as f:
+        f.write("eos-registry-%d\n" % os.getpid())
+    os.chmod(pwfile, 0o600)
+    auth = "Basic " + base64.b64encode(
+        ("certbridge:" + open(pwfile).readline().strip()).encode()).decode()
+
+    def rest(method, path, body=None):
+        req = urllib.request.Request(url + path, method=method,
+                                     data=json.dumps(body).encode() if body else None,
+                                     headers={"Authorization": auth,
+                                              "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.load(r)
+
+    fails = []
+    expect = _hold_expect(fails)
+    t0 = time.time()
+    subprocess.run([sys.executable, harness, "start", "--state", state, "--user", "certbridge",
+                    "--password-file", pwfile], check=True)
+    log("registry started in %.1f s" % (time.time() - t0))
+    url = open(os.path.join(state, "url")).read().strip()
+    registry_keys = {"input.org_format": "confluent", "input.person_format": "confluent",
+                     "schema_registry.url": url,
+                     "schema_registry.basic_auth_user": "certbridge",
+                     "schema_registry.basic_auth_password_file": pwfile}
+    try:
+        # an incompatible schema registered first under an outcome subject
+        s.produce_next = lambda: False
+        s.setup(ca_extra=["--latency-ms", "2"])
+        bad_topic = s.outcome_topic + ".incompatible"
+        rest("POST", "/subjects/%s-value/versions" % bad_topic, {"schema": json.dumps(
+            {"type": "record", "name": "CertificateActionOutcome",
+             "namespace": "vn.gov.certbridge",
+             "fields": [{"name": "legacy_id", "type": "long"}]})})
+        b = s.start(s.conf("b", "cb-b", dict(registry_keys, **{"output.outcome_topic":
+                                                               bad_topic})), "b")
+        try:
+            rc = b.wait(120)
+        except subprocess.TimeoutExpired:
+            b.kill()
+            rc = None
+        text = open(os.path.join(s.work, "b.log"), errors="replace").read()
+        expect("incompatible outcome schema: exit 2", rc == 2, "exit %s" % rc)
+        want = ("subject %s-value: the Schema Registry refused the schema as incompatible with "
+                "the subject's versions (HTTP 409): Incompatible artifact: %s-value"
+                % (bad_topic, bad_topic))
+        expect("... naming the subject and the reason", want in text, text[-600:])
+
+        # the events, from the outside producer
+        out = subprocess.run([VENV_PY, producer, "--url", url, "--user", "certbridge",
+                              "--password-file", pwfile, "--org-topic", s.org_topic,
+                              "--person-topic", s.person_topic, s.events,
+                              os.path.join(s.work, "framed.jsonl")],
+                             check=True, capture_output=True, text=True).stdout
+        written = json.loads(out.strip().splitlines()[-1])
+        log("producer: %s" % json.dumps(written))
+        expect("every writer schema used", all(n > 0 for n in
+                                               written["events_per_writer"].values()),
+               json.dumps(written["events_per_writer"]))
+        expect("writer schema ids distinct", len(set(written["ids"].values()))
+               == len(written["ids"]), json.dumps(written["ids"]))
+        res = [json.loads(l) for l in s.tool("produce-raw", s.bootstrap,
+                                             os.path.join(s.work, "framed.jsonl")).splitlines()]
+        expect("produced", all("offset" in r for r in res), "%d records" % len(res))
+        a = s.start(s.conf("a", "cb-a", registry_keys), "a")
+        port = metrics_port(s, "a")
+        drained = _hold_wait(s, a, "input drained",
+                             lambda: s.lag() == 0 or _replays(s, "a") >= 3, timeout=600)
+        expect("input drained", drained and s.lag() == 0, "lag %d" % s.lag())
+        aborted = scrape(port).get("certbridge_transactions_total|result=aborted", -1)
+        a.send_signal(signal.SIGTERM)
+        try:
+            rc = a.wait(60)
+        except subprocess.TimeoutExpired:
+            a.kill()
+            rc = None
+        expect("exit code", rc == 0, str(rc))
+        expect("no transaction aborted", aborted == 0, str(aborted))
+        level = rest("GET", "/config/%s-value" % s.outcome_topic)
+        expect("outcome subject BACKWARD", level.get("compatibilityLevel") == "BACKWARD",
+               json.dumps(level))
+        # cbtool reads the framed outcomes through the registry
+        os.environ.update({"CERTBRIDGE_SCHEMA_REGISTRY_URL": url,
+                           "CERTBRIDGE_SCHEMA_REGISTRY_BASIC_AUTH_USER": "certbridge",
+                           "CERTBRIDGE_SCHEMA_REGISTRY_BASIC_AUTH_PASSWORD_FILE": pwfile})
+        recs = [json.loads(l) for l in s.tool("dump", s.bootstrap, s.outcome_topic).splitlines()
+                if l]
+        framed = [r for r in recs if r["value"] and r["value"].startswith("00")]
+        expect("outcomes Confluent-framed", recs and len(framed) == len(recs),
+               "%d of %d" % (len(framed), len(recs)))
+        return fails + s.check({"exit_code": rc, "aborted": aborted,
+                                "writers": written["events_per_writer"]})
+    finally:
+        subprocess.run([sys.executable, harness, "stop", "--state", state],
+                       stdout=subprocess.DEVNULL)
+
+
 SCENARIOS = {"ops": scenario_ops, "bulk": scenario_bulk, "crash": scenario_crash, "fence": scenario_fence,
              "split": scenario_split, "outage": scenario_outage,
              "huge_answer": scenario_huge_answer}
 SCENARIOS["probe_hang"] = scenario_probe_hang
 SCENARIOS.update(registry_missing=scenario_registry_missing,
-                 registry_down=scenario_registry_down, big_dead_letter=scenario_big_dead_letter)
+                 registry_down=scenario_registry_down, big_dead_letter=scenario_big_dead_letter,
+                 confluent_apicurio=scenario_confluent_apicurio)
 
 
 def main():
