@@ -53,6 +53,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import types
 import urllib.request
@@ -231,15 +232,30 @@ def verdict(samples, meta, eos_failures):
                      "%+.2f%% (%+.2f MiB over %.0f s)" % (figs["rss_drift_pct"],
                                                           figs["rss_drift_mib"], ts[-1] - ts[0]),
                      figs["rss_drift_pct"] < meta["rss_drift_pct"]))
-        for key, name in (("fds", "open fds"), ("ca_conns", "CA connections (CA side)"),
-                          ("ca_conns_cb", "CA connections (certbridge side)")):
+        band = meta["band"]
+        for key in ("fds", "fds_other", "ca_conns", "ca_conns_cb"):
             v = [s[key] for s in post]
-            med = median(v)
-            figs[key] = {"min": min(v), "max": max(v), "median": med,
-                         "drift_per_10min": round(slope(ts, v) * 600, 2)}
-            crit.append(("%s within +-%d of their median after warm-up" % (name, meta["band"]),
-                         "%d..%d (median %g)" % (min(v), max(v), med),
-                         max(v) - med <= meta["band"] and med - min(v) <= meta["band"]))
+            figs[key] = {"min": min(v), "max": max(v), "median": median(v),
+                         "drift": round(slope(ts, v) * (ts[-1] - ts[0]), 2)}
+        # the injected drops close connections at any moment, and the pool
+        # opens a new one only when a call needs it, so a sample may see a
+        # few of them missing (a dip of the fds and the connections by the
+        # same number). A leak is growth: the fds other than the CA
+        # connections must stay within the band, and the CA connections and
+        # all fds must not rise above it (nor the pool above its cap).
+        f = figs["fds_other"]
+        crit.append(("fds other than the CA connections within +-%d of their median" % band,
+                     "%d..%d (median %g)" % (f["min"], f["max"], f["median"]),
+                     f["max"] - f["median"] <= band and f["median"] - f["min"] <= band))
+        f = figs["fds"]
+        crit.append(("open fds never above their median + %d" % band,
+                     "%d..%d (median %g; dips are dropped CA connections)"
+                     % (f["min"], f["max"], f["median"]), f["max"] - f["median"] <= band))
+        f, cap = figs["ca_conns"], meta["concurrency"]
+        crit.append(("CA connections never above their median + %d nor ca.concurrency (%d)"
+                     % (band, cap), "%d..%d (median %g; dips are dropped connections)"
+                     % (f["min"], f["max"], f["median"]),
+                     f["max"] - f["median"] <= band and f["max"] <= cap))
     f = meta.get("faults") or {}
     crit.append(("CA faults met (outcomes whose call took > 1 attempt)",
                  "%s of %s calls retried (%s extra attempts)"
@@ -328,10 +344,16 @@ class Soak:
         t0 = time.time()
         # eos_test's scenario: topic names, the workload and its expected
         # outcomes, the configuration writer, lag and the exactly-once check
-        self.s = s = eos_test.Scenario(types.SimpleNamespace(
-            scenario="soak", build=self.build, bootstrap_file=os.path.join(
-                self.kafka_state, "bootstrap"), events=self.n_events, seed=self.a.seed,
-            keep=self.a.keep, valgrind=False))
+        # its folder (cb-eos-soak-*) inside this run's own, not beside other
+        # runs' in /tmp
+        saved, tempfile.tempdir = tempfile.tempdir, self.work
+        try:
+            self.s = s = eos_test.Scenario(types.SimpleNamespace(
+                scenario="soak", build=self.build, bootstrap_file=os.path.join(
+                    self.kafka_state, "bootstrap"), events=self.n_events, seed=self.a.seed,
+                keep=self.a.keep, valgrind=False))
+        finally:
+            tempfile.tempdir = saved
         with open(s.events, encoding="utf-8") as f:
             self.lines = f.read().splitlines()
         log("workload: %d events (%d poison), %d expected outcomes, %d CA effects (%.1f s)"
@@ -373,7 +395,8 @@ class Soak:
         m = metrics(self.port)
         row = {"t": round(t, 2), "phase": phase, "produced": produced,
                "rss_kib": st["VmRSS"], "hwm_kib": st["VmHWM"], "threads": st["Threads"],
-               "fds": fds, "ca_conns": ca_side, "ca_conns_cb": len(cb_conns), "ca_new_conns": new,
+               "fds": fds, "fds_other": fds - len(cb_conns), "ca_conns": ca_side,
+               "ca_conns_cb": len(cb_conns), "ca_new_conns": new,
                "cpu_s": round(proc_cpu_s(pid), 2),
                "lag": int(m.get("certbridge_consumer_lag|", -1)),
                "events_consumed": int(total(m, "certbridge_events_consumed_total")),
@@ -384,7 +407,7 @@ class Soak:
                "txn_committed": int(m.get("certbridge_transactions_total|result=committed", 0)),
                "txn_aborted": int(m.get("certbridge_transactions_total|result=aborted", 0)),
                "held": int(total(m, "certbridge_held")),
-               "ca_rss_kib": proc_status(self.s.ca.proc.pid)["VmRSS"]}
+               "ca_rss_kib": proc_status(self.s.ca.proc.pid).get("VmRSS", 0)}
         self.samples.append(row)
         log("t=%5.0fs %-5s produced %6d  RSS %6.1f MiB  fds %3d  CA conns %2d (certbridge "
             "side %2d, %3d new)  lag %5d  actions %7d"
@@ -396,6 +419,11 @@ class Soak:
         if self.cb.poll() is not None:
             raise SystemExit("soak: certbridge exited with %d mid-run (see %s/soak.log)"
                              % (self.cb.returncode, self.s.work))
+        if self.s.ca.proc.poll() is not None:
+            raise SystemExit("soak: the reference CA exited with %d mid-run (see %s/ca.log)"
+                             % (self.s.ca.proc.returncode, self.s.work))
+        if not os.path.isdir(self.s.ca.state):
+            raise SystemExit("soak: the reference CA's state folder %s is gone" % self.s.ca.state)
 
     def run(self):
         from confluent_kafka import Producer
@@ -440,7 +468,9 @@ class Soak:
             if failed:
                 raise SystemExit("soak: produce failed: %s" % failed[:3])
         self.load_end = time.monotonic() - t0
-        if producer.flush(60) or failed:
+        left = producer.flush(60)
+        del producer  # its broker connections end before the broker does
+        if left or failed:
             raise SystemExit("soak: produce did not complete: %s" % failed[:3])
         log("produced %d events in %.0f s; waiting for the committed lag to reach 0"
             % (produced, self.load_end))
@@ -522,7 +552,8 @@ def plot(result, path):
     fig, ax = plt.subplots(4, 1, figsize=(10, 10), sharex=True)
     panels = [
         (ax[0], [("rss_kib", "certbridge RSS (VmRSS)", 1 / 1024.0)], "RSS MiB"),
-        (ax[1], [("fds", "certbridge open fds", 1)], "open fds"),
+        (ax[1], [("fds", "certbridge open fds", 1),
+                 ("fds_other", "of them not connections to the CA", 1)], "open fds"),
         (ax[2], [("ca_conns", "CA side (local port = CA port)", 1),
                  ("ca_conns_cb", "certbridge side (its sockets to the CA)", 1)],
          "ESTABLISHED\nCA connections"),
@@ -530,7 +561,7 @@ def plot(result, path):
     ]
     for a, series, ylabel in panels:
         for key, label, scale in series:
-            style = "--" if key == "ca_conns_cb" else "-"
+            style = "--" if key in ("ca_conns_cb", "fds_other") else "-"
             a.plot(t, [s[key] * scale for s in samples], style, marker=".", label=label)
         a.axvspan(0, meta["warmup_s"] / 60.0, color="grey", alpha=0.15)
         a.axvline(meta["load_s"] / 60.0, color="grey", linestyle=":")
@@ -542,7 +573,7 @@ def plot(result, path):
     # outcomes committed per second between samples, on the lag panel
     rate_t, rate_v = [], []
     for p, q in zip(samples, samples[1:]):
-        if q["t"] > p["t"]:
+        if q["t"] - p["t"] >= meta["sample_s"] / 2:
             rate_t.append(q["t"] / 60.0)
             rate_v.append((q["actions"] - p["actions"]) / (q["t"] - p["t"]))
     tw = ax[3].twinx()
@@ -565,25 +596,31 @@ def plot(result, path):
     plt.close(fig)
 
 
+def para(text):
+    """A paragraph of generated Markdown, wrapped like the hand-written text."""
+    return textwrap.fill(text, width=95, break_long_words=False, break_on_hyphens=False)
+
+
 def section(result, img):
     meta, figs = result["meta"], result["figures"]
     m = meta["machine"]
     last = [s for s in result["samples"] if s["phase"] == "load"][-1]
     dr = result["samples"][-1]
     out = [
-        "Generated by `%s` on %s (%s)." % (meta["command"], meta["date"],
-                                           "**PASS**" if result["passed"] else "**FAIL**"), "",
-        "Machine: %d CPUs (`nproc`), %s, %.1f GiB memory, Linux %s; the broker, the "
+        para("Generated by `%s` on %s (%s)." % (meta["command"], meta["date"],
+                                                "**PASS**" if result["passed"] else "**FAIL**")),
+        "",
+        para("Machine: %d CPUs (`nproc`), %s, %.1f GiB memory, Linux %s; the broker, the "
         "reference CA, certbridge and the producer all share it; load average before %s, "
         "after %s." % (m["nproc"], m["cpu"], m["memory_gib"], m["kernel"],
-                       meta["load_before"], meta["load_after"]), "",
-        "Settings: %s build; %g events/s for %g min (%s events, one slice every %g s), "
+                       meta["load_before"], meta["load_after"])), "",
+        para("Settings: %s build; %g events/s for %g min (%s events, one slice every %g s), "
         "sampled every %g s, warm-up %g s; CA `%s`; %s; %d partitions per input topic, "
         "workload seed %d." % (meta["build_type"], meta["rate"], meta["minutes"],
                                "{:,}".format(meta["events"]), meta["slice_s"],
                                meta["sample_s"], meta["warmup_s"], meta["ca_faults"],
                                ", ".join("`%s=%s`" % kv for kv in meta["conf"].items()),
-                               meta["partitions"], meta["seed"]), "",
+                               meta["partitions"], meta["seed"])), "",
         "| figure | value |", "|---|---|",
         "| RSS after warm-up: min / mean / max | %s / %s / %s MiB (range %s%% of the mean) |"
         % (figs.get("rss_min_mib"), figs.get("rss_mean_mib"), figs.get("rss_max_mib"),
@@ -593,12 +630,13 @@ def section(result, img):
         "| RSS at the end of warm-up / of the load | %s / %s MiB (peak VmHWM %.1f MiB) |"
         % (figs.get("rss_at_warmup_mib"), figs.get("rss_at_end_mib"), dr["hwm_kib"] / 1024.0),
     ]
-    for key, name in (("fds", "open fds"), ("ca_conns", "CA connections, CA side"),
+    for key, name in (("fds", "open fds"), ("fds_other", "fds other than the CA connections"),
+                      ("ca_conns", "CA connections, CA side"),
                       ("ca_conns_cb", "CA connections, certbridge side")):
         f = figs.get(key)
         if f:
-            out.append("| %s after warm-up: min / median / max | %d / %g / %d |"
-                       % (name, f["min"], f["median"], f["max"]))
+            out.append("| %s after warm-up: min / median / max (drift) | %d / %g / %d (%+g) |"
+                       % (name, f["min"], f["median"], f["max"], f["drift"]))
     eo, fa = meta.get("eos") or {}, meta.get("faults") or {}
     out += [
         "| events produced / consumed (valid ones; the poison is dead-lettered) | {:,} / {:,} |"
@@ -654,20 +692,25 @@ def readme_block(result):
     eo = meta.get("eos") or {}
     kind = "30-minute run" if meta["minutes"] >= 30 else "validation run of %g min" % (
         meta["minutes"])
-    rows = ["%s, %s (%s build, %s): %g events/s, CA `%s`, %s:"
-            % (kind.capitalize(), meta["date"], meta["build_type"],
-               "passed" if result["passed"] else "FAILED", meta["rate"], meta["ca_faults"],
-               ", ".join("`%s=%s`" % kv for kv in meta["conf"].items())), "",
-            "| RSS after warm-up (range, drift) | open fds | CA connections | outcomes | "
+    rows = [para("%s, %s (%s build, %s): %g events/s, CA `%s`, %s:"
+                 % (kind.capitalize(), meta["date"], meta["build_type"],
+                    "passed" if result["passed"] else "FAILED", meta["rate"],
+                    meta["ca_faults"],
+                    ", ".join("`%s=%s`" % kv for kv in meta["conf"].items()))), "",
+            "| RSS after warm-up (range, drift) | open fds (not CA connections) | CA connections "
+            "| outcomes | "
             "duplicates / missing | CA double effects | CA calls retried (faults) |",
             "|---|---|---|---|---|---|---|",
-            "| %s..%s MiB (%s%%, %+.2f%%) | %s..%s | %s..%s | {:,} | %s / %s | %s | {:,} |"
+            "| %s..%s MiB (%s%%, %+.2f%%) | %s..%s (%s..%s) | %s..%s | {:,} | %s / %s | %s "
+            "| {:,} |"
             .format(eo.get("outcomes", 0), (meta.get("faults") or {}).get("retried_calls", 0))
             % (figs.get("rss_min_mib"), figs.get("rss_max_mib"), figs.get("rss_range_pct"),
                figs.get("rss_drift_pct", 0), figs.get("fds", {}).get("min"),
-               figs.get("fds", {}).get("max"), figs.get("ca_conns", {}).get("min"),
+               figs.get("fds", {}).get("max"), figs.get("fds_other", {}).get("min"),
+               figs.get("fds_other", {}).get("max"), figs.get("ca_conns", {}).get("min"),
                figs.get("ca_conns", {}).get("max"), eo.get("duplicates"), eo.get("missing"),
-               eo.get("ca_double_effects"))]
+               eo.get("ca_double_effects")),
+            "", "Every figure, the criteria and the plot: [bench/SOAK.md](bench/SOAK.md)."]
     return "\n".join(rows)
 
 
@@ -742,19 +785,24 @@ def main():
     a.plot = a.plot if a.plot is not None else os.path.join(
         HERE, "soak.png" if full else "soak-validation.png")
     a.readme = (a.readme or full) and not a.no_readme
-    if a.from_json:
+    _need_venv()
+    if a.from_json:  # the verdict again (thresholds of the file), the plot and the page
+        criteria, result["figures"] = verdict(result["samples"], result["meta"],
+                                              result["meta"].get("eos_failures", []))
+        result["criteria"] = [list(c) for c in criteria]
+        result["passed"] = all(ok for _, _, ok in criteria)
         report(result, a)
         return 0 if result["passed"] else 1
 
-    _need_venv()
     warmup = a.warmup_s if a.warmup_s is not None else min(300.0, 0.2 * a.minutes * 60)
     meta = {"command": a.command or "bench/soak.py " + " ".join(sys.argv[1:]),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "machine": bench.machine(),
-            "build_type": bench.build_type(a.build) or "RelWithDebInfo (CMakeLists' default)",
+            "build_type": bench.build_type(a.build) or "RelWithDebInfo (default)",
             "minutes": a.minutes, "rate": a.rate, "slice_s": a.slice_s, "sample_s": a.sample_s,
             "warmup_s": warmup, "load_s": a.minutes * 60.0, "ca_faults": a.ca_faults,
             "partitions": a.partitions, "seed": a.seed, "rss_range_pct": a.rss_range_pct,
+            "concurrency": a.concurrency,
             "rss_drift_pct": a.rss_drift_pct, "band": a.band,
             "load_before": [round(x, 2) for x in os.getloadavg()]}
     soak = Soak(a)
@@ -770,7 +818,8 @@ def main():
     finally:
         keep = a.keep or not ok_run
         if ok_run:
-            meta.update(eos=soak.eos, faults=soak.faults, exit_code=soak.exit_code, drained_s=round(soak.drained_s, 1),
+            meta.update(eos=soak.eos, eos_failures=soak.eos_failures, faults=soak.faults,
+                        exit_code=soak.exit_code, drained_s=round(soak.drained_s, 1),
                         load_after=[round(x, 2) for x in os.getloadavg()])
             criteria, figs = verdict(soak.samples, meta, soak.eos_failures)
             passed = all(ok for _, _, ok in criteria)
