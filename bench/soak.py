@@ -824,6 +824,10 @@ def main():
             criteria, figs = verdict(soak.samples, meta, soak.eos_failures)
             passed = all(ok for _, _, ok in criteria)
             keep = keep or not passed
+        elif soak.samples:  # an aborted run: its samples stay with the kept folders
+            with open(os.path.join(soak.work, "samples.json"), "w") as f:
+                json.dump({"meta": meta, "samples": soak.samples}, f, indent=1)
+            log("samples so far: %s" % os.path.join(soak.work, "samples.json"))
         soak.cleanup(keep)
     result = {"meta": meta, "figures": figs, "passed": passed,
               "criteria": [list(c) for c in criteria], "samples": soak.samples}
