@@ -18,7 +18,8 @@ answers a Metadata request with itself as a broker. It prints the version.
 The fault tests (tests/integration/test_broker_faults.py) import this module:
 start() with server.properties overrides, kill() / restart() on the same
 storage and ports, pause() / resume(), and a few admin requests spoken on the
-wire like the Metadata probe (delete_topics, create_acls, committed_offsets),
+wire like the Metadata probe (delete_topics, create_acls, committed_offsets,
+describe_transaction),
 so no Kafka client library is needed.
 """
 import argparse
@@ -98,6 +99,40 @@ def _request(port, api_key, version, payload, timeout=10.0):
     return resp[4:]
 
 
+def _request_flexible(port, api_key, version, payload, timeout=10.0):
+    """One request of a flexible version (header v2, response header v1);
+    returns the response body after the header."""
+    client = b"certbridge-harness"
+    body = (struct.pack(">hhih", api_key, version, 7, len(client)) + client + b"\x00"
+            + payload)
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(struct.pack(">i", len(body)) + body)
+        (size,) = struct.unpack(">i", _recv(s, 4))
+        resp = _recv(s, size)
+    (corr,) = struct.unpack(">i", resp[:4])
+    if corr != 7:
+        raise OSError("unexpected correlation id %d" % corr)
+    r = _Reader(resp[4:])
+    r.skip_tags()
+    return r
+
+
+def _uvarint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def _compact_str(s):
+    b = s.encode()
+    return _uvarint(len(b) + 1) + b
+
+
 def _str(s):
     b = s.encode()
     return struct.pack(">h", len(b)) + b
@@ -121,6 +156,32 @@ class _Reader:
         v = self.data[self.pos:self.pos + n].decode()
         self.pos += n
         return v
+
+    def uvarint(self):
+        n = shift = 0
+        while True:
+            b = self.data[self.pos]
+            self.pos += 1
+            n |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return n
+
+    def compact_string(self):
+        n = self.uvarint() - 1
+        if n < 0:
+            return None
+        v = self.data[self.pos:self.pos + n].decode()
+        self.pos += n
+        return v
+
+    def compact_count(self):
+        return max(0, self.uvarint() - 1)
+
+    def skip_tags(self):
+        for _ in range(self.uvarint()):
+            self.uvarint()  # tag
+            self.pos += self.uvarint()
 
 
 def bootstrap_port(state):
@@ -165,6 +226,34 @@ ACL_AUTHORIZER = {
     "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
     "allow.everyone.if.no.acl.found": "true",
 }
+
+
+def describe_transaction(state, txn_id):
+    """DescribeTransactions v0 (KIP-664) of one transactional id, as the
+    coordinator sees it: {"error": code, "state": "Ongoing" | "Empty" |
+    "PrepareCommit" | ..., "start_ms": ..., "timeout_ms": ..., "epoch": ...,
+    "partitions": [(topic, partition)...]}."""
+    r = _request_flexible(bootstrap_port(state), 65, 0,
+                          _uvarint(2) + _compact_str(txn_id) + b"\x00")
+    r.take(">i")  # throttle time
+    out = None
+    for _ in range(r.compact_count()):
+        err = r.take(">h")
+        tid = r.compact_string()
+        st = r.compact_string()
+        timeout_ms, start_ms, _pid, epoch = r.take(">iqqh")
+        parts = []
+        for _ in range(r.compact_count()):
+            topic = r.compact_string()
+            parts += [(topic, r.take(">i")) for _ in range(r.compact_count())]
+            r.skip_tags()
+        r.skip_tags()
+        if tid == txn_id:
+            out = {"error": err, "state": st, "start_ms": start_ms, "timeout_ms": timeout_ms,
+                   "epoch": epoch, "partitions": parts}
+    if out is None:
+        raise OSError("DescribeTransactions: no answer for %s" % txn_id)
+    return out
 
 
 def committed_offsets(state, group, partitions):

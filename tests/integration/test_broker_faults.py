@@ -12,15 +12,22 @@ eos_test.py (Scenario, RefCA, check()).
 
 Faults:
   broker-kill      the broker is killed with SIGKILL (--kills times) while
-                   certbridge has committed progress and work left, and
-                   restarted on the same storage and port once certbridge
+                   certbridge has committed progress and work left, at a
+                   moment its transaction coordinator reports a transaction
+                   of certbridge's open (DescribeTransactions: Ongoing, offsets
+                   added), and restarted on the same storage and port once certbridge
                    logged the broker's loss. certbridge must recover by itself
                    (committed progress after each restart), drain the input
                    and exit 0 on SIGTERM; the exactly-once check must pass.
-  broker-pause     the broker is paused (SIGSTOP) at the same kind of point
-                   for longer than certbridge's transaction timeout
+  broker-pause     the broker is paused (SIGSTOP, --pauses times) at the same
+                   kind of point, once its transaction coordinator reports a
+                   transaction of certbridge's open (DescribeTransactions:
+                   Ongoing), for longer than certbridge's transaction timeout
                    (kafka.transaction.timeout.ms=10000 here), then resumed
-                   (SIGCONT). Same expectations as broker-kill.
+                   (SIGCONT): the coordinator then aborts that transaction
+                   with a new producer epoch (certbridge's producer is fenced)
+                   while certbridge's own messages time out. Same expectations
+                   as broker-kill, and at least one transaction aborted.
   outcome-denied   mid-run, an ACL denies writes to the outcome topic (the
                    broker runs the StandardAuthorizer; the topic stays
                    readable). certbridge must exit non-zero with an error line
@@ -171,6 +178,25 @@ class Run:
             time.sleep(0.2)
         raise SystemExit("the broker's group coordinator did not answer within %d s" % HANG_S)
 
+    def wait_txn_ongoing(self, p, txn_id):
+        """Polls the coordinator until txn_id has a transaction open
+        (state Ongoing) with consumer offsets added to it, and returns its
+        description; None when none was seen while work was left (the
+        instance exited or drained)."""
+        deadline = time.time() + HANG_S
+        while time.time() < deadline and p.poll() is None:
+            try:
+                d = kafka_harness.describe_transaction(self.state, txn_id)
+            except OSError:
+                d = None
+            if d and d["state"] == "Ongoing" and any(
+                    t == "__consumer_offsets" for t, _ in d["partitions"]):
+                return d
+            n = self.progress()
+            if n is not None and n >= self.s.produced and not self.s.produce_next():
+                return None
+        return None
+
     def wait_drained(self, p):
         """Waits until everything produced is committed; False when the
         instance exited first or nothing moved for HANG_S."""
@@ -243,7 +269,7 @@ class Run:
         lines = open(os.path.join(self.s.work, name + ".log"), errors="replace").readlines()
         return "".join("    " + l for l in lines[-n:])
 
-    def trouble_lines(self, since, n=8):
+    def trouble_lines(self, since, n=14):
         """The distinct warn/error messages certbridge logged after `since`."""
         seen = collections.OrderedDict()
         for line in self.log_since(since).splitlines():
@@ -290,11 +316,12 @@ def fault_point(r, p, above, what):
 def broker_kill(r):
     s = r.s
     s.setup(ca_extra=["--latency-ms", "3"], partitions=INPUT_PARTITIONS, slices=r.args.kills + 1)
-    conf = s.conf("a", "cb-a")
+    conf = s.conf("a", "cb-a", {"kafka.transaction.timeout.ms": str(r.args.txn_timeout_ms)}
+                  if r.args.txn_timeout_ms else None)
     a = s.start(conf, "a")
     if not r.expect("instance assigned", eos_test.wait_assigned(s, "a", a, 0)):
         return {}
-    above, kills = 0, 0
+    above, kills, ongoing = 0, 0, 0
     for i in range(r.args.kills):
         # the first point: committed progress with work in flight; the next
         # ones also prove the recovery (progress after the restart)
@@ -302,9 +329,17 @@ def broker_kill(r):
                         "kill %d (committed progress after restart %d)" % (i + 1, i))
         if n is None:
             break
+        # killed while the coordinator holds an open transaction of
+        # certbridge's (offsets added, commit under way): the restarted
+        # coordinator finds it in its log
+        txn = r.wait_txn_ongoing(a, "cb-a")
         since = r.log_size()
         kafka_harness.kill(r.state)
         kills += 1
+        ongoing += txn is not None
+        log("the coordinator's transaction at the kill: %s"
+            % (txn and "%s, epoch %d, partitions %s" % (txn["state"], txn["epoch"],
+                                                        txn["partitions"])))
         t_kill = time.time()
         line = r.wait_log(since, TROUBLE, a, 60)
         log("certbridge noticed after %.1f s: %s" % (time.time() - t_kill,
@@ -319,7 +354,9 @@ def broker_kill(r):
         pass
     r.expect("drained after the broker kills", r.wait_drained(a), "%d events" % s.produced)
     fig = r.finish(a, conf)
-    fig.update(broker_kills=kills)
+    r.expect("kills with a transaction open at the coordinator", ongoing > 0,
+             "%d of %d" % (ongoing, kills))
+    fig.update(broker_kills=kills, kills_txn_ongoing=ongoing)
     if kills < r.args.kills:
         r.failures.append("kills")
     return fig
@@ -327,37 +364,56 @@ def broker_kill(r):
 
 def broker_pause(r):
     s = r.s
-    s.setup(ca_extra=["--latency-ms", "3"], partitions=INPUT_PARTITIONS, slices=2)
+    s.setup(ca_extra=["--latency-ms", "3"], partitions=INPUT_PARTITIONS,
+            slices=r.args.pauses + 1)
     conf = s.conf("a", "cb-a", {"kafka.transaction.timeout.ms": str(TXN_TIMEOUT_MS)})
     a = s.start(conf, "a")
     if not r.expect("instance assigned", eos_test.wait_assigned(s, "a", a, 0)):
         return {}
-    n = fault_point(r, a, 0, "pause")
-    if n is None:
-        return {}
-    since = r.log_size()
-    kafka_harness.pause(r.state)
-    t_pause = time.time()
-    try:
-        # the fault is the pause's length: longer than the transaction timeout
-        time.sleep(PAUSE_S)
-    finally:
-        kafka_harness.resume(r.state)
-    log("broker paused for %.1f s (certbridge's transaction timeout: %d ms)"
-        % (time.time() - t_pause, TXN_TIMEOUT_MS))
-    m = r.wait_in_flight(a, r.wait_progress_known())
-    r.expect("committed progress after the pause", m is not None, str(m))
-    for l in r.trouble_lines(since):
-        log("  after the pause: %s" % l)
+    above, pauses, ongoing = 0, 0, 0
+    for i in range(r.args.pauses):
+        what = "pause %d" % (i + 1) if i == 0 else \
+            "pause %d (committed progress after pause %d)" % (i + 1, i)
+        if fault_point(r, a, above, what) is None:
+            break
+        # the moment the coordinator holds an open transaction of
+        # certbridge's with its offsets added (outcomes produced, offsets and
+        # commit under way, the state it is seen in most): paused past its
+        # timeout, the coordinator aborts it with a new producer epoch when
+        # it runs again, so certbridge's abort or commit meets a fenced producer
+        txn = r.wait_txn_ongoing(a, "cb-a")
+        since = r.log_size()
+        kafka_harness.pause(r.state)
+        t_pause = time.time()
+        try:
+            time.sleep(PAUSE_S)  # the fault is the pause's length
+        finally:
+            kafka_harness.resume(r.state)
+        pauses += 1
+        ongoing += txn is not None
+        log("broker paused for %.1f s (transaction timeout %d ms); the coordinator's "
+            "transaction at the pause: %s" % (time.time() - t_pause, TXN_TIMEOUT_MS,
+                                              txn and "%s for %d ms, epoch %d, partitions %s"
+                                              % (txn["state"], int(t_pause * 1000)
+                                                 - txn["start_ms"], txn["epoch"],
+                                                 txn["partitions"])))
+        above = r.wait_progress_known()
+        for l in r.trouble_lines(since):
+            log("  after pause %d: %s" % (i + 1, l))
+    m = r.wait_in_flight(a, above) if pauses == r.args.pauses else None
+    r.expect("committed progress after the last pause", m is not None, str(m))
     while s.produce_next():
         pass
-    r.expect("drained after the pause", r.wait_drained(a), "%d events" % s.produced)
+    r.expect("drained after the pauses", r.wait_drained(a), "%d events" % s.produced)
     fig = r.finish(a, conf)
-    # the pause must have failed a transaction (else the test proved nothing)
+    # the pauses must have failed a transaction (else the test proved nothing)
     if "aborted_transactions" in fig:
-        r.expect("the pause failed a transaction (aborted >= 1)",
+        r.expect("the pauses failed transactions (aborted >= 1)",
                  (fig["aborted_transactions"] or 0) >= 1, str(fig["aborted_transactions"]))
-    fig.update(pause_s=PAUSE_S, txn_timeout_ms=TXN_TIMEOUT_MS)
+    r.expect("pauses with a transaction open at the coordinator", ongoing > 0,
+             "%d of %d" % (ongoing, pauses))
+    fig.update(pauses=pauses, pauses_txn_ongoing=ongoing, pause_s=PAUSE_S,
+               txn_timeout_ms=TXN_TIMEOUT_MS)
     return fig
 
 
@@ -604,6 +660,11 @@ def main():
     ap.add_argument("--kills", type=int, default=None,
                     help="broker kills (broker-kill, default 2) or instance kills "
                          "(drop-after-kills, default 6)")
+    ap.add_argument("--pauses", type=int, default=2, help="broker pauses (broker-pause)")
+    ap.add_argument("--txn-timeout-ms", type=int, default=None,
+                    help="broker-kill: certbridge's kafka.transaction.timeout.ms (below the "
+                         "broker's restart time, the restarted coordinator expires the open "
+                         "transaction)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     args = ap.parse_args()
