@@ -342,9 +342,11 @@ def stop(state, quiet=False):
         shutil.rmtree(state, ignore_errors=True)
 
 
-def start(state, timeout, overrides=None):
+def start(state, timeout, overrides=None, owned=False):
     """Formats a new storage in state and starts a broker on it (free ports).
-    overrides: server.properties keys to set or replace."""
+    overrides: server.properties keys to set or replace. owned: the broker
+    gets SIGKILL when the calling process dies (a test that starts its own
+    broker; the CLI's broker outlives it)."""
     fetch()
     stop(state, quiet=True)  # a leftover from an interrupted run
     os.makedirs(state)
@@ -359,26 +361,38 @@ def start(state, timeout, overrides=None):
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if fmt.returncode != 0:
         sys.exit("kafka_harness: storage format failed:\n" + fmt.stdout)
-    _launch(state, timeout, remove_on_failure=True)
+    _launch(state, timeout, remove_on_failure=True, owned=owned)
 
 
-def restart(state, timeout):
+def restart(state, timeout, owned=False):
     """Starts the broker of state again, on its storage and its ports, after
     kill() or a crash. Returns once it answers Metadata again."""
     pid = read_pid(state)
     if pid and alive(pid):
         sys.exit("kafka_harness: the broker of %s still runs (pid %d)" % (state, pid))
-    _launch(state, timeout, remove_on_failure=False)
+    _launch(state, timeout, remove_on_failure=False, owned=owned)
 
 
-def _launch(state, timeout, remove_on_failure):
+def _die_with_parent():
+    """In the child: SIGKILL when the parent dies (Linux), then a new session
+    as for any broker."""
+    os.setsid()
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _launch(state, timeout, remove_on_failure, owned=False):
     props = os.path.join(state, "server.properties")
     log4j = os.path.join(state, "log4j.properties")
     port = bootstrap_port(state)
     out = open(os.path.join(state, "stdout.log"), "a")
     proc = subprocess.Popen(java_cmd("kafka.Kafka", props, log4j=log4j),
                             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
+                            **({"preexec_fn": _die_with_parent} if owned
+                               else {"start_new_session": True}))
     out.close()
     with open(os.path.join(state, "pid"), "w") as f:
         f.write(str(proc.pid))
@@ -469,9 +483,14 @@ def broker_version(state):
 
 
 def _kafka_uuid():
-    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding."""
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding;
+    never starting with "-", which the storage tool's parser would take for
+    an option (as Kafka's own Uuid.randomUuid avoids)."""
     import base64
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        u = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not u.startswith("-"):
+            return u
 
 
 def _tail(path, n=40):

@@ -24,10 +24,13 @@ Faults:
                    transaction of certbridge's open (DescribeTransactions:
                    Ongoing), for longer than certbridge's transaction timeout
                    (kafka.transaction.timeout.ms=10000 here), then resumed
-                   (SIGCONT): the coordinator then aborts that transaction
-                   with a new producer epoch (certbridge's producer is fenced)
-                   while certbridge's own messages time out. Same expectations
-                   as broker-kill, and at least one transaction aborted.
+                   (SIGCONT). certbridge's requests time out meanwhile; on
+                   resume its abort (or a commit still buffered) races the
+                   coordinator's abort of the expired transaction, which
+                   bumps the producer epoch (certbridge is then fenced). Each
+                   pause reports who ended the transaction; three pauses make
+                   the fenced case likely in every run. Same expectations as
+                   broker-kill, and at least one transaction aborted.
   outcome-denied   mid-run, an ACL denies writes to the outcome topic (the
                    broker runs the StandardAuthorizer; the topic stays
                    readable). certbridge must exit non-zero with an error line
@@ -97,12 +100,17 @@ class Run:
         self.failures = []
         self.t0 = time.time()
         self.broker_restarts = 0
-        kafka_harness.start(self.state, 180, broker_overrides)
+        kafka_harness.start(self.state, 180, broker_overrides, owned=True)
         ns = argparse.Namespace(scenario=args.fault, build=args.build,
                                 bootstrap_file=os.path.join(self.state, "bootstrap"),
                                 events=args.events, seed=args.seed, kills=args.kills,
                                 keep=args.keep, valgrind=False)
-        self.s = eos_test.Scenario(ns)
+        try:
+            self.s = eos_test.Scenario(ns)
+        except BaseException:
+            kafka_harness.stop(self.state)
+            shutil.rmtree(self.root, ignore_errors=True)
+            raise
 
     # ---- observations ---------------------------------------------------
 
@@ -196,6 +204,22 @@ class Run:
             if n is not None and n >= self.s.produced and not self.s.produce_next():
                 return None
         return None
+
+    def wait_txn_ended(self, txn_id):
+        """Waits until the coordinator no longer holds txn_id's transaction
+        open and returns its description (a new epoch: the coordinator
+        aborted it); the last description seen after HANG_S."""
+        deadline = time.time() + HANG_S
+        d = None
+        while time.time() < deadline:
+            try:
+                d = kafka_harness.describe_transaction(self.state, txn_id)
+                if d["error"] == 0 and d["state"] != "Ongoing":
+                    return d
+            except OSError:
+                pass
+            time.sleep(0.05)
+        return d
 
     def wait_drained(self, p):
         """Waits until everything produced is committed; False when the
@@ -333,6 +357,9 @@ def broker_kill(r):
         # certbridge's (offsets added, commit under way): the restarted
         # coordinator finds it in its log
         txn = r.wait_txn_ongoing(a, "cb-a")
+        if txn is None:
+            r.failures.append("no open transaction before kill %d" % (i + 1))
+            break
         since = r.log_size()
         kafka_harness.kill(r.state)
         kills += 1
@@ -344,7 +371,7 @@ def broker_kill(r):
         line = r.wait_log(since, TROUBLE, a, 60)
         log("certbridge noticed after %.1f s: %s" % (time.time() - t_kill,
                                                     (line or "nothing")[:300]))
-        kafka_harness.restart(r.state, 180)
+        kafka_harness.restart(r.state, 180, owned=True)
         r.broker_restarts += 1
         log("broker down for %.1f s" % (time.time() - t_kill))
         above = r.wait_progress_known()
@@ -370,7 +397,7 @@ def broker_pause(r):
     a = s.start(conf, "a")
     if not r.expect("instance assigned", eos_test.wait_assigned(s, "a", a, 0)):
         return {}
-    above, pauses, ongoing = 0, 0, 0
+    above, pauses, ongoing, fenced = 0, 0, 0, 0
     for i in range(r.args.pauses):
         what = "pause %d" % (i + 1) if i == 0 else \
             "pause %d (committed progress after pause %d)" % (i + 1, i)
@@ -382,6 +409,9 @@ def broker_pause(r):
         # timeout, the coordinator aborts it with a new producer epoch when
         # it runs again, so certbridge's abort or commit meets a fenced producer
         txn = r.wait_txn_ongoing(a, "cb-a")
+        if txn is None:
+            r.failures.append("no open transaction before pause %d" % (i + 1))
+            break
         since = r.log_size()
         kafka_harness.pause(r.state)
         t_pause = time.time()
@@ -397,6 +427,12 @@ def broker_pause(r):
                                               % (txn["state"], int(t_pause * 1000)
                                                  - txn["start_ms"], txn["epoch"],
                                                  txn["partitions"])))
+        d = r.wait_txn_ended("cb-a")
+        log("the coordinator then ended it: %s, epoch %s%s"
+            % (d and d["state"], d and d["epoch"],
+               " (a new epoch: aborted by the coordinator, certbridge's producer fenced)"
+               if d and txn and d["epoch"] != txn["epoch"] else ""))
+        fenced += bool(d and txn and d["epoch"] != txn["epoch"])
         above = r.wait_progress_known()
         for l in r.trouble_lines(since):
             log("  after pause %d: %s" % (i + 1, l))
@@ -412,7 +448,8 @@ def broker_pause(r):
                  (fig["aborted_transactions"] or 0) >= 1, str(fig["aborted_transactions"]))
     r.expect("pauses with a transaction open at the coordinator", ongoing > 0,
              "%d of %d" % (ongoing, pauses))
-    fig.update(pauses=pauses, pauses_txn_ongoing=ongoing, pause_s=PAUSE_S,
+    fig.update(pauses=pauses, pauses_txn_ongoing=ongoing, coordinator_aborted=fenced,
+               pause_s=PAUSE_S,
                txn_timeout_ms=TXN_TIMEOUT_MS)
     return fig
 
@@ -660,7 +697,7 @@ def main():
     ap.add_argument("--kills", type=int, default=None,
                     help="broker kills (broker-kill, default 2) or instance kills "
                          "(drop-after-kills, default 6)")
-    ap.add_argument("--pauses", type=int, default=2, help="broker pauses (broker-pause)")
+    ap.add_argument("--pauses", type=int, default=3, help="broker pauses (broker-pause)")
     ap.add_argument("--txn-timeout-ms", type=int, default=None,
                     help="broker-kill: certbridge's kafka.transaction.timeout.ms (below the "
                          "broker's restart time, the restarted coordinator expires the open "
