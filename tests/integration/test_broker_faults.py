@@ -15,14 +15,14 @@ Faults:
                    certbridge has committed progress and work left, at a
                    moment its transaction coordinator reports a transaction
                    of certbridge's open (DescribeTransactions: Ongoing, offsets
-                   added), and restarted on the same storage and port once certbridge
-                   logged the broker's loss. certbridge must recover by itself
+                   added), and restarted on the same storage and port once
+                   certbridge logged the broker's loss. certbridge must recover by itself
                    (committed progress after each restart), drain the input
                    and exit 0 on SIGTERM; the exactly-once check must pass.
   broker-pause     the broker is paused (SIGSTOP, --pauses times) at the same
                    kind of point, once its transaction coordinator reports a
-                   transaction of certbridge's open (DescribeTransactions:
-                   Ongoing), for longer than certbridge's transaction timeout
+                   transaction of certbridge's open (Ongoing, offsets added),
+                   for longer than certbridge's transaction timeout
                    (kafka.transaction.timeout.ms=10000 here), then resumed
                    (SIGCONT). certbridge's requests time out meanwhile; on
                    resume its abort (or a commit still buffered) races the
