@@ -21,6 +21,7 @@
 #include "certbridge/clock.h"
 #include "certbridge/log.h"
 
+#define METADATA_TIMEOUT_MS 5000  /* one metadata request after an aborted transaction */
 #define MAX_FENCED_REBUILDS 3     /* rebuilds in a row without a commit before giving up */
 #define TXN_RETRIES         1     /* extra calls of a step that failed retriably */
 #define DESCRIBE_TIMEOUT_MS 10000 /* DescribeConfigs of the dead-letter topic, at start */
@@ -44,6 +45,14 @@ struct cb_committer {
     size_t dlq_limit;             /* bytes one dead letter may take (cb_dead_letter_fit) */
     size_t producer_limit;        /* the producer's message.max.bytes */
     rd_kafka_queue_t *describe_q; /* the DescribeConfigs of the dead-letter topic, unanswered */
+    /* a topic this instance cannot write (deleted, or not authorized), seen
+     * in a delivery report of the open transaction: no replay can help */
+    char unwritable_topic[256];
+    char unwritable_why[256];
+    char failed_topic[256];            /* the first topic a delivery failed on */
+    char refused_topic[256];           /* the first topic the broker refused a write to */
+    rd_kafka_resp_err_t last_txn_code; /* of the last failed transactional step */
+    int refused_in_a_row;              /* aborts in a row on a write the broker refused */
 
     /* the main thread's own */
     pthread_t thread;
@@ -89,6 +98,69 @@ static int code_error(cb_error_t *err, rd_kafka_resp_err_t code, const char *wha
         err, rd_kafka_error_new(code, "%s: %s", topic, rd_kafka_err2str(code)), what);
 }
 
+/* A failed transactional step: converted as cb_committer_kafka_error says,
+ * its librdkafka code kept for the unwritable-topic check. */
+static int txn_error(cb_committer_t *c, cb_error_t *err, rd_kafka_error_t *e, const char *what)
+{
+    c->last_txn_code = rd_kafka_error_code(e);
+    return cb_committer_kafka_error(err, e, what);
+}
+
+/* Whether topic exists in the cluster's metadata: false only when the
+ * broker says it does not (a metadata request that fails says nothing). */
+static bool topic_gone(cb_committer_t *c, const char *topic)
+{
+    rd_kafka_topic_t *t = rd_kafka_topic_new(c->producer, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    bool gone = false;
+
+    if (t &&
+        rd_kafka_metadata(c->producer, 0, t, &md, METADATA_TIMEOUT_MS) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR &&
+        md->topic_cnt == 1)
+        gone = md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+               md->topics[0].err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (t)
+        rd_kafka_topic_destroy(t);
+    return gone;
+}
+
+/* After an aborted transaction: whether a topic of it cannot be written by
+ * this instance at all (deleted, or writes not authorized), so that every
+ * replay would abort alike. Fills err (CB_ERR_CONFIG, fatal) naming the
+ * topic; the batch had dead letters when dlq. */
+static int check_unwritable(cb_committer_t *c, bool dlq, cb_error_t *err)
+{
+    const char *topic = NULL, *why = NULL;
+    char both[600];
+
+    if (c->unwritable_topic[0]) {
+        topic = c->unwritable_topic;
+        why = c->unwritable_why;
+    } else if ((c->refused_topic[0] ||
+                c->last_txn_code == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) &&
+               ++c->refused_in_a_row >= 2) {
+        /* the broker refused to add a partition to the transaction, twice
+         * in a row (once may be an ACL change on its way): one of the
+         * topics this batch wrote */
+        if (dlq)
+            snprintf(both, sizeof(both), "%s or %s", c->outcome_topic, c->dlq_topic);
+        topic = c->refused_topic[0] ? c->refused_topic : dlq ? both : c->outcome_topic;
+        why = "not authorized to write (TOPIC_AUTHORIZATION_FAILED)";
+    } else if (c->failed_topic[0] && topic_gone(c, c->failed_topic)) {
+        topic = c->failed_topic;
+        why = "it no longer exists";
+    }
+    if (!topic)
+        return 0;
+    return cb_error_setf(err, CB_ERR_CONFIG, CB_ERRF_FATAL,
+                         "topic %s cannot be written: %s; check that it exists and that "
+                         "certbridge may write to it (nothing of the batch was committed)",
+                         topic, why);
+}
+
 /* ---- the batch --------------------------------------------------------- */
 
 void cb_batch_free(cb_batch_t *b)
@@ -110,6 +182,32 @@ void cb_batch_free(cb_batch_t *b)
 /* Creates the producer from a copy of the template and runs
  * init_transactions, which fences an older producer with the same
  * transactional id and finishes the transaction it left open. */
+/* Whether a delivery error says the topic cannot be written by this
+ * instance at all: it does not exist (and is not created for us) or the
+ * broker refuses our principal. A retry of the batch would fail alike. */
+static bool unwritable(rd_kafka_resp_err_t e)
+{
+    return e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+}
+
+/* librdkafka's delivery report, served on the committer thread (inside
+ * produce, flush and commit): remembers the first unwritable topic. */
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    cb_committer_t *c = opaque;
+
+    (void)rk;
+    if (m->err && !c->failed_topic[0])
+        snprintf(c->failed_topic, sizeof(c->failed_topic), "%s", rd_kafka_topic_name(m->rkt));
+    if (m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED && !c->refused_topic[0])
+        snprintf(c->refused_topic, sizeof(c->refused_topic), "%s", rd_kafka_topic_name(m->rkt));
+    if (m->err && unwritable(m->err) && !c->unwritable_topic[0]) {
+        snprintf(c->unwritable_topic, sizeof(c->unwritable_topic), "%s",
+                 rd_kafka_topic_name(m->rkt));
+        snprintf(c->unwritable_why, sizeof(c->unwritable_why), "%s", rd_kafka_err2str(m->err));
+    }
+}
+
 static int producer_create(cb_committer_t *c, cb_error_t *err)
 {
     char errstr[512];
@@ -118,6 +216,8 @@ static int producer_create(cb_committer_t *c, cb_error_t *err)
 
     if (!conf)
         return cb_error_setf(err, CB_ERR_NOMEM, CB_ERRF_FATAL, "kafka producer: out of memory");
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_opaque(conf, c);
     c->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     if (!c->producer) {
         rd_kafka_conf_destroy(conf);
@@ -405,7 +505,7 @@ static int send_offsets(cb_committer_t *c, const cb_batch_t *b, cb_error_t *err)
                                                  CB_COMMITTER_TXN_TIMEOUT_MS);
         if (!e)
             break;
-        rc = cb_committer_kafka_error(err, e, "send_offsets_to_transaction");
+        rc = txn_error(c, err, e, "send_offsets_to_transaction");
         if (!step_retriable(err) || tries >= TXN_RETRIES)
             break;
         cb_log(CB_LOG_WARN, "committer", "%s; retrying", err->msg);
@@ -426,7 +526,7 @@ static int commit_txn(cb_committer_t *c, cb_error_t *err)
     for (tries = 0;; tries++) {
         if (!(e = rd_kafka_commit_transaction(c->producer, CB_COMMITTER_TXN_TIMEOUT_MS)))
             return 0;
-        cb_committer_kafka_error(err, e, "commit_transaction");
+        txn_error(c, err, e, "commit_transaction");
         if (!step_retriable(err) || tries >= TXN_RETRIES)
             return -1;
         cb_log(CB_LOG_WARN, "committer", "%s; retrying", err->msg);
@@ -442,7 +542,7 @@ static int transact(cb_committer_t *c, const cb_batch_t *b, cb_error_t *err)
     size_t i, j;
 
     if ((e = rd_kafka_begin_transaction(c->producer)))
-        return cb_committer_kafka_error(err, e, "begin_transaction");
+        return txn_error(c, err, e, "begin_transaction");
     for (i = 0; i < b->n_works; i++) {
         const cb_work_t *w = &b->works[i];
         for (j = 0; j < w->outcome_count; j++) {
@@ -486,6 +586,28 @@ static void count_committed(cb_committer_t *c, const cb_batch_t *b, cb_committer
     d->batches_committed++;
 }
 
+/* Replaces the producer: the new one's init_transactions fences the old and
+ * aborts its open transaction. -1 (err, fatal) when it keeps being fenced
+ * (MAX_FENCED_REBUILDS in a row without a commit) or cannot be made.
+ * Committer thread. */
+static int rebuild(cb_committer_t *c, cb_error_t *err, cb_committer_stats_t *d)
+{
+    dead_letter_limit_drop(c); /* the limit known so far stays */
+    rd_kafka_destroy(c->producer);
+    c->producer = NULL;
+    d->producer_rebuilds++;
+    if (++c->fenced_rebuilds > MAX_FENCED_REBUILDS)
+        return cb_error_setf(err, CB_ERR_KAFKA, CB_ERRF_FATAL,
+                             "producer fenced %d times in a row: another instance uses "
+                             "transactional id \"%s\"",
+                             c->fenced_rebuilds - 1, c->txn_id);
+    if (producer_create(c, err) < 0) {
+        err->flags |= CB_ERRF_FATAL;
+        return -1;
+    }
+    return 0;
+}
+
 /* Commits batch b, deciding on the error's flags, and frees it. Returns 1
  * committed, 0 aborted (the producer rebuilt when it was fatal), -1 when
  * the producer cannot go on (err). d receives what changed in the counters.
@@ -498,6 +620,8 @@ static int commit_batch(cb_committer_t *c, cb_batch_t *b, cb_error_t *err, cb_co
 
     memset(d, 0, sizeof(*d));
     cb_error_clear(&terr);
+    c->unwritable_topic[0] = c->failed_topic[0] = c->refused_topic[0] = '\0';
+    c->last_txn_code = RD_KAFKA_RESP_ERR_NO_ERROR;
     if (!c->producer && producer_create(c, err) < 0) { /* a rebuild failed before */
         err->flags |= CB_ERRF_FATAL;
         rc = -1;
@@ -507,6 +631,7 @@ static int commit_batch(cb_committer_t *c, cb_batch_t *b, cb_error_t *err, cb_co
     if (transact(c, b, &terr) == 0) {
         count_committed(c, b, d);
         c->fenced_rebuilds = 0;
+        c->refused_in_a_row = 0;
         cb_log(CB_LOG_DEBUG, "committer",
                "committed a batch: %zu events, %llu outcomes, %zu dead; planned and executed in "
                "%lld ms, committed in %lld ms",
@@ -516,37 +641,31 @@ static int commit_batch(cb_committer_t *c, cb_batch_t *b, cb_error_t *err, cb_co
         rc = 1;
         goto out;
     }
+    rd_kafka_poll(c->producer, 0); /* delivery reports not served yet */
     if (cb_error_is_fatal(&terr)) {
         /* fenced or broken: a new producer fences any zombie and starts clean */
         cb_log(CB_LOG_ERROR, "committer", "producer fatal error: %s; rebuilding it", terr.msg);
-        dead_letter_limit_drop(c); /* the limit known so far stays */
-        rd_kafka_destroy(c->producer);
-        c->producer = NULL;
-        d->producer_rebuilds++;
-        if (++c->fenced_rebuilds > MAX_FENCED_REBUILDS) {
-            rc = cb_error_setf(err, CB_ERR_KAFKA, CB_ERRF_FATAL,
-                               "producer fenced %d times in a row: another instance uses "
-                               "transactional id \"%s\"",
-                               c->fenced_rebuilds - 1, c->txn_id);
+        if ((rc = rebuild(c, err, d)) < 0)
             goto out;
-        }
-        if (producer_create(c, err) < 0) {
-            err->flags |= CB_ERRF_FATAL;
-            rc = -1;
-            goto out;
-        }
     } else {
         /* abortable, a retriable step that kept failing, or anything else:
          * nothing of the batch may become visible */
         cb_log(CB_LOG_WARN, "committer", "transaction failed (%s): %s; aborting",
                cb_error_is_abortable(&terr) ? "abortable" : "not committed", terr.msg);
         if ((e = rd_kafka_abort_transaction(c->producer, CB_COMMITTER_TXN_TIMEOUT_MS))) {
-            cb_committer_kafka_error(err, e, "abort_transaction");
-            err->flags |= CB_ERRF_FATAL;
-            rc = -1;
-            goto out;
+            /* e.g. fenced while the broker was away and expired the
+             * transaction: a new producer's init_transactions aborts
+             * whatever is left open, so rebuilding is always safe */
+            cb_committer_kafka_error(&terr, e, "abort_transaction");
+            cb_log(CB_LOG_ERROR, "committer", "%s; rebuilding the producer", terr.msg);
+            if ((rc = rebuild(c, err, d)) < 0)
+                goto out;
         }
     }
+    /* nothing was committed (aborted above); a replay that would fail alike
+     * stops the instance instead */
+    if ((rc = check_unwritable(c, b->n_dead > 0, err)) < 0)
+        goto out;
     d->txn_aborts++;
     cb_metrics_txn(c->metrics, false);
 out:
