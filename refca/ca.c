@@ -266,8 +266,11 @@ static int inventory_line(refca_ca_t *ca, json_t *line, cb_error_t *err)
     if (!type || !id || !dn || (strcmp(type, "ORGANIZATION") && strcmp(type, "PERSON")))
         return cb_error_set(err, CB_ERR_INVALID,
                             "needs holder_type (ORGANIZATION|PERSON), holder_id and subject");
-    if (!(key = refca_key_new(err)) || issue_cert(ca, key, NULL, 0, dn, 0, &row, err) < 0 ||
-        refca_key_public_der(key, &row.pubkey, &row.pubkey_len, err) < 0)
+    /* the certificate is made from the public key's DER (pki.c copies a
+     * P-256 point without OpenSSL's encoders) */
+    if (!(key = refca_key_new(err)) ||
+        refca_key_public_der(key, &row.pubkey, &row.pubkey_len, err) < 0 ||
+        issue_cert(ca, NULL, row.pubkey, row.pubkey_len, dn, 0, &row, err) < 0)
         goto out;
     row.holder_type = (char *)type;
     row.holder_id = (char *)id;
@@ -585,8 +588,8 @@ static int do_issue(refca_ca_t *ca, json_t *obj, const char *key, const char *re
         dev = device;
     }
     if (!(pk = refca_key_new(err)) ||
-        issue_cert(ca, pk, NULL, 0, jstr(obj, "subject"), 0, &row, err) < 0 ||
-        refca_key_public_der(pk, &row.pubkey, &row.pubkey_len, err) < 0)
+        refca_key_public_der(pk, &row.pubkey, &row.pubkey_len, err) < 0 ||
+        issue_cert(ca, NULL, row.pubkey, row.pubkey_len, jstr(obj, "subject"), 0, &row, err) < 0)
         goto out;
     row.holder_type = (char *)jstr(obj, "holder_type");
     row.holder_id = (char *)jstr(obj, "holder_id");
