@@ -46,8 +46,7 @@ EVP_PKEY *refca_key_new(cb_error_t *err)
 
     if (!gen) {
         EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-        if (!c || EVP_PKEY_keygen_init(c) <= 0 ||
-            EVP_PKEY_CTX_set_group_name(c, "P-256") <= 0) {
+        if (!c || EVP_PKEY_keygen_init(c) <= 0 || EVP_PKEY_CTX_set_group_name(c, "P-256") <= 0) {
             EVP_PKEY_CTX_free(c);
             ssl_fail(err, "EC P-256 key generation");
             return NULL;
@@ -102,8 +101,8 @@ EVP_PKEY *refca_key_from_private_pem(const char *pem, cb_error_t *err)
 
 /* Moves n bytes of DER that OpenSSL allocated at buf (n <= 0: the encoding
  * failed, what names it) into a malloc'd *der the caller frees. */
-static int take_der(unsigned char *buf, int n, const char *what, unsigned char **der,
-                    size_t *len, cb_error_t *err)
+static int take_der(unsigned char *buf, int n, const char *what, unsigned char **der, size_t *len,
+                    cb_error_t *err)
 {
     if (n <= 0)
         return ssl_fail(err, what);
