@@ -12,8 +12,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <utf8proc.h>
 
+#include "certbridge/html.h"
 #include "certbridge/table.h"
 #include "certbridge/version.h"
 
@@ -112,60 +112,6 @@ int cb_report_format_parse(const char *s)
 
 /* ---- text ------------------------------------------------------------- */
 
-/* Code points never written as they are: C0 and C1 controls, DEL, and the
- * bidirectional overrides that can make a terminal or a page show text in
- * another order than it is. */
-static bool unsafe_cp(utf8proc_int32_t cp)
-{
-    return cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || (cp >= 0x202a && cp <= 0x202e) ||
-           (cp >= 0x2066 && cp <= 0x2069);
-}
-
-/* A copy of s fit for a terminal or a page: invalid UTF-8 becomes U+FFFD,
- * unsafe code points a space; at most max bytes, cut at a character with
- * "…" appended. NULL s gives "-". Caller frees; NULL when out of memory. */
-static char *clean(const char *s, size_t max)
-{
-    const utf8proc_uint8_t *p;
-    size_t len, o = 0;
-    char *out;
-
-    if (!s)
-        return strdup("-");
-    len = strlen(s);
-    out = malloc(len * 3 + 8);
-    if (!out)
-        return NULL;
-    p = (const utf8proc_uint8_t *)s;
-    while (*p) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t n = utf8proc_iterate(p, -1, &cp);
-        const char *put;
-        size_t put_len;
-        if (n <= 0) {
-            put = "\xEF\xBF\xBD";
-            put_len = 3;
-            n = 1;
-        } else if (unsafe_cp(cp)) {
-            put = " ";
-            put_len = 1;
-        } else {
-            put = (const char *)p;
-            put_len = (size_t)n;
-        }
-        if (o + put_len > max) {
-            memcpy(out + o, "\xE2\x80\xA6", 3);
-            o += 3;
-            break;
-        }
-        memcpy(out + o, put, put_len);
-        o += put_len;
-        p += n;
-    }
-    out[o] = '\0';
-    return out;
-}
-
 /* "N", or "-" for zero: the terminal tables leave zeros out of sight. */
 static void fmt_count(char *buf, size_t size, size_t n)
 {
@@ -235,7 +181,7 @@ static void error_label(const cb_report_item_t *it, char *buf, size_t size)
         snprintf(buf, size, "-");
 }
 
-/* Appends a row of cells made fit for a terminal by clean(), each at most
+/* Appends a row of cells made fit for a terminal by cb_html_clean(), each at most
  * CELL_MAX bytes; NULL cells are empty. */
 static int add_clean_row(cb_table_t *t, const char *const *cells, size_t n,
                          cb_table_row_kind_t kind, cb_error_t *err)
@@ -245,7 +191,7 @@ static int add_clean_row(cb_table_t *t, const char *const *cells, size_t n,
     int rc = -1;
 
     for (k = 0; k < n; k++) {
-        if (!(c[k] = clean(cells[k] ? cells[k] : "", CELL_MAX))) {
+        if (!(c[k] = cb_html_clean(cells[k] ? cells[k] : "", CELL_MAX))) {
             cb_error_set(err, CB_ERR_NOMEM, "report: out of memory");
             goto out;
         }
@@ -455,7 +401,7 @@ static json_t *jstr(const char *s)
 
     if (!s)
         return json_null();
-    c = clean(s, SIZE_MAX / 4);
+    c = cb_html_clean(s, SIZE_MAX / 4);
     j = c ? json_string(c) : NULL;
     free(c);
     return j;
@@ -557,59 +503,6 @@ int cb_report_write_json(const cb_report_t *r, const cb_report_source_t *src, FI
 }
 
 /* ---- HTML ------------------------------------------------------------- */
-
-/* Writes s to a page: clean()ed (NULL gives "-") and HTML-escaped, so no
- * outcome string can open an element or an attribute. */
-static void put_html_escaped(FILE *out, const char *s)
-{
-    char *c = clean(s, SIZE_MAX / 4);
-    const char *p;
-
-    for (p = c ? c : "?"; *p; p++) {
-        switch (*p) {
-        case '&':
-            fputs("&amp;", out);
-            break;
-        case '<':
-            fputs("&lt;", out);
-            break;
-        case '>':
-            fputs("&gt;", out);
-            break;
-        case '"':
-            fputs("&quot;", out);
-            break;
-        case '\'':
-            fputs("&#39;", out);
-            break;
-        default:
-            fputc(*p, out);
-        }
-    }
-    free(c);
-}
-
-static const char html_css[] =
-    "body{font-family:\"Noto Sans\",\"DejaVu Sans\",\"Segoe UI\",Roboto,Arial,sans-serif;"
-    "margin:24px auto;max-width:1140px;padding:0 16px;color:#1f2933;background:#fff}\n"
-    "h1{font-size:24px;margin:0 0 4px}h1 small{display:block;font-size:15px;font-weight:400;"
-    "color:#52606d}\n"
-    "h2{font-size:18px;margin:28px 0 8px;border-bottom:2px solid #e4e7eb;padding-bottom:4px}\n"
-    "h2 small{font-weight:400;color:#52606d}\n"
-    ".src{color:#52606d;font-size:13px}\n"
-    ".cards{display:flex;flex-wrap:wrap;gap:12px;margin:16px 0}\n"
-    ".card{border:1px solid #e4e7eb;border-radius:8px;padding:10px 14px;min-width:120px;"
-    "font-size:13px;color:#52606d}\n"
-    ".card b{display:block;font-size:24px;color:#1f2933}.card.ok b{color:#2e7d32}"
-    ".card.wait b{color:#1e88e5}.card.bad b{color:#c62828}\n"
-    "table{border-collapse:collapse;width:100%;font-size:13px}\n"
-    "th,td{border-bottom:1px solid #e4e7eb;padding:4px 8px;text-align:left;vertical-align:top}\n"
-    "th{background:#f5f7fa;font-weight:600}th small{display:block;font-weight:400;color:#52606d}\n"
-    ".n{text-align:right;font-variant-numeric:tabular-nums}.z{color:#b8c2cc}\n"
-    ".st{display:inline-block;padding:1px 6px;border-radius:4px;color:#fff;font-size:12px}\n"
-    ".none{color:#52606d;font-style:italic}\n"
-    "svg text{font-family:inherit}\n"
-    "footer{margin-top:32px;color:#9aa5b1;font-size:12px}\n";
 
 /* The progress chart: one stacked bar per action (and one for all), each
  * bar the statuses of that action's outcomes as shares of 100%. */
@@ -718,16 +611,11 @@ static void html_header(const cb_report_source_t *src, FILE *out)
     char when[64];
 
     fmt_time(when, sizeof(when), src->generated_at_ms, TIME_MINUTES);
-    fprintf(out,
-            "<!DOCTYPE html>\n<html lang=\"vi\">\n<head>\n<meta charset=\"utf-8\">\n"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            "<title>certbridge: tiến độ chứng thư số / certificate progress</title>\n"
-            "<style>\n%s</style>\n</head>\n<body>\n<header>\n"
-            "<h1>Tiến độ cập nhật chứng thư số chuyên dùng công vụ"
-            "<small>Certificate actions of the reorganization: progress</small></h1>\n"
-            "<p class=\"src\">topic <code>",
-            html_css);
-    put_html_escaped(out, src->topic);
+    cb_html_begin(out, "certbridge: tiến độ chứng thư số / certificate progress",
+                  "Tiến độ cập nhật chứng thư số chuyên dùng công vụ",
+                  "Certificate actions of the reorganization: progress", NULL);
+    fputs("<p class=\"src\">topic <code>", out);
+    cb_html_put(out, src->topic);
     fprintf(out, "</code> · %d partition%s · read_committed · %s · certbridge %s</p>\n</header>\n",
             src->partitions, src->partitions == 1 ? "" : "s", when, CB_VERSION);
 }
@@ -811,13 +699,13 @@ static void html_group_rows(const cb_report_group_t *gr, FILE *out)
             fprintf(out, "<td rowspan=\"%d\">", rows);
             if (gr->event_type) {
                 fputs("Chứng thư số cá nhân<br><small>", out);
-                put_html_escaped(out, gr->name);
+                cb_html_put(out, gr->name);
                 fputs("</small>", out);
             } else {
                 fputs("<code>", out);
-                put_html_escaped(out, *gr->code ? gr->code : NULL);
+                cb_html_put(out, *gr->code ? gr->code : NULL);
                 fputs("</code> ", out);
-                put_html_escaped(out, gr->name);
+                cb_html_put(out, gr->name);
             }
             fputs("</td>", out);
             first = false;
@@ -875,18 +763,18 @@ static void html_open(const view_t *v, FILE *out)
             fputs("<tr><td>", out);
             html_status_badge(out, it->status);
             fputs("</td><td>", out);
-            put_html_escaped(out, it->source_event_id);
+            cb_html_put(out, it->source_event_id);
             fputs("<br><small>", out);
-            put_html_escaped(out, it->source_event_type);
+            cb_html_put(out, it->source_event_type);
             fprintf(out, "</small></td><td>%s</td><td>", cb_action_name(it->action));
-            put_html_escaped(out, it->holder_id);
+            cb_html_put(out, it->holder_id);
             fputs(" ", out);
-            put_html_escaped(out, or_empty(it->holder_name));
+            cb_html_put(out, or_empty(it->holder_name));
             fputs("</td><td><code>", out);
-            put_html_escaped(out, it->certificate_serial);
+            cb_html_put(out, it->certificate_serial);
             fputs("</code></td><td>", out);
             error_label(it, error, sizeof(error));
-            put_html_escaped(out, error);
+            cb_html_put(out, error);
             fmt_time(when, sizeof(when), it->processed_at_ms, TIME_SECONDS);
             fprintf(out, "</td><td>%s</td></tr>\n", when);
         }
@@ -915,16 +803,16 @@ static void html_tokens(const view_t *v, FILE *out)
         for (i = 0; i < v->n_tokens; i++) {
             const cb_report_item_t *it = v->tokens[i];
             fputs("<tr><td><code>", out);
-            put_html_escaped(out, it->device_id);
+            cb_html_put(out, it->device_id);
             fputs("</code></td><td>", out);
-            put_html_escaped(out, it->holder_id);
+            cb_html_put(out, it->holder_id);
             fputs(" ", out);
-            put_html_escaped(out, or_empty(it->holder_name));
+            cb_html_put(out, or_empty(it->holder_name));
             fputs("</td><td>", out);
             group_label(&v->groups[it->group], label, sizeof(label));
-            put_html_escaped(out, label);
+            cb_html_put(out, label);
             fputs("</td><td>", out);
-            put_html_escaped(out, it->source_event_id);
+            cb_html_put(out, it->source_event_id);
             fputs("</td></tr>\n", out);
         }
         fputs("</tbody>\n</table>\n", out);
@@ -935,10 +823,8 @@ static void html_tokens(const view_t *v, FILE *out)
 /* The footer, and the end of the page. */
 static void html_footer(FILE *out)
 {
-    fputs("<footer>certbridge report · read_committed outcomes of the topic above; "
-          "done = SUCCEEDED, ALREADY_DONE or SKIPPED (no certificate to act on)</footer>\n"
-          "</body>\n</html>\n",
-          out);
+    cb_html_end(out, "certbridge report · read_committed outcomes of the topic above; "
+                     "done = SUCCEEDED, ALREADY_DONE or SKIPPED (no certificate to act on)");
 }
 
 int cb_report_write_html(const cb_report_t *r, const cb_report_source_t *src, FILE *out,

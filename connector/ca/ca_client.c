@@ -930,6 +930,7 @@ static int parse_certs(cb_ca_req_t *r, const cb_json_t *j, int root)
         }
         ct->device_id = jdup(j, item, "device_id");
         ct->status = jdup(j, item, "status");
+        ct->holder_type = jdup(j, item, "holder_type");
         ct->holder_id = jdup(j, item, "holder_id");
         ct->org_code = jdup(j, item, "org_code");
         ct->not_before_ms = time_ms(j, cb_json_get(j, item, "not_before"));
@@ -1504,6 +1505,7 @@ void cb_ca_req_clear(cb_ca_req_t *req)
         free(req->certs[i].subject);
         free(req->certs[i].device_id);
         free(req->certs[i].status);
+        free(req->certs[i].holder_type);
         free(req->certs[i].holder_id);
         free(req->certs[i].org_code);
     }
