@@ -81,8 +81,11 @@ static void detail_text(const cb_finding_t *f, char *buf, size_t size)
         if (f->successor_code)
             cb_table_cellf(buf, size, "%s merged into %s %s", or_dash(f->org_code),
                            f->successor_code, f->successor_name ? f->successor_name : "");
+        else if (f->fix && !strcmp(f->fix, "DISSOLVED"))
+            cb_table_cellf(buf, size, "%s dissolved", or_dash(f->org_code));
         else
-            cb_table_cellf(buf, size, "%s dissolved or merged away", or_dash(f->org_code));
+            cb_table_cellf(buf, size, "%s dissolved, or merged away to an unknown successor",
+                           or_dash(f->org_code));
         break;
     case CB_FIND_ORG_UNKNOWN:
         cb_table_cellf(buf, size, "%s not in the registry", or_dash(f->org_code));
@@ -364,7 +367,9 @@ static const char reconcile_css[] =
     "background:#c62828}.k.TOKEN_OUT{background:#ef6c00}.k.NO_CERT{background:#52606d}"
     ".k.ORG_UNKNOWN{background:#8e24aa}\n"
     ".exp{color:#2e7d32;font-size:12px}.note{color:#52606d;font-size:12px}\n"
-    "tr.agency td{background:#f5f7fa;font-weight:600}\n";
+    "tr.agency td{background:#f5f7fa;font-weight:600}\n"
+    ".wide{overflow-x:auto}#reconcile-agencies th,#reconcile-agencies td{padding:4px 5px}"
+    "#reconcile-agencies td:first-child{min-width:220px}\n";
 
 static void html_agencies(const cb_reconcile_t *rc, FILE *out)
 {
@@ -373,7 +378,8 @@ static void html_agencies(const cb_reconcile_t *rc, FILE *out)
     int k;
 
     fputs("<section>\n<h2>Theo cơ quan quản lý <small>· by managing agency (the agency whose "
-          "head signs the requests)</small></h2>\n<table id=\"reconcile-agencies\">\n<thead><tr>"
+          "head signs the requests)</small></h2>\n<div class=\"wide\">\n"
+          "<table id=\"reconcile-agencies\">\n<thead><tr>"
           "<th>Cơ quan quản lý<small>managing agency</small></th>"
           "<th class=\"n\">Tổ chức<small>org certificates</small></th>"
           "<th class=\"n\">Cá nhân<small>personal</small></th>"
@@ -402,7 +408,7 @@ static void html_agencies(const cb_reconcile_t *rc, FILE *out)
         }
         fputs("</tr>\n", out);
     }
-    fputs("</tbody>\n</table>\n</section>\n", out);
+    fputs("</tbody>\n</table>\n</div>\n</section>\n", out);
 }
 
 static void html_findings(const cb_reconcile_t *rc, FILE *out)
