@@ -332,9 +332,10 @@ static int jsonl_line(reader_t *rd, const char *line, size_t len, record_t *rec,
     if (cb_json_parse(&j, line, len, err) < 0)
         return -1;
     if (cb_json_type(&j, 0) != CB_JSON_OBJECT) {
+        cb_error_set(err, CB_ERR_INVALID, "expected a JSON object, got %s",
+                     cb_json_type_name(&j, 0));
         cb_json_free(&j);
-        return cb_error_set(err, CB_ERR_INVALID, "expected a JSON object, got %s",
-                            cb_json_type_name(&j, 0));
+        return -1;
     }
     /* members: a name token, then its value */
     for (i = 0, m = 1; i < j.tok[0].count; i++, m = (int)j.tok[m + 1].end) {
@@ -485,6 +486,17 @@ out:
 
 /* ---- lines ---------------------------------------------------------- */
 
+/* The spaces and tabs at the start of line[0..len) (it may not end in a
+ * NUL). */
+static size_t blanks(const char *line, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len && (line[i] == ' ' || line[i] == '\t'))
+        i++;
+    return i;
+}
+
 /* One line (without its '\n'): blank lines are skipped; the first decides
  * an AUTO format. */
 static int load_line(reader_t *rd, const char *line, size_t len, cb_error_t *err)
@@ -500,12 +512,12 @@ static int load_line(reader_t *rd, const char *line, size_t len, cb_error_t *err
     len -= skip;
     while (len && line[len - 1] == '\r')
         len--;
-    if (strspn(line, " \t") >= len)
+    if (blanks(line, len) >= len)
         return 0;
     if (memchr(line, '\0', len))
         return cb_error_set(err, CB_ERR_INVALID, "%s:%zu: a NUL byte", rd->name, rd->lineno);
     if (rd->format == CB_ORGREG_AUTO)
-        rd->format = line[strspn(line, " \t")] == '{' ? CB_ORGREG_JSONL : CB_ORGREG_CSV;
+        rd->format = line[blanks(line, len)] == '{' ? CB_ORGREG_JSONL : CB_ORGREG_CSV;
     memset(&rec, 0, sizeof(rec));
     rc = rd->format == CB_ORGREG_JSONL ? jsonl_line(rd, line, len, &rec, err)
                                        : csv_line(rd, line, len, &rec, err);
