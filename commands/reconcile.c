@@ -347,35 +347,24 @@ static long agency_of(cb_reconcile_t *rc, const char *code, const char *name, cb
     return (long)idx;
 }
 
-/* The managing agency of an organization (reconcile.h): its parent, or
- * itself; subject_o names the parent when the registry does not. */
-static long agency_of_org(cb_reconcile_t *rc, const char *code, const cb_orgreg_org_t *org,
-                          const char *subject_o, const char *self_name, cb_error_t *err)
+/* The managing agency of an organization (orgreg.h); subject_o names the
+ * parent when the registry does not know the organization. */
+static long agency_of_org(cb_reconcile_t *rc, const char *code, const char *subject_o,
+                          const char *self_name, cb_error_t *err)
 {
-    if (org && org->parent_code)
-        return agency_of(rc, org->parent_code, org->parent_name, err);
-    if (org && org->parent_name)
-        return agency_of(rc, NULL, org->parent_name, err);
-    if (!org && subject_o)
-        return agency_of(rc, NULL, subject_o, err);
-    return agency_of(rc, code, self_name, err);
+    cb_orgreg_agency_t a = cb_orgreg_agency_of_org(rc->reg, code, subject_o, self_name);
+
+    return agency_of(rc, a.code, a.name, err);
 }
 
-/* The managing agency of a person belonging to code (reconcile.h): the
- * organization, its successor when merged away, its parent when dissolved;
- * subject_ou names it when the registry does not. */
-static long agency_of_person(cb_reconcile_t *rc, const char *code, const char *subject_ou,
-                             cb_error_t *err)
+/* The managing agency of a person (orgreg.h); subject_ou names the
+ * organization when no code is known. */
+static long agency_of_person(cb_reconcile_t *rc, const char *person_id, const char *code,
+                             const char *subject_ou, cb_error_t *err)
 {
-    const cb_orgreg_org_t *org = code ? cb_orgreg_org(rc->reg, code) : NULL, *succ;
+    cb_orgreg_agency_t a = cb_orgreg_agency_of_person(rc->reg, person_id, code, subject_ou);
 
-    if (org && org->status == CB_ORGST_MERGED && (succ = cb_orgreg_successor(rc->reg, org)))
-        return agency_of(rc, succ->code, succ->name, err);
-    if (org && org->status == CB_ORGST_DISSOLVED && org->parent_code)
-        return agency_of(rc, org->parent_code, org->parent_name, err);
-    if (!code)
-        return agency_of(rc, NULL, subject_ou, err);
-    return agency_of(rc, code, subject_ou, err);
+    return agency_of(rc, a.code, a.name, err);
 }
 
 /* A new finding of kind for agency, its strings empty; NULL with err. */
@@ -614,7 +603,7 @@ static int check_org_cert(cb_reconcile_t *rc, const cb_ca_cert_t *c, const cb_dn
 {
     const char *code = c->holder_id;
     const cb_orgreg_org_t *org = cb_orgreg_org(rc->reg, code), *succ;
-    long ag = agency_of_org(rc, code, org, dn->o, dn->cn, err);
+    long ag = agency_of_org(rc, code, dn->o, dn->cn, err);
     rc_finding_t *f;
     cmp_t cn, o, l;
 
@@ -690,7 +679,7 @@ static int check_person_cert(cb_reconcile_t *rc, const cb_ca_cert_t *c, const cb
     const cb_orgreg_person_t *hr = cb_orgreg_person(rc->reg, c->holder_id);
     const char *cert_code = c->org_code;
     const cb_orgreg_org_t *org = cert_code ? cb_orgreg_org(rc->reg, cert_code) : NULL, *target;
-    long ag = agency_of_person(rc, hr && hr->org_code ? hr->org_code : cert_code, dn->ou, err);
+    long ag = agency_of_person(rc, c->holder_id, cert_code, dn->ou, err);
     rc_finding_t *f;
     cmp_t ou, o, l;
 
@@ -803,7 +792,7 @@ int cb_reconcile_add_cert(cb_reconcile_t *rc, const cb_ca_cert_t *c, cb_error_t 
     rc->certificates++;
     memset(&dn, 0, sizeof(dn));
     if (cb_dn_parse(c->subject, &dn, &perr) < 0) {
-        long ag = person ? agency_of_person(rc, c->org_code, NULL, err)
+        long ag = person ? agency_of_person(rc, c->holder_id, c->org_code, NULL, err)
                          : agency_of(rc, c->holder_id, NULL, err);
         rc_finding_t *f;
         if (ag < 0 || !(f = finding_new(rc, CB_FIND_SUBJECT, ag, err)))
@@ -828,7 +817,6 @@ int cb_reconcile_add_token(cb_reconcile_t *rc, const cb_ca_device_t *d, cb_error
     cb_dn_t dn;
     cb_error_t perr;
     bool person = d->holder_type && !strcmp(d->holder_type, "PERSON"), ok = true;
-    const cb_orgreg_person_t *hr = person ? cb_orgreg_person(rc->reg, d->holder_id) : NULL;
     rc_finding_t *f;
     long ag;
 
@@ -840,10 +828,9 @@ int cb_reconcile_add_token(cb_reconcile_t *rc, const cb_ca_device_t *d, cb_error
     if (!d->subject || cb_dn_parse(d->subject, &dn, &perr) < 0)
         memset(&dn, 0, sizeof(dn));
     if (person)
-        ag = agency_of_person(rc, hr && hr->org_code ? hr->org_code : d->org_code, dn.ou, err);
+        ag = agency_of_person(rc, d->holder_id, d->org_code, dn.ou, err);
     else if (d->holder_id)
-        ag =
-            agency_of_org(rc, d->holder_id, cb_orgreg_org(rc->reg, d->holder_id), dn.o, dn.cn, err);
+        ag = agency_of_org(rc, d->holder_id, dn.o, dn.cn, err);
     else
         ag = agency_of(rc, NULL, NULL, err);
     if (ag < 0 || !(f = finding_new(rc, CB_FIND_TOKEN_OUT, ag, err))) {
@@ -940,7 +927,7 @@ int cb_reconcile_finish(cb_reconcile_t *rc, cb_error_t *err)
             continue;
         if (rc->opts.province && !cb_reconcile_name_equal(o->province, rc->opts.province))
             continue;
-        if ((ag = agency_of_org(rc, o->code, o, NULL, o->name, err)) < 0 ||
+        if ((ag = agency_of_org(rc, o->code, NULL, o->name, err)) < 0 ||
             !(f = finding_new(rc, CB_FIND_NO_CERT, ag, err)))
             return -1;
         f->holder_type = CB_HOLDER_ORGANIZATION;

@@ -755,3 +755,46 @@ size_t cb_orgreg_person_count(const cb_orgreg_t *r)
 {
     return r->n_person_index;
 }
+
+cb_orgreg_agency_t cb_orgreg_agency_of_org(const cb_orgreg_t *r, const char *code,
+                                           const char *fallback_parent, const char *fallback_name)
+{
+    const cb_orgreg_org_t *org = r && code ? cb_orgreg_org(r, code) : NULL, *parent;
+    cb_orgreg_agency_t a = {NULL, NULL};
+
+    if (org && org->parent_code) {
+        parent = cb_orgreg_org(r, org->parent_code);
+        a.code = org->parent_code;
+        a.name = parent && parent->name ? parent->name : org->parent_name;
+    } else if (org && org->parent_name) {
+        a.name = org->parent_name;
+    } else if (!org && fallback_parent) {
+        a.name = fallback_parent;
+    } else {
+        a.code = code;
+        a.name = org && org->name ? org->name : fallback_name;
+    }
+    return a;
+}
+
+cb_orgreg_agency_t cb_orgreg_agency_of_person(const cb_orgreg_t *r, const char *person_id,
+                                              const char *org_code, const char *fallback_org)
+{
+    const cb_orgreg_person_t *hr = r && person_id ? cb_orgreg_person(r, person_id) : NULL;
+    const char *code = hr && hr->org_code ? hr->org_code : org_code;
+    const cb_orgreg_org_t *org = r && code ? cb_orgreg_org(r, code) : NULL, *to;
+    cb_orgreg_agency_t a = {NULL, NULL};
+
+    if (org && org->status == CB_ORGST_MERGED && (to = cb_orgreg_successor(r, org))) {
+        a.code = to->code;
+        a.name = to->name;
+    } else if (org && org->status == CB_ORGST_DISSOLVED && org->parent_code) {
+        to = cb_orgreg_org(r, org->parent_code);
+        a.code = org->parent_code;
+        a.name = to && to->name ? to->name : org->parent_name;
+    } else {
+        a.code = code;
+        a.name = org && org->name ? org->name : fallback_org;
+    }
+    return a;
+}

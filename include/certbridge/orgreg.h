@@ -49,7 +49,11 @@
 #define CB_ORGREG_RECORDS_MAX    2000000
 #define CB_ORGREG_SUCCESSOR_HOPS 16 /* longest chain of mergers followed */
 
-typedef enum cb_org_status { CB_ORGST_ACTIVE = 0, CB_ORGST_DISSOLVED, CB_ORGST_MERGED } cb_org_status_t;
+typedef enum cb_org_status {
+    CB_ORGST_ACTIVE = 0,
+    CB_ORGST_DISSOLVED,
+    CB_ORGST_MERGED
+} cb_org_status_t;
 typedef enum cb_staff_status { CB_STAFF_ACTIVE = 0, CB_STAFF_DEPARTED } cb_staff_status_t;
 
 typedef struct cb_orgreg_org {
@@ -106,6 +110,28 @@ size_t cb_orgreg_org_index(const cb_orgreg_t *r, const cb_orgreg_org_t *org);
  * hops); NULL when org is not MERGED, has no successor, or the chain
  * leaves the registry or loops. */
 const cb_orgreg_org_t *cb_orgreg_successor(const cb_orgreg_t *r, const cb_orgreg_org_t *org);
+
+/* A managing agency (docs/DOMAIN.md §6): the agency whose head signs the
+ * requests to the CA for a certificate. code NULL: known by name only; both
+ * NULL: unknown. Strings borrowed from the registry or the caller. */
+typedef struct cb_orgreg_agency {
+    const char *code, *name;
+} cb_orgreg_agency_t;
+
+/* The managing agency of an organization's certificate: its parent (the
+ * registry's parent_code, or parent_name), or itself when the registry
+ * lists it without a parent. An organization the registry does not list:
+ * fallback_parent (the subject's O) by name, else itself by code and
+ * fallback_name. r may be NULL (no registry). */
+cb_orgreg_agency_t cb_orgreg_agency_of_org(const cb_orgreg_t *r, const char *code,
+                                           const char *fallback_parent, const char *fallback_name);
+
+/* The managing agency of a person's certificate: the organization the
+ * person belongs to (the HR export's org_code for person_id, else org_code),
+ * its successor when it was merged away, its parent when it was dissolved.
+ * Without any code, fallback_org (the subject's OU) by name. r may be NULL. */
+cb_orgreg_agency_t cb_orgreg_agency_of_person(const cb_orgreg_t *r, const char *person_id,
+                                              const char *org_code, const char *fallback_org);
 
 /* The person with this id, or NULL; the number of persons. */
 const cb_orgreg_person_t *cb_orgreg_person(const cb_orgreg_t *r, const char *person_id);
