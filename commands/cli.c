@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "certbridge/ca_client.h"
+#include "certbridge/ca_inventory.h"
 #include "certbridge/clock.h"
 #include "certbridge/demo.h"
 #include "certbridge/log.h"
@@ -45,8 +46,9 @@ typedef struct verb_exit {
     const char *when;
 } verb_exit_t;
 
-#define VERB_OPTIONS_MAX 8
-#define VERB_EXITS_MAX   5
+#define VERB_OPTIONS_MAX         8
+#define RECONCILE_REGISTRIES_MAX 16 /* --registry files of reconcile and report */
+#define VERB_EXITS_MAX           5
 
 typedef struct verb verb_t;
 
@@ -139,11 +141,13 @@ static const verb_t verbs[] = {
       {CB_EXIT_INPUT, "a bad event line (the message names the file and the line)"}}},
     {"report",
      verb_report,
-     "report [-c FILE] [--format table|json] [--html FILE] [--timeout-ms MS]",
+     "report [-c FILE] [--format table|json] [--html FILE] [--timeout-ms MS]\n"
+     "          [--registry FILE...] [--tokens-from-ca]",
      "progress read back from the outcome topic: a table (--format json), an HTML page",
      "Reads the outcome topic (output.outcome_topic) from its beginning to its end with\n"
      "read_committed and prints the progress of the reorganization: totals by action and\n"
-     "status, counts by organization, what is still open, the key tokens to return.\n"
+     "status, counts by organization, by event type and (with the organization registry)\n"
+     "by managing agency, what is still open, the key tokens to return and those still out.\n"
      "Needs kafka.bootstrap.servers.",
      {{'c', "config", "FILE",
        "the configuration file (kafka.* keys,\n"
@@ -154,7 +158,13 @@ static const verb_t verbs[] = {
        "(through FILE.tmp, renamed)"},
       {'t', "timeout-ms", "MS",
        "fail when the end of the topic is not reached within\n"
-       "MS milliseconds (1..3600000, default 60000)"}},
+       "MS milliseconds (1..3600000, default 60000)"},
+      {'r', "registry", "FILE",
+       "the organization registry (HR exports, JSONL or CSV;\n"
+       "repeat for several files): counts by managing agency"},
+      {'T', "tokens-from-ca", NULL,
+       "ask the CA (ca.* keys) which recalled tokens came\n"
+       "back: the rest are listed as still out, with their days"}},
      {{CB_EXIT_OK, "the report was printed (and the page written)"},
       {CB_EXIT_RUNTIME, "runtime failure: no broker, no such topic, the end not reached in\n"
                         "time, the page not written"},
@@ -451,6 +461,33 @@ static int verb_plan(const verb_t *v, int argc, char **argv, char **envp)
     return code;
 }
 
+/* report --tokens-from-ca: marks the tokens the CA has back as returned. */
+static int report_returns(const cb_config_t *cfg, cb_report_t *r, cb_error_t *err)
+{
+    cb_ca_inventory_query_t q = {.devices = true, .status = "returned"};
+    cb_ca_client_t *ca = cb_ca_client_new(cfg, err);
+    cb_ca_inventory_t *it = ca ? cb_ca_inventory_new(ca, &q, err) : NULL;
+    const cb_ca_req_t *page;
+    size_t i;
+    int rc = -1, got;
+
+    if (!it)
+        goto out;
+    while ((got = cb_ca_inventory_next(it, &page, err)) == 1)
+        for (i = 0; i < page->device_count; i++)
+            if (cb_report_mark_returned(r, page->devices[i].device_id,
+                                        page->devices[i].returned_at_ms, err) < 0)
+                goto out;
+    if (got < 0)
+        goto out;
+    cb_report_set_returns_checked(r);
+    rc = 0;
+out:
+    cb_ca_inventory_destroy(it);
+    cb_ca_client_destroy(ca);
+    return rc;
+}
+
 /* report: reads output.outcome_topic to its end and prints the progress
  * (--format table|json on stdout; --html FILE for one self-contained page). */
 static int verb_report(const verb_t *v, int argc, char **argv, char **envp)
@@ -459,14 +496,24 @@ static int verb_report(const verb_t *v, int argc, char **argv, char **envp)
     int format = CB_REPORT_TABLE, timeout_ms = 60000, partitions = 0, c, code = CB_EXIT_OK;
     cb_report_source_t src;
     cb_report_t *r = NULL;
+    cb_orgreg_t *reg = NULL;
     cb_config_t *cfg;
     cb_error_t err;
+    const char *regs[RECONCILE_REGISTRIES_MAX];
+    size_t n_regs = 0, i;
+    bool tokens_from_ca = false;
 
     cb_error_clear(&err);
     optind = 1;
     while ((c = next_option(v, argc, argv)) != -1) {
         if (c == 'c') {
             path = optarg;
+        } else if (c == 'r') {
+            if (n_regs == RECONCILE_REGISTRIES_MAX)
+                return usage_error("report", "--registry: at most 16 files");
+            regs[n_regs++] = optarg;
+        } else if (c == 'T') {
+            tokens_from_ca = true;
         } else if (c == 'H') {
             html = optarg;
         } else if (c == 'f') {
@@ -495,8 +542,20 @@ static int verb_report(const verb_t *v, int argc, char **argv, char **envp)
         cb_error_set(&err, CB_ERR_NOMEM, "out of memory");
         goto failed;
     }
+    if (n_regs) {
+        if (!(reg = cb_orgreg_new())) {
+            cb_error_set(&err, CB_ERR_NOMEM, "out of memory");
+            goto failed;
+        }
+        for (i = 0; i < n_regs; i++)
+            if (cb_orgreg_load_file(reg, regs[i], &err) < 0)
+                goto failed;
+        if (cb_orgreg_finish(reg, &err) < 0)
+            goto failed;
+        cb_report_set_registry(r, reg);
+    }
     if (cb_report_read_kafka(cfg, r, timeout_ms, &partitions, &err) < 0 ||
-        cb_report_finish(r, &err) < 0)
+        (tokens_from_ca && report_returns(cfg, r, &err) < 0) || cb_report_finish(r, &err) < 0)
         goto failed;
     src.topic = cb_config_get(cfg, "output.outcome_topic");
     src.partitions = partitions;
@@ -508,9 +567,12 @@ static int verb_report(const verb_t *v, int argc, char **argv, char **envp)
     goto out;
 failed:
     print_error("report", &err);
-    code = err.code == CB_ERR_CONFIG ? CB_EXIT_USAGE : CB_EXIT_RUNTIME;
+    code = err.code == CB_ERR_CONFIG                                            ? CB_EXIT_USAGE
+           : n_regs && (err.code == CB_ERR_INVALID || err.code == CB_ERR_LIMIT) ? CB_EXIT_INPUT
+                                                                                : CB_EXIT_RUNTIME;
 out:
     cb_report_destroy(r);
+    cb_orgreg_destroy(reg);
     cb_config_destroy(cfg);
     return code;
 }
@@ -547,8 +609,6 @@ static int close_tmp(FILE *f, char *tmp, const char *path, bool ok, cb_error_t *
     free(tmp);
     return rc;
 }
-
-#define RECONCILE_REGISTRIES_MAX 16
 
 /* reconcile: the registry files, the CA's certificates, the result and the
  * corrective events. */
