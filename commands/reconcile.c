@@ -56,7 +56,7 @@ struct cb_reconcile {
     bool finished;
     size_t certificates, compliant, case_only;
     size_t counts[CB_FIND_COUNT];
-    int64_t elapsed_ms;
+    int64_t elapsed_ms, drawn_ms; /* the walk's time; when the progress bar was drawn */
     rc_finding_t *findings;
     size_t n_findings, cap_findings;
     const cb_finding_t **sorted;
