@@ -111,7 +111,6 @@ static const char html_css[] =
     "svg text{font-family:inherit}\n"
     "footer{margin-top:32px;color:#9aa5b1;font-size:12px}\n";
 
-
 void cb_html_begin(FILE *out, const char *title, const char *heading, const char *subheading,
                    const char *extra_css)
 {

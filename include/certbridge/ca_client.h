@@ -63,7 +63,7 @@ typedef struct cb_ca_cert {
     int64_t not_before_ms, not_after_ms;
     char *holder_type; /* ORGANIZATION | PERSON; may be NULL */
     char *holder_id;   /* the holder (useful for org_code lookups); may be NULL */
-    char *org_code;  /* PERSON: the organization the holder belongs to; may be NULL */
+    char *org_code;    /* PERSON: the organization the holder belongs to; may be NULL */
 } cb_ca_cert_t;
 
 /* One recalled key token from CB_CA_DEVICES. Strings owned by the result. */
