@@ -622,10 +622,12 @@ int cb_report_finish(cb_report_t *r, cb_error_t *err)
             r->tokens[r->n_tokens++] = r->tokens[i];
     qsort(r->tokens, r->n_tokens, sizeof(*r->tokens), cmp_token);
     /* what the CA has back */
-    qsort(r->returned, r->n_returned, sizeof(*r->returned), cmp_returned);
+    if (r->n_returned) /* no array at all when nothing came back */
+        qsort(r->returned, r->n_returned, sizeof(*r->returned), cmp_returned);
     for (i = 0; i < r->n_tokens; i++) {
-        returned_t key = {(char *)r->tokens[i]->device_id, 0}, *hit;
-        hit = bsearch(&key, r->returned, r->n_returned, sizeof(*r->returned), cmp_returned);
+        returned_t key = {(char *)r->tokens[i]->device_id, 0}, *hit = NULL;
+        if (r->n_returned)
+            hit = bsearch(&key, r->returned, r->n_returned, sizeof(*r->returned), cmp_returned);
         if (hit)
             ((cb_report_item_t *)r->tokens[i])->returned_at_ms = hit->at_ms;
         else
