@@ -6,18 +6,24 @@
  */
 #include "certbridge/cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "certbridge/ca_client.h"
+#include "certbridge/ca_inventory.h"
 #include "certbridge/clock.h"
 #include "certbridge/demo.h"
 #include "certbridge/log.h"
 #include "certbridge/pipeline.h"
+#include "certbridge/orgreg.h"
 #include "certbridge/plan.h"
+#include "certbridge/reconcile.h"
 #include "certbridge/report.h"
 #include "certbridge/rules.h"
 #include "certbridge/secret.h"
@@ -40,8 +46,9 @@ typedef struct verb_exit {
     const char *when;
 } verb_exit_t;
 
-#define VERB_OPTIONS_MAX 6
-#define VERB_EXITS_MAX   5
+#define VERB_OPTIONS_MAX         8
+#define RECONCILE_REGISTRIES_MAX 16 /* --registry files of reconcile and report */
+#define VERB_EXITS_MAX           5
 
 typedef struct verb verb_t;
 
@@ -60,6 +67,7 @@ static int verb_run(const verb_t *v, int argc, char **argv, char **envp);
 static int verb_demo(const verb_t *v, int argc, char **argv, char **envp);
 static int verb_plan(const verb_t *v, int argc, char **argv, char **envp);
 static int verb_report(const verb_t *v, int argc, char **argv, char **envp);
+static int verb_reconcile(const verb_t *v, int argc, char **argv, char **envp);
 static int verb_version(const verb_t *v, int argc, char **argv, char **envp);
 
 /* When every verb exits with CB_EXIT_USAGE. */
@@ -133,11 +141,13 @@ static const verb_t verbs[] = {
       {CB_EXIT_INPUT, "a bad event line (the message names the file and the line)"}}},
     {"report",
      verb_report,
-     "report [-c FILE] [--format table|json] [--html FILE] [--timeout-ms MS]",
+     "report [-c FILE] [--format table|json] [--html FILE] [--timeout-ms MS]\n"
+     "          [--registry FILE...] [--tokens-from-ca]",
      "progress read back from the outcome topic: a table (--format json), an HTML page",
      "Reads the outcome topic (output.outcome_topic) from its beginning to its end with\n"
      "read_committed and prints the progress of the reorganization: totals by action and\n"
-     "status, counts by organization, what is still open, the key tokens to return.\n"
+     "status, counts by organization, by event type and (with the organization registry)\n"
+     "by managing agency, what is still open, the key tokens to return and those still out.\n"
      "Needs kafka.bootstrap.servers.",
      {{'c', "config", "FILE",
        "the configuration file (kafka.* keys,\n"
@@ -148,11 +158,46 @@ static const verb_t verbs[] = {
        "(through FILE.tmp, renamed)"},
       {'t', "timeout-ms", "MS",
        "fail when the end of the topic is not reached within\n"
-       "MS milliseconds (1..3600000, default 60000)"}},
+       "MS milliseconds (1..3600000, default 60000)"},
+      {'r', "registry", "FILE",
+       "the organization registry (HR exports, JSONL or CSV;\n"
+       "repeat for several files): counts by managing agency"},
+      {'T', "tokens-from-ca", NULL,
+       "ask the CA (ca.* keys) which recalled tokens came\n"
+       "back: the rest are listed as still out, with their days"}},
      {{CB_EXIT_OK, "the report was printed (and the page written)"},
       {CB_EXIT_RUNTIME, "runtime failure: no broker, no such topic, the end not reached in\n"
                         "time, the page not written"},
       {CB_EXIT_USAGE, USAGE_EXIT_WHEN}}},
+    {"reconcile",
+     verb_reconcile,
+     "reconcile -c FILE --registry FILE... [--format table|json|html] [-o FILE]\n"
+     "          [--emit-events FILE] [--province NAME] [--page-size N]",
+     "review (rà soát) the CA's certificates against the organization registry",
+     "Walks the CA's active certificates page by page (ca.* keys) and compares them with\n"
+     "the organization registry: certificates of organizations dissolved or merged away\n"
+     "(with the successor), subjects whose organization name, parent or province no longer\n"
+     "match, personal certificates of people the HR export lists as departed or moved,\n"
+     "organizations without an active certificate, and recalled tokens not yet returned,\n"
+     "with their days. Grouped by managing agency. Changes nothing at the CA; the corrective\n"
+     "events (--emit-events) are for `certbridge plan -i` and for publishing.",
+     {{'c', "config", "FILE", "the configuration file (ca.* keys)"},
+      {'r', "registry", "FILE",
+       "the registry: an HR export of organizations or of\n"
+       "people, JSONL or CSV (repeat for several files)"},
+      {'f', "format", "table|json|html", "a table (the default), one JSON document, one HTML page"},
+      {'o', "output", "FILE",
+       "write the result to FILE (through FILE.tmp, renamed)\n"
+       "instead of stdout"},
+      {'e', "emit-events", "FILE",
+       "also write the corrective events to FILE, one JSON\n"
+       "event per line (certbridge's JSON event format)"},
+      {'p', "province", "NAME", "only certificates whose L (province) is NAME"},
+      {'P', "page-size", "N", "certificates per CA page (1..500, default 250)"}},
+     {{CB_EXIT_OK, "the result was printed (whatever was found)"},
+      {CB_EXIT_RUNTIME, "runtime failure: the CA unavailable or refusing, a file not written"},
+      {CB_EXIT_USAGE, USAGE_EXIT_WHEN},
+      {CB_EXIT_INPUT, "a bad registry file (the message names the file and the line)"}}},
     {"version",
      verb_version,
      "version",
@@ -416,6 +461,33 @@ static int verb_plan(const verb_t *v, int argc, char **argv, char **envp)
     return code;
 }
 
+/* report --tokens-from-ca: marks the tokens the CA has back as returned. */
+static int report_returns(const cb_config_t *cfg, cb_report_t *r, cb_error_t *err)
+{
+    cb_ca_inventory_query_t q = {.devices = true, .status = "returned"};
+    cb_ca_client_t *ca = cb_ca_client_new(cfg, err);
+    cb_ca_inventory_t *it = ca ? cb_ca_inventory_new(ca, &q, err) : NULL;
+    const cb_ca_req_t *page;
+    size_t i;
+    int rc = -1, got;
+
+    if (!it)
+        goto out;
+    while ((got = cb_ca_inventory_next(it, &page, err)) == 1)
+        for (i = 0; i < page->device_count; i++)
+            if (cb_report_mark_returned(r, page->devices[i].device_id,
+                                        page->devices[i].returned_at_ms, err) < 0)
+                goto out;
+    if (got < 0)
+        goto out;
+    cb_report_set_returns_checked(r);
+    rc = 0;
+out:
+    cb_ca_inventory_destroy(it);
+    cb_ca_client_destroy(ca);
+    return rc;
+}
+
 /* report: reads output.outcome_topic to its end and prints the progress
  * (--format table|json on stdout; --html FILE for one self-contained page). */
 static int verb_report(const verb_t *v, int argc, char **argv, char **envp)
@@ -424,14 +496,24 @@ static int verb_report(const verb_t *v, int argc, char **argv, char **envp)
     int format = CB_REPORT_TABLE, timeout_ms = 60000, partitions = 0, c, code = CB_EXIT_OK;
     cb_report_source_t src;
     cb_report_t *r = NULL;
+    cb_orgreg_t *reg = NULL;
     cb_config_t *cfg;
     cb_error_t err;
+    const char *regs[RECONCILE_REGISTRIES_MAX];
+    size_t n_regs = 0, i;
+    bool tokens_from_ca = false;
 
     cb_error_clear(&err);
     optind = 1;
     while ((c = next_option(v, argc, argv)) != -1) {
         if (c == 'c') {
             path = optarg;
+        } else if (c == 'r') {
+            if (n_regs == RECONCILE_REGISTRIES_MAX)
+                return usage_error("report", "--registry: at most 16 files");
+            regs[n_regs++] = optarg;
+        } else if (c == 'T') {
+            tokens_from_ca = true;
         } else if (c == 'H') {
             html = optarg;
         } else if (c == 'f') {
@@ -460,8 +542,20 @@ static int verb_report(const verb_t *v, int argc, char **argv, char **envp)
         cb_error_set(&err, CB_ERR_NOMEM, "out of memory");
         goto failed;
     }
+    if (n_regs) {
+        if (!(reg = cb_orgreg_new())) {
+            cb_error_set(&err, CB_ERR_NOMEM, "out of memory");
+            goto failed;
+        }
+        for (i = 0; i < n_regs; i++)
+            if (cb_orgreg_load_file(reg, regs[i], &err) < 0)
+                goto failed;
+        if (cb_orgreg_finish(reg, &err) < 0)
+            goto failed;
+        cb_report_set_registry(r, reg);
+    }
     if (cb_report_read_kafka(cfg, r, timeout_ms, &partitions, &err) < 0 ||
-        cb_report_finish(r, &err) < 0)
+        (tokens_from_ca && report_returns(cfg, r, &err) < 0) || cb_report_finish(r, &err) < 0)
         goto failed;
     src.topic = cb_config_get(cfg, "output.outcome_topic");
     src.partitions = partitions;
@@ -473,9 +567,142 @@ static int verb_report(const verb_t *v, int argc, char **argv, char **envp)
     goto out;
 failed:
     print_error("report", &err);
-    code = err.code == CB_ERR_CONFIG ? CB_EXIT_USAGE : CB_EXIT_RUNTIME;
+    code = err.code == CB_ERR_CONFIG                                            ? CB_EXIT_USAGE
+           : n_regs && (err.code == CB_ERR_INVALID || err.code == CB_ERR_LIMIT) ? CB_EXIT_INPUT
+                                                                                : CB_EXIT_RUNTIME;
 out:
     cb_report_destroy(r);
+    cb_orgreg_destroy(reg);
+    cb_config_destroy(cfg);
+    return code;
+}
+
+/* Opens path for writing through path.tmp (*tmp gets that name, caller
+ * frees); NULL with err. */
+static FILE *open_tmp(const char *path, char **tmp, cb_error_t *err)
+{
+    size_t len = strlen(path);
+    FILE *f;
+
+    if (!(*tmp = malloc(len + 5))) {
+        cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    memcpy(*tmp, path, len);
+    memcpy(*tmp + len, ".tmp", 5);
+    if (!(f = fopen(*tmp, "w")))
+        cb_error_set(err, CB_ERR_IO, "%s: %s", *tmp, strerror(errno));
+    return f;
+}
+
+/* Closes f and renames tmp over path when ok; removes tmp otherwise. */
+static int close_tmp(FILE *f, char *tmp, const char *path, bool ok, cb_error_t *err)
+{
+    int rc = 0;
+
+    if (fclose(f) != 0 && ok)
+        rc = cb_error_set(err, CB_ERR_IO, "%s: %s", tmp, strerror(errno));
+    if (ok && rc == 0 && rename(tmp, path) != 0)
+        rc = cb_error_set(err, CB_ERR_IO, "%s: %s", path, strerror(errno));
+    if (!ok || rc < 0)
+        unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
+/* reconcile: the registry files, the CA's certificates, the result and the
+ * corrective events. */
+static int verb_reconcile(const verb_t *v, int argc, char **argv, char **envp)
+{
+    const char *path = NULL, *output = NULL, *events = NULL, *regs[RECONCILE_REGISTRIES_MAX];
+    int format = CB_RECONCILE_TABLE, page = 0, c, code = CB_EXIT_OK;
+    size_t n_regs = 0, i;
+    cb_reconcile_options_t opts;
+    cb_reconcile_t *rc = NULL;
+    cb_orgreg_t *reg = NULL;
+    cb_ca_client_t *ca = NULL;
+    cb_config_t *cfg = NULL;
+    cb_error_t err;
+    FILE *out = stdout, *ev = NULL;
+    char *out_tmp = NULL, *ev_tmp = NULL;
+
+    cb_error_clear(&err);
+    memset(&opts, 0, sizeof(opts));
+    optind = 1;
+    while ((c = next_option(v, argc, argv)) != -1) {
+        if (c == 'c') {
+            path = optarg;
+        } else if (c == 'r') {
+            if (n_regs == RECONCILE_REGISTRIES_MAX)
+                return usage_error("reconcile", "--registry: at most 16 files");
+            regs[n_regs++] = optarg;
+        } else if (c == 'f') {
+            if ((format = cb_reconcile_format_parse(optarg)) < 0)
+                return usage_error("reconcile", "--format: expected table, json or html");
+        } else if (c == 'o') {
+            output = optarg;
+        } else if (c == 'e') {
+            events = optarg;
+        } else if (c == 'p') {
+            opts.province = optarg;
+        } else if (c == 'P') {
+            if (parse_ms(optarg, 1, CB_CA_PAGE_SIZE_MAX, &page) < 0)
+                return usage_error("reconcile", "--page-size: expected 1..500");
+        } else if (c == 'h') {
+            return print_verb_help(v, stdout);
+        } else {
+            return usage_error(v->name, "unknown option");
+        }
+    }
+    if (optind < argc)
+        return usage_error("reconcile", "unexpected argument");
+    if (!n_regs)
+        return usage_error("reconcile", "--registry FILE is required");
+    if (!(cfg = cb_cli_load_config(path, envp, &err)))
+        return fail("reconcile", &err);
+    if (!(reg = cb_orgreg_new())) {
+        cb_error_set(&err, CB_ERR_NOMEM, "out of memory");
+        goto failed;
+    }
+    for (i = 0; i < n_regs; i++)
+        if (cb_orgreg_load_file(reg, regs[i], &err) < 0)
+            goto failed;
+    if (cb_orgreg_finish(reg, &err) < 0 || !(ca = cb_ca_client_new(cfg, &err)))
+        goto failed;
+    opts.page_size = page;
+    opts.now_ms = cb_clock_wall_ms();
+    opts.progress = isatty(STDERR_FILENO) ? stderr : NULL;
+    if (!(rc = cb_reconcile_new(reg, &opts, &err)) || cb_reconcile_run(rc, ca, &err) < 0)
+        goto failed;
+    if (output && !(out = open_tmp(output, &out_tmp, &err)))
+        goto failed;
+    if (events && !(ev = open_tmp(events, &ev_tmp, &err)))
+        goto failed;
+    {
+        bool ok = cb_reconcile_write(rc, (cb_reconcile_format_t)format, out, &err) == 0 &&
+                  (!ev || cb_reconcile_write_events(rc, ev, &err) == 0);
+        int r1 = output ? close_tmp(out, out_tmp, output, ok, &err) : 0;
+        int r2 = ev ? close_tmp(ev, ev_tmp, events, ok && r1 == 0, &err) : 0;
+        out = stdout;
+        ev = NULL;
+        out_tmp = ev_tmp = NULL;
+        if (!ok || r1 < 0 || r2 < 0)
+            goto failed;
+    }
+    if (events)
+        fprintf(stderr, "certbridge reconcile: %zu corrective events written to %s\n",
+                cb_reconcile_events(rc), events);
+    goto done;
+failed:
+    code = fail("reconcile", &err);
+    if (out != stdout)
+        close_tmp(out, out_tmp, output, false, &err);
+    if (ev)
+        close_tmp(ev, ev_tmp, events, false, &err);
+done:
+    cb_reconcile_destroy(rc);
+    cb_ca_client_destroy(ca);
+    cb_orgreg_destroy(reg);
     cb_config_destroy(cfg);
     return code;
 }

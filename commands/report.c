@@ -36,6 +36,12 @@ enum {
 
 #define PERSONAL_GROUP_PREFIX "personal certificates: " /* then the person event type */
 
+/* A token the CA recorded as returned. */
+typedef struct returned {
+    char *device_id;
+    int64_t at_ms;
+} returned_t;
+
 /* One outcome as added, with the copies of its strings. */
 typedef struct entry {
     cb_report_item_t item;
@@ -54,7 +60,15 @@ struct cb_report {
     char **labels; /* names of the personal groups, owned */
     size_t n_groups, n_labels;
     const cb_report_item_t **open, **tokens;
-    size_t n_open, n_tokens;
+    size_t n_open, n_tokens, tokens_out;
+    const cb_orgreg_t *reg;
+    returned_t *returned; /* tokens the CA has back, sorted at finish */
+    size_t n_returned, cap_returned;
+    bool returns_checked;
+    cb_report_agency_t *agencies;
+    size_t n_agencies;
+    cb_report_event_type_t *types;
+    size_t n_types;
 };
 
 /* Statuses still open for the report: waiting for the CA or for a retry. */
@@ -81,6 +95,11 @@ void cb_report_destroy(cb_report_t *r)
             free(r->entries[i].s[k]);
     for (i = 0; i < r->n_labels; i++)
         free(r->labels[i]);
+    for (i = 0; i < r->n_returned; i++)
+        free(r->returned[i].device_id);
+    free(r->returned);
+    free(r->agencies);
+    free(r->types);
     free(r->entries);
     free(r->labels);
     free(r->groups);
@@ -150,6 +169,41 @@ int cb_report_add(cb_report_t *r, const cb_outcome_t *o, cb_error_t *err)
 void cb_report_add_undecodable(cb_report_t *r)
 {
     r->undecodable++;
+}
+
+void cb_report_set_registry(cb_report_t *r, const cb_orgreg_t *reg)
+{
+    r->reg = reg;
+}
+
+void cb_report_set_returns_checked(cb_report_t *r)
+{
+    r->returns_checked = true;
+}
+
+bool cb_report_returns_checked(const cb_report_t *r)
+{
+    return r->returns_checked;
+}
+
+int cb_report_mark_returned(cb_report_t *r, const char *device_id, int64_t returned_at_ms,
+                            cb_error_t *err)
+{
+    if (r->finished)
+        return cb_error_set(err, CB_ERR_INTERNAL, "report: return marked after finish");
+    if (r->n_returned == r->cap_returned) {
+        size_t cap = r->cap_returned ? r->cap_returned * 2 : 64;
+        returned_t *n = realloc(r->returned, cap * sizeof(*n));
+        if (!n)
+            return cb_error_set(err, CB_ERR_NOMEM, "report: out of memory");
+        r->returned = n;
+        r->cap_returned = cap;
+    }
+    if (!(r->returned[r->n_returned].device_id = strdup(device_id)))
+        return cb_error_set(err, CB_ERR_NOMEM, "report: out of memory");
+    r->returned[r->n_returned++].at_ms = returned_at_ms;
+    r->returns_checked = true;
+    return 0;
 }
 
 /* s, or "" for a field the outcome left null: for comparisons. */
@@ -417,6 +471,112 @@ static int group_persons(cb_report_t *r, entry_t **orgs, size_t n_orgs, cb_error
     return 0;
 }
 
+static int cmp_returned(const void *a, const void *b)
+{
+    return strcmp(((const returned_t *)a)->device_id, ((const returned_t *)b)->device_id);
+}
+
+/* Where an event type sorts: organization types, person types, others. */
+static int type_rank(const char *t)
+{
+    int k = cb_org_event_type_parse(t);
+
+    if (k >= 0)
+        return k;
+    k = cb_person_event_type_parse(t);
+    return k >= 0 ? CB_ORG_EVENT_TYPE_COUNT + k : CB_ORG_EVENT_TYPE_COUNT + 100;
+}
+
+static int cmp_type(const void *a, const void *b)
+{
+    const cb_report_item_t *x = *(const cb_report_item_t *const *)a;
+    const cb_report_item_t *y = *(const cb_report_item_t *const *)b;
+    const char *tx = x->source_event_type ? x->source_event_type : "UNKNOWN";
+    const char *ty = y->source_event_type ? y->source_event_type : "UNKNOWN";
+    int rx = type_rank(tx), ry = type_rank(ty);
+
+    return rx != ry ? (rx < ry ? -1 : 1) : strcmp(tx, ty);
+}
+
+/* An outcome with the managing agency it belongs to. */
+typedef struct placed {
+    cb_report_item_t *item;
+    cb_orgreg_agency_t agency;
+} placed_t;
+
+/* Agencies by code; named ones after, by name. */
+static int cmp_placed(const void *a, const void *b)
+{
+    const cb_orgreg_agency_t *x = &((const placed_t *)a)->agency;
+    const cb_orgreg_agency_t *y = &((const placed_t *)b)->agency;
+
+    if (!x->code != !y->code)
+        return x->code ? -1 : 1;
+    return strcmp(x->code ? x->code : or_empty(x->name), y->code ? y->code : or_empty(y->name));
+}
+
+/* The kept outcomes by source event type. */
+static int by_event_type(cb_report_t *r, const cb_report_item_t **v, size_t m, cb_error_t *err)
+{
+    size_t i;
+
+    qsort(v, m, sizeof(*v), cmp_type);
+    if (!(r->types = calloc(m + 1, sizeof(*r->types))))
+        return cb_error_set(err, CB_ERR_NOMEM, "report: out of memory");
+    for (i = 0; i < m; i++) {
+        cb_report_event_type_t *t;
+        if (i == 0 || cmp_type(&v[i - 1], &v[i]) != 0) {
+            t = &r->types[r->n_types++];
+            t->type = v[i]->source_event_type ? v[i]->source_event_type : "UNKNOWN";
+        }
+        t = &r->types[r->n_types - 1];
+        t->counts[v[i]->action][v[i]->status]++;
+        t->total++;
+    }
+    return 0;
+}
+
+/* The kept outcomes by managing agency (with a registry). */
+static int by_agency(cb_report_t *r, cb_report_item_t **v, size_t m, cb_error_t *err)
+{
+    placed_t *p;
+    size_t i;
+
+    if (!r->reg || !m)
+        return 0;
+    if (!(p = malloc(m * sizeof(*p))) || !(r->agencies = calloc(m, sizeof(*r->agencies)))) {
+        free(p);
+        return cb_error_set(err, CB_ERR_NOMEM, "report: out of memory");
+    }
+    for (i = 0; i < m; i++) {
+        cb_report_item_t *it = v[i];
+        const cb_report_group_t *g = &r->groups[it->group];
+        p[i].item = it;
+        if (it->holder_type == CB_HOLDER_ORGANIZATION)
+            p[i].agency = cb_orgreg_agency_of_org(r->reg, it->holder_id, NULL, it->holder_name);
+        else
+            p[i].agency = cb_orgreg_agency_of_person(r->reg, it->holder_id,
+                                                     g->event_type ? NULL : g->code, NULL);
+        if (!p[i].agency.code && !p[i].agency.name)
+            p[i].agency.name = "(không rõ / unknown)";
+    }
+    qsort(p, m, sizeof(*p), cmp_placed);
+    for (i = 0; i < m; i++) {
+        cb_report_agency_t *a;
+        if (i == 0 || cmp_placed(&p[i - 1], &p[i]) != 0) {
+            a = &r->agencies[r->n_agencies++];
+            a->code = p[i].agency.code;
+            a->name = p[i].agency.name;
+        }
+        a = &r->agencies[r->n_agencies - 1];
+        p[i].item->agency = r->n_agencies - 1;
+        a->counts[p[i].item->action][p[i].item->status]++;
+        a->total++;
+    }
+    free(p);
+    return 0;
+}
+
 int cb_report_finish(cb_report_t *r, cb_error_t *err)
 {
     entry_t **v = NULL;
@@ -461,6 +621,39 @@ int cb_report_finish(cb_report_t *r, cb_error_t *err)
         if (i == 0 || strcmp(r->tokens[i]->device_id, r->tokens[r->n_tokens - 1]->device_id))
             r->tokens[r->n_tokens++] = r->tokens[i];
     qsort(r->tokens, r->n_tokens, sizeof(*r->tokens), cmp_token);
+    /* what the CA has back */
+    if (r->n_returned) /* no array at all when nothing came back */
+        qsort(r->returned, r->n_returned, sizeof(*r->returned), cmp_returned);
+    for (i = 0; i < r->n_tokens; i++) {
+        returned_t key = {(char *)r->tokens[i]->device_id, 0}, *hit = NULL;
+        if (r->n_returned)
+            hit = bsearch(&key, r->returned, r->n_returned, sizeof(*r->returned), cmp_returned);
+        if (hit)
+            ((cb_report_item_t *)r->tokens[i])->returned_at_ms = hit->at_ms;
+        else
+            r->tokens_out++;
+    }
+    /* by event type, by managing agency */
+    {
+        size_t m = 0;
+        cb_report_item_t **items = malloc((r->n + 1) * sizeof(*items));
+        if (!items) {
+            cb_error_set(err, CB_ERR_NOMEM, "report: out of memory");
+            goto out;
+        }
+        for (i = 0; i < r->n; i++)
+            if (!r->entries[i].dropped)
+                items[m++] = &r->entries[i].item;
+        if (by_event_type(r, (const cb_report_item_t **)items, m, err) < 0 ||
+            by_agency(r, items, m, err) < 0) {
+            free(items);
+            goto out;
+        }
+        free(items);
+        for (i = 0; i < r->n_tokens; i++)
+            if (r->agencies && !r->tokens[i]->returned_at_ms)
+                r->agencies[r->tokens[i]->agency].tokens_out++;
+    }
     r->finished = true;
     rc = 0;
 out:
@@ -536,6 +729,23 @@ const cb_report_item_t *const *cb_report_tokens(const cb_report_t *r, size_t *n)
 {
     *n = r->n_tokens;
     return r->tokens;
+}
+
+size_t cb_report_tokens_out(const cb_report_t *r)
+{
+    return r->tokens_out;
+}
+
+const cb_report_agency_t *cb_report_agencies(const cb_report_t *r, size_t *n)
+{
+    *n = r->n_agencies;
+    return r->agencies;
+}
+
+const cb_report_event_type_t *cb_report_event_types(const cb_report_t *r, size_t *n)
+{
+    *n = r->n_types;
+    return r->types;
 }
 
 /* ---- Kafka ------------------------------------------------------------ */

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <utf8proc.h>
 
+#include "certbridge/html.h"
 #include "certbridge/table.h"
 #include "certbridge/version.h"
 
@@ -42,19 +42,30 @@ typedef struct view {
     const cb_report_item_t *const *open;
     size_t n_open;
     const cb_report_item_t *const *tokens;
-    size_t n_tokens;
+    size_t n_tokens, tokens_out;
+    const cb_report_agency_t *agencies;
+    size_t n_agencies;
+    const cb_report_event_type_t *types;
+    size_t n_types;
+    bool returns_checked;
+    int64_t now_ms;
     size_t events, duplicates, undecodable;
     size_t totals[CB_ACTION_COUNT][CB_STATUS_COUNT];
 } view_t;
 
 /* Reads what the writers show of a finished report through report.h. */
-static void view_of(const cb_report_t *r, view_t *v)
+static void view_of(const cb_report_t *r, const cb_report_source_t *src, view_t *v)
 {
+    v->now_ms = src->generated_at_ms;
     int a, s;
 
     v->groups = cb_report_groups(r, &v->n_groups);
     v->open = cb_report_open(r, &v->n_open);
     v->tokens = cb_report_tokens(r, &v->n_tokens);
+    v->tokens_out = cb_report_tokens_out(r);
+    v->agencies = cb_report_agencies(r, &v->n_agencies);
+    v->types = cb_report_event_types(r, &v->n_types);
+    v->returns_checked = cb_report_returns_checked(r);
     v->events = cb_report_event_count(r);
     v->duplicates = cb_report_duplicates(r);
     v->undecodable = cb_report_undecodable(r);
@@ -112,60 +123,6 @@ int cb_report_format_parse(const char *s)
 
 /* ---- text ------------------------------------------------------------- */
 
-/* Code points never written as they are: C0 and C1 controls, DEL, and the
- * bidirectional overrides that can make a terminal or a page show text in
- * another order than it is. */
-static bool unsafe_cp(utf8proc_int32_t cp)
-{
-    return cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || (cp >= 0x202a && cp <= 0x202e) ||
-           (cp >= 0x2066 && cp <= 0x2069);
-}
-
-/* A copy of s fit for a terminal or a page: invalid UTF-8 becomes U+FFFD,
- * unsafe code points a space; at most max bytes, cut at a character with
- * "…" appended. NULL s gives "-". Caller frees; NULL when out of memory. */
-static char *clean(const char *s, size_t max)
-{
-    const utf8proc_uint8_t *p;
-    size_t len, o = 0;
-    char *out;
-
-    if (!s)
-        return strdup("-");
-    len = strlen(s);
-    out = malloc(len * 3 + 8);
-    if (!out)
-        return NULL;
-    p = (const utf8proc_uint8_t *)s;
-    while (*p) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t n = utf8proc_iterate(p, -1, &cp);
-        const char *put;
-        size_t put_len;
-        if (n <= 0) {
-            put = "\xEF\xBF\xBD";
-            put_len = 3;
-            n = 1;
-        } else if (unsafe_cp(cp)) {
-            put = " ";
-            put_len = 1;
-        } else {
-            put = (const char *)p;
-            put_len = (size_t)n;
-        }
-        if (o + put_len > max) {
-            memcpy(out + o, "\xE2\x80\xA6", 3);
-            o += 3;
-            break;
-        }
-        memcpy(out + o, put, put_len);
-        o += put_len;
-        p += n;
-    }
-    out[o] = '\0';
-    return out;
-}
-
 /* "N", or "-" for zero: the terminal tables leave zeros out of sight. */
 static void fmt_count(char *buf, size_t size, size_t n)
 {
@@ -207,6 +164,24 @@ static void group_label(const cb_report_group_t *g, char *buf, size_t size)
         cb_table_cellf(buf, size, "%s %s", g->code && *g->code ? g->code : "-", or_empty(g->name));
 }
 
+/* Whole days since a token's recall (its outcome's time) at the report's
+ * time; 0 when unknown. */
+static long long days_out(const view_t *v, const cb_report_item_t *it)
+{
+    return it->processed_at_ms > 0 && v->now_ms > it->processed_at_ms
+               ? (long long)((v->now_ms - it->processed_at_ms) / 86400000)
+               : 0;
+}
+
+/* "CODE Name" of a managing agency. */
+static void agency_label(const cb_report_agency_t *a, char *buf, size_t size)
+{
+    if (a->code)
+        cb_table_cellf(buf, size, "%s %s", a->code, or_empty(a->name));
+    else
+        cb_table_cellf(buf, size, "%s", or_empty(a->name));
+}
+
 /* "ID Name" of an item's holder, for the open items' HOLDER column. */
 static void holder_label(const cb_report_item_t *it, char *buf, size_t size)
 {
@@ -235,7 +210,7 @@ static void error_label(const cb_report_item_t *it, char *buf, size_t size)
         snprintf(buf, size, "-");
 }
 
-/* Appends a row of cells made fit for a terminal by clean(), each at most
+/* Appends a row of cells made fit for a terminal by cb_html_clean(), each at most
  * CELL_MAX bytes; NULL cells are empty. */
 static int add_clean_row(cb_table_t *t, const char *const *cells, size_t n,
                          cb_table_row_kind_t kind, cb_error_t *err)
@@ -245,7 +220,7 @@ static int add_clean_row(cb_table_t *t, const char *const *cells, size_t n,
     int rc = -1;
 
     for (k = 0; k < n; k++) {
-        if (!(c[k] = clean(cells[k] ? cells[k] : "", CELL_MAX))) {
+        if (!(c[k] = cb_html_clean(cells[k] ? cells[k] : "", CELL_MAX))) {
             cb_error_set(err, CB_ERR_NOMEM, "report: out of memory");
             goto out;
         }
@@ -362,6 +337,77 @@ fail:
     return -1;
 }
 
+/* The counts of each event type (or managing agency) by action: its label
+ * on its first row. */
+static int text_by_label(const char *title, const char *heading, const char *const *labels,
+                         const size_t (*const *counts)[CB_STATUS_COUNT], size_t n, FILE *out,
+                         cb_error_t *err)
+{
+    cb_table_column_t cols[CB_TABLE_MAX_COLS] = {{.title = title, .grouped = true},
+                                                 {.title = "ACTION"}};
+    size_t k = status_columns(cols, 2), i, total;
+    cb_table_t *t = cb_table_new(cols, k, err);
+    int a, s;
+
+    for (i = 0; t && i < n; i++) {
+        cb_table_row_kind_t kind = CB_TABLE_ROW;
+        for (a = 0; a < CB_ACTION_COUNT; a++) {
+            for (total = 0, s = 0; s < CB_STATUS_COUNT; s++)
+                total += counts[i][a][s];
+            if (!total)
+                continue;
+            if (add_status_counts(t, labels[i], cb_action_name((cb_action_t)a), counts[i][a], kind,
+                                  err) < 0)
+                goto fail;
+            kind = CB_TABLE_CONTINUATION;
+        }
+    }
+    fputs(heading, out);
+    return write_and_destroy(t, out, err);
+fail:
+    cb_table_destroy(t);
+    return -1;
+}
+
+/* By event type, and by managing agency (with a registry). */
+static int text_by_type_and_agency(const view_t *v, FILE *out, cb_error_t *err)
+{
+    size_t n = v->n_types > v->n_agencies ? v->n_types : v->n_agencies, i;
+    const char **labels = calloc(n + 1, sizeof(*labels));
+    const size_t(**counts)[CB_STATUS_COUNT] = calloc(n + 1, sizeof(*counts));
+    char *names = malloc((n + 1) * 1200);
+    int rc = -1;
+
+    if (!labels || !counts || !names) {
+        cb_error_set(err, CB_ERR_NOMEM, "report: out of memory");
+        goto out;
+    }
+    for (i = 0; i < v->n_types; i++) {
+        labels[i] = v->types[i].type;
+        counts[i] = v->types[i].counts;
+    }
+    if (text_by_label("EVENT TYPE", "\nBy event type\n", labels, counts, v->n_types, out, err) < 0)
+        goto out;
+    if (!v->n_agencies) {
+        fputs("\nBy managing agency: needs the organization registry (--registry FILE)\n", out);
+        rc = 0;
+        goto out;
+    }
+    for (i = 0; i < v->n_agencies; i++) {
+        agency_label(&v->agencies[i], names + i * 1200, 1200);
+        labels[i] = names + i * 1200;
+        counts[i] = v->agencies[i].counts;
+    }
+    rc = text_by_label("MANAGING AGENCY",
+                       "\nBy managing agency (the agency whose head signs the requests)\n", labels,
+                       counts, v->n_agencies, out, err);
+out:
+    free(labels);
+    free(counts);
+    free(names);
+    return rc;
+}
+
 /* The open items (PENDING, FAILED, REJECTED) with what went wrong. */
 static int text_open(const view_t *v, FILE *out, cb_error_t *err)
 {
@@ -393,22 +439,43 @@ fail:
     return -1;
 }
 
-/* The key tokens to return, one per device. */
+/* The key tokens to return, one per device: those still out, with their
+ * managing agency and days since the recall; returned ones after. */
 static int text_tokens(const view_t *v, FILE *out, cb_error_t *err)
 {
-    static const cb_table_column_t cols[] = {
-        {.title = "TOKEN"}, {.title = "HOLDER"}, {.title = "EVENT"}};
+    static const cb_table_column_t cols[] = {{.title = "TOKEN"},
+                                             {.title = "HOLDER"},
+                                             {.title = "MANAGING AGENCY", .max_width = 48},
+                                             {.title = "EVENT"},
+                                             {.title = "DAYS OUT", .align = CB_TABLE_RIGHT}};
     cb_table_t *t = cb_table_new(cols, sizeof(cols) / sizeof(cols[0]), err);
+    char label[1200], days[48];
     size_t i;
+    int pass;
 
-    for (i = 0; t && i < v->n_tokens; i++) {
-        const cb_report_item_t *it = v->tokens[i];
-        const char *cells[] = {it->device_id, it->holder_name ? it->holder_name : it->holder_id,
-                               it->source_event_id};
-        if (add_clean_row(t, cells, 3, CB_TABLE_ROW, err) < 0)
-            goto fail;
+    for (pass = 0; pass < 2; pass++) {
+        for (i = 0; t && i < v->n_tokens; i++) {
+            const cb_report_item_t *it = v->tokens[i];
+            const char *cells[] = {it->device_id, it->holder_name ? it->holder_name : it->holder_id,
+                                   label, it->source_event_id, days};
+            if ((pass == 0) != (it->returned_at_ms == 0))
+                continue;
+            if (v->n_agencies)
+                agency_label(&v->agencies[it->agency], label, sizeof(label));
+            else
+                snprintf(label, sizeof(label), "-");
+            if (it->returned_at_ms)
+                snprintf(days, sizeof(days), "returned");
+            else
+                snprintf(days, sizeof(days), "%lld", days_out(v, it));
+            if (add_clean_row(t, cells, 5, CB_TABLE_ROW, err) < 0)
+                goto fail;
+        }
     }
     fprintf(out, "\nKey tokens to return to %s: %zu\n", TOKEN_OFFICE, v->n_tokens);
+    fprintf(out, "%zu still out%s\n", v->tokens_out,
+            v->returns_checked ? ", returns as the CA recorded them"
+                               : " (returns not checked: --tokens-from-ca asks the CA)");
     if (t && !v->n_tokens) {
         cb_table_destroy(t);
         return 0;
@@ -426,7 +493,7 @@ int cb_report_write_table(const cb_report_t *r, const cb_report_source_t *src, F
     char when[64];
     size_t total = cb_report_count(r, -1, -1), done = count_done(r);
 
-    view_of(r, &v);
+    view_of(r, src, &v);
     fmt_time(when, sizeof(when), src->generated_at_ms, TIME_MINUTES);
     fprintf(out, "certbridge report: topic %s (%d partition%s, read_committed), %s\n",
             src->topic ? src->topic : "-", src->partitions, src->partitions == 1 ? "" : "s", when);
@@ -440,7 +507,8 @@ int cb_report_write_table(const cb_report_t *r, const cb_report_source_t *src, F
         fprintf(out, "(%zu duplicate outcomes counted once, %zu messages that are not outcomes)\n",
                 v.duplicates, v.undecodable);
     if (text_by_action(r, &v, out, err) < 0 || text_by_group(&v, out, err) < 0 ||
-        text_open(&v, out, err) < 0 || text_tokens(&v, out, err) < 0)
+        text_by_type_and_agency(&v, out, err) < 0 || text_open(&v, out, err) < 0 ||
+        text_tokens(&v, out, err) < 0)
         return -1;
     return ferror(out) ? cb_error_set(err, CB_ERR_IO, "write error") : 0;
 }
@@ -455,7 +523,7 @@ static json_t *jstr(const char *s)
 
     if (!s)
         return json_null();
-    c = clean(s, SIZE_MAX / 4);
+    c = cb_html_clean(s, SIZE_MAX / 4);
     j = c ? json_string(c) : NULL;
     free(c);
     return j;
@@ -498,6 +566,31 @@ static json_t *jitem(const view_t *v, const cb_report_item_t *it)
     json_object_set_new(o, "error_message", jstr(it->error_message));
     json_object_set_new(o, "ca_request_id", jstr(it->ca_request_id));
     json_object_set_new(o, "processed_at", json_integer(it->processed_at_ms));
+    if (v->n_agencies) {
+        json_object_set_new(o, "agency_code", jstr(v->agencies[it->agency].code));
+        json_object_set_new(o, "agency_name", jstr(v->agencies[it->agency].name));
+    }
+    if (it->action == CB_ACTION_RECALL_DEVICE) {
+        json_object_set_new(o, "returned", json_boolean(it->returned_at_ms != 0));
+        if (!it->returned_at_ms)
+            json_object_set_new(o, "days_out", json_integer(days_out(v, it)));
+    }
+    return o;
+}
+
+/* {"ACTION": {"STATUS": n}} with the non-zero counts. */
+static json_t *jby_action(const size_t counts[CB_ACTION_COUNT][CB_STATUS_COUNT])
+{
+    json_t *o = json_object();
+    int a, s;
+
+    for (a = 0; a < CB_ACTION_COUNT; a++) {
+        size_t n = 0;
+        for (s = 0; s < CB_STATUS_COUNT; s++)
+            n += counts[a][s];
+        if (n)
+            json_object_set_new(o, cb_action_name((cb_action_t)a), jcounts(counts[a]));
+    }
     return o;
 }
 
@@ -512,7 +605,7 @@ int cb_report_write_json(const cb_report_t *r, const cb_report_source_t *src, FI
     char when[64];
     int a, rc;
 
-    view_of(r, &vv);
+    view_of(r, src, &vv);
     fmt_time(when, sizeof(when), src->generated_at_ms, TIME_RFC3339);
     json_object_set_new(doc, "topic", jstr(src->topic));
     json_object_set_new(doc, "partitions", json_integer(src->partitions));
@@ -549,6 +642,30 @@ int cb_report_write_json(const cb_report_t *r, const cb_report_source_t *src, FI
     for (i = 0; i < v->n_tokens; i++)
         json_array_append_new(tokens, jitem(v, v->tokens[i]));
     json_object_set_new(doc, "tokens_to_return", tokens);
+    json_object_set_new(doc, "tokens_still_out", json_integer((json_int_t)v->tokens_out));
+    json_object_set_new(doc, "returns_checked", json_boolean(v->returns_checked));
+    {
+        json_t *types = json_array(), *agencies = json_array();
+        for (i = 0; i < v->n_types; i++) {
+            json_t *t = json_object();
+            json_object_set_new(t, "event_type", jstr(v->types[i].type));
+            json_object_set_new(t, "total", json_integer((json_int_t)v->types[i].total));
+            json_object_set_new(t, "by_action", jby_action(v->types[i].counts));
+            json_array_append_new(types, t);
+        }
+        json_object_set_new(doc, "by_event_type", types);
+        for (i = 0; i < v->n_agencies; i++) {
+            json_t *g = json_object();
+            json_object_set_new(g, "code", jstr(v->agencies[i].code));
+            json_object_set_new(g, "name", jstr(v->agencies[i].name));
+            json_object_set_new(g, "total", json_integer((json_int_t)v->agencies[i].total));
+            json_object_set_new(g, "tokens_still_out",
+                                json_integer((json_int_t)v->agencies[i].tokens_out));
+            json_object_set_new(g, "by_action", jby_action(v->agencies[i].counts));
+            json_array_append_new(agencies, g);
+        }
+        json_object_set_new(doc, "by_agency", agencies);
+    }
     rc = json_dumpf(doc, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(doc);
     if (rc < 0 || fputc('\n', out) == EOF || ferror(out))
@@ -557,59 +674,6 @@ int cb_report_write_json(const cb_report_t *r, const cb_report_source_t *src, FI
 }
 
 /* ---- HTML ------------------------------------------------------------- */
-
-/* Writes s to a page: clean()ed (NULL gives "-") and HTML-escaped, so no
- * outcome string can open an element or an attribute. */
-static void put_html_escaped(FILE *out, const char *s)
-{
-    char *c = clean(s, SIZE_MAX / 4);
-    const char *p;
-
-    for (p = c ? c : "?"; *p; p++) {
-        switch (*p) {
-        case '&':
-            fputs("&amp;", out);
-            break;
-        case '<':
-            fputs("&lt;", out);
-            break;
-        case '>':
-            fputs("&gt;", out);
-            break;
-        case '"':
-            fputs("&quot;", out);
-            break;
-        case '\'':
-            fputs("&#39;", out);
-            break;
-        default:
-            fputc(*p, out);
-        }
-    }
-    free(c);
-}
-
-static const char html_css[] =
-    "body{font-family:\"Noto Sans\",\"DejaVu Sans\",\"Segoe UI\",Roboto,Arial,sans-serif;"
-    "margin:24px auto;max-width:1140px;padding:0 16px;color:#1f2933;background:#fff}\n"
-    "h1{font-size:24px;margin:0 0 4px}h1 small{display:block;font-size:15px;font-weight:400;"
-    "color:#52606d}\n"
-    "h2{font-size:18px;margin:28px 0 8px;border-bottom:2px solid #e4e7eb;padding-bottom:4px}\n"
-    "h2 small{font-weight:400;color:#52606d}\n"
-    ".src{color:#52606d;font-size:13px}\n"
-    ".cards{display:flex;flex-wrap:wrap;gap:12px;margin:16px 0}\n"
-    ".card{border:1px solid #e4e7eb;border-radius:8px;padding:10px 14px;min-width:120px;"
-    "font-size:13px;color:#52606d}\n"
-    ".card b{display:block;font-size:24px;color:#1f2933}.card.ok b{color:#2e7d32}"
-    ".card.wait b{color:#1e88e5}.card.bad b{color:#c62828}\n"
-    "table{border-collapse:collapse;width:100%;font-size:13px}\n"
-    "th,td{border-bottom:1px solid #e4e7eb;padding:4px 8px;text-align:left;vertical-align:top}\n"
-    "th{background:#f5f7fa;font-weight:600}th small{display:block;font-weight:400;color:#52606d}\n"
-    ".n{text-align:right;font-variant-numeric:tabular-nums}.z{color:#b8c2cc}\n"
-    ".st{display:inline-block;padding:1px 6px;border-radius:4px;color:#fff;font-size:12px}\n"
-    ".none{color:#52606d;font-style:italic}\n"
-    "svg text{font-family:inherit}\n"
-    "footer{margin-top:32px;color:#9aa5b1;font-size:12px}\n";
 
 /* The progress chart: one stacked bar per action (and one for all), each
  * bar the statuses of that action's outcomes as shares of 100%. */
@@ -718,16 +782,11 @@ static void html_header(const cb_report_source_t *src, FILE *out)
     char when[64];
 
     fmt_time(when, sizeof(when), src->generated_at_ms, TIME_MINUTES);
-    fprintf(out,
-            "<!DOCTYPE html>\n<html lang=\"vi\">\n<head>\n<meta charset=\"utf-8\">\n"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            "<title>certbridge: tiến độ chứng thư số / certificate progress</title>\n"
-            "<style>\n%s</style>\n</head>\n<body>\n<header>\n"
-            "<h1>Tiến độ cập nhật chứng thư số chuyên dùng công vụ"
-            "<small>Certificate actions of the reorganization: progress</small></h1>\n"
-            "<p class=\"src\">topic <code>",
-            html_css);
-    put_html_escaped(out, src->topic);
+    cb_html_begin(out, "certbridge: tiến độ chứng thư số / certificate progress",
+                  "Tiến độ cập nhật chứng thư số chuyên dùng công vụ",
+                  "Certificate actions of the reorganization: progress", NULL);
+    fputs("<p class=\"src\">topic <code>", out);
+    cb_html_put(out, src->topic);
     fprintf(out, "</code> · %d partition%s · read_committed · %s · certbridge %s</p>\n</header>\n",
             src->partitions, src->partitions == 1 ? "" : "s", when, CB_VERSION);
 }
@@ -811,13 +870,13 @@ static void html_group_rows(const cb_report_group_t *gr, FILE *out)
             fprintf(out, "<td rowspan=\"%d\">", rows);
             if (gr->event_type) {
                 fputs("Chứng thư số cá nhân<br><small>", out);
-                put_html_escaped(out, gr->name);
+                cb_html_put(out, gr->name);
                 fputs("</small>", out);
             } else {
                 fputs("<code>", out);
-                put_html_escaped(out, *gr->code ? gr->code : NULL);
+                cb_html_put(out, *gr->code ? gr->code : NULL);
                 fputs("</code> ", out);
-                put_html_escaped(out, gr->name);
+                cb_html_put(out, gr->name);
             }
             fputs("</td>", out);
             first = false;
@@ -851,6 +910,78 @@ static void html_by_group(const view_t *v, FILE *out)
     fputs("</section>\n", out);
 }
 
+/* One label's rows: the label spanning them, one row per action. */
+static void html_label_rows(FILE *out, const char *code, const char *name,
+                            const size_t counts[CB_ACTION_COUNT][CB_STATUS_COUNT], size_t extra,
+                            bool with_extra)
+{
+    int a, s, rows = 0;
+    bool first = true;
+    size_t totals[CB_ACTION_COUNT] = {0};
+
+    for (a = 0; a < CB_ACTION_COUNT; a++) {
+        for (s = 0; s < CB_STATUS_COUNT; s++)
+            totals[a] += counts[a][s];
+        rows += totals[a] > 0;
+    }
+    for (a = 0; a < CB_ACTION_COUNT; a++) {
+        if (!totals[a])
+            continue;
+        fputs("<tr>", out);
+        if (first) {
+            fprintf(out, "<td rowspan=\"%d\">", rows);
+            if (code) {
+                fputs("<code>", out);
+                cb_html_put(out, code);
+                fputs("</code> ", out);
+            }
+            cb_html_put(out, name);
+            fputs("</td>", out);
+        }
+        fprintf(out, "<td>%s</td>", cb_action_name((cb_action_t)a));
+        html_counts(out, counts[a]);
+        if (with_extra && first)
+            fprintf(out, "<td class=\"n\" rowspan=\"%d\">%zu</td>", rows, extra);
+        fputs("</tr>\n", out);
+        first = false;
+    }
+}
+
+/* The tables by event type and by managing agency. */
+static void html_by_type_and_agency(const view_t *v, FILE *out)
+{
+    size_t i;
+
+    fputs("<section>\n<h2>Theo loại sự kiện <small>· by event type</small></h2>\n"
+          "<table id=\"by-event-type\">\n<thead><tr><th>Sự kiện<small>event type</small></th>"
+          "<th>Thao tác<small>action</small></th>",
+          out);
+    html_status_head(out);
+    fputs("</tr></thead>\n<tbody>\n", out);
+    for (i = 0; i < v->n_types; i++)
+        html_label_rows(out, NULL, v->types[i].type, v->types[i].counts, 0, false);
+    fputs("</tbody>\n</table>\n</section>\n<section>\n<h2>Theo cơ quan quản lý <small>· by "
+          "managing agency (the agency whose head signs the requests)</small></h2>\n",
+          out);
+    if (!v->n_agencies) {
+        fputs("<p class=\"none\">Cần danh mục tổ chức · needs the organization registry "
+              "(certbridge report --registry FILE)</p>\n</section>\n",
+              out);
+        return;
+    }
+    fputs("<table id=\"by-agency\">\n<thead><tr><th>Cơ quan quản lý<small>managing agency"
+          "</small></th><th>Thao tác<small>action</small></th>",
+          out);
+    html_status_head(out);
+    fputs("<th class=\"n\">Thiết bị chưa nộp<small>tokens still out</small></th></tr></thead>"
+          "\n<tbody>\n",
+          out);
+    for (i = 0; i < v->n_agencies; i++)
+        html_label_rows(out, v->agencies[i].code, v->agencies[i].name, v->agencies[i].counts,
+                        v->agencies[i].tokens_out, true);
+    fputs("</tbody>\n</table>\n</section>\n", out);
+}
+
 /* The table of open items (PENDING, FAILED, REJECTED) with their errors. */
 static void html_open(const view_t *v, FILE *out)
 {
@@ -875,18 +1006,18 @@ static void html_open(const view_t *v, FILE *out)
             fputs("<tr><td>", out);
             html_status_badge(out, it->status);
             fputs("</td><td>", out);
-            put_html_escaped(out, it->source_event_id);
+            cb_html_put(out, it->source_event_id);
             fputs("<br><small>", out);
-            put_html_escaped(out, it->source_event_type);
+            cb_html_put(out, it->source_event_type);
             fprintf(out, "</small></td><td>%s</td><td>", cb_action_name(it->action));
-            put_html_escaped(out, it->holder_id);
+            cb_html_put(out, it->holder_id);
             fputs(" ", out);
-            put_html_escaped(out, or_empty(it->holder_name));
+            cb_html_put(out, or_empty(it->holder_name));
             fputs("</td><td><code>", out);
-            put_html_escaped(out, it->certificate_serial);
+            cb_html_put(out, it->certificate_serial);
             fputs("</code></td><td>", out);
             error_label(it, error, sizeof(error));
-            put_html_escaped(out, error);
+            cb_html_put(out, error);
             fmt_time(when, sizeof(when), it->processed_at_ms, TIME_SECONDS);
             fprintf(out, "</td><td>%s</td></tr>\n", when);
         }
@@ -910,24 +1041,39 @@ static void html_tokens(const view_t *v, FILE *out)
     } else {
         fputs("<table>\n<thead><tr><th>Thiết bị<small>token</small></th>"
               "<th>Chủ thể<small>holder</small></th><th>Cơ quan<small>organization</small></th>"
-              "<th>Sự kiện<small>event</small></th></tr></thead>\n<tbody>\n",
+              "<th>Sự kiện<small>event</small></th><th>Cơ quan quản lý<small>managing agency"
+              "</small></th><th class=\"n\">Số ngày<small>days out</small></th></tr></thead>\n"
+              "<tbody>\n",
               out);
         for (i = 0; i < v->n_tokens; i++) {
             const cb_report_item_t *it = v->tokens[i];
-            fputs("<tr><td><code>", out);
-            put_html_escaped(out, it->device_id);
+            fprintf(out, "<tr data-returned=\"%s\"><td><code>",
+                    it->returned_at_ms ? "true" : "false");
+            cb_html_put(out, it->device_id);
             fputs("</code></td><td>", out);
-            put_html_escaped(out, it->holder_id);
+            cb_html_put(out, it->holder_id);
             fputs(" ", out);
-            put_html_escaped(out, or_empty(it->holder_name));
+            cb_html_put(out, or_empty(it->holder_name));
             fputs("</td><td>", out);
             group_label(&v->groups[it->group], label, sizeof(label));
-            put_html_escaped(out, label);
+            cb_html_put(out, label);
             fputs("</td><td>", out);
-            put_html_escaped(out, it->source_event_id);
-            fputs("</td></tr>\n", out);
+            cb_html_put(out, it->source_event_id);
+            fputs("</td><td>", out);
+            if (v->n_agencies)
+                agency_label(&v->agencies[it->agency], label, sizeof(label));
+            else
+                snprintf(label, sizeof(label), "-");
+            cb_html_put(out, label);
+            if (it->returned_at_ms)
+                fputs("</td><td class=\"n\">đã nộp · returned</td></tr>\n", out);
+            else
+                fprintf(out, "</td><td class=\"n\">%lld</td></tr>\n", days_out(v, it));
         }
         fputs("</tbody>\n</table>\n", out);
+        fprintf(out, "<p class=\"src\">%zu chưa nộp · still out%s</p>\n", v->tokens_out,
+                v->returns_checked ? " (returns as the CA recorded them)"
+                                   : " (returns not checked: certbridge report --tokens-from-ca)");
     }
     fputs("</section>\n", out);
 }
@@ -935,10 +1081,8 @@ static void html_tokens(const view_t *v, FILE *out)
 /* The footer, and the end of the page. */
 static void html_footer(FILE *out)
 {
-    fputs("<footer>certbridge report · read_committed outcomes of the topic above; "
-          "done = SUCCEEDED, ALREADY_DONE or SKIPPED (no certificate to act on)</footer>\n"
-          "</body>\n</html>\n",
-          out);
+    cb_html_end(out, "certbridge report · read_committed outcomes of the topic above; "
+                     "done = SUCCEEDED, ALREADY_DONE or SKIPPED (no certificate to act on)");
 }
 
 int cb_report_write_html(const cb_report_t *r, const cb_report_source_t *src, FILE *out,
@@ -946,12 +1090,13 @@ int cb_report_write_html(const cb_report_t *r, const cb_report_source_t *src, FI
 {
     view_t v;
 
-    view_of(r, &v);
+    view_of(r, src, &v);
     html_header(src, out);
     html_cards(r, &v, out);
     html_progress(r, out);
     html_by_action(r, &v, out);
     html_by_group(&v, out);
+    html_by_type_and_agency(&v, out);
     html_open(&v, out);
     html_tokens(&v, out);
     html_footer(out);

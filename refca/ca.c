@@ -16,6 +16,7 @@
 #define VALIDITY_S     (2 * 365 * 86400LL) /* a subscriber certificate's life */
 #define LEDGER_MAX     100000              /* most ledger lines in one answer */
 #define INVENTORY_LINE (16 * 1024)         /* longest inventory line */
+#define CURSOR_MAX     96                  /* longest cursor refca makes or reads */
 #define RECALL_NOTE                                                                                \
     "Return the token to the Department of Digital Certification and Information Security "        \
     "(Cục Chứng thực số và Bảo mật thông tin)."
@@ -46,18 +47,20 @@ static const char *const reason_names[] = {
 
 #define REASON_COUNT (int)(sizeof(reason_names) / sizeof(reason_names[0]))
 
-static const char *const op_names[] = {"change-info", "revoke", "recall", "issue"};
+static const char *const op_names[] = {"change-info", "revoke", "recall", "issue", "returned"};
+
+#define OP_COUNT (int)(sizeof(op_names) / sizeof(op_names[0]))
 
 const char *refca_op_name(refca_op_t op)
 {
-    return (unsigned)op < 4 ? op_names[op] : "?";
+    return (unsigned)op < (unsigned)OP_COUNT ? op_names[op] : "?";
 }
 
 int refca_op_parse(const char *name)
 {
     int i;
 
-    for (i = 0; i < 4; i++)
+    for (i = 0; i < OP_COUNT; i++)
         if (strcmp(op_names[i], name) == 0)
             return i;
     return -1;
@@ -133,8 +136,48 @@ static void rfc3339(int64_t s, char out[32])
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* The canonical form of a subject string (parse + format), or NULL. */
-static char *canonical_subject(const char *dn, cb_error_t *err)
+/* An RFC 3339 date-time ("2025-07-01T08:00:00Z", fractions and an offset
+ * allowed) as epoch milliseconds; -1 when it is not one. */
+static int64_t parse_rfc3339(const char *s)
+{
+    struct tm tm;
+    int y, mo, d, h, mi, sec, n = 0, oh = 0, om = 0;
+    int64_t ms = 0, scale = 100;
+    const char *p;
+
+    if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
+        n != 19 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return -1;
+    p = s + n;
+    if (*p == '.') {
+        for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
+            ms += scale ? (*p - '0') * scale : 0;
+    }
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if ((*p == '+' || *p == '-') && sscanf(p + 1, "%2d:%2d", &oh, &om) == 2 &&
+               strlen(p) == 6) {
+        if (*p == '-')
+            oh = -oh, om = -om;
+        p += 6;
+    } else {
+        return -1;
+    }
+    if (*p)
+        return -1;
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    return ((int64_t)timegm(&tm) - oh * 3600LL - om * 60LL) * 1000 + ms;
+}
+
+/* The canonical form of a subject string (parse + format), or NULL. With
+ * province set, *province gets a heap copy of its L ("" when it has none). */
+static char *canonical_subject_l(const char *dn, char **province, cb_error_t *err)
 {
     cb_dn_t s;
     char *out = NULL;
@@ -142,6 +185,30 @@ static char *canonical_subject(const char *dn, cb_error_t *err)
     memset(&s, 0, sizeof(s));
     if (cb_dn_parse(dn, &s, err) == 0)
         out = cb_dn_format(&s, err);
+    if (out && province && !(*province = strdup(s.l ? s.l : ""))) {
+        free(out);
+        out = NULL;
+        cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+    }
+    cb_dn_clear(&s);
+    return out;
+}
+
+static char *canonical_subject(const char *dn, cb_error_t *err)
+{
+    return canonical_subject_l(dn, NULL, err);
+}
+
+/* The province (L) of a stored subject, for refca_store_cert_provinces. */
+static char *province_of(const char *subject, void *opaque)
+{
+    cb_dn_t s;
+    char *out;
+    cb_error_t err;
+
+    (void)opaque;
+    memset(&s, 0, sizeof(s));
+    out = strdup(cb_dn_parse(subject, &s, &err) == 0 && s.l ? s.l : "");
     cb_dn_clear(&s);
     return out;
 }
@@ -160,7 +227,7 @@ static int issue_cert(refca_ca_t *ca, EVP_PKEY *pubkey, const unsigned char *pub
     int64_t now = (int64_t)time(NULL);
     int rc = -1;
 
-    if (!(row->subject = canonical_subject(dn, err)) ||
+    if (!(row->subject = canonical_subject_l(dn, &row->province, err)) ||
         !(name = refca_name_from_dn(row->subject, err)) || refca_serial_new(serial, err) < 0)
         goto out;
     if (not_after <= now + 86400)
@@ -266,8 +333,11 @@ static int inventory_line(refca_ca_t *ca, json_t *line, cb_error_t *err)
     if (!type || !id || !dn || (strcmp(type, "ORGANIZATION") && strcmp(type, "PERSON")))
         return cb_error_set(err, CB_ERR_INVALID,
                             "needs holder_type (ORGANIZATION|PERSON), holder_id and subject");
-    if (!(key = refca_key_new(err)) || issue_cert(ca, key, NULL, 0, dn, 0, &row, err) < 0 ||
-        refca_key_public_der(key, &row.pubkey, &row.pubkey_len, err) < 0)
+    /* the certificate is made from the public key's DER (pki.c copies a
+     * P-256 point without OpenSSL's encoders) */
+    if (!(key = refca_key_new(err)) ||
+        refca_key_public_der(key, &row.pubkey, &row.pubkey_len, err) < 0 ||
+        issue_cert(ca, NULL, row.pubkey, row.pubkey_len, dn, 0, &row, err) < 0)
         goto out;
     row.holder_type = (char *)type;
     row.holder_id = (char *)id;
@@ -341,7 +411,8 @@ refca_ca_t *refca_ca_open(const char *state_dir, const char *inventory, cb_error
         cb_error_set(err, CB_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    if (!(ca->store = refca_store_open(state_dir, false, err)) || load_identity(ca, err) < 0)
+    if (!(ca->store = refca_store_open(state_dir, false, err)) || load_identity(ca, err) < 0 ||
+        refca_store_cert_provinces(ca->store, province_of, NULL, err) < 0)
         goto fail;
     if (inventory) {
         if ((n = refca_store_cert_count(ca->store, err)) < 0)
@@ -429,6 +500,14 @@ static int check(refca_ca_t *ca, refca_op_t op, const char *target, json_t *obj,
             return refca_problem(ans, 422, "INVALID_SUBJECT", err->msg), 1;
         free(canon);
         return 0;
+    case REFCA_OP_RETURNED:
+        s = jstr(obj, "returned_at");
+        if (json_object_get(obj, "returned_at") && (!s || parse_rfc3339(s) < 0))
+            return refca_problem(ans, 400, "MALFORMED_BODY",
+                                 "returned_at must be an RFC 3339 date-time"),
+                   1;
+        /* the token must be known, as for a recall */
+        __attribute__((fallthrough));
     case REFCA_OP_RECALL:
         rc = refca_store_device_known(ca->store, target, err);
         if (rc < 0)
@@ -566,6 +645,35 @@ static int do_recall(refca_ca_t *ca, const char *device, const char *key, const 
                        err);
 }
 
+/* returned: records that a recalled token came back to the Department;
+ * a token never recalled is refused (409), one returned before answers
+ * ALREADY_RETURNED with the first return's time. */
+static int do_returned(refca_ca_t *ca, const char *device, json_t *obj, const char *key,
+                       const char *request_id, refca_answer_t *ans, cb_error_t *err)
+{
+    const char *at_text = jstr(obj, "returned_at");
+    int64_t at_ms = at_text ? parse_rfc3339(at_text) : cb_clock_wall_ms();
+    int64_t recalled_ms = 0, returned_ms = 0;
+    char rec[32], ret[32];
+    int rc = refca_store_device_returned(ca->store, device, at_ms, &recalled_ms, &returned_ms, err);
+
+    if (rc < 0)
+        return -1;
+    if (rc == 2)
+        return refca_problem(ans, 409, "DEVICE_NOT_RECALLED",
+                             "the token was never recalled: recall it first");
+    if (rc == 0 && refca_store_ledger_add(ca->store, "returned", NULL, NULL, device, -1, key,
+                                          request_id, err) < 0)
+        return -1;
+    rfc3339(recalled_ms / 1000, rec);
+    rfc3339(returned_ms / 1000, ret);
+    return answer_json(ans, 200,
+                       json_pack("{s:s, s:s, s:s, s:s}", "status",
+                                 rc ? "ALREADY_RETURNED" : "RETURNED", "device_id", device,
+                                 "recalled_at", rec, "returned_at", ret),
+                       err);
+}
+
 /* issue: a new key pair (a new token) and certificate for a holder. */
 static int do_issue(refca_ca_t *ca, json_t *obj, const char *key, const char *request_id,
                     refca_answer_t *ans, cb_error_t *err)
@@ -585,8 +693,8 @@ static int do_issue(refca_ca_t *ca, json_t *obj, const char *key, const char *re
         dev = device;
     }
     if (!(pk = refca_key_new(err)) ||
-        issue_cert(ca, pk, NULL, 0, jstr(obj, "subject"), 0, &row, err) < 0 ||
-        refca_key_public_der(pk, &row.pubkey, &row.pubkey_len, err) < 0)
+        refca_key_public_der(pk, &row.pubkey, &row.pubkey_len, err) < 0 ||
+        issue_cert(ca, NULL, row.pubkey, row.pubkey_len, jstr(obj, "subject"), 0, &row, err) < 0)
         goto out;
     row.holder_type = (char *)jstr(obj, "holder_type");
     row.holder_id = (char *)jstr(obj, "holder_id");
@@ -637,6 +745,9 @@ int refca_ca_apply(refca_ca_t *ca, refca_op_t op, const char *target, const char
     case REFCA_OP_ISSUE:
         rc = do_issue(ca, obj, idem_key, request_id, ans, err);
         break;
+    case REFCA_OP_RETURNED:
+        rc = do_returned(ca, target, obj, idem_key, request_id, ans, err);
+        break;
     }
 out:
     refca_cert_row_clear(&row);
@@ -684,6 +795,220 @@ int refca_ca_lookup(refca_ca_t *ca, const char *holder_type, const char *holder_
         return -1;
     }
     return answer_json(ans, 200, json_pack("{s:o}", "certificates", list), err);
+}
+
+/* FNV-1a of the parts, 32 bits: what a cursor was made for. */
+static uint32_t query_hash(const char *const *parts, size_t n)
+{
+    uint32_t h = 2166136261u;
+    size_t i;
+    const unsigned char *p;
+
+    for (i = 0; i < n; i++) {
+        for (p = (const unsigned char *)(parts[i] ? parts[i] : "\x01"); *p; p++)
+            h = (h ^ *p) * 16777619u;
+        h = (h ^ 0x1f) * 16777619u;
+    }
+    return h;
+}
+
+/* A page size from the query: absent gives def; 0 with a problem in ans
+ * when it is not 1..REFCA_PAGE_MAX. */
+static int page_size_of(const char *text, int def, refca_answer_t *ans)
+{
+    char *end;
+    long n;
+
+    if (!text)
+        return def;
+    n = strtol(text, &end, 10);
+    if (end == text || *end || n < 1 || n > REFCA_PAGE_MAX) {
+        refca_problem(ans, 400, "INVALID_QUERY", "page_size must be 1..1000");
+        return 0;
+    }
+    return (int)n;
+}
+
+/* One certificate of a page: appended to the list while it holds fewer
+ * than limit; the row after the last one only tells that there are more. */
+typedef struct page_acc {
+    json_t *list;
+    int limit, count;
+    int64_t last_rowid;
+    bool more;
+} page_acc_t;
+
+static int page_add(const refca_cert_row_t *row, int64_t rowid, void *opaque)
+{
+    page_acc_t *acc = opaque;
+    json_t *item;
+
+    if (acc->count == acc->limit) {
+        acc->more = true;
+        return 0;
+    }
+    if (!(item = cert_json(row)) || json_array_append_new(acc->list, item) < 0)
+        return 1;
+    acc->count++;
+    acc->last_rowid = rowid;
+    return 0;
+}
+
+int refca_ca_list(refca_ca_t *ca, const refca_list_params_t *p, refca_answer_t *ans,
+                  cb_error_t *err)
+{
+    refca_cert_query_t q;
+    page_acc_t acc;
+    const char *status = p->status ? p->status : "active";
+    const char *parts[6];
+    char cursor[CURSOR_MAX], changed[24];
+    json_t *doc;
+    uint32_t hash;
+    int64_t changed_ms = 0, total = -1;
+    int size;
+
+    if (p->holder_type && strcmp(p->holder_type, "ORGANIZATION") &&
+        strcmp(p->holder_type, "PERSON"))
+        return refca_problem(ans, 400, "INVALID_QUERY",
+                             "holder_type must be ORGANIZATION or PERSON");
+    if (strcmp(status, "active") && strcmp(status, "revoked") && strcmp(status, "any"))
+        return refca_problem(ans, 400, "INVALID_QUERY", "status must be active, revoked or any");
+    if (p->changed_since && (changed_ms = parse_rfc3339(p->changed_since)) < 0)
+        return refca_problem(ans, 400, "INVALID_QUERY",
+                             "changed_since must be an RFC 3339 date-time");
+    if (!p->page_size && !p->cursor) {
+        /* the first form of the call: one answer with every certificate */
+        if (!p->holder_type)
+            return refca_problem(ans, 400, "INVALID_QUERY",
+                                 "holder_type must be ORGANIZATION or PERSON");
+        if (p->province || p->changed_since || strcmp(status, "active"))
+            return refca_problem(ans, 400, "INVALID_QUERY",
+                                 "province, changed_since and status other than active need "
+                                 "page_size");
+        return refca_ca_lookup(ca, p->holder_type, p->holder_id, p->org_code, ans, err);
+    }
+    if (!(size = page_size_of(p->page_size, REFCA_PAGE_DEFAULT, ans)))
+        return 0;
+    memset(&q, 0, sizeof(q));
+    q.holder_type = p->holder_type;
+    q.holder_id = p->holder_id;
+    q.org_code = p->org_code;
+    q.province = p->province;
+    q.status = strcmp(status, "any") ? status : NULL;
+    q.changed_since_ms = changed_ms;
+    snprintf(changed, sizeof(changed), "%lld", (long long)changed_ms);
+    parts[0] = p->holder_type, parts[1] = p->holder_id, parts[2] = p->org_code;
+    parts[3] = p->province, parts[4] = status, parts[5] = changed;
+    hash = query_hash(parts, 6);
+    if (p->cursor) {
+        long long after, snap;
+        unsigned h;
+        int n = 0;
+        if (strlen(p->cursor) >= CURSOR_MAX ||
+            sscanf(p->cursor, "c1-%lld.%lld.%8x%n", &after, &snap, &h, &n) != 3 ||
+            (size_t)n != strlen(p->cursor) || after < 0 || snap < after)
+            return refca_problem(ans, 400, "INVALID_CURSOR", "the cursor is not one of this CA's");
+        if (h != hash)
+            return refca_problem(ans, 400, "INVALID_CURSOR",
+                                 "the cursor belongs to a query with other filters");
+        q.after_rowid = after;
+        q.snap_rowid = snap;
+    } else {
+        /* the first page: the walk's bound, and how many it will meet */
+        if ((q.snap_rowid = refca_store_cert_max_rowid(ca->store, err)) < 0 ||
+            (total = refca_store_cert_page_count(ca->store, &q, err)) < 0)
+            return -1;
+    }
+    q.limit = size + 1;
+    memset(&acc, 0, sizeof(acc));
+    acc.limit = size;
+    if (!(acc.list = json_array()))
+        return cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+    if (refca_store_cert_page(ca->store, &q, page_add, &acc, err) < 0) {
+        json_decref(acc.list);
+        return -1;
+    }
+    doc = json_pack("{s:o, s:i}", "certificates", acc.list, "page_size", size);
+    if (doc && acc.more) {
+        snprintf(cursor, sizeof(cursor), "c1-%lld.%lld.%08x", (long long)acc.last_rowid,
+                 (long long)q.snap_rowid, hash);
+        json_object_set_new(doc, "next_cursor", json_string(cursor));
+    }
+    if (doc && total >= 0)
+        json_object_set_new(doc, "total", json_integer((json_int_t)total));
+    return answer_json(ans, 200, doc, err);
+}
+
+/* One recalled token of a page of GET /v1/devices. */
+static int device_add(const refca_device_row_t *r, void *opaque)
+{
+    page_acc_t *acc = opaque;
+    char rec[32], ret[32];
+    json_t *item;
+
+    if (acc->count == acc->limit) {
+        acc->more = true;
+        return 0;
+    }
+    rfc3339(r->recalled_ms / 1000, rec);
+    rfc3339(r->returned_ms / 1000, ret);
+    item = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?}", "device_id", r->device_id, "status",
+                     r->returned_ms ? "returned" : "recalled", "recalled_at", rec, "holder_type",
+                     r->holder_type, "holder_id", r->holder_id, "org_code", r->org_code, "subject",
+                     r->subject);
+    if (item && r->returned_ms)
+        json_object_set_new(item, "returned_at", json_string(ret));
+    if (!item || json_array_append_new(acc->list, item) < 0)
+        return 1;
+    acc->count++;
+    acc->last_rowid = r->rowid;
+    return 0;
+}
+
+int refca_ca_devices(refca_ca_t *ca, const char *status, const char *org_code,
+                     const char *page_size, const char *cursor, refca_answer_t *ans,
+                     cb_error_t *err)
+{
+    const char *parts[2];
+    char next[CURSOR_MAX];
+    page_acc_t acc;
+    json_t *doc;
+    uint32_t hash;
+    long long after = 0;
+    int size;
+
+    status = status ? status : "recalled";
+    if (strcmp(status, "recalled") && strcmp(status, "returned") && strcmp(status, "any"))
+        return refca_problem(ans, 400, "INVALID_QUERY", "status must be recalled, returned or any");
+    if (!(size = page_size_of(page_size, REFCA_PAGE_DEFAULT, ans)))
+        return 0;
+    parts[0] = status, parts[1] = org_code;
+    hash = query_hash(parts, 2);
+    if (cursor) {
+        unsigned h;
+        int n = 0;
+        if (strlen(cursor) >= CURSOR_MAX || sscanf(cursor, "d1-%lld.%8x%n", &after, &h, &n) != 2 ||
+            (size_t)n != strlen(cursor) || after < 0)
+            return refca_problem(ans, 400, "INVALID_CURSOR", "the cursor is not one of this CA's");
+        if (h != hash)
+            return refca_problem(ans, 400, "INVALID_CURSOR",
+                                 "the cursor belongs to a query with other filters");
+    }
+    memset(&acc, 0, sizeof(acc));
+    acc.limit = size;
+    if (!(acc.list = json_array()))
+        return cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+    if (refca_store_device_page(ca->store, status, org_code, after, size + 1, device_add, &acc,
+                                err) < 0) {
+        json_decref(acc.list);
+        return -1;
+    }
+    doc = json_pack("{s:o, s:i}", "devices", acc.list, "page_size", size);
+    if (doc && acc.more) {
+        snprintf(next, sizeof(next), "d1-%lld.%08x", (long long)acc.last_rowid, hash);
+        json_object_set_new(doc, "next_cursor", json_string(next));
+    }
+    return answer_json(ans, 200, doc, err);
 }
 
 int refca_ca_cert(refca_ca_t *ca, const char *serial, refca_answer_t *ans, cb_error_t *err)

@@ -38,8 +38,18 @@ typedef enum refca_op {
     REFCA_OP_CHANGE_INFO = 0,
     REFCA_OP_REVOKE,
     REFCA_OP_RECALL,
-    REFCA_OP_ISSUE
+    REFCA_OP_ISSUE,
+    REFCA_OP_RETURNED /* a recalled token came back (POST /v1/devices/{id}/returned) */
 } refca_op_t;
+
+#define REFCA_PAGE_DEFAULT 100  /* certificates or tokens of a page without page_size */
+#define REFCA_PAGE_MAX     1000 /* the largest page_size */
+
+/* The query of GET /v1/certificates, as its text (NULL when absent). */
+typedef struct refca_list_params {
+    const char *holder_type, *holder_id, *org_code, *province, *status, *changed_since;
+    const char *page_size, *cursor;
+} refca_list_params_t;
 
 /* Opens the CA in state_dir: the store, the CA key and certificate (made
  * at first start), and, when the store holds no certificate yet and
@@ -72,6 +82,24 @@ int refca_ca_precheck(refca_ca_t *ca, refca_op_t op, const char *target, const c
  * those of every holder of holder_type belonging to org_code. */
 int refca_ca_lookup(refca_ca_t *ca, const char *holder_type, const char *holder_id,
                     const char *org_code, refca_answer_t *ans, cb_error_t *err);
+
+/* GET /v1/certificates: without page_size and cursor, refca_ca_lookup (the
+ * first form: holder_type and holder_id or org_code, status active, one
+ * answer). With either, one page: the certificates matching every filter
+ * given, in the order they were stored, page_size (1..REFCA_PAGE_MAX,
+ * default REFCA_PAGE_DEFAULT) at most, "next_cursor" when more follow and,
+ * on the first page, "total". A cursor carries where the walk stands, the
+ * newest certificate when it began (later ones are never listed, so a walk
+ * meets each certificate at most once even while changes go on) and a hash
+ * of the filters (a cursor used with other filters is refused). */
+int refca_ca_list(refca_ca_t *ca, const refca_list_params_t *p, refca_answer_t *ans,
+                  cb_error_t *err);
+
+/* GET /v1/devices: a page of recalled tokens (status recalled = still out,
+ * returned, any; org_code of the holder), as refca_ca_list pages. */
+int refca_ca_devices(refca_ca_t *ca, const char *status, const char *org_code,
+                     const char *page_size, const char *cursor, refca_answer_t *ans,
+                     cb_error_t *err);
 
 /* GET /v1/certificates/{serial}: one certificate with its PEM. */
 int refca_ca_cert(refca_ca_t *ca, const char *serial, refca_answer_t *ans, cb_error_t *err);

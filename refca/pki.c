@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -36,10 +37,26 @@ static int ssl_fail(cb_error_t *err, const char *what)
 
 EVP_PKEY *refca_key_new(cb_error_t *err)
 {
-    EVP_PKEY *key = EVP_EC_gen("P-256");
+    /* one key generation context, made once and reused: EVP_EC_gen fetches
+     * the algorithm and sets the curve again for every key, which took most
+     * of the time of loading a large inventory (the reference CA is
+     * single-threaded, so a static context is safe) */
+    static EVP_PKEY_CTX *gen;
+    EVP_PKEY *key = NULL;
 
-    if (!key)
+    if (!gen) {
+        EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+        if (!c || EVP_PKEY_keygen_init(c) <= 0 || EVP_PKEY_CTX_set_group_name(c, "P-256") <= 0) {
+            EVP_PKEY_CTX_free(c);
+            ssl_fail(err, "EC P-256 key generation");
+            return NULL;
+        }
+        gen = c;
+    }
+    if (EVP_PKEY_generate(gen, &key) <= 0) {
         ssl_fail(err, "EC P-256 key generation");
+        return NULL;
+    }
     return key;
 }
 
@@ -84,8 +101,8 @@ EVP_PKEY *refca_key_from_private_pem(const char *pem, cb_error_t *err)
 
 /* Moves n bytes of DER that OpenSSL allocated at buf (n <= 0: the encoding
  * failed, what names it) into a malloc'd *der the caller frees. */
-static int take_der(unsigned char *buf, int n, const char *what, unsigned char **der,
-                    size_t *len, cb_error_t *err)
+static int take_der(unsigned char *buf, int n, const char *what, unsigned char **der, size_t *len,
+                    cb_error_t *err)
 {
     if (n <= 0)
         return ssl_fail(err, what);
@@ -100,10 +117,36 @@ static int take_der(unsigned char *buf, int n, const char *what, unsigned char *
     return 0;
 }
 
+/* The DER SubjectPublicKeyInfo of an EC P-256 key (uncompressed point)
+ * up to the point's 65 bytes. */
+static const unsigned char p256_spki_prefix[26] = {
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+    0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00};
+
 int refca_key_public_der(EVP_PKEY *key, unsigned char **der, size_t *len, cb_error_t *err)
 {
-    unsigned char *buf = NULL;
-    int n = i2d_PUBKEY(key, &buf);
+    unsigned char *buf = NULL, point[65];
+    size_t plen = 0;
+    char group[16];
+    int n;
+
+    /* a P-256 key: its uncompressed point after the fixed prefix, without
+     * OpenSSL 3's encoder, which cost more than making the certificate */
+    if (EVP_PKEY_is_a(key, "EC") &&
+        EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                       NULL) &&
+        !strcmp(group, "prime256v1") &&
+        EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point),
+                                        &plen) &&
+        plen == sizeof(point) && point[0] == 0x04) {
+        if (!(*der = malloc(sizeof(p256_spki_prefix) + plen)))
+            return cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+        memcpy(*der, p256_spki_prefix, sizeof(p256_spki_prefix));
+        memcpy(*der + sizeof(p256_spki_prefix), point, plen);
+        *len = sizeof(p256_spki_prefix) + plen;
+        return 0;
+    }
+    n = i2d_PUBKEY(key, &buf);
 
     return take_der(buf, n, "encoding a public key", der, len, err);
 }
@@ -224,12 +267,6 @@ static int add_kind_exts(X509 *cert, X509V3_CTX *ctx, refca_cert_kind_t kind, cb
         return add_ext(cert, ctx, NID_authority_key_identifier, "keyid:always", err);
     return 0;
 }
-
-/* The DER SubjectPublicKeyInfo of an EC P-256 key (uncompressed point)
- * up to the point's 65 bytes. */
-static const unsigned char p256_spki_prefix[26] = {
-    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
-    0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00};
 
 /* Puts a DER SubjectPublicKeyInfo into cert: a P-256 key by copying its
  * point, any other key by decoding it. */

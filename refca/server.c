@@ -36,13 +36,14 @@
 #include "certbridge/log.h"
 #include "pki.h"
 
-#define BODY_MAX      (64 * 1024) /* largest accepted request body */
-#define KEY_MAX       255         /* longest accepted Idempotency-Key */
-#define PATH_MAX_LEN  512         /* longest accepted path */
-#define DUE_BATCH     256         /* async requests completed per timer tick */
-#define ASYNC_TICK_MS 10
-#define RATE_MAX      1e6   /* largest accepted rate limit, calls per second */
-#define RETRY_MAX_S   86400 /* longest Retry-After of a 429 */
+#define BODY_MAX        (64 * 1024) /* largest accepted request body */
+#define KEY_MAX         255         /* longest accepted Idempotency-Key */
+#define CURSOR_TEXT_MAX 96          /* longest cursor of a keyed page (ca.c makes shorter) */
+#define PATH_MAX_LEN    512         /* longest accepted path */
+#define DUE_BATCH       256         /* async requests completed per timer tick */
+#define ASYNC_TICK_MS   10
+#define RATE_MAX        1e6   /* largest accepted rate limit, calls per second */
+#define RETRY_MAX_S     86400 /* longest Retry-After of a 429 */
 
 typedef struct server {
     refca_ca_t *ca;
@@ -472,30 +473,64 @@ static const char *query(struct evkeyvalq *q, const char *name)
     return v && *v ? v : NULL;
 }
 
+/* The query of GET /v1/certificates. */
+static void list_params(struct evkeyvalq *q, refca_list_params_t *p)
+{
+    p->holder_type = query(q, "holder_type");
+    p->holder_id = query(q, "holder_id");
+    p->org_code = query(q, "org_code");
+    p->province = query(q, "province");
+    p->status = query(q, "status");
+    p->changed_since = query(q, "changed_since");
+    p->page_size = query(q, "page_size");
+    p->cursor = query(q, "cursor");
+}
+
 /* A lookup. With an Idempotency-Key (certbridge derives it from the event
  * and the holder) the first answer is stored under the key and answered
  * again later, so a replayed batch resolves against the same snapshot of
- * active certificates even after its first attempt changed or revoked them. */
+ * active certificates even after its first attempt changed or revoked them.
+ * A paged lookup stores each page under the key and its cursor: one key
+ * serves every page of one walk, and the query must stay the same but for
+ * the cursor. */
 static int keyed_lookup(server_t *srv, struct evhttp_request *req, struct evkeyvalq *q,
                         const char *query_text, refca_answer_t *ans, cb_error_t *err)
 {
     const char *key = evhttp_find_header(evhttp_request_get_input_headers(req), "Idempotency-Key");
     refca_store_t *st = refca_ca_store(srv->ca);
-    char route[600], *stored_route = NULL, *stored_body = NULL;
+    char route[1400], stored_key[KEY_MAX + CURSOR_TEXT_MAX + 4];
+    char *stored_route = NULL, *stored_body = NULL;
+    refca_list_params_t p;
     int stored_status = 0, rc;
 
+    list_params(q, &p);
     if (!key || !*key)
-        return refca_ca_lookup(srv->ca, query(q, "holder_type"), query(q, "holder_id"),
-                               query(q, "org_code"), ans, err);
+        return refca_ca_list(srv->ca, &p, ans, err);
     if (strlen(key) > KEY_MAX) {
         refca_problem(ans, 400, "IDEMPOTENCY_KEY_REQUIRED",
                       "an Idempotency-Key must have 1..255 characters");
         return 0;
     }
-    snprintf(route, sizeof(route), "GET /v1/certificates?%.500s", query_text ? query_text : "");
+    if (p.page_size || p.cursor) {
+        if (p.cursor && strlen(p.cursor) > CURSOR_TEXT_MAX) {
+            refca_problem(ans, 400, "INVALID_CURSOR", "the cursor is not one of this CA's");
+            return 0;
+        }
+        snprintf(route, sizeof(route),
+                 "GET /v1/certificates?holder_type=%.40s&holder_id=%.400s&org_code=%.40s&"
+                 "province=%.400s&status=%.10s&changed_since=%.40s&page_size=%.10s",
+                 p.holder_type ? p.holder_type : "", p.holder_id ? p.holder_id : "",
+                 p.org_code ? p.org_code : "", p.province ? p.province : "",
+                 p.status ? p.status : "", p.changed_since ? p.changed_since : "",
+                 p.page_size ? p.page_size : "");
+        snprintf(stored_key, sizeof(stored_key), "%s page %s", key, p.cursor ? p.cursor : "1");
+    } else {
+        snprintf(route, sizeof(route), "GET /v1/certificates?%.500s", query_text ? query_text : "");
+        snprintf(stored_key, sizeof(stored_key), "%s", key);
+    }
     if (refca_store_begin(st, err) < 0)
         return -1;
-    rc = refca_store_idem_get(st, key, &stored_route, &stored_status, &stored_body, err);
+    rc = refca_store_idem_get(st, stored_key, &stored_route, &stored_status, &stored_body, err);
     if (rc == 0) {
         refca_store_rollback(st);
         if (strcmp(stored_route, route) != 0) {
@@ -511,11 +546,9 @@ static int keyed_lookup(server_t *srv, struct evhttp_request *req, struct evkeyv
         free(stored_route);
         return 0;
     }
-    if (rc < 0 ||
-        refca_ca_lookup(srv->ca, query(q, "holder_type"), query(q, "holder_id"),
-                        query(q, "org_code"), ans, err) < 0 ||
+    if (rc < 0 || refca_ca_list(srv->ca, &p, ans, err) < 0 ||
         (ans->status == 200 &&
-         refca_store_idem_put(st, key, route, ans->status, ans->body, err) < 0) ||
+         refca_store_idem_put(st, stored_key, route, ans->status, ans->body, err) < 0) ||
         refca_store_commit(st, err) < 0) {
         refca_store_rollback(st);
         return -1;
@@ -539,11 +572,10 @@ static void read_call(server_t *srv, struct evhttp_request *req, char **seg, int
         return;
     }
     if (n == 1 && !strcmp(seg[0], "certificates")) {
-        const char *status = query(&q, "status");
-        if (status && strcmp(status, "active"))
-            refca_problem(&ans, 400, "INVALID_QUERY", "only status=active is supported");
-        else
-            rc = keyed_lookup(srv, req, &q, query_text, &ans, &err);
+        rc = keyed_lookup(srv, req, &q, query_text, &ans, &err);
+    } else if (n == 1 && !strcmp(seg[0], "devices")) {
+        rc = refca_ca_devices(srv->ca, query(&q, "status"), query(&q, "org_code"),
+                              query(&q, "page_size"), query(&q, "cursor"), &ans, &err);
     } else if (n == 2 && !strcmp(seg[0], "certificates")) {
         rc = refca_ca_cert(srv->ca, seg[1], &ans, &err);
     } else if (n == 2 && !strcmp(seg[0], "requests")) {
@@ -630,6 +662,8 @@ static void handle(server_t *srv, struct evhttp_request *req)
         mutate(srv, req, REFCA_OP_REVOKE, seg[1], route);
     else if (n == 3 && !strcmp(seg[0], "devices") && !strcmp(seg[2], "recall"))
         mutate(srv, req, REFCA_OP_RECALL, seg[1], route);
+    else if (n == 3 && !strcmp(seg[0], "devices") && !strcmp(seg[2], "returned"))
+        mutate(srv, req, REFCA_OP_RETURNED, seg[1], route);
     else
         reply_problem(srv, req, 404, "NOT_FOUND", "no such resource");
 }

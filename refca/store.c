@@ -17,12 +17,14 @@ static const char schema[] =
     " holder_id TEXT NOT NULL, org_code TEXT, subject TEXT NOT NULL, device_id TEXT,"
     " pubkey BLOB NOT NULL, der BLOB NOT NULL, not_before INTEGER NOT NULL,"
     " not_after INTEGER NOT NULL, status TEXT NOT NULL, revoke_reason INTEGER NOT NULL,"
-    " revoked_at INTEGER NOT NULL, replaced_by TEXT);"
+    " revoked_at INTEGER NOT NULL, replaced_by TEXT, province TEXT, changed_ms INTEGER NOT NULL"
+    " DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS certs_holder ON certs(holder_type, holder_id, status);"
     "CREATE INDEX IF NOT EXISTS certs_org ON certs(org_code, holder_type, status);"
     "CREATE INDEX IF NOT EXISTS certs_device ON certs(device_id);"
     "CREATE INDEX IF NOT EXISTS certs_status ON certs(status);"
-    "CREATE TABLE IF NOT EXISTS recalls(device_id TEXT PRIMARY KEY, at_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS recalls(device_id TEXT PRIMARY KEY, at_ms INTEGER NOT NULL,"
+    " returned_at_ms INTEGER);"
     "CREATE TABLE IF NOT EXISTS idempotency(key TEXT PRIMARY KEY, route TEXT NOT NULL,"
     " status INTEGER NOT NULL, body TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS requests(id TEXT PRIMARY KEY, state TEXT NOT NULL,"
@@ -45,6 +47,27 @@ static const char migrate_requests[] =
     "UPDATE requests SET state = 'COMPLETED' WHERE state = 'SUCCEEDED';"
     "UPDATE requests SET state = 'REJECTED' WHERE state = 'FAILED';"
     "COMMIT;";
+
+/* A certs table made by an earlier release (no province, no changed_ms)
+ * brought up to date: changed_ms from the times it has (issued a minute
+ * after not_before, or revoked); the provinces are filled in by
+ * refca_store_cert_provinces (they need the subject parsed). */
+static const char migrate_certs[] =
+    "BEGIN IMMEDIATE;"
+    "ALTER TABLE certs ADD COLUMN province TEXT;"
+    "ALTER TABLE certs ADD COLUMN changed_ms INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE certs SET changed_ms = 1000 * (CASE WHEN revoked_at > not_before + 60"
+    " THEN revoked_at ELSE not_before + 60 END);"
+    "COMMIT;";
+
+/* A recalls table of an earlier release: no token was returned yet. */
+static const char migrate_recalls[] = "ALTER TABLE recalls ADD COLUMN returned_at_ms INTEGER;";
+
+/* Indexes on the columns added since the first release (after the
+ * migrations above). */
+static const char late_indexes[] =
+    "CREATE INDEX IF NOT EXISTS certs_province ON certs(province, status);"
+    "CREATE INDEX IF NOT EXISTS certs_changed ON certs(changed_ms);";
 
 /* The prepared statements, by purpose. */
 enum {
@@ -74,12 +97,19 @@ enum {
     ST_LEDGER_ADD,
     ST_LEDGER_EACH,
     ST_LEDGER_COUNT,
+    ST_CERT_MAX_ROWID,
+    ST_CERT_NO_PROVINCE,
+    ST_CERT_SET_PROVINCE,
+    ST_RETURN_GET,
+    ST_RETURN_SET,
+    ST_DEVICE_PAGE,
+    ST_DEVICE_HOLDER,
     ST_COUNT
 };
 
 #define CERT_COLS                                                                                  \
     "serial, holder_type, holder_id, org_code, subject, device_id, pubkey, der, not_before,"       \
-    " not_after, status, revoke_reason, revoked_at, replaced_by"
+    " not_after, status, revoke_reason, revoked_at, replaced_by, province, changed_ms"
 
 static const char *const sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -88,10 +118,10 @@ static const char *const sql[ST_COUNT] = {
     [ST_META_GET] = "SELECT val FROM meta WHERE name = ?1",
     [ST_META_SET] = "INSERT OR REPLACE INTO meta(name, val) VALUES(?1, ?2)",
     [ST_CERT_PUT] = "INSERT INTO certs(" CERT_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,"
-                    "?12,?13,?14)",
+                    "?12,?13,?14,?15,?16)",
     [ST_CERT_GET] = "SELECT " CERT_COLS " FROM certs WHERE serial = ?1",
     [ST_CERT_REVOKE] = "UPDATE certs SET status = 'revoked', revoke_reason = ?2, revoked_at = ?3,"
-                       " replaced_by = ?4 WHERE serial = ?1 AND status = 'active'",
+                       " replaced_by = ?4, changed_ms = ?5 WHERE serial = ?1 AND status = 'active'",
     [ST_CERT_COUNT] = "SELECT count(*) FROM certs",
     [ST_CERT_BY_HOLDER] = "SELECT " CERT_COLS " FROM certs WHERE holder_type = ?1 AND"
                           " holder_id = ?2 AND status = 'active' ORDER BY serial",
@@ -121,11 +151,40 @@ static const char *const sql[ST_COUNT] = {
     [ST_LEDGER_EACH] = "SELECT seq, at_ms, op, serial, new_serial, device_id, reason, idem_key,"
                        " request_id FROM ledger WHERE seq > ?1 ORDER BY seq LIMIT ?2",
     [ST_LEDGER_COUNT] = "SELECT count(*) FROM ledger",
+    [ST_CERT_MAX_ROWID] = "SELECT coalesce(max(rowid), 0) FROM certs",
+    [ST_CERT_NO_PROVINCE] = "SELECT serial, subject FROM certs WHERE province IS NULL LIMIT 512",
+    [ST_CERT_SET_PROVINCE] = "UPDATE certs SET province = ?2 WHERE serial = ?1",
+    [ST_RETURN_GET] = "SELECT at_ms, returned_at_ms FROM recalls WHERE device_id = ?1",
+    [ST_RETURN_SET] = "UPDATE recalls SET returned_at_ms = ?2 WHERE device_id = ?1",
+    /* recalled tokens after a rowid, with the holder of the newest
+     * certificate that names the token (its org_code filtered on) */
+    [ST_DEVICE_PAGE] = "SELECT r.rowid, r.device_id, r.at_ms, r.returned_at_ms FROM recalls r"
+                       " WHERE r.rowid > ?1 AND (?2 = 'any' OR (?2 = 'recalled' AND"
+                       " r.returned_at_ms IS NULL) OR (?2 = 'returned' AND r.returned_at_ms IS"
+                       " NOT NULL)) AND (?3 IS NULL OR ?3 = (SELECT org_code FROM certs c"
+                       " WHERE c.device_id = r.device_id ORDER BY c.rowid DESC LIMIT 1))"
+                       " ORDER BY r.rowid LIMIT ?4",
+    [ST_DEVICE_HOLDER] = "SELECT holder_type, holder_id, org_code, subject FROM certs"
+                         " WHERE device_id = ?1 ORDER BY rowid DESC LIMIT 1",
+};
+
+/* The filters of a certificate page query (refca_cert_query_t), as bits of
+ * the cache of statements made for each combination. */
+enum {
+    QF_HOLDER_TYPE = 1,
+    QF_HOLDER_ID = 2,
+    QF_ORG_CODE = 4,
+    QF_PROVINCE = 8,
+    QF_STATUS = 16,
+    QF_CHANGED = 32,
+    QF_COMBINATIONS = 64
 };
 
 struct refca_store {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
+    sqlite3_stmt *page[QF_COMBINATIONS];  /* certificate pages, by filter bits */
+    sqlite3_stmt *count[QF_COMBINATIONS]; /* their counts */
 };
 
 /* Fills err with SQLite's message for what. Returns -1. */
@@ -239,6 +298,23 @@ refca_store_t *refca_store_open(const char *dir, bool readonly, cb_error_t *err)
         sqlite3_free(msg);
         goto fail;
     }
+    if (!readonly && !has_column(st, "certs", "province") &&
+        sqlite3_exec(st->db, migrate_certs, NULL, NULL, &msg) != SQLITE_OK) {
+        cb_error_set(err, CB_ERR_IO, "%s: upgrading the certs table: %s", path, msg ? msg : "?");
+        sqlite3_free(msg);
+        goto fail;
+    }
+    if (!readonly && !has_column(st, "recalls", "returned_at_ms") &&
+        sqlite3_exec(st->db, migrate_recalls, NULL, NULL, &msg) != SQLITE_OK) {
+        cb_error_set(err, CB_ERR_IO, "%s: upgrading the recalls table: %s", path, msg ? msg : "?");
+        sqlite3_free(msg);
+        goto fail;
+    }
+    if (!readonly && sqlite3_exec(st->db, late_indexes, NULL, NULL, &msg) != SQLITE_OK) {
+        cb_error_set(err, CB_ERR_IO, "%s: %s", path, msg ? msg : "indexes");
+        sqlite3_free(msg);
+        goto fail;
+    }
     if (!readonly && !has_column(st, "requests", "fate") &&
         sqlite3_exec(st->db, migrate_requests, NULL, NULL, &msg) != SQLITE_OK) {
         cb_error_set(err, CB_ERR_IO, "%s: upgrading the requests table: %s", path, msg ? msg : "?");
@@ -259,6 +335,10 @@ void refca_store_close(refca_store_t *st)
         return;
     for (i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(st->st[i]);
+    for (i = 0; i < QF_COMBINATIONS; i++) {
+        sqlite3_finalize(st->page[i]);
+        sqlite3_finalize(st->count[i]);
+    }
     sqlite3_close(st->db);
     free(st);
 }
@@ -349,6 +429,8 @@ int refca_store_cert_put(refca_store_t *st, const refca_cert_row_t *r, cb_error_
     sqlite3_bind_int(s, 12, r->revoke_reason);
     sqlite3_bind_int64(s, 13, r->revoked_at);
     bind_text(s, 14, r->replaced_by);
+    bind_text(s, 15, r->province);
+    sqlite3_bind_int64(s, 16, r->changed_ms ? r->changed_ms : cb_clock_wall_ms());
     return step_done(st, s, err, "insert certificate");
 }
 
@@ -370,6 +452,8 @@ static int read_cert(sqlite3_stmt *s, refca_cert_row_t *row, cb_error_t *err)
     row->revoke_reason = sqlite3_column_int(s, 11);
     row->revoked_at = sqlite3_column_int64(s, 12);
     row->replaced_by = col_text(s, 13);
+    row->province = col_text(s, 14);
+    row->changed_ms = sqlite3_column_int64(s, 15);
     if (!row->serial || !row->holder_type || !row->holder_id || !row->subject || !row->pubkey ||
         !row->der || !row->status) {
         refca_cert_row_clear(row);
@@ -409,6 +493,7 @@ int refca_store_cert_revoke(refca_store_t *st, const char *serial, int reason, i
     sqlite3_bind_int(s, 2, reason);
     sqlite3_bind_int64(s, 3, at);
     bind_text(s, 4, replaced_by);
+    sqlite3_bind_int64(s, 5, cb_clock_wall_ms());
     return step_done(st, s, err, "revoke");
 }
 
@@ -445,6 +530,7 @@ void refca_cert_row_clear(refca_cert_row_t *row)
     free(row->der);
     free(row->status);
     free(row->replaced_by);
+    free(row->province);
     memset(row, 0, sizeof(*row));
 }
 
@@ -743,4 +829,243 @@ int refca_store_ledger_each(refca_store_t *st, int64_t after_seq, int64_t limit,
 int64_t refca_store_ledger_count(refca_store_t *st, cb_error_t *err)
 {
     return count_of(st, ST_LEDGER_COUNT, err);
+}
+
+/* The statement of a certificate page (or its count, when count) for the
+ * filters in mask: made on first use and kept. Parameters: ?1 after rowid,
+ * ?2 snapshot rowid (0: none), ?3 holder type, ?4 holder id, ?5 org code,
+ * ?6 province, ?7 status, ?8 changed since (ms), ?9 limit. */
+static sqlite3_stmt *page_stmt(refca_store_t *st, unsigned mask, bool count, cb_error_t *err)
+{
+    sqlite3_stmt **slot = count ? &st->count[mask] : &st->page[mask];
+    char q[1024];
+    int n;
+
+    if (*slot) {
+        sqlite3_reset(*slot);
+        sqlite3_clear_bindings(*slot);
+        return *slot;
+    }
+    n = snprintf(
+        q, sizeof(q),
+        "SELECT %s FROM certs WHERE rowid > ?1 AND (?2 = 0 OR rowid <= ?2)%s%s%s%s%s%s%s",
+        count ? "count(*)" : CERT_COLS ", rowid",
+        mask & QF_HOLDER_TYPE ? " AND holder_type = ?3" : "",
+        mask & QF_HOLDER_ID ? " AND holder_id = ?4" : "",
+        mask & QF_ORG_CODE ? " AND org_code = ?5" : "",
+        mask & QF_PROVINCE ? " AND province = ?6" : "", mask & QF_STATUS ? " AND status = ?7" : "",
+        mask & QF_CHANGED ? " AND changed_ms >= ?8" : "", count ? "" : " ORDER BY rowid LIMIT ?9");
+    if (n < 0 || (size_t)n >= sizeof(q)) {
+        cb_error_set(err, CB_ERR_INTERNAL, "page query too long");
+        return NULL;
+    }
+    if (sqlite3_prepare_v3(st->db, q, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK) {
+        db_fail(st, err, "prepare page");
+        return NULL;
+    }
+    return *slot;
+}
+
+/* Binds q's parameters to s (a parameter the statement does not use is
+ * refused by SQLite with SQLITE_RANGE and ignored). */
+static void page_bind(const refca_cert_query_t *q, sqlite3_stmt *s)
+{
+    sqlite3_bind_int64(s, 1, q->after_rowid);
+    sqlite3_bind_int64(s, 2, q->snap_rowid);
+    bind_text(s, 3, q->holder_type);
+    bind_text(s, 4, q->holder_id);
+    bind_text(s, 5, q->org_code);
+    bind_text(s, 6, q->province);
+    bind_text(s, 7, q->status);
+    sqlite3_bind_int64(s, 8, q->changed_since_ms);
+    sqlite3_bind_int(s, 9, q->limit);
+}
+
+/* The filter bits of q. */
+static unsigned page_mask(const refca_cert_query_t *q)
+{
+    return (q->holder_type ? QF_HOLDER_TYPE : 0) | (q->holder_id ? QF_HOLDER_ID : 0) |
+           (q->org_code ? QF_ORG_CODE : 0) | (q->province ? QF_PROVINCE : 0) |
+           (q->status ? QF_STATUS : 0) | (q->changed_since_ms > 0 ? QF_CHANGED : 0);
+}
+
+int refca_store_cert_page(refca_store_t *st, const refca_cert_query_t *q,
+                          int (*fn)(const refca_cert_row_t *row, int64_t rowid, void *opaque),
+                          void *opaque, cb_error_t *err)
+{
+    sqlite3_stmt *s = page_stmt(st, page_mask(q), false, err);
+    refca_cert_row_t row;
+    int rc;
+
+    if (!s)
+        return -1;
+    page_bind(q, s);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int stop;
+        if (read_cert(s, &row, err) < 0) {
+            sqlite3_reset(s);
+            return -1;
+        }
+        stop = fn(&row, sqlite3_column_int64(s, 16), opaque);
+        refca_cert_row_clear(&row);
+        if (stop) {
+            sqlite3_reset(s);
+            return cb_error_set(err, CB_ERR_NOMEM, "out of memory listing certificates");
+        }
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : db_fail(st, err, "page");
+}
+
+int64_t refca_store_cert_page_count(refca_store_t *st, const refca_cert_query_t *q, cb_error_t *err)
+{
+    sqlite3_stmt *s = page_stmt(st, page_mask(q), true, err);
+    int64_t n = -1;
+
+    if (!s)
+        return -1;
+    page_bind(q, s);
+    if (sqlite3_step(s) == SQLITE_ROW)
+        n = sqlite3_column_int64(s, 0);
+    else
+        db_fail(st, err, "count");
+    sqlite3_reset(s);
+    return n;
+}
+
+int64_t refca_store_cert_max_rowid(refca_store_t *st, cb_error_t *err)
+{
+    return count_of(st, ST_CERT_MAX_ROWID, err);
+}
+
+int refca_store_cert_provinces(refca_store_t *st,
+                               char *(*province_of)(const char *subject, void *opaque),
+                               void *opaque, cb_error_t *err)
+{
+    for (;;) {
+        sqlite3_stmt *s = stmt(st, ST_CERT_NO_PROVINCE, err), *u;
+        char *serials[512], *provs[512];
+        int n = 0, i, rc = 0;
+
+        if (!s)
+            return -1;
+        while (n < 512 && sqlite3_step(s) == SQLITE_ROW) {
+            const char *subject = (const char *)sqlite3_column_text(s, 1);
+            serials[n] = col_text(s, 0);
+            provs[n] = province_of(subject ? subject : "", opaque);
+            if (!serials[n] || !provs[n]) {
+                free(serials[n]);
+                free(provs[n]);
+                rc = -1;
+                break;
+            }
+            n++;
+        }
+        sqlite3_reset(s);
+        for (i = 0; i < n; i++) {
+            if (rc == 0 && (u = stmt(st, ST_CERT_SET_PROVINCE, err))) {
+                sqlite3_bind_text(u, 1, serials[i], -1, SQLITE_STATIC);
+                sqlite3_bind_text(u, 2, provs[i], -1, SQLITE_STATIC);
+                rc = step_done(st, u, err, "province");
+            } else if (rc == 0) {
+                rc = -1;
+            }
+            free(serials[i]);
+            free(provs[i]);
+        }
+        if (rc < 0)
+            return err && err->msg[0] ? -1 : cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+        if (n == 0)
+            return 0;
+    }
+}
+
+int refca_store_device_returned(refca_store_t *st, const char *device_id, int64_t at_ms,
+                                int64_t *recalled_ms, int64_t *returned_ms, cb_error_t *err)
+{
+    sqlite3_stmt *s = stmt(st, ST_RETURN_GET, err);
+    int rc;
+
+    if (!s)
+        return -1;
+    sqlite3_bind_text(s, 1, device_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(s);
+        return 2;
+    }
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(s);
+        return db_fail(st, err, "return");
+    }
+    *recalled_ms = sqlite3_column_int64(s, 0);
+    if (sqlite3_column_type(s, 1) != SQLITE_NULL) {
+        *returned_ms = sqlite3_column_int64(s, 1);
+        sqlite3_reset(s);
+        return 1;
+    }
+    sqlite3_reset(s);
+    *returned_ms = at_ms;
+    if (!(s = stmt(st, ST_RETURN_SET, err)))
+        return -1;
+    sqlite3_bind_text(s, 1, device_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, at_ms);
+    return step_done(st, s, err, "return");
+}
+
+int refca_store_device_page(refca_store_t *st, const char *status, const char *org_code,
+                            int64_t after_rowid, int limit,
+                            int (*fn)(const refca_device_row_t *row, void *opaque), void *opaque,
+                            cb_error_t *err)
+{
+    sqlite3_stmt *s = stmt(st, ST_DEVICE_PAGE, err);
+    refca_device_row_t row;
+    char *ids[REFCA_DEVICE_PAGE_MAX];
+    int64_t rowids[REFCA_DEVICE_PAGE_MAX], at[REFCA_DEVICE_PAGE_MAX], ret[REFCA_DEVICE_PAGE_MAX];
+    bool has_ret[REFCA_DEVICE_PAGE_MAX];
+    int n = 0, i, rc;
+
+    if (!s)
+        return -1;
+    if (limit > REFCA_DEVICE_PAGE_MAX)
+        limit = REFCA_DEVICE_PAGE_MAX;
+    sqlite3_bind_int64(s, 1, after_rowid);
+    sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
+    bind_text(s, 3, org_code);
+    sqlite3_bind_int(s, 4, limit);
+    /* the tokens first, then their holders (one statement at a time) */
+    while (n < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        rowids[n] = sqlite3_column_int64(s, 0);
+        if (!(ids[n] = col_text(s, 1)))
+            break;
+        at[n] = sqlite3_column_int64(s, 2);
+        has_ret[n] = sqlite3_column_type(s, 3) != SQLITE_NULL;
+        ret[n] = sqlite3_column_int64(s, 3);
+        n++;
+    }
+    sqlite3_reset(s);
+    for (rc = 0, i = 0; i < n; i++) {
+        sqlite3_stmt *h = rc == 0 ? stmt(st, ST_DEVICE_HOLDER, err) : NULL;
+        memset(&row, 0, sizeof(row));
+        row.rowid = rowids[i];
+        row.device_id = ids[i];
+        row.recalled_ms = at[i];
+        row.returned_ms = has_ret[i] ? ret[i] : 0;
+        if (h) {
+            sqlite3_bind_text(h, 1, ids[i], -1, SQLITE_STATIC);
+            if (sqlite3_step(h) == SQLITE_ROW) {
+                row.holder_type = (const char *)sqlite3_column_text(h, 0);
+                row.holder_id = (const char *)sqlite3_column_text(h, 1);
+                row.org_code = (const char *)sqlite3_column_text(h, 2);
+                row.subject = (const char *)sqlite3_column_text(h, 3);
+            }
+            if (fn(&row, opaque))
+                rc = cb_error_set(err, CB_ERR_NOMEM, "out of memory listing tokens");
+            sqlite3_reset(h);
+        } else {
+            rc = -1;
+        }
+        free(ids[i]);
+    }
+    return rc;
 }

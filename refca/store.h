@@ -36,8 +36,33 @@ typedef struct refca_cert_row {
     char *status;      /* active | revoked */
     int revoke_reason; /* RFC 5280 code, -1 when active */
     int64_t revoked_at;
-    char *replaced_by; /* change-info: the new certificate's serial */
+    char *replaced_by;  /* change-info: the new certificate's serial */
+    char *province;     /* the subject's L, "" when it has none; NULL until filled */
+    int64_t changed_ms; /* issued or revoked, whichever is later (put: 0 = now) */
 } refca_cert_row_t;
+
+/* A page of certificates (GET /v1/certificates with page_size): the rows
+ * after after_rowid, at most snap_rowid (0: any), in rowid order, at most
+ * limit. A NULL string or a zero changed_since_ms does not filter. Rowids
+ * only grow (nothing is ever deleted), so a walk bounded by the rowid the
+ * first page saw never meets a certificate issued after it started. */
+typedef struct refca_cert_query {
+    const char *holder_type, *holder_id, *org_code, *province;
+    const char *status;       /* active | revoked; NULL: either */
+    int64_t changed_since_ms; /* changed_ms >= this */
+    int64_t after_rowid, snap_rowid;
+    int limit;
+} refca_cert_query_t;
+
+/* A recalled token with the holder of the newest certificate naming it.
+ * Borrowed strings, valid during the callback; holder fields may be NULL. */
+#define REFCA_DEVICE_PAGE_MAX 1000
+typedef struct refca_device_row {
+    int64_t rowid;
+    const char *device_id;
+    int64_t recalled_ms, returned_ms; /* returned_ms 0: still out */
+    const char *holder_type, *holder_id, *org_code, *subject;
+} refca_device_row_t;
 
 /* An asynchronous request. Strings owned by the row. What becomes of it is
  * decided once, when it is accepted (fate, due_ms, min_polls), and stored
@@ -99,6 +124,23 @@ int refca_store_cert_active(refca_store_t *st, const char *holder_type, const ch
                             int (*fn)(const refca_cert_row_t *row, void *opaque), void *opaque,
                             cb_error_t *err);
 
+/* Calls fn(row, rowid) for each certificate of the page q; fn returns
+ * non-zero to give up (out of memory). The count variant answers how many
+ * rows match q without after_rowid and limit mattering (q->after_rowid 0). */
+int refca_store_cert_page(refca_store_t *st, const refca_cert_query_t *q,
+                          int (*fn)(const refca_cert_row_t *row, int64_t rowid, void *opaque),
+                          void *opaque, cb_error_t *err);
+int64_t refca_store_cert_page_count(refca_store_t *st, const refca_cert_query_t *q,
+                                    cb_error_t *err);
+/* The newest certificate's rowid (0 when there is none): a walk's bound. */
+int64_t refca_store_cert_max_rowid(refca_store_t *st, cb_error_t *err);
+/* Fills the province of certificates stored by an earlier release:
+ * province_of(subject) answers a heap string ("" for none; NULL when out of
+ * memory). Runs in batches until none is missing. */
+int refca_store_cert_provinces(refca_store_t *st,
+                               char *(*province_of)(const char *subject, void *opaque),
+                               void *opaque, cb_error_t *err);
+
 /* Calls fn(serial, reason, revoked_at) for every revoked certificate. */
 int refca_store_cert_revoked(refca_store_t *st,
                              int (*fn)(const char *serial, int reason, int64_t at, void *opaque),
@@ -109,6 +151,18 @@ int refca_store_cert_revoked(refca_store_t *st,
 int refca_store_device_known(refca_store_t *st, const char *device_id, cb_error_t *err);
 int refca_store_device_recall(refca_store_t *st, const char *device_id, int64_t at_ms,
                               cb_error_t *err);
+/* Records that a recalled token came back at at_ms: 0 recorded now, 1
+ * returned before (*returned_ms its time), 2 never recalled (nothing done);
+ * *recalled_ms gets the recall's time. -1 on error. */
+int refca_store_device_returned(refca_store_t *st, const char *device_id, int64_t at_ms,
+                                int64_t *recalled_ms, int64_t *returned_ms, cb_error_t *err);
+/* Calls fn for the recalled tokens after after_rowid in rowid order, at most
+ * limit (capped at REFCA_DEVICE_PAGE_MAX): status "recalled" (still out),
+ * "returned" or "any"; org_code (NULL: any) filters on the holder's. */
+int refca_store_device_page(refca_store_t *st, const char *status, const char *org_code,
+                            int64_t after_rowid, int limit,
+                            int (*fn)(const refca_device_row_t *row, void *opaque), void *opaque,
+                            cb_error_t *err);
 
 /* Idempotency keys. get: 0 with route/status/body (heap, caller frees), 1
  * unknown key, -1 error. */

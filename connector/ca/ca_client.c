@@ -90,8 +90,9 @@ struct cb_ca_client {
     bool probe_done;    /* finished, not yet returned by cb_ca_probe_poll */
 };
 
-static const char *const op_names[] = {"lookup", "change-info", "revoke", "recall",
-                                       "issue",  "request",     "health"};
+static const char *const op_names[CB_CA_OP_COUNT] = {"lookup", "change-info", "revoke",
+                                                     "recall", "issue",       "request",
+                                                     "health", "returned",    "devices"};
 
 /* xorshift64*: backoff jitter. */
 static uint64_t next_random(cb_ca_client_t *c)
@@ -166,9 +167,10 @@ static const char *holder_type_name(cb_holder_type_t t)
 cb_ca_class_t cb_ca_classify(int curl_code, const char *curl_msg, long http_status,
                              const char *answer_status)
 {
-    bool already = answer_status && (!strcmp(answer_status, "ALREADY_REVOKED") ||
-                                     !strcmp(answer_status, "ALREADY_RECALLED") ||
-                                     !strcmp(answer_status, "ALREADY_DONE"));
+    bool already =
+        answer_status &&
+        (!strcmp(answer_status, "ALREADY_REVOKED") || !strcmp(answer_status, "ALREADY_RECALLED") ||
+         !strcmp(answer_status, "ALREADY_RETURNED") || !strcmp(answer_status, "ALREADY_DONE"));
 
     if (curl_code != CURLE_OK) {
         switch (curl_code) {
@@ -583,11 +585,26 @@ static char *json_object_body(const char *const *kv, size_t n, cb_error_t *err)
     return b.p;
 }
 
+/* Epoch milliseconds as RFC 3339 UTC with milliseconds, into buf. */
+static void format_rfc3339(int64_t ms, char *buf, size_t size)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    size_t n = 0;
+
+    if (gmtime_r(&t, &tm))
+        n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (n && n + 6 < size)
+        snprintf(buf + n, size - n, ".%03dZ", (int)(ms % 1000));
+    else
+        snprintf(buf, size, "1970-01-01T00:00:00Z");
+}
+
 /* Builds the job's URL and body from its request. */
 static int job_prepare(cb_ca_client_t *c, ca_job_t *j, cb_error_t *err)
 {
     cb_ca_req_t *r = j->req;
-    char url[URL_MAX];
+    char url[URL_MAX], page[16] = "", since[32] = "";
     const char *kv[8];
     size_t n_kv = 0;
     int bad = 0, n;
@@ -595,8 +612,31 @@ static int job_prepare(cb_ca_client_t *c, ca_job_t *j, cb_error_t *err)
     n = snprintf(url, sizeof(url), "%s/v1", c->base_url);
     if (n < 0 || (size_t)n >= sizeof(url))
         return cb_error_set(err, CB_ERR_CONFIG, "ca.url: longer than %d bytes", URL_MAX - 4);
+    if ((r->op == CB_CA_LOOKUP || r->op == CB_CA_DEVICES) &&
+        (r->page_size < 0 || r->page_size > CB_CA_PAGE_SIZE_MAX))
+        return cb_error_set(err, CB_ERR_INVALID, "%s: page_size must be 1..%d", op_names[r->op],
+                            CB_CA_PAGE_SIZE_MAX);
+    if (r->page_size > 0 || r->cursor) {
+        snprintf(page, sizeof(page), "%d", r->page_size ? r->page_size : CB_CA_PAGE_SIZE_DEFAULT);
+        if (r->changed_since_ms > 0)
+            format_rfc3339(r->changed_since_ms, since, sizeof(since));
+    }
     switch (r->op) {
     case CB_CA_LOOKUP:
+        if (r->page_size > 0 || r->cursor) {
+            bad = url_segment(url, sizeof(url), "certificates") ||
+                  url_query(url, sizeof(url), "holder_type",
+                            r->any_holder_type ? NULL : holder_type_name(r->holder_type)) ||
+                  url_query(url, sizeof(url), "holder_id", r->holder_id) ||
+                  url_query(url, sizeof(url), "org_code", r->org_code) ||
+                  url_query(url, sizeof(url), "province", r->province) ||
+                  url_query(url, sizeof(url), "status",
+                            r->status_filter ? r->status_filter : "active") ||
+                  url_query(url, sizeof(url), "changed_since", since[0] ? since : NULL) ||
+                  url_query(url, sizeof(url), "page_size", page) ||
+                  url_query(url, sizeof(url), "cursor", r->cursor);
+            break;
+        }
         if (!r->holder_id && !r->org_code)
             return cb_error_set(err, CB_ERR_INVALID, "lookup needs holder_id or org_code");
         bad = url_segment(url, sizeof(url), "certificates") ||
@@ -604,6 +644,25 @@ static int job_prepare(cb_ca_client_t *c, ca_job_t *j, cb_error_t *err)
               url_query(url, sizeof(url), "holder_id", r->holder_id) ||
               url_query(url, sizeof(url), "org_code", r->org_code) ||
               url_query(url, sizeof(url), "status", "active");
+        break;
+    case CB_CA_DEVICES:
+        if (!page[0])
+            snprintf(page, sizeof(page), "%d", CB_CA_PAGE_SIZE_DEFAULT);
+        bad = url_segment(url, sizeof(url), "devices") ||
+              url_query(url, sizeof(url), "status", r->status_filter) ||
+              url_query(url, sizeof(url), "org_code", r->org_code) ||
+              url_query(url, sizeof(url), "page_size", page) ||
+              url_query(url, sizeof(url), "cursor", r->cursor);
+        break;
+    case CB_CA_RETURNED:
+        bad = url_segment(url, sizeof(url), "devices") ||
+              url_segment(url, sizeof(url), r->device_id) ||
+              url_segment(url, sizeof(url), "returned");
+        if (r->returned_at_ms > 0) {
+            format_rfc3339(r->returned_at_ms, since, sizeof(since));
+            kv[0] = "returned_at", kv[1] = since;
+            n_kv = 1;
+        }
         break;
     case CB_CA_CHANGE_INFO:
         if (!r->subject)
@@ -647,7 +706,8 @@ static int job_prepare(cb_ca_client_t *c, ca_job_t *j, cb_error_t *err)
     if (bad)
         return cb_error_set(err, CB_ERR_INVALID, "%s: missing path parameter or URL too long",
                             op_names[r->op]);
-    if (r->op != CB_CA_LOOKUP && r->op != CB_CA_REQUEST && r->op != CB_CA_HEALTH) {
+    if (r->op != CB_CA_LOOKUP && r->op != CB_CA_REQUEST && r->op != CB_CA_HEALTH &&
+        r->op != CB_CA_DEVICES) {
         if (!(j->body = json_object_body(kv, n_kv, err)))
             return -1;
         if (!r->idempotency_key[0] || strnlen(r->idempotency_key, 65) > 64)
@@ -870,12 +930,61 @@ static int parse_certs(cb_ca_req_t *r, const cb_json_t *j, int root)
         }
         ct->device_id = jdup(j, item, "device_id");
         ct->status = jdup(j, item, "status");
+        ct->holder_type = jdup(j, item, "holder_type");
         ct->holder_id = jdup(j, item, "holder_id");
         ct->org_code = jdup(j, item, "org_code");
         ct->not_before_ms = time_ms(j, cb_json_get(j, item, "not_before"));
         ct->not_after_ms = time_ms(j, cb_json_get(j, item, "not_after"));
         r->cert_count++;
     }
+    return 0;
+}
+
+/* Fills req->devices from a GET /v1/devices answer. */
+static int parse_devices(cb_ca_req_t *r, const cb_json_t *j, int root)
+{
+    int list = cb_json_get(j, root, "devices"), item;
+    size_t i, n;
+
+    if (cb_json_type(j, list) != CB_JSON_ARRAY || j->tok[list].count > CERTS_MAX)
+        return -1;
+    if ((n = j->tok[list].count) == 0)
+        return 0;
+    if (!(r->devices = calloc(n, sizeof(*r->devices))))
+        return -1;
+    for (i = 0, item = list + 1; i < n; i++, item = (int)j->tok[item].end) {
+        cb_ca_device_t *d = &r->devices[r->device_count];
+        if (!(d->device_id = jdup(j, item, "device_id")))
+            return -1;
+        d->status = jdup(j, item, "status");
+        d->holder_type = jdup(j, item, "holder_type");
+        d->holder_id = jdup(j, item, "holder_id");
+        d->org_code = jdup(j, item, "org_code");
+        d->subject = jdup(j, item, "subject");
+        d->recalled_at_ms = time_ms(j, cb_json_get(j, item, "recalled_at"));
+        d->returned_at_ms = time_ms(j, cb_json_get(j, item, "returned_at"));
+        r->device_count++;
+    }
+    return 0;
+}
+
+/* The page members of a LOOKUP or DEVICES answer: next_cursor (at most
+ * CB_CA_CURSOR_MAX bytes) and total. -1 when next_cursor is not a string
+ * of that size. */
+static int parse_page(cb_ca_req_t *r, const cb_json_t *j, int root)
+{
+    int nc = cb_json_get(j, root, "next_cursor"), tot = cb_json_get(j, root, "total");
+    size_t len = 0;
+
+    if (nc >= 0 && !cb_json_is_null(j, nc)) {
+        if (cb_json_type(j, nc) != CB_JSON_STRING ||
+            !(r->next_cursor = cb_json_strdup(j, nc, &len)))
+            return -1;
+        if (len == 0 || len > CB_CA_CURSOR_MAX)
+            return -1;
+    }
+    if (cb_json_type(j, tot) == CB_JSON_INTEGER && cb_json_integer(j, tot) > 0)
+        r->total = cb_json_integer(j, tot);
     return 0;
 }
 
@@ -1042,9 +1151,16 @@ static void answer_fill(cb_ca_req_t *r, cb_ca_class_t k, long status, const cb_j
         free(ec);
         free(detail);
     } else if (r->op == CB_CA_LOOKUP && k == CB_CA_SUCCESS) {
-        if (!j || parse_certs(r, j, 0) < 0) {
+        if (!j || parse_certs(r, j, 0) < 0 || parse_page(r, j, 0) < 0) {
             r->klass = CB_CA_PERMANENT;
-            set_error(r, "invalid_answer", "the lookup answer has no valid certificates list");
+            set_error(r, "invalid_answer",
+                      "the lookup answer has no valid certificates list or next_cursor");
+        }
+    } else if (r->op == CB_CA_DEVICES && k == CB_CA_SUCCESS) {
+        if (!j || parse_devices(r, j, 0) < 0 || parse_page(r, j, 0) < 0) {
+            r->klass = CB_CA_PERMANENT;
+            set_error(r, "invalid_answer",
+                      "the devices answer has no valid devices list or next_cursor");
         }
     } else if (j && result >= 0) {
         r->new_serial = jdup(j, result, "new_serial");
@@ -1365,13 +1481,18 @@ static bool take_done(cb_ca_client_t *c, cb_ca_req_t *req)
     return false;
 }
 
+void cb_ca_wait(cb_ca_client_t *c, cb_ca_req_t *req)
+{
+    /* other requests finishing meanwhile stay in the done queue */
+    while (!take_done(c, req))
+        turn(c, cb_clock_mono_ms() + 100, false);
+}
+
 int cb_ca_call(cb_ca_client_t *c, cb_ca_req_t *req, cb_error_t *err)
 {
     if (cb_ca_submit(c, req, err) < 0)
         return -1;
-    /* other requests finishing meanwhile stay in the done queue */
-    while (!take_done(c, req))
-        turn(c, cb_clock_mono_ms() + 100, false);
+    cb_ca_wait(c, req);
     return 0;
 }
 
@@ -1384,10 +1505,25 @@ void cb_ca_req_clear(cb_ca_req_t *req)
         free(req->certs[i].subject);
         free(req->certs[i].device_id);
         free(req->certs[i].status);
+        free(req->certs[i].holder_type);
         free(req->certs[i].holder_id);
         free(req->certs[i].org_code);
     }
     free(req->certs);
+    for (i = 0; i < req->device_count; i++) {
+        free(req->devices[i].device_id);
+        free(req->devices[i].status);
+        free(req->devices[i].holder_type);
+        free(req->devices[i].holder_id);
+        free(req->devices[i].org_code);
+        free(req->devices[i].subject);
+    }
+    free(req->devices);
+    free(req->next_cursor);
+    req->devices = NULL;
+    req->device_count = 0;
+    req->next_cursor = NULL;
+    req->total = 0;
     free(req->new_serial);
     free(req->request_id_out);
     free(req->error_code);

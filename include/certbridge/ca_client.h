@@ -17,6 +17,7 @@
 #ifndef CB_CA_CLIENT_H
 #define CB_CA_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,8 +34,17 @@ typedef enum cb_ca_op {
     CB_CA_RECALL,      /* POST /v1/devices/{device_id}/recall */
     CB_CA_ISSUE,       /* POST /v1/certificates {holder_type, holder_id, subject} */
     CB_CA_REQUEST,     /* GET /v1/requests/{id}: see "Polling a request" below */
-    CB_CA_HEALTH       /* GET /v1/ca.pem, for readiness */
+    CB_CA_HEALTH,      /* GET /v1/ca.pem, for readiness */
+    CB_CA_RETURNED,    /* POST /v1/devices/{device_id}/returned {"returned_at":...} */
+    CB_CA_DEVICES      /* GET /v1/devices?status=&org_code=&page_size=&cursor= (pages) */
 } cb_ca_op_t;
+
+#define CB_CA_OP_COUNT (CB_CA_DEVICES + 1)
+
+/* Pages (schemas/ca-api.yaml GET /v1/certificates, GET /v1/devices). */
+#define CB_CA_PAGE_SIZE_DEFAULT 250 /* a page of ~250 certificates is ~130 KiB */
+#define CB_CA_PAGE_SIZE_MAX     500 /* CB_CA_BODY_MAX and CB_JSON_TOKENS_MAX (json.h) bound it */
+#define CB_CA_CURSOR_MAX        256 /* longest next_cursor accepted from a CA */
 
 typedef enum cb_ca_class {
     CB_CA_SUCCESS = 0, /* done now (2xx) */
@@ -51,9 +61,19 @@ typedef struct cb_ca_cert {
     char *device_id;
     char *status;
     int64_t not_before_ms, not_after_ms;
-    char *holder_id; /* the holder (useful for org_code lookups); may be NULL */
-    char *org_code;  /* PERSON: the organization the holder belongs to; may be NULL */
+    char *holder_type; /* ORGANIZATION | PERSON; may be NULL */
+    char *holder_id;   /* the holder (useful for org_code lookups); may be NULL */
+    char *org_code;    /* PERSON: the organization the holder belongs to; may be NULL */
 } cb_ca_cert_t;
+
+/* One recalled key token from CB_CA_DEVICES. Strings owned by the result. */
+typedef struct cb_ca_device {
+    char *device_id;
+    char *status;                           /* recalled (still out) | returned */
+    int64_t recalled_at_ms, returned_at_ms; /* returned_at_ms 0: still out */
+    char *holder_type;                      /* of the newest certificate naming it; may be NULL */
+    char *holder_id, *org_code, *subject;   /* may be NULL */
+} cb_ca_device_t;
 
 typedef struct cb_ca_req {
     /* filled by the caller; strings borrowed until the request completes */
@@ -71,6 +91,19 @@ typedef struct cb_ca_req {
     char idempotency_key[65];      /* mutating calls: cb_idempotency_key() */
     void *opaque;                  /* the caller's */
 
+    /* Pages ("Pages" below). LOOKUP with page_size > 0 or a cursor asks for
+     * one page; with both 0/NULL it is the first form of the call (one
+     * answer with every certificate, which fails with body_too_large past
+     * CB_CA_BODY_MAX). */
+    int page_size;             /* LOOKUP, DEVICES: 1..CB_CA_PAGE_SIZE_MAX */
+    const char *cursor;        /* LOOKUP, DEVICES: the previous page's next_cursor */
+    bool any_holder_type;      /* LOOKUP pages: no holder_type filter (the inventory) */
+    const char *province;      /* LOOKUP pages: the subject's L */
+    const char *status_filter; /* LOOKUP pages: active (NULL), revoked, any;
+                                * DEVICES: recalled (NULL: still out), returned, any */
+    int64_t changed_since_ms;  /* LOOKUP pages: issued or revoked since; 0 = any time */
+    int64_t returned_at_ms;    /* RETURNED: when the token came back; 0 = now (the CA's) */
+
     /* filled by the client when the request completes; owned by the request
      * until cb_ca_req_clear() */
     cb_ca_class_t klass;
@@ -81,6 +114,10 @@ typedef struct cb_ca_req {
     char *error_message;  /* problem+json "detail", or curl's message */
     cb_ca_cert_t *certs;  /* LOOKUP */
     size_t cert_count;
+    char *next_cursor;       /* LOOKUP, DEVICES pages: NULL on the last page */
+    int64_t total;           /* first LOOKUP page: certificates the walk lists; 0 untold */
+    cb_ca_device_t *devices; /* DEVICES */
+    size_t device_count;
     int attempts;
     int64_t latency_ms; /* from the first attempt's start to completion: retries and
                          * their backoff count, waiting for a free slot does not */
@@ -132,6 +169,33 @@ const cb_ca_req_t *cb_ca_probe_poll(cb_ca_client_t *c);
 /* Submits req and polls until it completes (tests, simple callers). Other
  * requests completing meanwhile are kept for later cb_ca_poll calls. */
 int cb_ca_call(cb_ca_client_t *c, cb_ca_req_t *req, cb_error_t *err);
+
+/* Drives the client until req, submitted before, completes (as cb_ca_call
+ * after its submit): other requests completing meanwhile stay queued for
+ * cb_ca_poll. req must be in flight (submitted, not yet returned). */
+void cb_ca_wait(cb_ca_client_t *c, cb_ca_req_t *req);
+
+/* Pages. A lookup of many certificates (an organization's persons for a
+ * cascade, the whole CA for `certbridge reconcile`) is asked for in pages:
+ * set page_size (and the filters), submit, and read certs; while
+ * next_cursor is not NULL, submit the same request again with cursor set to
+ * a copy of it (the request owns next_cursor: copy it before
+ * cb_ca_req_clear) and the same filters and Idempotency-Key. Memory stays
+ * bounded by one page (two when the next page is asked for while the
+ * previous is still being used, as ca_inventory.h does).
+ *   - A keyed lookup (idempotency_key set) is a snapshot page by page: the
+ *     CA stores each page under the key and its cursor, so a replay walks
+ *     the same pages. Send the same key for every page of one walk.
+ *   - A walk never lists a certificate issued after its first page was
+ *     answered (the cursor bounds it), so certificates that the caller's own
+ *     change-info calls issue meanwhile are not met again.
+ *   - A page whose answer exceeds CB_CA_BODY_MAX fails CB_CA_PERMANENT with
+ *     error_code "body_too_large": ask for the same cursor again with a
+ *     smaller page_size (ca_inventory.h halves it).
+ *   - The first page tells total when the CA does (0 otherwise).
+ * The executor keeps using the first form today; following pages there
+ * means one request per page in its chain (an executor change). The
+ * blocking iterator for commands is ca_inventory.h. */
 
 /* Frees what the client filled in req and resets the output fields. */
 void cb_ca_req_clear(cb_ca_req_t *req);

@@ -21,7 +21,19 @@
  *     name the person's organization);
  *   - open: PENDING, FAILED and REJECTED outcomes (with their error);
  *   - key tokens to return: RECALL_DEVICE outcomes SUCCEEDED or ALREADY_DONE,
- *     one per device_id.
+ *     one per device_id; those the CA recorded as returned
+ *     (cb_report_mark_returned) are no longer out;
+ *   - by event type: every outcome under its source_event_type;
+ *   - by managing agency (docs/DOMAIN.md §6), with a registry
+ *     (cb_report_set_registry, orgreg.h): an ORGANIZATION outcome under its
+ *     organization's parent (or itself at the top); a PERSON outcome of an
+ *     organization event (a cascade) under the organization of that event's
+ *     first ORGANIZATION outcome, as the person belongs to it (for a merger:
+ *     the resulting or carrier organization, as it stands in the registry:
+ *     its successor when it was merged away); a PERSON outcome of a person
+ *     event under the organization the HR export lists the person in.
+ *     Without a registry there is no agency view (an outcome does not name
+ *     the parent or a person's organization).
  */
 #ifndef CB_REPORT_H
 #define CB_REPORT_H
@@ -33,6 +45,7 @@
 
 #include "certbridge/config.h"
 #include "certbridge/error.h"
+#include "certbridge/orgreg.h"
 #include "certbridge/outcome.h"
 
 #define CB_REPORT_MAX_OUTCOMES 2000000 /* outcomes one report holds (CB_ERR_LIMIT beyond) */
@@ -53,8 +66,25 @@ typedef struct cb_report_item {
     int32_t http_status; /* 0 = no CA answer */
     int64_t processed_at_ms;
     bool emergency_signing_allowed;
-    size_t group; /* index into cb_report_groups() */
+    size_t group;           /* index into cb_report_groups() */
+    size_t agency;          /* index into cb_report_agencies(), when there are any */
+    int64_t returned_at_ms; /* tokens: when the CA recorded its return; 0 = still out */
 } cb_report_item_t;
+
+/* A managing agency, or a source event type, with its outcomes' counts. */
+typedef struct cb_report_agency {
+    const char *code; /* NULL when known by name only */
+    const char *name;
+    size_t counts[CB_ACTION_COUNT][CB_STATUS_COUNT];
+    size_t total;
+    size_t tokens_out; /* key tokens recalled and not returned */
+} cb_report_agency_t;
+
+typedef struct cb_report_event_type {
+    const char *type; /* source_event_type, e.g. MERGED, DEPARTED */
+    size_t counts[CB_ACTION_COUNT][CB_STATUS_COUNT];
+    size_t total;
+} cb_report_event_type_t;
 
 /* A row group: one organization, or the personal certificates of one kind
  * of person event. */
@@ -75,6 +105,20 @@ void cb_report_destroy(cb_report_t *r);
  * CB_ERR_LIMIT past CB_REPORT_MAX_OUTCOMES, CB_ERR_NOMEM, or CB_ERR_INVALID
  * for an action or status out of range. Not after cb_report_finish. */
 int cb_report_add(cb_report_t *r, const cb_outcome_t *o, cb_error_t *err);
+
+/* The registry the managing agencies come from (borrowed, finished; it
+ * must outlive the report). Before cb_report_finish; NULL = none. */
+void cb_report_set_registry(cb_report_t *r, const cb_orgreg_t *reg);
+
+/* Records that the CA has the token device_id back (at returned_at_ms):
+ * the tokens' list then shows it returned and no longer counts it out. Also
+ * notes that returns were asked for (cb_report_returns_checked). Before
+ * cb_report_finish; CB_ERR_NOMEM. */
+int cb_report_mark_returned(cb_report_t *r, const char *device_id, int64_t returned_at_ms,
+                            cb_error_t *err);
+/* Notes that the CA was asked for returned tokens (even when it had none). */
+void cb_report_set_returns_checked(cb_report_t *r);
+bool cb_report_returns_checked(const cb_report_t *r);
 
 /* Counts a message of the topic that did not decode as an outcome. */
 void cb_report_add_undecodable(cb_report_t *r);
@@ -97,6 +141,14 @@ size_t cb_report_undecodable(const cb_report_t *r);
 const cb_report_group_t *cb_report_groups(const cb_report_t *r, size_t *n);
 const cb_report_item_t *const *cb_report_open(const cb_report_t *r, size_t *n);
 const cb_report_item_t *const *cb_report_tokens(const cb_report_t *r, size_t *n);
+/* Tokens of cb_report_tokens not returned (all of them unless returns were
+ * marked). */
+size_t cb_report_tokens_out(const cb_report_t *r);
+/* The managing agencies (by code, then named ones by name; none without a
+ * registry) and the source event types (organization types, then person
+ * types, in the contract's order). */
+const cb_report_agency_t *cb_report_agencies(const cb_report_t *r, size_t *n);
+const cb_report_event_type_t *cb_report_event_types(const cb_report_t *r, size_t *n);
 
 /* Where the outcomes came from, printed in the headings. */
 typedef struct cb_report_source {

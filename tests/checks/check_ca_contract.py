@@ -67,8 +67,8 @@ def main():
         errors.append("GET /v1/requests/{id}: its state is not a RequestState")
 
     paths = re.findall(r"^  (/v1/[^:]*):\n", contract, re.M)
-    if len(paths) < 9:
-        errors.append("expected at least 9 paths in ca-api.yaml, found %d" % len(paths))
+    if len(paths) < 11:
+        errors.append("expected at least 11 paths in ca-api.yaml, found %d" % len(paths))
     server = open(os.path.join(root, "refca", "server.c"), encoding="utf-8").read()
     for p in paths:
         for seg in re.findall(r"/([a-z.\-]+)(?=/|$)", p):
@@ -76,6 +76,38 @@ def main():
                 continue
             if '"%s"' % seg not in server:
                 errors.append("path %s: segment %r is not routed in refca/server.c" % (p, seg))
+
+    # the query parameters of the listing calls are read by refca, and refca
+    # reads none the contract does not list
+    for path in ("/v1/certificates", "/v1/devices"):
+        m = re.search(r"^  %s:\n    get:\n((?:      .*\n|\n)*)" % re.escape(path), contract, re.M)
+        if not m:
+            errors.append("GET %s not found in ca-api.yaml" % path)
+            continue
+        params = set(re.findall(r"- name: ([a-z_]+)\n\s+in: query", m.group(1)))
+        if len(params) < 4:
+            errors.append("GET %s: found only %d query parameters" % (path, len(params)))
+        for name in sorted(params):
+            if 'query(q, "%s")' % name not in server and 'query(&q, "%s")' % name not in server:
+                errors.append("GET %s: query parameter %s is not read by refca/server.c"
+                              % (path, name))
+    read = set(re.findall(r'query\(&?q, "([a-z_]+)"\)', server))
+    listed = set(re.findall(r"- name: ([a-z_]+)\n\s+in: query", contract))
+    for name in sorted(read - listed):
+        errors.append("refca/server.c reads the query parameter %s, which ca-api.yaml does not "
+                      "list" % name)
+
+    # the operations of the ledger and of requests are refca's op names
+    ca_c = open(os.path.join(root, "refca", "ca.c"), encoding="utf-8").read()
+    ops = re.search(r"op_names\[\] = \{([^}]*)\}", ca_c)
+    refca_ops = set(re.findall(r'"([a-z-]+)"', ops.group(1))) if ops else set()
+    if len(refca_ops) < 5:
+        errors.append("found only %d operations in refca/ca.c op_names" % len(refca_ops))
+    for enum in re.findall(r"op: \{type: string, enum: \[([^\]]*)\]\}", contract):
+        contract_ops = {c.strip() for c in enum.split(",")}
+        if contract_ops != refca_ops:
+            errors.append("ca-api.yaml op enum %s differs from refca's operations %s"
+                          % (sorted(contract_ops), sorted(refca_ops)))
 
     for m in re.finditer(r"^  (/v1/[^:]*):\n((?:    .*\n|\n)*)", contract, re.M):
         body = m.group(2)

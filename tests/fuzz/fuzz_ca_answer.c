@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 3 || size - 3 > CB_CA_BODY_MAX)
         return 0;
     memset(&r, 0, sizeof(r));
-    r.op = (cb_ca_op_t)(data[0] % (CB_CA_HEALTH + 1));
+    r.op = (cb_ca_op_t)(data[0] % CB_CA_OP_COUNT);
     r.reason = CB_REASON_NONE;
     status = 100 + ((data[1] << 8 | data[2]) % 500);
     cb_ca_answer_parse(&r, status, (const char *)data + 3, size - 3);

@@ -27,6 +27,8 @@ static void test_classify_http(void **state)
         {200, NULL, CB_CA_SUCCESS},
         {200, "ALREADY_REVOKED", CB_CA_ALREADY},
         {200, "ALREADY_RECALLED", CB_CA_ALREADY},
+        {200, "ALREADY_RETURNED", CB_CA_ALREADY},
+        {200, "RETURNED", CB_CA_SUCCESS},
         {200, "ALREADY_DONE", CB_CA_ALREADY},
         {409, "ALREADY_REVOKED", CB_CA_ALREADY},
         {409, "CERTIFICATE_NOT_ACTIVE", CB_CA_PERMANENT},
@@ -68,6 +70,75 @@ static void parse_poll(cb_ca_req_t *r, long status, const char *body)
     r->request_id = "REQ-01";
     cb_ca_answer_parse(r, status, body, strlen(body));
     assert_int_equal(r->http_status, status);
+}
+
+/* Pages: next_cursor and total of a lookup page, the tokens of a devices
+ * page, and answers that break the page's rules. */
+static void test_pages(void **state)
+{
+    cb_ca_req_t r;
+    char body[600];
+
+    (void)state;
+    memset(&r, 0, sizeof(r));
+    r.op = CB_CA_LOOKUP;
+    r.page_size = 2;
+    snprintf(body, sizeof(body),
+             "{\"certificates\":[{\"serial\":\"0A\",\"holder_type\":\"PERSON\",\"holder_id\":"
+             "\"P-1\",\"subject\":\"CN=A,C=VN\",\"status\":\"active\"}],\"page_size\":2,"
+             "\"next_cursor\":\"c1-7.900.0badcafe\",\"total\":901}");
+    cb_ca_answer_parse(&r, 200, body, strlen(body));
+    assert_int_equal(r.klass, CB_CA_SUCCESS);
+    assert_int_equal(r.cert_count, 1);
+    assert_string_equal(r.certs[0].holder_type, "PERSON");
+    assert_string_equal(r.next_cursor, "c1-7.900.0badcafe");
+    assert_int_equal(r.total, 901);
+    cb_ca_req_clear(&r);
+    assert_null(r.next_cursor);
+    assert_int_equal(r.total, 0);
+
+    /* the last page: no cursor */
+    r.op = CB_CA_LOOKUP;
+    snprintf(body, sizeof(body), "{\"certificates\":[],\"next_cursor\":null}");
+    cb_ca_answer_parse(&r, 200, body, strlen(body));
+    assert_int_equal(r.klass, CB_CA_SUCCESS);
+    assert_null(r.next_cursor);
+    cb_ca_req_clear(&r);
+
+    /* a cursor that is not a string, or longer than CB_CA_CURSOR_MAX */
+    r.op = CB_CA_LOOKUP;
+    snprintf(body, sizeof(body), "{\"certificates\":[],\"next_cursor\":7}");
+    cb_ca_answer_parse(&r, 200, body, strlen(body));
+    assert_int_equal(r.klass, CB_CA_PERMANENT);
+    assert_string_equal(r.error_code, "invalid_answer");
+    cb_ca_req_clear(&r);
+    r.op = CB_CA_LOOKUP;
+    snprintf(body, sizeof(body), "{\"certificates\":[],\"next_cursor\":\"%0300d\"}", 1);
+    cb_ca_answer_parse(&r, 200, body, strlen(body));
+    assert_int_equal(r.klass, CB_CA_PERMANENT);
+    cb_ca_req_clear(&r);
+
+    r.op = CB_CA_DEVICES;
+    snprintf(
+        body, sizeof(body),
+        "{\"devices\":[{\"device_id\":\"TK-1\",\"status\":\"recalled\",\"recalled_at\":"
+        "\"2025-07-01T00:00:00Z\",\"holder_type\":\"PERSON\",\"holder_id\":\"P-1\","
+        "\"org_code\":\"000.00.01.H54\"},{\"device_id\":\"TK-2\",\"status\":\"returned\","
+        "\"recalled_at\":\"2025-07-01T00:00:00Z\",\"returned_at\":\"2025-07-03T00:00:00Z\"}]}");
+    cb_ca_answer_parse(&r, 200, body, strlen(body));
+    assert_int_equal(r.klass, CB_CA_SUCCESS);
+    assert_int_equal(r.device_count, 2);
+    assert_string_equal(r.devices[0].org_code, "000.00.01.H54");
+    assert_int_equal(r.devices[0].recalled_at_ms, 1751328000000LL);
+    assert_int_equal(r.devices[0].returned_at_ms, 0);
+    assert_int_equal(r.devices[1].returned_at_ms - r.devices[1].recalled_at_ms, 2 * 86400000LL);
+    assert_null(r.devices[1].holder_id);
+    cb_ca_req_clear(&r);
+    r.op = CB_CA_DEVICES;
+    snprintf(body, sizeof(body), "{\"devices\":[{\"status\":\"recalled\"}]}");
+    cb_ca_answer_parse(&r, 200, body, strlen(body));
+    assert_int_equal(r.klass, CB_CA_PERMANENT); /* a token without its id */
+    cb_ca_req_clear(&r);
 }
 
 /* The states of a polled request (ca_client.h, "Polling a request"). */
@@ -496,7 +567,7 @@ int main(void)
         cmocka_unit_test(test_classify_transport),  cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_retry_after),         cmocka_unit_test(test_config_checks),
         cmocka_unit_test(test_unreachable_retries), cmocka_unit_test(test_probe_apart),
-        cmocka_unit_test(test_probe_hanging_ca),
+        cmocka_unit_test(test_probe_hanging_ca),    cmocka_unit_test(test_pages),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

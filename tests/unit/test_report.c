@@ -239,50 +239,76 @@ static void test_open_and_tokens(void **state)
 }
 
 static const char expected_table[] =
-    "certbridge report: topic pki.certificate-outcomes (3 partitions, read_committed), "
-    "2026-01-01 00:00 UTC\n"
+    "certbridge report: topic pki.certificate-outcomes (3 partitions, read_committed), 2026-01-01 "
+    "00:00 UTC\n"
     "14 outcomes of 8 events: 10 done (71.4%), 1 pending, 1 failed, 1 rejected, 1 need review\n"
     "(1 duplicate outcomes counted once, 0 messages that are not outcomes)\n"
     "\n"
     "By action and status\n"
     "ACTION         TOTAL  SUCCEEDED  ALREADY_DONE  PENDING  REJECTED  FAILED  SKIPPED  "
     "NEEDS_REVIEW\n"
-    "CHANGE_INFO        4          2             -        1         -       -        1  "
-    "           -\n"
-    "REVOKE             4          2             1        -         -       1        -  "
-    "           -\n"
-    "RETAIN             1          1             -        -         -       -        -  "
-    "           -\n"
-    "RECALL_DEVICE      4          1             2        -         1       -        -  "
-    "           -\n"
-    "REVIEW             1          -             -        -         -       -        -  "
-    "           1\n"
-    "ALL               14          6             3        1         1       1        1  "
-    "           1\n"
+    "CHANGE_INFO        4          2             -        1         -       -        1             "
+    "-\n"
+    "REVOKE             4          2             1        -         -       1        -             "
+    "-\n"
+    "RETAIN             1          1             -        -         -       -        -             "
+    "-\n"
+    "RECALL_DEVICE      4          1             2        -         1       -        -             "
+    "-\n"
+    "REVIEW             1          -             -        -         -       -        -             "
+    "1\n"
+    "ALL               14          6             3        1         1       1        1             "
+    "1\n"
     "\n"
     "By organization (personal certificates of person events: by event type)\n"
     "ORGANIZATION                         ACTION         TOTAL  SUCCEEDED  ALREADY_DONE  PENDING  "
     "REJECTED  FAILED  SKIPPED  NEEDS_REVIEW\n"
-    "000.00.01.H19 Sở Tài chính           RETAIN             1          1             -        -  "
-    "       -       -        -             -\n"
-    "000.00.08.H19 Sở Kế hoạch và Đầu tư  REVOKE             2          1             1        -  "
-    "       -       -        -             -\n"
-    "                                     RECALL_DEVICE      2          1             1        -  "
-    "       -       -        -             -\n"
-    "000.00.09.H19 Phòng Nội vụ           REVOKE             1          -             -        -  "
-    "       -       1        -             -\n"
-    "                                     RECALL_DEVICE      1          -             -        -  "
-    "       1       -        -             -\n"
-    "000.00.10.H19 Trung tâm Y tế         CHANGE_INFO        2          1             -        1  "
-    "       -       -        -             -\n"
-    "personal certificates: TRANSFERRED   CHANGE_INFO        2          1             -        -  "
-    "       -       -        1             -\n"
-    "personal certificates: DEPARTED      REVOKE             1          1             -        -  "
-    "       -       -        -             -\n"
-    "                                     RECALL_DEVICE      1          -             1        -  "
-    "       -       -        -             -\n"
-    "personal certificates: JOINED        REVIEW             1          -             -        -  "
-    "       -       -        -             1\n"
+    "000.00.01.H19 Sở Tài chính           RETAIN             1          1             -        -   "
+    "      -       -        -             -\n"
+    "000.00.08.H19 Sở Kế hoạch và Đầu tư  REVOKE             2          1             1        -   "
+    "      -       -        -             -\n"
+    "                                     RECALL_DEVICE      2          1             1        -   "
+    "      -       -        -             -\n"
+    "000.00.09.H19 Phòng Nội vụ           REVOKE             1          -             -        -   "
+    "      -       1        -             -\n"
+    "                                     RECALL_DEVICE      1          -             -        -   "
+    "      1       -        -             -\n"
+    "000.00.10.H19 Trung tâm Y tế         CHANGE_INFO        2          1             -        1   "
+    "      -       -        -             -\n"
+    "personal certificates: TRANSFERRED   CHANGE_INFO        2          1             -        -   "
+    "      -       -        1             -\n"
+    "personal certificates: DEPARTED      REVOKE             1          1             -        -   "
+    "      -       -        -             -\n"
+    "                                     RECALL_DEVICE      1          -             1        -   "
+    "      -       -        -             -\n"
+    "personal certificates: JOINED        REVIEW             1          -             -        -   "
+    "      -       -        -             1\n"
+    "\n"
+    "By event type\n"
+    "EVENT TYPE   ACTION         TOTAL  SUCCEEDED  ALREADY_DONE  PENDING  REJECTED  FAILED  "
+    "SKIPPED  NEEDS_REVIEW\n"
+    "MERGED       REVOKE             1          1             -        -         -       -        "
+    "-             -\n"
+    "             RETAIN             1          1             -        -         -       -        "
+    "-             -\n"
+    "             RECALL_DEVICE      1          1             -        -         -       -        "
+    "-             -\n"
+    "RENAMED      CHANGE_INFO        2          1             -        1         -       -        "
+    "-             -\n"
+    "DISSOLVED    REVOKE             2          -             1        -         -       1        "
+    "-             -\n"
+    "             RECALL_DEVICE      2          -             1        -         1       -        "
+    "-             -\n"
+    "TRANSFERRED  CHANGE_INFO        2          1             -        -         -       -        "
+    "1             -\n"
+    "DEPARTED     REVOKE             1          1             -        -         -       -        "
+    "-             -\n"
+    "             RECALL_DEVICE      1          -             1        -         -       -        "
+    "-             -\n"
+    "JOINED       REVIEW             1          -             -        -         -       -        "
+    "-             1\n"
+    "\n"
+    "By managing agency: needs the organization registry (--registry FILE)\n"
     "\n"
     "Still open (PENDING, FAILED, REJECTED): 3\n"
     "STATUS    EVENT    ACTION         HOLDER                      ERROR\n"
@@ -292,11 +318,11 @@ static const char expected_table[] =
     "such token\n"
     "PENDING   e-org-3  CHANGE_INFO    HR-1 Nguyễn Văn An          HTTP 202, CA request req-7\n"
     "\n"
-    "Key tokens to return to the Department of Digital Certification and Information Security: "
-    "2\n"
-    "TOKEN  HOLDER                 EVENT\n"
-    "TK-08  Sở Kế hoạch và Đầu tư  e-org-1\n"
-    "TK-P3  Lê Hoàng Cường         e-p-2\n";
+    "Key tokens to return to the Department of Digital Certification and Information Security: 2\n"
+    "2 still out (returns not checked: --tokens-from-ca asks the CA)\n"
+    "TOKEN  HOLDER                 MANAGING AGENCY  EVENT    DAYS OUT\n"
+    "TK-08  Sở Kế hoạch và Đầu tư  -                e-org-1         0\n"
+    "TK-P3  Lê Hoàng Cường         -                e-p-2           0\n";
 
 static void test_table_exact(void **state)
 {
@@ -326,7 +352,7 @@ static void test_table_alignment(void **state)
         size_t k;
         if (strncmp(line, "ORGANIZATION", 12) == 0)
             in_orgs = true;
-        else if (!*line || strncmp(line, "Still open", 10) == 0)
+        else if (!*line || strncmp(line, "By event type", 13) == 0)
             in_orgs = false;
         if (!in_orgs)
             continue;
@@ -389,6 +415,86 @@ static void test_json(void **state)
     json_decref(doc);
     free(out);
     cb_report_destroy(r);
+}
+
+/* With a registry: the managing agency of each outcome (docs/DOMAIN.md §6);
+ * with returns from the CA: tokens still out, per agency. */
+static void test_agencies_and_returns(void **state)
+{
+    static const char reg_text[] =
+        "{\"code\":\"000.00.00.H19\",\"name\":\"Ủy ban nhân dân tỉnh Đồng Nai\",\"province\":"
+        "\"Tỉnh Đồng Nai\"}\n"
+        "{\"code\":\"000.00.01.H19\",\"name\":\"Sở Tài chính\",\"parent_code\":\"000.00.00.H19\","
+        "\"province\":\"Tỉnh Đồng Nai\"}\n"
+        "{\"code\":\"000.00.08.H19\",\"status\":\"MERGED\",\"successor\":\"000.00.01.H19\","
+        "\"parent_code\":\"000.00.00.H19\"}\n"
+        "{\"code\":\"000.00.09.H19\",\"status\":\"DISSOLVED\",\"parent_code\":\"000.00.70.H19\","
+        "\"parent_name\":\"UBND huyện Nhơn Trạch\"}\n"
+        "{\"code\":\"000.00.10.H19\",\"name\":\"Trung tâm Y tế\",\"parent_code\":"
+        "\"000.00.01.H19\",\"province\":\"Tỉnh Đồng Nai\"}\n"
+        "{\"person_id\":\"HR-2\",\"org_code\":\"000.00.10.H19\"}\n"
+        "{\"person_id\":\"HR-3\",\"org_code\":\"000.00.08.H19\"}\n";
+    cb_outcome_t o[N_FIX];
+    cb_orgreg_t *reg = cb_orgreg_new();
+    cb_report_t *r = cb_report_new();
+    const cb_report_agency_t *ag;
+    const cb_report_event_type_t *ty;
+    cb_error_t err;
+    size_t n, i;
+    char *out;
+
+    (void)state;
+    assert_int_equal(cb_orgreg_load(reg, "reg", reg_text, strlen(reg_text), CB_ORGREG_JSONL, &err),
+                     0);
+    assert_int_equal(cb_orgreg_finish(reg, &err), 0);
+    fixture(o);
+    for (i = 0; i < N_FIX; i++)
+        assert_int_equal(cb_report_add(r, &o[i], &err), 0);
+    clear(o, N_FIX);
+    cb_report_set_registry(r, reg);
+    assert_int_equal(cb_report_mark_returned(r, "TK-P3", T0 - 86400000, &err), 0);
+    assert_int_equal(cb_report_finish(r, &err), 0);
+
+    ag = cb_report_agencies(r, &n);
+    /* 000.00.00.H19: Sở Tài chính (01) and Sở KH&ĐT (08) are its subordinates;
+     * 000.00.01.H19: the Trung tâm Y tế (10), and HR-3, whose organization 08
+     * merged into 01; 000.00.10.H19: HR-1 of its cascade, and HR-2;
+     * 000.00.70.H19: the dissolved 09's parent; unknown: HR-4, HR-5 */
+    assert_int_equal(n, 5);
+    assert_string_equal(ag[0].code, "000.00.00.H19");
+    assert_int_equal(ag[0].total, 5); /* 01 RETAIN, 08 x4 */
+    assert_string_equal(ag[1].code, "000.00.01.H19");
+    assert_string_equal(ag[1].name, "Sở Tài chính");
+    assert_int_equal(ag[1].total, 3);      /* 10 CHANGE_INFO, HR-3 x2 */
+    assert_int_equal(ag[1].tokens_out, 0); /* HR-3's TK-P3 came back */
+    assert_string_equal(ag[2].code, "000.00.10.H19");
+    assert_int_equal(ag[2].total, 2); /* HR-1, and HR-2 counted once */
+    assert_string_equal(ag[3].code, "000.00.70.H19");
+    assert_string_equal(ag[3].name, "UBND huyện Nhơn Trạch");
+    assert_int_equal(ag[3].counts[CB_ACTION_REVOKE][CB_STATUS_FAILED], 1);
+    assert_null(ag[4].code);
+    assert_int_equal(ag[4].total, 2);
+    assert_int_equal(ag[0].tokens_out, 1); /* TK-08 */
+    assert_int_equal(cb_report_tokens_out(r), 1);
+    assert_true(cb_report_returns_checked(r));
+    ty = cb_report_event_types(r, &n);
+    assert_int_equal(n, 6);
+    assert_string_equal(ty[0].type, "MERGED");
+    assert_string_equal(ty[5].type, "JOINED");
+    assert_int_equal(ty[3].counts[CB_ACTION_CHANGE_INFO][CB_STATUS_SKIPPED], 1); /* TRANSFERRED */
+    out = render(r, 0);
+    assert_non_null(strstr(out, "By managing agency (the agency whose head signs the requests)\n"
+                                "MANAGING AGENCY"));
+    assert_non_null(strstr(out, "1 still out, returns as the CA recorded them\n"));
+    assert_non_null(strstr(out, "TK-P3  Lê Hoàng Cường         000.00.01.H19 Sở Tài chính    "));
+    assert_non_null(strstr(out, "e-p-2    returned\n"));
+    free(out);
+    out = render(r, 2);
+    assert_non_null(strstr(out, "<table id=\"by-agency\">"));
+    assert_non_null(strstr(out, "<tr data-returned=\"true\"><td><code>TK-P3</code>"));
+    free(out);
+    cb_report_destroy(r);
+    cb_orgreg_destroy(reg);
 }
 
 /* Counts the occurrences of needle in hay. */
@@ -612,6 +718,7 @@ int main(void)
         cmocka_unit_test(test_table_exact),
         cmocka_unit_test(test_table_alignment),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_agencies_and_returns),
         cmocka_unit_test(test_html),
         cmocka_unit_test(test_unsafe_text),
         cmocka_unit_test(test_long_error),
