@@ -454,7 +454,8 @@ static void test_async_expired(void **state)
 }
 
 /* POLLS_DIR: due at once, a request stays PENDING through exactly its first
- * three polls, unapplied meanwhile; the fourth poll finds it COMPLETED. */
+ * three polls, unapplied until the third; the fourth poll finds it
+ * COMPLETED. */
 static void test_async_min_polls(void **state)
 {
     cb_ca_client_t *c = ct_client(polls_dir, NULL);
@@ -483,10 +484,14 @@ static void test_async_min_polls(void **state)
             if (q.klass != CB_CA_PENDING)
                 fail_msg("poll %d: class %d, want PENDING", i, q.klass);
             assert_string_equal(q.request_id_out, id);
-            ct_lookup(c, CB_HOLDER_PERSON, "HR-0004", &look);
-            assert_int_equal(look.cert_count, 1);
-            assert_string_equal(look.certs[0].serial, serial); /* not applied yet */
-            cb_ca_req_clear(&look);
+            if (i < 3) {
+                /* not applied yet; after the third poll the completion
+                 * timer may apply it at any moment (it is due) */
+                ct_lookup(c, CB_HOLDER_PERSON, "HR-0004", &look);
+                assert_int_equal(look.cert_count, 1);
+                assert_string_equal(look.certs[0].serial, serial);
+                cb_ca_req_clear(&look);
+            }
         } else {
             assert_int_equal(q.klass, CB_CA_SUCCESS);
             assert_non_null(q.new_serial);
