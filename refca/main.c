@@ -39,6 +39,8 @@ static const char usage[] =
     "      --drop-after RATIO    apply this share of mutating calls, then close unanswered\n"
     "      --async               mutating calls answer 202 PENDING, complete later\n"
     "      --async-delay-ms N    when PENDING requests complete (default 200)\n"
+    "      --live-lookups        lookups ignore Idempotency-Key: always the live state, never a\n"
+    "                            stored snapshot\n"
     "      --seed N              fault injection's random sequence\n"
     "      --huge-problem-holder ID  refuse change-info and revoke of ID's certificates with a\n"
     "                            422 problem+json whose detail is --huge-problem-bytes long\n"
@@ -101,6 +103,7 @@ static int cmd_serve(int argc, char **argv)
                                          {"drop-after", required_argument, NULL, 'E'},
                                          {"async", no_argument, NULL, 'a'},
                                          {"async-delay-ms", required_argument, NULL, 'd'},
+                                         {"live-lookups", no_argument, NULL, 'V'},
                                          {"seed", required_argument, NULL, 'S'},
                                          {"huge-problem-holder", required_argument, NULL, 'H'},
                                          {"huge-problem-bytes", required_argument, NULL, 'B'},
@@ -171,6 +174,9 @@ static int cmd_serve(int argc, char **argv)
             break;
         case 'd':
             o.async_delay_ms = (int)count("--async-delay-ms", optarg);
+            break;
+        case 'V':
+            o.live_lookups = true;
             break;
         case 'S':
             o.seed = (uint64_t)strtoull(optarg, NULL, 10);

@@ -29,6 +29,7 @@ typedef struct refca_server_opts {
     double drop;           /* share of calls whose connection is closed, nothing applied */
     double drop_after;     /* share of mutating calls applied, then closed unanswered */
     bool async;            /* mutating calls answer 202 PENDING and complete later */
+    bool live_lookups;     /* GET /v1/certificates ignores Idempotency-Key: the live state */
     int async_delay_ms;    /* when a PENDING request completes */
     uint64_t seed;         /* fault injection's random sequence; 0 = from the clock */
     /* --huge-problem-holder/--huge-problem-bytes: change-info and revoke of a
