@@ -356,8 +356,9 @@ static void set_paused(cb_pipeline_t *p, bool pause)
 }
 
 /* pipeline.queued_events_max (docs/ARCHITECTURE.md §5): at the bound, the
- * owned partitions that hold queued events are paused until fewer events
- * wait; the others flow. */
+ * owned partitions that hold queued events or open requests (whose next
+ * events may have to wait) are paused until fewer events wait; the others
+ * flow. */
 static void queue_bound(cb_pipeline_t *p)
 {
     size_t queued = cb_state_queued_count(p->state), i;
@@ -366,14 +367,14 @@ static void queue_bound(cb_pipeline_t *p)
     if (at != p->at_bound)
         cb_log(at ? CB_LOG_WARN : CB_LOG_INFO, "pipeline",
                at ? "%zu events wait behind open CA requests (pipeline.queued_events_max %zu): "
-                    "pausing the partitions that hold them"
+                    "pausing the partitions that hold them or open requests"
                   : "%zu events wait behind open CA requests (pipeline.queued_events_max %zu): "
                     "every partition flows again",
                queued, p->queued_max);
     p->at_bound = at;
     for (i = 0; i < p->n_owned; i++)
         p->owned[i].bound =
-            at && cb_state_part_has_queued(p->state, p->owned[i].topic, p->owned[i].partition);
+            at && cb_state_part_busy(p->state, p->owned[i].topic, p->owned[i].partition);
     apply_pauses(p);
 }
 

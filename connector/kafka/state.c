@@ -1271,6 +1271,21 @@ bool cb_state_part_has_queued(const cb_state_t *st, const char *topic, int32_t p
     return p && p->queued.n > 0;
 }
 
+bool cb_state_part_busy(const cb_state_t *st, const char *topic, int32_t partition)
+{
+    const part_t *p = part_find(st, topic, partition);
+    size_t i;
+
+    if (!p)
+        return false;
+    if (p->queued.n)
+        return true;
+    for (i = 0; i < st->n_reqs; i++)
+        if (st->reqs[i]->r.topic == p->topic && st->reqs[i]->r.partition == partition)
+            return true;
+    return false;
+}
+
 /* ---- open requests -------------------------------------------------------- */
 
 /* Adds a request node for the part's holder (created when needed). */

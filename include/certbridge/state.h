@@ -179,6 +179,10 @@ int cb_state_take_runnable(cb_state_t *st, size_t max, cb_queued_t ***out, size_
 size_t cb_state_queued_count(const cb_state_t *st);
 bool cb_state_part_has_queued(const cb_state_t *st, const char *topic, int32_t partition);
 
+/* Whether the partition holds queued events or open requests: its next
+ * events may have to wait. */
+bool cb_state_part_busy(const cb_state_t *st, const char *topic, int32_t partition);
+
 /* ---- open requests ------------------------------------------------------ */
 
 /* Opens a request for a PENDING outcome (copied; its ca_request_id names

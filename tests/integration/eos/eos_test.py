@@ -1192,7 +1192,7 @@ def scenario_big_dead_letter(s):
 
 # ---- CA requests that finish later (issue 15) ---------------------------
 
-CHAIN_SCENARIOS = {"crash", "async_crash", "async_split"}
+CHAIN_SCENARIOS = {"crash", "async_crash", "async_split", "async_bound"}
 
 
 def async_ca(s):
@@ -1368,13 +1368,49 @@ def scenario_async_split(s):
                             "found_final_by_both": len(both)})
 
 
+def scenario_async_bound(s):
+    """Issue 15: pipeline.queued_events_max at 5 with chains and the
+    asynchronous CA: events of holders with open requests wait; at the bound
+    the partitions that hold waiting events are paused (a log line says so)
+    and the rest flow; the waiting events never exceed the bound by more
+    than one batch; everything still ends final and exactly once."""
+    s.setup(ca_extra=async_ca(s))
+    batch = 50
+    a = s.start(async_conf(s, "a", "cb-a", {"pipeline.queued_events_max": "5",
+                                            "pipeline.batch_max_events": str(batch)}),
+                "a", drain_ms=4000)
+    port = port_since(s, "a", 0, a)
+    most = 0
+    while a.poll() is None:
+        q = gauge(port, "certbridge_queued_events") if port else None
+        most = max(most, int(q or 0))
+        time.sleep(0.2)
+    text = open(os.path.join(s.work, "a.log"), errors="replace").read()
+    fails = []
+
+    def expect(name, ok, detail=""):
+        log("%-34s %s %s" % (name, "ok" if ok else "FAILED", detail))
+        if not ok:
+            fails.append(name)
+    expect("paused at the bound", "pausing the partitions that hold them" in text)
+    expect("flowing again below it", "every partition flows again" in text)
+    # the batch being read when the bound was reached, and the messages read
+    # ahead while it ran (at most one batch), may still queue
+    expect("queued events within bound + 2 batches", 0 < most <= 5 + 2 * batch, str(most))
+    expect("drained with nothing open", a.returncode == 0, str(a.returncode))
+    if s.lag() != 0:
+        s.drain(async_conf(s, "a", "cb-a"), "a")
+    return fails + s.check({"queued_events_max_seen": most})
+
+
 SCENARIOS = {"ops": scenario_ops, "bulk": scenario_bulk, "crash": scenario_crash, "fence": scenario_fence,
              "split": scenario_split, "outage": scenario_outage,
              "huge_answer": scenario_huge_answer}
 SCENARIOS["probe_hang"] = scenario_probe_hang
 SCENARIOS.update(registry_missing=scenario_registry_missing,
                  registry_down=scenario_registry_down, big_dead_letter=scenario_big_dead_letter)
-SCENARIOS.update(async_crash=scenario_async_crash, async_split=scenario_async_split)
+SCENARIOS.update(async_crash=scenario_async_crash, async_split=scenario_async_split,
+                 async_bound=scenario_async_bound)
 
 
 def main():
