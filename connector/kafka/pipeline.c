@@ -9,20 +9,29 @@
  *            letter; a Schema Registry that is unavailable holds the batch
  *            here, before any CA call (partitions paused, the consumer
  *            polled), until it answers (docs/ARCHITECTURE.md §6).
- *   EXECUTE  run the CA calls. The consumer is polled so the
- *            group keeps the instance; after a second (or at once when the CA
- *            is unavailable: the batch is held) the assigned partitions are
- *            paused, and messages that still arrive are carried into the next
- *            batch.
- *   COMMIT   the batch is handed to the committer (committer.h), whose
- *            thread commits it in one transaction while this thread collects
- *            and executes the next batch; that batch is handed over only once
+ *   STATE    final outcomes of open requests found since the last batch
+ *            close them; queued events whose holders are free run first;
+ *            every work runs or waits in holder order (state.h,
+ *            docs/ARCHITECTURE.md §5). A batch may have no message.
+ *   EXECUTE  run the CA calls. Lookups answered are made durable by small
+ *            transactions (W records) before the calls that depend on them.
+ *            The consumer is polled so the group keeps the instance; after a
+ *            second (or at once when the CA is unavailable: the batch is
+ *            held) the assigned partitions are paused, and messages that
+ *            still arrive are carried into the next batch.
+ *   COMMIT   PENDING answers open requests; the batch, with its state
+ *            records, is handed to the committer (committer.h), whose thread
+ *            commits it in one transaction while this thread collects and
+ *            executes the next batch; that batch is handed over only once
  *            this one settled, so at most two batches are in memory and
  *            transactions commit in order.
+ * The state of newly assigned partitions is read from the state topic before
+ * any of their messages is planned; open requests are checked between
+ * batches and between executor slices (requests.h).
  * An aborted commit rewinds the consumer to the committed offsets, so the
  * batch is replayed, together with the batch that ran meanwhile (its CA
- * calls are replayed with the same idempotency keys, so the CA applies
- * nothing twice). On a revocation the open batch is finished and committed
+ * calls are replayed with the same idempotency keys and durable lookups, so
+ * the CA applies nothing twice), and reads the state again. On a revocation the open batch is finished and committed
  * when it can be (it still owns the partitions inside the rebalance
  * callback: the committer commits it while the callback waits), else dropped
  * and the kept partitions rewound; on a lost assignment it is always
