@@ -116,6 +116,7 @@ static void test_outcome_json(void **state)
     assert_true(back.emergency_signing_allowed);
     assert_false(back.final);
     assert_null(back.new_certificate_serial);
+    cb_outcome_clear(&back);
     assert_int_equal(cb_state_outcome_parse("{\"outcome_id\":1}", 16, &back, &err), -1);
     free(j);
     cb_outcome_clear(&o);
@@ -252,6 +253,8 @@ static void test_schedule_and_resume(void **state)
     }
     /* a resumed work runs and claims its holders: a new work for the same
      * holder in the batch waits */
+    cb_work_clear(&w[0]);
+    cb_work_clear(&w[1]);
     make_work(&w[0], "evt-6", 16, 1, ci, a);
     make_work(&w[1], "evt-7", 17, 1, ci, a);
     assert_int_equal(cb_state_schedule(st, w, 2, 1, run, encode_id, &encoded, &err), 0);
