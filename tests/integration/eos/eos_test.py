@@ -336,6 +336,8 @@ class Scenario:
             if not finals:
                 left_pending.append(oid)
                 continue
+            if finals[-1]["status"] == "PENDING":  # PENDING as the last word
+                left_pending.append(oid)
             if rs[-1] is not finals[-1] or any(r["status"] != "PENDING" for r in early):
                 misordered.append(oid)
             outcomes.append(finals[-1])
