@@ -614,6 +614,55 @@ static int cert_from_json(const json_t *j, cb_ca_cert_t *c)
 
 /* ---- chunked records ---------------------------------------------------- */
 
+/* The entity as one chunk, when it fits: appends its record to out and
+ * answers 1; 0 when it does not fit (nothing appended); -1 on failure. */
+static int chunk_single(part_t *p, char kind, const char *rest, json_t *base,
+                        const char *const *names, json_t *const *lists, size_t n_lists,
+                        cb_state_recs_t *out, cb_error_t *err)
+{
+    json_t *c = json_copy(base); /* shallow: the lists are borrowed */
+    char *v = NULL, *r = NULL, *k = NULL;
+    size_t i, n = strlen(rest) + 3;
+    int rc = -1;
+
+    if (!c)
+        return nomem(err, "writing a record");
+    for (i = 0; i < n_lists; i++)
+        if (json_object_set(c, names[i], lists[i]) < 0)
+            goto oom;
+    if (json_object_set_new(c, "chunk", json_integer(0)) < 0 ||
+        json_object_set_new(c, "chunks", json_integer(1)) < 0 || !(v = json_dumps(c, JSON_COMPACT)))
+        goto oom;
+    if (strlen(v) > CB_STATE_CHUNK_MAX) {
+        rc = 0;
+        goto done;
+    }
+    if (!(r = malloc(n)))
+        goto oom;
+    snprintf(r, n, "%s|0", rest);
+    if (!(k = key_make(kind, p, r)))
+        goto oom;
+    if (strlen(k) > CB_STATE_KEY_MAX) {
+        rc = cb_error_set(err, CB_ERR_LIMIT, "state: record key %.80s too long", k);
+        goto done;
+    }
+    if (recs_add(out, p->partition, k, v, strlen(v)) < 0) {
+        k = v = NULL; /* taken and freed */
+        goto oom;
+    }
+    k = v = NULL;
+    rc = 1;
+    goto done;
+oom:
+    rc = nomem(err, "writing a record");
+done:
+    free(r);
+    free(k);
+    free(v);
+    json_decref(c);
+    return rc;
+}
+
 /* Writes entity `base` (an object of scalar fields, borrowed) with its lists
  * (names[i] -> lists[i], borrowed arrays) as chunks of at most
  * CB_STATE_CHUNK_MAX bytes: keys "<kind>|<topic>|<k>|<rest>|<i>". Appends
@@ -622,12 +671,16 @@ static int chunks_write(part_t *p, char kind, const char *rest, json_t *base,
                         const char *const *names, json_t *const *lists, size_t n_lists,
                         cb_state_recs_t *out, cb_error_t *err)
 {
-    char *text = json_dumps(base, JSON_COMPACT);
+    char *text;
     size_t fixed, li = 0, ii = 0, chunk = 0, first = out->n, i;
     json_t **cur = NULL;
     int rc = -1;
 
-    if (!text)
+    /* the usual case, one chunk: one object, one dump */
+    if ((rc = chunk_single(p, kind, rest, base, names, lists, n_lists, out, err)) != 0)
+        return rc;
+    rc = -1;
+    if (!(text = json_dumps(base, JSON_COMPACT)))
         return nomem(err, "writing a record");
     fixed = strlen(text) + 64 + 8 * n_lists;
     for (i = 0; i < n_lists; i++)
