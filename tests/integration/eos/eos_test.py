@@ -493,7 +493,7 @@ def scenario_crash(s):
         if not wait_loaded(s, "a", p, since, timeout=300 if s.args.valgrind else 150):
             raise SystemExit("instance did not load its state within 150 s")
         # under valgrind everything runs ~20x slower: kill later
-        time.sleep(rnd.uniform(1.0, 5.0) if s.args.valgrind else rnd.uniform(0.2, 2.5))
+        time.sleep(rnd.uniform(2.0, 8.0) if s.args.valgrind else rnd.uniform(0.2, 2.5))
         if p.poll() is None:
             p.send_signal(signal.SIGKILL)
             p.wait()
