@@ -117,7 +117,14 @@ static int create(cb_state_topic_t *t, int partitions, int replication, int time
         cb_error_set(err, CB_ERR_CONFIG, "state topic %s: %s", t->topic, errstr);
         goto out;
     }
+    /* compacted, and compacted soon: segments roll every 10 minutes so the
+     * log cleaner can drop superseded records and tombstones (the state is
+     * read from the beginning whenever partitions are assigned); a
+     * tombstone stays an hour, far longer than any load takes */
     rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+    rd_kafka_NewTopic_set_config(nt, "segment.ms", "600000");
+    rd_kafka_NewTopic_set_config(nt, "min.cleanable.dirty.ratio", "0.1");
+    rd_kafka_NewTopic_set_config(nt, "delete.retention.ms", "3600000");
     rd_kafka_AdminOptions_set_request_timeout(opt, timeout_ms, errstr, sizeof(errstr));
     rd_kafka_AdminOptions_set_operation_timeout(opt, timeout_ms, errstr, sizeof(errstr));
     rd_kafka_CreateTopics(t->rk, &nt, 1, opt, q);
@@ -145,7 +152,9 @@ static int create(cb_state_topic_t *t, int partitions, int replication, int time
             goto out;
         }
     }
-    cb_log(CB_LOG_INFO, "state", "made the state topic %s: %d partitions, cleanup.policy=compact",
+    cb_log(CB_LOG_INFO, "state",
+           "made the state topic %s: %d partitions, cleanup.policy=compact, segment.ms=600000, "
+           "min.cleanable.dirty.ratio=0.1, delete.retention.ms=3600000",
            t->topic, partitions);
     rc = 0;
 out:
