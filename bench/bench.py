@@ -320,6 +320,9 @@ class Bench:
                 "pipeline.batch_max_ms": str(self.a.batch_ms),
                 "input.org_topic": org_t, "input.person_topic": person_t,
                 "output.outcome_topic": out_t, "output.dlq_topic": dlq_t,
+                # a state topic of its own: reading another row's state at
+                # start would count in this row's time
+                "output.state_topic": "certbridge.state." + tag,
                 "ca.url": ca.url, "ca.tls.cert": os.path.join(self.pki, "client.pem"),
                 "ca.tls.key": os.path.join(self.pki, "client.key"),
                 "ca.tls.ca_bundle": os.path.join(self.pki, "tls-ca.pem"),

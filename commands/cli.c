@@ -76,7 +76,7 @@ static int verb_version(const verb_t *v, int argc, char **argv, char **envp);
 static const verb_t verbs[] = {
     {"run",
      verb_run,
-     "run -c FILE [--drain-idle-ms MS]",
+     "run -c FILE [--drain-idle-ms MS [--drain-leave-open]]",
      "the daemon: consume HR events, act at the CA, publish outcomes exactly once",
      "Consumes the HR organization and person events from Kafka, plans the certificate\n"
      "actions, calls the CA, and publishes one outcome per action in the Kafka transaction\n"
@@ -87,8 +87,11 @@ static const verb_t verbs[] = {
        "variables override it"},
       {'d', "drain-idle-ms", "MS",
        "stop once no message arrived for MS milliseconds after\n"
-       "the last committed batch (0..86400000; 0, the default:\n"
-       "run until a signal)"}},
+       "the last committed batch and no CA request is open\n"
+       "(0..86400000; 0, the default: run until a signal)"},
+      {'L', "drain-leave-open", NULL,
+       "with --drain-idle-ms: stop even while CA requests are\n"
+       "open (the next run follows them)"}},
      {{CB_EXIT_OK, "stopped on SIGINT or SIGTERM, or drained (--drain-idle-ms)"},
       {CB_EXIT_RUNTIME, "runtime failure: a fatal Kafka error (e.g. fenced by another instance)"},
       {CB_EXIT_USAGE, USAGE_EXIT_WHEN}}},
@@ -735,6 +738,7 @@ static int verb_run(const verb_t *v, int argc, char **argv, char **envp)
 {
     const char *path = NULL;
     int drain_idle_ms = 0, c, rc;
+    bool leave_open = false;
     cb_config_t *cfg;
     cb_pipeline_t *p;
     cb_error_t err;
@@ -747,6 +751,8 @@ static int verb_run(const verb_t *v, int argc, char **argv, char **envp)
         } else if (c == 'd') {
             if (parse_ms(optarg, 0, 86400000, &drain_idle_ms) < 0)
                 return usage_error("run", "--drain-idle-ms: expected milliseconds, 0..86400000");
+        } else if (c == 'L') {
+            leave_open = true;
         } else if (c == 'h') {
             return print_verb_help(v, stdout);
         } else {
@@ -765,6 +771,7 @@ static int verb_run(const verb_t *v, int argc, char **argv, char **envp)
         return fail("run", &err);
     }
     install_stop_handlers();
+    cb_pipeline_set_drain_leave_open(p, leave_open);
     rc = cb_pipeline_run(p, &stop_requested, drain_idle_ms, &err);
     cb_pipeline_destroy(p);
     cb_config_destroy(cfg);

@@ -580,6 +580,9 @@ int cb_demo_run(const cb_config_t *user, const char *refca_path, FILE *out, cb_e
     rd_kafka_mock_topic_create(d.mock, PERSON_TOPIC, 2, 1);
     rd_kafka_mock_topic_create(d.mock, OUTCOME_TOPIC, 1, 1);
     rd_kafka_mock_topic_create(d.mock, DLQ_TOPIC, 1, 1);
+    /* the mock has no CreateTopics: the state topic is made here, with the
+     * input topics' partitions (config default output.state_topic) */
+    rd_kafka_mock_topic_create(d.mock, "certbridge.state", 2, 1);
     fprintf(out, "  in-process Kafka (librdkafka mock cluster) at %s\n", bootstrap);
     if (produce_sample(&d, bootstrap, err) < 0 || demo_config(user, &d, bootstrap, &cfg, err) < 0)
         goto out;

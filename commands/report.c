@@ -48,6 +48,7 @@ typedef struct entry {
     char *s[S_COUNT]; /* owned copies; item points at them */
     size_t seq;       /* order added */
     bool dropped;     /* a later outcome with the same id replaced it */
+    bool final;       /* false: a PENDING record a later one supersedes */
 } entry_t;
 
 struct cb_report {
@@ -157,6 +158,7 @@ int cb_report_add(cb_report_t *r, const cb_outcome_t *o, cb_error_t *err)
     e->item.device_id = e->s[S_DEVICE];
     e->item.status = o->status;
     e->item.ca_request_id = e->s[S_REQUEST];
+    e->final = o->final;
     e->item.error_code = e->s[S_ERR_CODE];
     e->item.error_message = e->s[S_ERR_MSG];
     e->item.http_status = o->http_status;
@@ -322,7 +324,10 @@ static entry_t *first_org_of_event(entry_t **orgs, size_t n, const char *id)
     return lo < n && strcmp(or_empty(orgs[lo]->item.source_event_id), id) == 0 ? orgs[lo] : NULL;
 }
 
-/* Marks all but the last-added outcome of each id as dropped. */
+/* Marks all but the last-added outcome of each id as dropped: the topic
+ * read as a table, the latest record per outcome_id is the action's state.
+ * A PENDING record (final false) superseded by its final one is not a
+ * duplicate. */
 static int drop_duplicates(cb_report_t *r, entry_t **v)
 {
     size_t i, m = 0;
@@ -334,7 +339,7 @@ static int drop_duplicates(cb_report_t *r, entry_t **v)
     for (i = 0; i + 1 < m; i++) {
         if (strcmp(v[i]->s[S_OUTCOME_ID], v[i + 1]->s[S_OUTCOME_ID]) == 0) {
             v[i]->dropped = true;
-            r->duplicates++;
+            r->duplicates += v[i]->final;
         }
     }
     return 0;

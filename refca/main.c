@@ -52,6 +52,8 @@ static const char usage[] =
     "                            /v1/ledger and /v1/admin/ exempt), beyond it 429 with\n"
     "                            Retry-After; POST /v1/admin/rate-limit {\"rate\":R} changes it\n"
     "      --rate-burst B        the bucket's size in calls (default R/10, at least 1)\n"
+    "      --live-lookups        lookups ignore Idempotency-Key: always the live state, never a\n"
+    "                            stored snapshot\n"
     "      --seed N              fault injection's random sequence and the async decisions\n"
     "      --huge-problem-holder ID  refuse change-info and revoke of ID's certificates with a\n"
     "                            422 problem+json whose detail is --huge-problem-bytes long\n"
@@ -152,6 +154,7 @@ static int cmd_serve(int argc, char **argv)
                                          {"async-min-polls-share", required_argument, NULL, 'M'},
                                          {"rate-limit", required_argument, NULL, 'r'},
                                          {"rate-burst", required_argument, NULL, 'b'},
+                                         {"live-lookups", no_argument, NULL, 'V'},
                                          {"seed", required_argument, NULL, 'S'},
                                          {"huge-problem-holder", required_argument, NULL, 'H'},
                                          {"huge-problem-bytes", required_argument, NULL, 'B'},
@@ -245,6 +248,9 @@ static int cmd_serve(int argc, char **argv)
                 fprintf(stderr, "certbridge-refca: --rate-burst: at least 1 call\n");
                 return 2;
             }
+            break;
+        case 'V':
+            o.live_lookups = true;
             break;
         case 'S':
             o.seed = (uint64_t)strtoull(optarg, NULL, 10);

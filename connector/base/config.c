@@ -26,6 +26,15 @@ static const cb_config_prop_t props[] = {
      "Topic of outcome events, one per certificate action."},
     {"output.dlq_topic", CB_CONFIG_STRING, "certbridge.dlq", 0, 0, NULL,
      "Dead-letter topic for undecodable or invalid input."},
+    {"output.state_topic", CB_CONFIG_STRING, "certbridge.state", 0, 0, NULL,
+     "Compacted topic of certbridge's own state: CA requests answered PENDING and followed "
+     "until final, events waiting behind them, lookups made durable before the calls that "
+     "depend on them. Made at start when missing (cleanup.policy=compact, as many partitions "
+     "as the larger input topic); refused when it exists not compacted or with fewer "
+     "partitions."},
+    {"output.state_replication_factor", CB_CONFIG_INT, "-1", -1, 32, NULL,
+     "Replicas of the state topic when certbridge makes it; -1 = the broker's "
+     "default.replication.factor."},
     /* Schema Registry */
     {"schema_registry.url", CB_CONFIG_STRING, "", 0, 0, NULL,
      "Confluent-compatible Schema Registry (http:// or https://); empty = none. Needed to read "
@@ -97,6 +106,21 @@ static const cb_config_prop_t props[] = {
     {"ca.retry_max_ms", CB_CONFIG_INT, "10000", 1, 3600000, NULL,
      "Longest backoff delay between two attempts (a longer Retry-After still wins, up to "
      "60 s)."},
+    {"ca.poll_initial_ms", CB_CONFIG_INT, "2000", 10, 86400000, NULL,
+     "A request the CA answered PENDING is first checked (GET /v1/requests/{id}) this long "
+     "after; every further check waits twice as long, up to ca.poll_max_ms."},
+    {"ca.poll_max_ms", CB_CONFIG_INT, "600000", 10, 86400000, NULL,
+     "Longest wait between two checks of one PENDING request."},
+    {"ca.poll_rate", CB_CONFIG_INT, "20", 1, 100000, NULL,
+     "Most checks of PENDING requests per second, for the whole instance (a token bucket): "
+     "thousands of open requests never turn into a burst against the CA."},
+    {"ca.pending_deadline_hours", CB_CONFIG_INT, "72", 1, 87600, NULL,
+     "Working hours (Monday to Friday, in ca.working_utc_offset_minutes) a PENDING request "
+     "may stay open before it counts as overdue: a log line and the gauge "
+     "certbridge_ca_requests_overdue. 72 = three working days."},
+    {"ca.working_utc_offset_minutes", CB_CONFIG_INT, "420", -720, 840, NULL,
+     "The CA's working time zone as minutes east of UTC (420 = UTC+7, Vietnam), for "
+     "ca.pending_deadline_hours."},
     {"ca.insecure_http_url", CB_CONFIG_STRING, "", 0, 0, NULL,
      "Tests only: a plain http:// ca.url is refused unless this key names exactly the same "
      "URL (no TLS, no client certificate: never in production)."},
@@ -116,6 +140,11 @@ static const cb_config_prop_t props[] = {
      "Most events in one batch (one Kafka transaction)."},
     {"pipeline.batch_max_ms", CB_CONFIG_INT, "500", 1, 600000, NULL,
      "Longest time a batch collects events after its first one, in milliseconds."},
+    {"pipeline.queued_events_max", CB_CONFIG_INT, "10000", 1, 10000000, NULL,
+     "Most events waiting behind open CA requests of their holder (an instance's total). At "
+     "the bound, the input partitions that hold waiting events or open requests are paused "
+     "until fewer wait; other partitions flow. The batch read when the bound is reached and "
+     "the messages read ahead meanwhile may add up to 2 x pipeline.batch_max_events more."},
     {"pipeline.shutdown_timeout_ms", CB_CONFIG_INT, "15000", 0, 600000, NULL,
      "On SIGTERM/SIGINT, how long the open batch may still run before it is left "
      "uncommitted (it is replayed at the next start)."},

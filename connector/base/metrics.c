@@ -34,6 +34,8 @@ struct cb_metrics {
     atomic_uint_fast64_t txn_commits, txn_aborts;
     atomic_uint_fast64_t dead_letters;
     atomic_int_fast64_t lag, in_flight;
+    atomic_int_fast64_t req_open, req_oldest_s, req_overdue, queued;
+    atomic_uint_fast64_t polls;
     atomic_bool group_joined, ca_reachable;
     atomic_int_fast64_t held_since[CB_HOLD_COUNT]; /* Unix seconds; 0 = not held */
 
@@ -110,6 +112,23 @@ void cb_metrics_set_in_flight(cb_metrics_t *m, int64_t n)
 {
     if (m)
         atomic_store(&m->in_flight, n);
+}
+
+void cb_metrics_set_requests(cb_metrics_t *m, int64_t open, int64_t oldest_age_s, int64_t overdue,
+                             int64_t queued)
+{
+    if (!m)
+        return;
+    atomic_store(&m->req_open, open);
+    atomic_store(&m->req_oldest_s, oldest_age_s);
+    atomic_store(&m->req_overdue, overdue);
+    atomic_store(&m->queued, queued);
+}
+
+void cb_metrics_ca_poll(cb_metrics_t *m)
+{
+    if (m)
+        atomic_fetch_add(&m->polls, 1);
 }
 
 void cb_metrics_set_group_joined(cb_metrics_t *m, bool joined)
@@ -303,6 +322,25 @@ char *cb_metrics_render(const cb_metrics_t *m)
                     (unsigned long long)atomic_load(&m->ca_retries));
     metric_header(&b, "certbridge_ca_in_flight", "gauge", "CA requests in flight.");
     text_buf_printf(&b, "certbridge_ca_in_flight %lld\n", (long long)atomic_load(&m->in_flight));
+    metric_header(&b, "certbridge_ca_requests_open", "gauge",
+                  "CA requests answered PENDING and followed until the CA gives their final "
+                  "state, on this instance's partitions.");
+    text_buf_printf(&b, "certbridge_ca_requests_open %lld\n", (long long)atomic_load(&m->req_open));
+    metric_header(&b, "certbridge_ca_requests_oldest_age_seconds", "gauge",
+                  "Age of the oldest open CA request (0: none open).");
+    text_buf_printf(&b, "certbridge_ca_requests_oldest_age_seconds %lld\n",
+                    (long long)atomic_load(&m->req_oldest_s));
+    metric_header(&b, "certbridge_ca_requests_overdue", "gauge",
+                  "Open CA requests past ca.pending_deadline_hours working hours.");
+    text_buf_printf(&b, "certbridge_ca_requests_overdue %lld\n",
+                    (long long)atomic_load(&m->req_overdue));
+    metric_header(&b, "certbridge_ca_polls_total", "counter",
+                  "Checks of open CA requests (GET /v1/requests/{id}).");
+    text_buf_printf(&b, "certbridge_ca_polls_total %llu\n",
+                    (unsigned long long)atomic_load(&m->polls));
+    metric_header(&b, "certbridge_queued_events", "gauge",
+                  "Events waiting behind an open CA request of their holder.");
+    text_buf_printf(&b, "certbridge_queued_events %lld\n", (long long)atomic_load(&m->queued));
     metric_header(&b, "certbridge_transactions_total", "counter",
                   "Kafka transactions, by result (committed or aborted).");
     text_buf_printf(&b, "certbridge_transactions_total{result=\"committed\"} %llu\n",

@@ -8,6 +8,11 @@
  * actions one request at a time. Chains run concurrently; the CA client
  * bounds how many requests are in flight.
  *
+ * Lookups are live (no Idempotency-Key). With durable lookups on, a chain
+ * whose lookup was answered parks until the caller made the answer durable
+ * (cb_executor_lookups_to_persist, cb_executor_lookups_persisted); a step
+ * whose work carries its lookup from an earlier attempt uses that instead.
+ *
  * Strings from the CA go into outcomes through set_outside(), which bounds
  * them to CB_OUTSIDE_TEXT_MAX (outcome.h). Nothing here aborts: running out
  * of memory fails the batch (ex->failed), which cb_executor_step reports
@@ -48,6 +53,8 @@ typedef struct step {
     const char *org_code;  /* cascade only */
     bool need_lookup;
     bool looked_up;
+    bool durable;       /* the lookup answer may be acted on (made durable, or given) */
+    bool lookup_failed; /* the lookup was refused: the step failed without a call */
     cb_ca_req_t lookup;
     action_t *actions;
     size_t n_actions, next_action;
@@ -63,6 +70,7 @@ typedef struct chain {
     int64_t retry_at; /* > 0: resubmit req at this time (ms) */
     int retry_pause;
     int submits; /* times req was submitted */
+    bool parked; /* its lookup waits to be made durable */
 } chain_t;
 
 struct cb_executor {
@@ -79,7 +87,14 @@ struct cb_executor {
      * other answer); why, for the pipeline's hold lines (cb_executor_ca_down) */
     bool ca_down;
     char ca_down_reason[256];
-    bool advanced; /* the chains made their first requests (first step) */
+    bool advanced;        /* the chains made their first requests (first step) */
+    bool durable_lookups; /* answered lookups park their chain until persisted */
+    chain_t **parked;     /* chains parked, in answer order; the first n_handed were handed */
+    size_t n_parked, cap_parked, n_handed;
+    chain_t **resume; /* chains whose lookups were persisted: advanced by the next step */
+    size_t n_resume, cap_resume;
+    cb_executor_lookup_t *handed; /* the views cb_executor_lookups_to_persist returned */
+    size_t cap_handed;
     bool finished;
     bool failed;        /* the batch failed: cb_executor_step answers -1 */
     cb_error_t failure; /* why, as reported */
@@ -119,6 +134,56 @@ static int nomem(cb_error_t *err, const char *what)
     return cb_error_setf(err, CB_ERR_NOMEM, CB_ERRF_ABORTABLE, "executor: out of memory %s", what);
 }
 
+void cb_work_certs_free(cb_ca_cert_t *certs, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        free(certs[i].serial);
+        free(certs[i].subject);
+        free(certs[i].device_id);
+        free(certs[i].status);
+        free(certs[i].holder_id);
+        free(certs[i].org_code);
+    }
+    free(certs);
+}
+
+int cb_work_certs_copy(const cb_ca_cert_t *certs, size_t n, cb_ca_cert_t **out)
+{
+    cb_ca_cert_t *c;
+    size_t i;
+    int bad = 0;
+
+    *out = NULL;
+    if (!n)
+        return 0;
+    if (!(c = calloc(n, sizeof(*c))))
+        return -1;
+    for (i = 0; i < n; i++) {
+        c[i] = certs[i];
+        c[i].serial = c[i].subject = c[i].device_id = c[i].status = NULL;
+        c[i].holder_id = c[i].org_code = NULL;
+        bad |= dup_to(&c[i].serial, certs[i].serial) | dup_to(&c[i].subject, certs[i].subject) |
+               dup_to(&c[i].device_id, certs[i].device_id) | dup_to(&c[i].status, certs[i].status) |
+               dup_to(&c[i].holder_id, certs[i].holder_id) |
+               dup_to(&c[i].org_code, certs[i].org_code);
+    }
+    if (bad) {
+        cb_work_certs_free(c, n);
+        return -1;
+    }
+    *out = c;
+    return 0;
+}
+
+void cb_work_lookup_clear(cb_work_lookup_t *l)
+{
+    free(l->holder_key);
+    cb_work_certs_free(l->certs, l->cert_count);
+    memset(l, 0, sizeof(*l));
+}
+
 void cb_work_clear(cb_work_t *w)
 {
     size_t i;
@@ -126,9 +191,13 @@ void cb_work_clear(cb_work_t *w)
     cb_event_clear(&w->ev);
     cb_intent_list_clear(&w->intents);
     free(w->topic);
+    for (i = 0; i < w->n_lookups; i++)
+        cb_work_lookup_clear(&w->lookups[i]);
+    free(w->lookups);
     for (i = 0; i < w->outcome_count; i++)
         cb_outcome_clear(&w->outcomes[i]);
     free(w->outcomes);
+    free(w->outcome_intent);
     memset(w, 0, sizeof(*w));
     cb_event_init(&w->ev);
 }
@@ -176,6 +245,7 @@ static void free_batch(cb_executor_t *ex)
     ex->works = NULL;
     ex->n_works = 0;
     ex->advanced = false;
+    ex->n_parked = ex->n_handed = ex->n_resume = 0;
 }
 
 void cb_executor_destroy(cb_executor_t *ex)
@@ -183,11 +253,18 @@ void cb_executor_destroy(cb_executor_t *ex)
     if (!ex)
         return;
     cb_executor_reset(ex);
+    free(ex->parked);
+    free(ex->resume);
+    free(ex->handed);
     free(ex);
 }
 
-/* The chain key of an intent's holder, e.g. "P:hr-0042". Caller frees. */
-static char *holder_key(const cb_intent_t *in)
+void cb_executor_set_durable_lookups(cb_executor_t *ex, bool on)
+{
+    ex->durable_lookups = on;
+}
+
+char *cb_executor_holder_key(const cb_intent_t *in)
 {
     const char *id = in->cascade_org_code ? in->cascade_org_code : in->holder_id;
     char prefix = in->cascade_org_code ? 'C' : (in->holder_type == CB_HOLDER_PERSON ? 'P' : 'O');
@@ -212,7 +289,7 @@ static int build_steps(cb_executor_t *ex, cb_work_t *w)
 
     for (i = 0; i < w->intents.count; i++) {
         const cb_intent_t *in = &w->intents.items[i];
-        char *key = holder_key(in);
+        char *key = cb_executor_holder_key(in);
         step_t *s = NULL;
 
         if (!key)
@@ -454,6 +531,19 @@ static int resolve_step(step_t *s)
     return 0;
 }
 
+/* The lookup the step's work carries for its holder (an earlier attempt's,
+ * made durable), or NULL. */
+static const cb_work_lookup_t *given_lookup(const step_t *s)
+{
+    size_t i;
+
+    for (i = 0; i < s->work->n_lookups; i++)
+        if (s->work->lookups[i].holder_key &&
+            !strcmp(s->work->lookups[i].holder_key, s->holder_key))
+            return &s->work->lookups[i];
+    return NULL;
+}
+
 /* Fills chain->req for the step's next CA call. Returns 1 when a request is
  * ready, 0 when the step has no call left, -1 when memory ran out. */
 static int prepare_call(chain_t *ch, step_t *s)
@@ -463,12 +553,24 @@ static int prepare_call(chain_t *ch, step_t *s)
     memset(r, 0, sizeof(*r));
     r->opaque = ch;
     if (s->need_lookup && !s->looked_up) {
-        r->op = CB_CA_LOOKUP;
-        r->holder_type = s->org_code ? CB_HOLDER_PERSON : s->holder_type;
-        r->holder_id = s->org_code ? NULL : s->holder_id;
-        r->org_code = s->org_code;
-        cb_lookup_key(s->work->ev.event_id, s->holder_key, r->idempotency_key);
-        return 1;
+        const cb_work_lookup_t *given = given_lookup(s);
+        if (given) {
+            /* made durable by an earlier attempt: the same certificates,
+             * so the same calls with the same keys */
+            if (cb_work_certs_copy(given->certs, given->cert_count, &s->lookup.certs) < 0)
+                return -1;
+            s->lookup.cert_count = given->cert_count;
+            s->looked_up = s->durable = true;
+            if (resolve_step(s) < 0)
+                return -1;
+        } else {
+            /* live: the CA's current state, no Idempotency-Key */
+            r->op = CB_CA_LOOKUP;
+            r->holder_type = s->org_code ? CB_HOLDER_PERSON : s->holder_type;
+            r->holder_id = s->org_code ? NULL : s->holder_id;
+            r->org_code = s->org_code;
+            return 1;
+        }
     }
     for (; s->next_action < s->n_actions; s->next_action++) {
         action_t *a = &s->actions[s->next_action];
@@ -548,6 +650,7 @@ static int fail_step(step_t *s, const cb_ca_req_t *r)
     }
     s->next_action = s->n_actions;
     s->looked_up = true; /* answered, if refused: never looked up again */
+    s->lookup_failed = true;
     return 0;
 }
 
@@ -687,12 +790,40 @@ oom:
     return nomem(err, "planning a batch");
 }
 
+/* Whether some action of the step still makes a CA call. */
+static bool step_has_calls(const step_t *s)
+{
+    size_t i;
+
+    for (i = s->next_action; i < s->n_actions; i++)
+        if (s->actions[i].needs_call)
+            return true;
+    return false;
+}
+
+/* Appends ch to a growing array of chains. -1 when memory ran out. */
+static int push_chain(chain_t ***arr, size_t *n, size_t *cap, chain_t *ch)
+{
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        chain_t **a = realloc(*arr, ncap * sizeof(*a));
+        if (!a)
+            return -1;
+        *arr = a;
+        *cap = ncap;
+    }
+    (*arr)[(*n)++] = ch;
+    return 0;
+}
+
 /* Handles one request returned by the CA client. -1 when memory ran out
  * (err set). */
 static int on_complete(cb_executor_t *ex, cb_ca_req_t *r, cb_error_t *err)
 {
     chain_t *ch = r->opaque;
     step_t *s = ch->steps[ch->cur];
+
+    bool r_was_lookup = r->op == CB_CA_LOOKUP;
 
     ch->in_flight = false;
     cb_metrics_ca_call(ex->metrics, (double)r->latency_ms / 1000.0);
@@ -719,6 +850,15 @@ static int on_complete(cb_executor_t *ex, cb_ca_req_t *r, cb_error_t *err)
     ch->retry_pause = RETRY_PAUSE_MIN_MS;
     if (apply_answer(s, r) < 0)
         return nomem(err, "recording a CA answer");
+    if (ex->durable_lookups && r_was_lookup && s->looked_up && !s->durable && !s->lookup_failed &&
+        step_has_calls(s)) {
+        /* no call on these certificates before they are durable */
+        if (push_chain(&ex->parked, &ex->n_parked, &ex->cap_parked, ch) < 0)
+            return nomem(err, "parking a chain");
+        ch->parked = true;
+        return 0;
+    }
+    s->durable = true;
     return chain_advance(ex, ch, err);
 }
 
@@ -732,7 +872,9 @@ static void drop_outcomes(cb_executor_t *ex)
         for (k = 0; k < work->outcome_count; k++)
             cb_outcome_clear(&work->outcomes[k]);
         free(work->outcomes);
+        free(work->outcome_intent);
         work->outcomes = NULL;
+        work->outcome_intent = NULL;
         work->outcome_count = 0;
     }
 }
@@ -753,7 +895,8 @@ static int collect_outcomes(cb_executor_t *ex)
         for (last = first; last < ex->n_steps && ex->steps[last].work == work; last++)
             count += ex->steps[last].n_actions;
         work->outcomes = calloc(count ? count : 1, sizeof(cb_outcome_t));
-        if (!work->outcomes)
+        work->outcome_intent = calloc(count ? count : 1, sizeof(size_t));
+        if (!work->outcomes || !work->outcome_intent)
             goto oom;
         for (in = 0; in < work->intents.count; in++) {
             for (i = first; i < last; i++) {
@@ -762,6 +905,7 @@ static int collect_outcomes(cb_executor_t *ex)
                     if (s->actions[j].intent != in)
                         continue;
                     work->outcomes[idx] = s->actions[j].out;
+                    work->outcome_intent[idx] = in;
                     cb_outcome_init(&s->actions[j].out);
                     idx++;
                 }
@@ -803,6 +947,14 @@ static int step(cb_executor_t *ex, int timeout_ms, cb_error_t *err)
         if (chain_advance(ex, &ex->chains[i], err) < 0)
             return fail_batch(ex, err);
     ex->advanced = true;
+    for (i = 0; i < ex->n_resume; i++) {
+        chain_t *ch = ex->resume[i];
+        ch->parked = false;
+        ch->steps[ch->cur]->durable = true;
+        if (chain_advance(ex, ch, err) < 0)
+            return fail_batch(ex, err);
+    }
+    ex->n_resume = 0;
     if (ex->chains_done < ex->n_chains) {
         now = ex->stalled ? cb_clock_mono_ms() : 0;
         for (i = 0; ex->stalled && i < ex->n_chains; i++) {
@@ -845,6 +997,51 @@ int cb_executor_step(cb_executor_t *ex, int timeout_ms, cb_error_t *err)
     if (rc < 0 && err)
         *err = e;
     return rc;
+}
+
+size_t cb_executor_lookups_to_persist(cb_executor_t *ex, const cb_executor_lookup_t **out)
+{
+    size_t n = ex->n_parked - ex->n_handed, i;
+
+    *out = NULL;
+    if (!n)
+        return 0;
+    if (n > ex->cap_handed) {
+        cb_executor_lookup_t *h = realloc(ex->handed, n * sizeof(*h));
+        if (!h)
+            return 0; /* asked again later: the chains stay parked */
+        ex->handed = h;
+        ex->cap_handed = n;
+    }
+    for (i = 0; i < n; i++) {
+        chain_t *ch = ex->parked[ex->n_handed + i];
+        const step_t *s = ch->steps[ch->cur];
+        ex->handed[i].work = s->work;
+        ex->handed[i].holder_key = s->holder_key;
+        ex->handed[i].certs = s->lookup.certs;
+        ex->handed[i].cert_count = s->lookup.cert_count;
+    }
+    ex->n_handed = ex->n_parked;
+    *out = ex->handed;
+    return n;
+}
+
+void cb_executor_lookups_persisted(cb_executor_t *ex)
+{
+    size_t i;
+
+    for (i = 0; i < ex->n_handed; i++)
+        if (push_chain(&ex->resume, &ex->n_resume, &ex->cap_resume, ex->parked[i]) < 0) {
+            /* cannot happen in practice (the array is reused); fail the
+             * batch rather than leave a chain parked for ever */
+            nomem(&ex->failure, "resuming a chain");
+            ex->failed = true;
+            return;
+        }
+    memmove(ex->parked, ex->parked + ex->n_handed,
+            (ex->n_parked - ex->n_handed) * sizeof(chain_t *));
+    ex->n_parked -= ex->n_handed;
+    ex->n_handed = 0;
 }
 
 bool cb_executor_stalled(const cb_executor_t *ex)

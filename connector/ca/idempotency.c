@@ -81,21 +81,3 @@ void cb_idempotency_key(const char *event_id, cb_action_t action, cb_holder_type
 cleanup_md:
     EVP_MD_CTX_free(md);
 }
-
-/* The lookup's key (idempotency.h); the bytes hashed are those the executor has
- * always used, so a batch replayed across an upgrade keeps its snapshot. */
-void cb_lookup_key(const char *event_id, const char *holder_key, char out[65])
-{
-    unsigned char digest[32];
-    unsigned int dlen = 0;
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-
-    out[0] = '\0';
-    if (md && EVP_DigestInit_ex(md, sha256(), NULL) == 1 &&
-        EVP_DigestUpdate(md, "lookup", 7) == 1 &&
-        EVP_DigestUpdate(md, event_id, strlen(event_id) + 1) == 1 &&
-        EVP_DigestUpdate(md, holder_key, strlen(holder_key) + 1) == 1 &&
-        EVP_DigestFinal_ex(md, digest, &dlen) == 1 && dlen == sizeof(digest))
-        to_hex(digest, out);
-    EVP_MD_CTX_free(md);
-}

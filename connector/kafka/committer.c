@@ -36,7 +36,7 @@ struct cb_committer {
     rd_kafka_conf_t *conf; /* the producer template */
     rd_kafka_t *consumer;
     cb_metrics_t *metrics;
-    const char *txn_id, *outcome_topic, *dlq_topic;
+    const char *txn_id, *outcome_topic, *dlq_topic, *state_topic;
     cb_outcome_encoder_t *enc;
 
     /* the committer thread's own */
@@ -171,6 +171,12 @@ void cb_batch_free(cb_batch_t *b)
         cb_work_clear(&b->works[i]);
     free(b->works);
     free(b->dead);
+    for (i = 0; i < b->n_finals; i++)
+        cb_outcome_clear(&b->finals[i]);
+    free(b->finals);
+    cb_state_recs_free(&b->recs);
+    if (b->offsets)
+        rd_kafka_topic_partition_list_destroy(b->offsets);
     for (i = 0; i < b->n_msgs; i++)
         rd_kafka_message_destroy(b->msgs[i]);
     free(b->msgs);
@@ -233,14 +239,16 @@ static int producer_create(cb_committer_t *c, cb_error_t *err)
 }
 
 /* Produces one message into the open transaction (the payload is copied),
- * waiting while librdkafka's queue is full. hdrs is taken. */
-static int produce_one(cb_committer_t *c, const char *topic, const void *key, size_t keylen,
-                       void *val, size_t len, rd_kafka_headers_t *hdrs, cb_error_t *err)
+ * waiting while librdkafka's queue is full. hdrs is taken. partition
+ * RD_KAFKA_PARTITION_UA lets the partitioner choose. */
+static int produce_to(cb_committer_t *c, const char *topic, int32_t partition, const void *key,
+                      size_t keylen, void *val, size_t len, rd_kafka_headers_t *hdrs,
+                      cb_error_t *err)
 {
     rd_kafka_resp_err_t e;
 
     for (;;) {
-        e = rd_kafka_producev(c->producer, RD_KAFKA_V_TOPIC(topic),
+        e = rd_kafka_producev(c->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
                               RD_KAFKA_V_KEY((void *)key, keylen), RD_KAFKA_V_VALUE(val, len),
                               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
                               RD_KAFKA_V_END);
@@ -254,6 +262,12 @@ static int produce_one(cb_committer_t *c, const char *topic, const void *key, si
         return code_error(err, e, "produce", topic);
     }
     return 0;
+}
+
+static int produce_one(cb_committer_t *c, const char *topic, const void *key, size_t keylen,
+                       void *val, size_t len, rd_kafka_headers_t *hdrs, cb_error_t *err)
+{
+    return produce_to(c, topic, RD_KAFKA_PARTITION_UA, key, keylen, val, len, hdrs, err);
 }
 
 /* ---- dead letters that fit (committer.h) ------------------------------- */
@@ -465,11 +479,25 @@ static void dead_letter_limit_poll(cb_committer_t *c, int wait_ms)
                c->dlq_topic, topic, batch, topic);
 }
 
-/* The offsets to commit: last offset + 1 of every partition in the batch. */
+/* The offsets to commit: last offset + 1 of every partition in the batch,
+ * and the positions the pipeline added (the larger wins). */
 static rd_kafka_topic_partition_list_t *batch_offsets(const cb_batch_t *b)
 {
     rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(8);
     size_t i;
+    int k;
+
+    for (k = 0; b->offsets && k < b->offsets->cnt; k++) {
+        const rd_kafka_topic_partition_t *p = &b->offsets->elems[k];
+        rd_kafka_topic_partition_t *tp;
+        if (p->offset < 0)
+            continue;
+        tp = rd_kafka_topic_partition_list_find(offs, p->topic, p->partition);
+        if (!tp)
+            tp = rd_kafka_topic_partition_list_add(offs, p->topic, p->partition);
+        if (p->offset > tp->offset)
+            tp->offset = p->offset;
+    }
 
     for (i = 0; i < b->n_msgs; i++) {
         rd_kafka_message_t *m = b->msgs[i];
@@ -496,10 +524,15 @@ static bool step_retriable(const cb_error_t *err)
 static int send_offsets(cb_committer_t *c, const cb_batch_t *b, cb_error_t *err)
 {
     rd_kafka_topic_partition_list_t *offs = batch_offsets(b);
-    rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(c->consumer);
+    rd_kafka_consumer_group_metadata_t *cgmd;
     rd_kafka_error_t *e;
     int tries, rc = 0;
 
+    if (!offs->cnt) { /* nothing read yet, nothing committed: no offsets to send */
+        rd_kafka_topic_partition_list_destroy(offs);
+        return 0;
+    }
+    cgmd = rd_kafka_consumer_group_metadata(c->consumer);
     for (tries = 0;; tries++) {
         e = rd_kafka_send_offsets_to_transaction(c->producer, offs, cgmd,
                                                  CB_COMMITTER_TXN_TIMEOUT_MS);
@@ -559,9 +592,28 @@ static int transact(cb_committer_t *c, const cb_batch_t *b, cb_error_t *err)
                 return -1;
         }
     }
+    for (i = 0; i < b->n_finals; i++) {
+        const cb_outcome_t *o = &b->finals[i];
+        void *buf = NULL;
+        size_t len = 0;
+        int rc;
+        if (cb_outcome_encoder_encode(c->enc, o, &buf, &len, err) < 0)
+            return cb_error_prefix(err, "encode outcome %s", o->outcome_id);
+        rc = produce_one(c, c->outcome_topic, o->holder_id, strlen(o->holder_id), buf, len, NULL,
+                         err);
+        free(buf);
+        if (rc < 0)
+            return -1;
+    }
     for (i = 0; i < b->n_dead; i++)
         if (produce_dead(c, &b->dead[i], err) < 0)
             return -1;
+    for (i = 0; i < b->recs.n; i++) {
+        const cb_state_rec_t *r = &b->recs.v[i];
+        if (produce_to(c, c->state_topic, r->partition, r->key, strlen(r->key), r->value, r->len,
+                       NULL, err) < 0)
+            return -1;
+    }
     if (send_offsets(c, b, err) < 0)
         return -1;
     return commit_txn(c, err);
@@ -574,16 +626,21 @@ static void count_committed(cb_committer_t *c, const cb_batch_t *b, cb_committer
 
     for (i = 0; i < b->n_works; i++) {
         d->outcomes += b->works[i].outcome_count;
-        cb_metrics_event(c->metrics, b->works[i].ev.kind, (int)b->works[i].ev.type);
+        if (!b->works[i].resumed) /* counted when its message was read */
+            cb_metrics_event(c->metrics, b->works[i].ev.kind, (int)b->works[i].ev.type);
         for (j = 0; j < b->works[i].outcome_count; j++)
             cb_metrics_action(c->metrics, b->works[i].outcomes[j].action,
                               b->works[i].outcomes[j].status);
     }
+    for (i = 0; i < b->n_finals; i++)
+        cb_metrics_action(c->metrics, b->finals[i].action, b->finals[i].status);
+    d->outcomes += b->n_finals;
     for (i = 0; i < b->n_dead; i++)
         cb_metrics_dead_letter(c->metrics);
     cb_metrics_txn(c->metrics, true);
     d->dead_letters += b->n_dead;
-    d->batches_committed++;
+    if (!b->lookups_only)
+        d->batches_committed++;
 }
 
 /* Replaces the producer: the new one's init_transactions fences the old and
@@ -632,12 +689,16 @@ static int commit_batch(cb_committer_t *c, cb_batch_t *b, cb_error_t *err, cb_co
         count_committed(c, b, d);
         c->fenced_rebuilds = 0;
         c->refused_in_a_row = 0;
-        cb_log(CB_LOG_DEBUG, "committer",
-               "committed a batch: %zu events, %llu outcomes, %zu dead; planned and executed in "
-               "%lld ms, committed in %lld ms",
-               b->n_msgs, (unsigned long long)d->outcomes, b->n_dead,
-               (long long)(b->executed_ms - b->started_ms),
-               (long long)(cb_clock_mono_ms() - b->executed_ms));
+        if (b->lookups_only)
+            cb_log(CB_LOG_DEBUG, "committer", "made %zu lookup record(s) durable in %lld ms",
+                   b->recs.n, (long long)(cb_clock_mono_ms() - b->executed_ms));
+        else
+            cb_log(CB_LOG_DEBUG, "committer",
+                   "committed a batch: %zu events, %llu outcomes, %zu dead, %zu state records; "
+                   "planned and executed in %lld ms, committed in %lld ms",
+                   b->n_msgs, (unsigned long long)d->outcomes, b->n_dead, b->recs.n,
+                   (long long)(b->executed_ms - b->started_ms),
+                   (long long)(cb_clock_mono_ms() - b->executed_ms));
         rc = 1;
         goto out;
     }
@@ -736,6 +797,7 @@ cb_committer_t *cb_committer_new(const cb_committer_conf_t *conf, cb_error_t *er
     c->txn_id = conf->txn_id;
     c->outcome_topic = conf->outcome_topic;
     c->dlq_topic = conf->dlq_topic;
+    c->state_topic = conf->state_topic;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     return c;
@@ -813,6 +875,18 @@ int cb_committer_commit(cb_committer_t *c, cb_batch_t *b, cb_error_t *err)
 bool cb_committer_busy(const cb_committer_t *c)
 {
     return c->busy;
+}
+
+bool cb_committer_done(cb_committer_t *c)
+{
+    bool job;
+
+    if (!c->busy)
+        return true;
+    pthread_mutex_lock(&c->mu);
+    job = c->job;
+    pthread_mutex_unlock(&c->mu);
+    return !job;
 }
 
 void cb_committer_stop(cb_committer_t *c)

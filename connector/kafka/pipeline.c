@@ -9,20 +9,29 @@
  *            letter; a Schema Registry that is unavailable holds the batch
  *            here, before any CA call (partitions paused, the consumer
  *            polled), until it answers (docs/ARCHITECTURE.md §6).
- *   EXECUTE  run the CA calls. The consumer is polled so the
- *            group keeps the instance; after a second (or at once when the CA
- *            is unavailable: the batch is held) the assigned partitions are
- *            paused, and messages that still arrive are carried into the next
- *            batch.
- *   COMMIT   the batch is handed to the committer (committer.h), whose
- *            thread commits it in one transaction while this thread collects
- *            and executes the next batch; that batch is handed over only once
+ *   STATE    final outcomes of open requests found since the last batch
+ *            close them; queued events whose holders are free run first;
+ *            every work runs or waits in holder order (state.h,
+ *            docs/ARCHITECTURE.md §5). A batch may have no message.
+ *   EXECUTE  run the CA calls. Lookups answered are made durable by small
+ *            transactions (W records) before the calls that depend on them.
+ *            The consumer is polled so the group keeps the instance; after a
+ *            second (or at once when the CA is unavailable: the batch is
+ *            held) the assigned partitions are paused, and messages that
+ *            still arrive are carried into the next batch.
+ *   COMMIT   PENDING answers open requests; the batch, with its state
+ *            records, is handed to the committer (committer.h), whose thread
+ *            commits it in one transaction while this thread collects and
+ *            executes the next batch; that batch is handed over only once
  *            this one settled, so at most two batches are in memory and
  *            transactions commit in order.
+ * The state of newly assigned partitions is read from the state topic before
+ * any of their messages is planned; open requests are checked between
+ * batches and between executor slices (requests.h).
  * An aborted commit rewinds the consumer to the committed offsets, so the
  * batch is replayed, together with the batch that ran meanwhile (its CA
- * calls are replayed with the same idempotency keys, so the CA applies
- * nothing twice). On a revocation the open batch is finished and committed
+ * calls are replayed with the same idempotency keys and durable lookups, so
+ * the CA applies nothing twice), and reads the state again. On a revocation the open batch is finished and committed
  * when it can be (it still owns the partitions inside the rebalance
  * callback: the committer commits it while the callback waits), else dropped
  * and the kept partitions rewound; on a lost assignment it is always
@@ -46,8 +55,11 @@
 #include "certbridge/executor.h"
 #include "certbridge/log.h"
 #include "certbridge/metrics.h"
+#include "certbridge/requests.h"
 #include "certbridge/rules.h"
 #include "certbridge/secret.h"
+#include "certbridge/state.h"
+#include "certbridge/state_topic.h"
 
 #define PAUSE_AFTER_MS      1000  /* a batch running longer pauses the assignment */
 #define REBALANCE_FINISH_MS 10000 /* a revoked batch may finish its CA calls this long */
@@ -69,6 +81,24 @@
 /* One attempt of the CA readiness probe, at most (ca.timeout_ms caps it
  * too): it runs beside polling and never holds it up (cb_ca_probe_start) */
 #define PROBE_TIMEOUT_MS 5000
+/* Reading the state of newly assigned partitions: past the transaction
+ * timeout, since an open transaction of another instance holds the end of a
+ * state partition back until it is committed, aborted or timed out */
+#define STATE_LOAD_TIMEOUT_MS  (CB_COMMITTER_TXN_TIMEOUT_MS + 30000)
+#define STATE_TOPIC_TIMEOUT_MS 30000 /* making or checking the state topic */
+
+/* What the committer is doing for this thread. */
+typedef enum txn_kind { TXN_NONE = 0, TXN_BATCH, TXN_LOOKUPS } txn_kind_t;
+
+/* An input partition this instance owns. */
+typedef struct owned {
+    char *topic;
+    int32_t partition;
+    int64_t position; /* the offset committed, or to be by the batch handed over; -1 unknown */
+    bool loading;     /* its state is not loaded yet: no message of it is planned */
+    bool bound;       /* paused: pipeline.queued_events_max reached and it holds queued events */
+    bool paused;      /* paused at librdkafka now */
+} owned_t;
 
 /* PHASE_PLAN: decoding and planning, before any CA call; the consumer is
  * polled there only while a decode is held (hold_decode). */
@@ -108,13 +138,31 @@ struct cb_pipeline {
     size_t n_works;
     cb_dead_letter_t *dead;
     size_t n_dead;
-    bool paused;
+    bool paused;                          /* the whole assignment is paused (a long batch) */
     bool batch_void;                      /* dropped by a rebalance */
     bool need_rewind;                     /* rewind the assignment to the committed offsets */
     uint64_t events_consumed, rebalances; /* the rest of the stats is the committer's */
     bool has_fatal; /* a commit inside the rebalance callback failed for good */
     cb_error_t fatal;
     hold_t holds[CB_HOLD_COUNT];
+
+    /* CA requests that finish later (docs/ARCHITECTURE.md §5) */
+    cb_state_t *state;             /* open requests, queued events, lookups of owned partitions */
+    cb_state_topic_t *state_topic; /* its reader (and maker) */
+    cb_requests_t *requests;       /* follows the open requests */
+    const char *state_topic_name;
+    int state_partitions; /* of the state topic, once checked */
+    int state_replication;
+    size_t queued_max;
+    bool at_bound;         /* pipeline.queued_events_max reached */
+    bool maybe_runnable;   /* queued events may have become runnable */
+    bool drain_leave_open; /* --drain-idle-ms ends even with open requests */
+    owned_t *owned;
+    size_t n_owned, cap_owned;
+    size_t n_run;         /* works[0..n_run) run in this batch, the rest were queued */
+    cb_outcome_t *finals; /* final outcomes of the batch */
+    size_t n_finals;
+    txn_kind_t txn; /* the job handed to the committer */
 };
 
 /* ---- Kafka clients ---------------------------------------------------- */
@@ -229,6 +277,149 @@ fail:
     return NULL;
 }
 
+/* ---- owned partitions ------------------------------------------------ */
+
+static owned_t *owned_find(cb_pipeline_t *p, const char *topic, int32_t partition)
+{
+    size_t i;
+
+    for (i = 0; i < p->n_owned; i++)
+        if (p->owned[i].partition == partition && !strcmp(p->owned[i].topic, topic))
+            return &p->owned[i];
+    return NULL;
+}
+
+/* Starts owning (topic, partition): its state is to be loaded before any
+ * message of it is planned (the main loop loads it before it collects the
+ * next batch; messages fetched meanwhile wait in the carry or in
+ * librdkafka's queue). -1 when memory ran out. */
+static int owned_add(cb_pipeline_t *p, const char *topic, int32_t partition)
+{
+    owned_t *o = owned_find(p, topic, partition);
+    cb_error_t err;
+
+    if (!o) {
+        if (p->n_owned == p->cap_owned) {
+            size_t cap = p->cap_owned ? p->cap_owned * 2 : 16;
+            owned_t *a = realloc(p->owned, cap * sizeof(*a));
+            if (!a)
+                return -1;
+            p->owned = a;
+            p->cap_owned = cap;
+        }
+        o = &p->owned[p->n_owned];
+        memset(o, 0, sizeof(*o));
+        if (!(o->topic = strdup(topic)))
+            return -1;
+        o->partition = partition;
+        p->n_owned++;
+    }
+    o->position = -1;
+    o->loading = true;
+    return cb_state_part_add(p->state, topic, partition, &err);
+}
+
+/* Stops owning (topic, partition): its state entries are dropped. */
+static void owned_remove(cb_pipeline_t *p, const char *topic, int32_t partition)
+{
+    owned_t *o = owned_find(p, topic, partition);
+
+    cb_state_part_drop(p->state, topic, partition);
+    if (!o)
+        return;
+    free(o->topic);
+    *o = p->owned[--p->n_owned];
+}
+
+/* Pauses exactly the owned partitions that must not deliver: all of them
+ * while p->paused (a long or held batch), and at pipeline.queued_events_max
+ * those that hold queued events. */
+static void apply_pauses(cb_pipeline_t *p)
+{
+    rd_kafka_topic_partition_list_t *pause = rd_kafka_topic_partition_list_new(4),
+                                    *resume = rd_kafka_topic_partition_list_new(4);
+    size_t i;
+
+    for (i = 0; i < p->n_owned; i++) {
+        owned_t *o = &p->owned[i];
+        bool want = p->paused || o->bound;
+        if (want == o->paused)
+            continue;
+        rd_kafka_topic_partition_list_add(want ? pause : resume, o->topic, o->partition);
+        o->paused = want;
+    }
+    if (pause->cnt)
+        rd_kafka_pause_partitions(p->consumer, pause);
+    if (resume->cnt)
+        rd_kafka_resume_partitions(p->consumer, resume);
+    rd_kafka_topic_partition_list_destroy(pause);
+    rd_kafka_topic_partition_list_destroy(resume);
+}
+
+/* Pauses or resumes the whole assignment (loading and bound partitions stay
+ * paused). */
+static void set_paused(cb_pipeline_t *p, bool pause)
+{
+    p->paused = pause;
+    apply_pauses(p);
+}
+
+/* pipeline.queued_events_max (docs/ARCHITECTURE.md §5): at the bound, the
+ * owned partitions that hold queued events or open requests (whose next
+ * events may have to wait) are paused until fewer events wait; the others
+ * flow. */
+static void queue_bound(cb_pipeline_t *p)
+{
+    size_t queued = cb_state_queued_count(p->state), i;
+    bool at = queued >= p->queued_max;
+
+    if (at != p->at_bound)
+        cb_log(at ? CB_LOG_WARN : CB_LOG_INFO, "pipeline",
+               at ? "%zu events wait behind open CA requests (pipeline.queued_events_max %zu): "
+                    "pausing the partitions that hold them or open requests"
+                  : "%zu events wait behind open CA requests (pipeline.queued_events_max %zu): "
+                    "every partition flows again",
+               queued, p->queued_max);
+    p->at_bound = at;
+    for (i = 0; i < p->n_owned; i++)
+        p->owned[i].bound =
+            at && cb_state_part_busy(p->state, p->owned[i].topic, p->owned[i].partition);
+    apply_pauses(p);
+}
+
+/* The positions of the owned partitions whose state is loaded (the offsets
+ * committed, or to be by the batch handed over), for a transaction's
+ * offsets: every transaction is fenced by the group generation. NULL when
+ * none is known. */
+static rd_kafka_topic_partition_list_t *owned_positions(cb_pipeline_t *p)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    size_t i;
+
+    for (i = 0; i < p->n_owned; i++) {
+        if (p->owned[i].loading || p->owned[i].position < 0)
+            continue;
+        if (!l)
+            l = rd_kafka_topic_partition_list_new((int)p->n_owned);
+        rd_kafka_topic_partition_list_add(l, p->owned[i].topic, p->owned[i].partition)->offset =
+            p->owned[i].position;
+    }
+    return l;
+}
+
+/* Sets the positions of the owned partitions in parts from their committed
+ * offsets (parts as filled by rd_kafka_committed). */
+static void positions_from(cb_pipeline_t *p, const rd_kafka_topic_partition_list_t *parts)
+{
+    int i;
+
+    for (i = 0; i < parts->cnt; i++) {
+        owned_t *o = owned_find(p, parts->elems[i].topic, parts->elems[i].partition);
+        if (o && !parts->elems[i].err)
+            o->position = parts->elems[i].offset >= 0 ? parts->elems[i].offset : -1;
+    }
+}
+
 /* ---- batch bookkeeping ------------------------------------------------ */
 
 static int push_msg(rd_kafka_message_t ***arr, size_t *n, size_t *cap, rd_kafka_message_t *m)
@@ -245,6 +436,17 @@ static int push_msg(rd_kafka_message_t ***arr, size_t *n, size_t *cap, rd_kafka_
     return 0;
 }
 
+static void free_finals(cb_pipeline_t *p)
+{
+    size_t i;
+
+    for (i = 0; i < p->n_finals; i++)
+        cb_outcome_clear(&p->finals[i]);
+    free(p->finals);
+    p->finals = NULL;
+    p->n_finals = 0;
+}
+
 static void free_works(cb_pipeline_t *p)
 {
     size_t i;
@@ -253,35 +455,98 @@ static void free_works(cb_pipeline_t *p)
         cb_work_clear(&p->works[i]);
     free(p->works);
     p->works = NULL;
-    p->n_works = 0;
+    p->n_works = p->n_run = 0;
     free(p->dead);
     p->dead = NULL;
     p->n_dead = 0;
+    free_finals(p);
 }
 
-/* Moves the current, executed batch out of p into b: p starts the next one
- * with nothing of it. */
-static void take_batch(cb_pipeline_t *p, cb_batch_t *b)
+/* After execution: every PENDING answer opens a request in the state (its
+ * outcome published with final false), and the lookups of the works that
+ * ran are no longer needed. -1 when memory ran out (err). */
+static int record_requests(cb_pipeline_t *p, cb_error_t *err)
 {
+    int64_t now = cb_clock_wall_ms(), first = cb_requests_first_poll(p->requests);
+    size_t i, j;
+
+    for (i = 0; i < p->n_run; i++) {
+        cb_work_t *w = &p->works[i];
+        for (j = 0; j < w->outcome_count; j++) {
+            cb_outcome_t *o = &w->outcomes[j];
+            char *key;
+            int rc;
+            if (o->status != CB_STATUS_PENDING)
+                continue;
+            if (!o->ca_request_id || !*o->ca_request_id) {
+                /* nothing to follow it by: it cannot stay PENDING for ever */
+                o->status = CB_STATUS_FAILED;
+                free(o->error_code);
+                free(o->error_message);
+                o->error_code = strdup("invalid_answer");
+                o->error_message = strdup("the CA answered PENDING without a request id");
+                continue;
+            }
+            if (!(key = cb_executor_holder_key(&w->intents.items[w->outcome_intent[j]])))
+                return cb_error_set(err, CB_ERR_NOMEM, "out of memory opening a request");
+            rc = cb_state_open(p->state, w->topic, w->partition, key, o, now, first, err);
+            free(key);
+            if (rc < 0)
+                return -1;
+            o->final = false;
+        }
+        cb_state_lookup_forget(p->state, w->topic, w->partition, w->offset);
+    }
+    return 0;
+}
+
+/* Moves the current, executed batch out of p into b: its outcomes, final
+ * outcomes, dead letters, the state records of its changes and the
+ * offsets; p starts the next one with nothing of it. The positions of the
+ * owned partitions move past its messages. -1 when memory ran out (err): p
+ * keeps the batch, which the caller drops. */
+static int take_batch(cb_pipeline_t *p, cb_batch_t *b, cb_error_t *err)
+{
+    size_t i;
+
     cb_executor_reset(p->ex);
+    memset(b, 0, sizeof(*b));
+    if (record_requests(p, err) < 0 || cb_state_dirty_records(p->state, &b->recs, err) < 0) {
+        cb_state_recs_free(&b->recs);
+        return -1;
+    }
+    for (i = 0; i < p->n_msgs; i++) {
+        owned_t *o = owned_find(p, rd_kafka_topic_name(p->msgs[i]->rkt), p->msgs[i]->partition);
+        if (o && p->msgs[i]->offset + 1 > o->position)
+            o->position = p->msgs[i]->offset + 1;
+    }
+    b->offsets = owned_positions(p);
     b->msgs = p->msgs;
     b->n_msgs = p->n_msgs;
     b->works = p->works;
     b->n_works = p->n_works;
     b->dead = p->dead;
     b->n_dead = p->n_dead;
+    b->finals = p->finals;
+    b->n_finals = p->n_finals;
     b->started_ms = p->batch_started_ms;
     b->executed_ms = p->batch_executed_ms;
     p->msgs = NULL;
     p->n_msgs = p->cap_msgs = 0;
     p->works = NULL;
-    p->n_works = 0;
+    p->n_works = p->n_run = 0;
     p->dead = NULL;
     p->n_dead = 0;
+    p->finals = NULL;
+    p->n_finals = 0;
     p->phase = PHASE_IDLE;
+    p->maybe_runnable = true; /* holders it ran for may let their next events go */
+    return 0;
 }
 
-/* Forgets the batch: its messages, works and dead letters. */
+/* Forgets the batch: its messages, works, dead letters and final outcomes.
+ * The state may hold changes of it: every caller rewinds (which reloads
+ * the state) or stops. */
 static void drop_batch(cb_pipeline_t *p)
 {
     size_t i;
@@ -323,21 +588,17 @@ static void filter_out(rd_kafka_message_t **arr, size_t *n,
     *n = o;
 }
 
-/* Pauses or resumes the whole assignment. */
-static void set_paused(cb_pipeline_t *p, bool pause)
+/* Forgets the state of every owned partition and marks it loading (the
+ * main loop reads it again before the next batch). */
+static void state_reload_all(cb_pipeline_t *p)
 {
-    rd_kafka_topic_partition_list_t *parts = NULL;
+    size_t i;
 
-    if (p->paused == pause)
-        return;
-    if (rd_kafka_assignment(p->consumer, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts) {
-        if (pause)
-            rd_kafka_pause_partitions(p->consumer, parts);
-        else
-            rd_kafka_resume_partitions(p->consumer, parts);
-        rd_kafka_topic_partition_list_destroy(parts);
+    for (i = 0; i < p->n_owned; i++) {
+        cb_state_part_reset(p->state, p->owned[i].topic, p->owned[i].partition);
+        p->owned[i].loading = true;
     }
-    p->paused = pause;
+    apply_pauses(p);
 }
 
 /* Seeks every assigned partition back to its committed offset (or the
@@ -363,6 +624,7 @@ static int rewind_consumer(cb_pipeline_t *p, cb_error_t *err)
         return cb_committer_kafka_error(err, rd_kafka_error_new(e, "%s", rd_kafka_err2str(e)),
                                         "committed offsets");
     }
+    positions_from(p, parts);
     for (i = 0; i < parts->cnt; i++)
         if (parts->elems[i].offset < 0)
             parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
@@ -371,6 +633,9 @@ static int rewind_consumer(cb_pipeline_t *p, cb_error_t *err)
     if (se)
         return cb_committer_kafka_error(err, se, "seek");
     p->need_rewind = false;
+    /* the state in memory held the changes of the batches replayed now: it
+     * is read again from the state topic, as committed */
+    state_reload_all(p);
     cb_log(CB_LOG_INFO, "pipeline", "rewound the consumer to the committed offsets");
     return 0;
 }
@@ -529,6 +794,168 @@ static int plan_batch(cb_pipeline_t *p, volatile sig_atomic_t *stop, cb_error_t 
     return 0;
 }
 
+/* ---- the state phase: finals, resumed events, holder order ------------- */
+
+/* Plain Avro with certbridge's schema: how a queued event is kept. */
+static int encode_queued(void *opaque, const cb_event_t *ev, void **buf, size_t *len,
+                         cb_error_t *err)
+{
+    return cb_codec_encode_event(((cb_pipeline_t *)opaque)->codec, CB_FORMAT_AVRO, ev, buf, len,
+                                 err);
+}
+
+/* A queued event taken to run: decoded and planned again into w. -1 when it
+ * does not decode or plan (err): it is dropped with an error line. */
+static int resume_work(cb_pipeline_t *p, const cb_queued_t *q, cb_work_t *w, cb_error_t *err)
+{
+    bool is_org = !strcmp(q->topic, p->org_topic);
+
+    memset(w, 0, sizeof(*w));
+    cb_event_init(&w->ev);
+    if (cb_codec_decode_event(p->codec, is_org ? CB_EVENT_ORG : CB_EVENT_PERSON, CB_FORMAT_AVRO,
+                              q->avro, q->avro_len, &w->ev, err) < 0 ||
+        cb_rules_plan(&w->ev, &p->policy, &w->intents, err) < 0 || !(w->topic = strdup(q->topic))) {
+        cb_work_clear(w);
+        return -1;
+    }
+    w->partition = q->partition;
+    w->offset = q->offset;
+    w->resumed = true;
+    return 0;
+}
+
+/* The lookups an earlier attempt of w made durable (a replay): copied into
+ * w->lookups, so its steps make exactly the calls of that attempt. */
+static int attach_lookups(cb_pipeline_t *p, cb_work_t *w, cb_error_t *err)
+{
+    char **keys = NULL;
+    size_t nk = 0, i;
+    int rc = 0;
+
+    if (cb_state_work_holders(w, &keys, &nk, err) < 0)
+        return -1;
+    for (i = 0; i < nk && rc == 0; i++) {
+        const cb_work_lookup_t *l =
+            cb_state_lookup(p->state, w->topic, w->partition, w->offset, keys[i]);
+        cb_work_lookup_t *a, *dst;
+        if (!l)
+            continue;
+        if (!(a = realloc(w->lookups, (w->n_lookups + 1) * sizeof(*a)))) {
+            rc = cb_error_set(err, CB_ERR_NOMEM, "out of memory attaching a lookup");
+            break;
+        }
+        w->lookups = a;
+        dst = &a[w->n_lookups];
+        memset(dst, 0, sizeof(*dst));
+        if (!(dst->holder_key = strdup(keys[i])) ||
+            cb_work_certs_copy(l->certs, l->cert_count, &dst->certs) < 0) {
+            free(dst->holder_key);
+            rc = cb_error_set(err, CB_ERR_NOMEM, "out of memory attaching a lookup");
+            break;
+        }
+        dst->cert_count = l->cert_count;
+        w->n_lookups++;
+    }
+    cb_state_keys_free(keys, nk);
+    return rc;
+}
+
+/* Between PLAN and EXECUTE (docs/ARCHITECTURE.md §5): the final outcomes
+ * found since the last batch close their requests; queued events whose
+ * holders are free now run first (resumed works); every work then runs or
+ * waits in holder order (cb_state_schedule), the runners first in
+ * p->works; a replayed work gets its durable lookups. Returns 0, 1 when the
+ * batch has nothing to do (no message, final or resumed event), -1 when
+ * memory ran out (err: the caller drops the batch and reloads the state). */
+static int prepare_state(cb_pipeline_t *p, cb_error_t *err)
+{
+    cb_queued_t **q = NULL;
+    size_t n_q = 0, i, k;
+    cb_work_t *works;
+    bool *run;
+
+    if (cb_state_take_finals(p->state, &p->finals, &p->n_finals, err) < 0)
+        return -1;
+    if (p->n_finals)
+        p->maybe_runnable = true;
+    if (p->maybe_runnable) {
+        if (cb_state_take_runnable(p->state, (size_t)p->batch_max, &q, &n_q, err) < 0)
+            return -1;
+        p->maybe_runnable = n_q > 0;
+    }
+    if (!p->n_msgs && !p->n_finals && !n_q) {
+        free(q);
+        return 1;
+    }
+    works = calloc(n_q + p->n_works + 1, sizeof(*works));
+    run = calloc(n_q + p->n_works + 1, sizeof(*run));
+    if (!works || !run) {
+        free(works);
+        free(run);
+        for (i = 0; i < n_q; i++) {
+            cb_queued_free(q[i]);
+            free(q[i]);
+        }
+        free(q);
+        return cb_error_set(err, CB_ERR_NOMEM, "out of memory resuming events");
+    }
+    for (i = k = 0; i < n_q; i++) {
+        cb_error_t rerr;
+        if (resume_work(p, q[i], &works[k], &rerr) == 0)
+            k++;
+        else
+            cb_log(CB_LOG_ERROR, "pipeline",
+                   "queued event %s (%s[%d]@%lld) does not decode again: %s; dropped",
+                   q[i]->event_id, q[i]->topic, (int)q[i]->partition, (long long)q[i]->offset,
+                   rerr.msg);
+        cb_queued_free(q[i]);
+        free(q[i]);
+    }
+    free(q);
+    n_q = k;
+    memcpy(works + n_q, p->works, p->n_works * sizeof(*works));
+    free(p->works);
+    p->works = works;
+    p->n_works += n_q;
+    if (cb_state_schedule(p->state, p->works, p->n_works, n_q, run, encode_queued, p, err) < 0) {
+        free(run);
+        return -1;
+    }
+    /* the runners first, in batch order: the executor takes works[0..n_run) */
+    {
+        cb_work_t *sorted = calloc(p->n_works + 1, sizeof(*sorted));
+        size_t r = 0, w = 0;
+        if (!sorted) {
+            free(run);
+            return cb_error_set(err, CB_ERR_NOMEM, "out of memory scheduling");
+        }
+        for (i = 0; i < p->n_works; i++)
+            if (run[i])
+                sorted[r++] = p->works[i];
+        p->n_run = r;
+        for (i = 0; i < p->n_works; i++)
+            if (!run[i])
+                sorted[r + w++] = p->works[i];
+        free(p->works);
+        p->works = sorted;
+    }
+    free(run);
+    for (i = 0; i < p->n_run; i++)
+        if (attach_lookups(p, &p->works[i], err) < 0)
+            return -1;
+    if (p->n_works > p->n_run)
+        cb_log(CB_LOG_DEBUG, "pipeline", "%zu event(s) wait behind their holders' open requests",
+               p->n_works - p->n_run);
+    return 0;
+}
+
+/* Whether the state gives a batch something to do without a message. */
+static bool state_has_work(const cb_pipeline_t *p)
+{
+    return cb_state_finals_count(p->state) > 0 ||
+           (p->maybe_runnable && cb_state_queued_count(p->state) > 0);
+}
+
 /* ---- the hand-off to the committer ------------------------------------ */
 
 /* Hands the current, executed batch to the committer (which is idle:
@@ -538,11 +965,18 @@ static void commit_async(cb_pipeline_t *p)
     cb_batch_t b;
     cb_error_t err;
 
-    take_batch(p, &b);
+    if (take_batch(p, &b, &err) < 0) {
+        cb_log(CB_LOG_WARN, "pipeline", "%s; replaying the batch", err.msg);
+        drop_batch(p);
+        p->need_rewind = true;
+        return;
+    }
     if (cb_committer_submit(p->committer, &b, &err) < 0) {
         p->fatal = err;
         p->has_fatal = true;
+        return;
     }
+    p->txn = TXN_BATCH;
 }
 
 /* Applies a settled batch's result: when it was aborted, whatever was read
@@ -560,14 +994,66 @@ static int settled(cb_pipeline_t *p, int rc)
     return rc;
 }
 
-/* Waits until the handed-over batch, if any, is committed or aborted.
- * Returns 1 (nothing pending, or committed), 0 when it was aborted (see
- * settled()), -1 on a fatal failure (err). */
+/* Waits until the handed-over batch or lookups, if any, are committed or
+ * aborted. Committed lookups let their calls go. Returns 1 (nothing
+ * pending, or committed), 0 when it was aborted (see settled()), -1 on a
+ * fatal failure (err). */
 static int settle(cb_pipeline_t *p, cb_error_t *err)
 {
+    txn_kind_t kind = p->txn;
+    int rc;
+
     if (!p->committer) /* destroyed: a revocation from rd_kafka_destroy */
         return 1;
-    return settled(p, cb_committer_settle(p->committer, err));
+    rc = cb_committer_settle(p->committer, err);
+    p->txn = TXN_NONE;
+    if (kind == TXN_LOOKUPS && rc == 1)
+        cb_executor_lookups_persisted(p->ex);
+    return settled(p, rc);
+}
+
+/* Makes the lookups the executor answered durable: one transaction of W
+ * records (and the owned positions, so that it is fenced like any other),
+ * before any call that depends on them (docs/ARCHITECTURE.md §5). Nothing
+ * happens while the committer is busy. With wait, the transaction is
+ * committed before returning (inside the rebalance callback); else
+ * settle() picks its result up. Returns -1 when memory ran out or the
+ * commit failed for good (the caller drops the batch; err), 0 otherwise. */
+static int persist_lookups(cb_pipeline_t *p, bool wait, cb_error_t *err)
+{
+    const cb_executor_lookup_t *ls;
+    cb_batch_t b;
+    size_t n, i;
+
+    if (cb_committer_busy(p->committer))
+        return 0;
+    if (!(n = cb_executor_lookups_to_persist(p->ex, &ls)))
+        return 0;
+    memset(&b, 0, sizeof(b));
+    b.lookups_only = true;
+    b.started_ms = b.executed_ms = cb_clock_mono_ms();
+    for (i = 0; i < n; i++) {
+        const cb_work_t *w = ls[i].work;
+        if (cb_state_lookup_put(p->state, w->topic, w->partition, w->offset, w->ev.event_id,
+                                ls[i].holder_key, ls[i].certs, ls[i].cert_count, &b.recs,
+                                err) < 0) {
+            cb_batch_free(&b);
+            return -1;
+        }
+    }
+    b.offsets = owned_positions(p);
+    if (cb_committer_submit(p->committer, &b, err) < 0) {
+        p->fatal = *err;
+        p->has_fatal = true;
+        return -1;
+    }
+    p->txn = TXN_LOOKUPS;
+    if (wait && settle(p, err) < 0) {
+        p->fatal = *err;
+        p->has_fatal = true;
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- consumer polling while a batch runs ------------------------------ */
@@ -612,8 +1098,28 @@ static int execute_batch(cb_pipeline_t *p, volatile sig_atomic_t *stop)
     int rc;
 
     p->phase = PHASE_EXECUTE;
-    while (!(rc = cb_executor_step(p->ex, 50, &err))) {
+    while (!(rc = cb_executor_step(p->ex, cb_committer_busy(p->committer) ? 5 : 50, &err))) {
         int64_t now = cb_clock_mono_ms();
+        /* the previous batch's commit, or lookups made durable: their
+         * result first, then the lookups answered since */
+        if (cb_committer_busy(p->committer) && cb_committer_done(p->committer)) {
+            cb_error_t serr;
+            if (settle(p, &serr) < 0) {
+                p->fatal = serr;
+                p->has_fatal = true;
+                drop_batch(p);
+                return 0;
+            }
+            if (p->batch_void) /* aborted: dropped, both are replayed */
+                return 0;
+        }
+        if (persist_lookups(p, false, &err) < 0) {
+            cb_log(CB_LOG_WARN, "pipeline", "%s; replaying the batch", err.msg);
+            drop_batch(p);
+            p->need_rewind = true;
+            return 0;
+        }
+        cb_requests_step(p->requests);
         hold_set(p, CB_HOLD_CA, cb_executor_ca_down(p->ex));
         if (!p->paused && (cb_executor_stalled(p->ex) || now - start > PAUSE_AFTER_MS))
             set_paused(p, true);
@@ -657,11 +1163,22 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 
     p->rebalances++;
     if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        int k;
         cb_log(CB_LOG_INFO, "pipeline", "assigned %d partition(s)", parts->cnt);
         re = rd_kafka_incremental_assign(rk, parts);
         cb_metrics_set_group_joined(p->metrics, true);
         if (p->paused && parts->cnt)
             rd_kafka_pause_partitions(rk, parts);
+        /* their state is loaded by the main loop before the next batch */
+        for (k = 0; k < parts->cnt; k++) {
+            owned_t *o;
+            if (owned_add(p, parts->elems[k].topic, parts->elems[k].partition) < 0) {
+                cb_error_set(&p->fatal, CB_ERR_NOMEM, "out of memory taking partitions");
+                p->has_fatal = true;
+            } else if ((o = owned_find(p, parts->elems[k].topic, parts->elems[k].partition))) {
+                o->paused = p->paused;
+            }
+        }
     } else {
         bool lost = rd_kafka_assignment_lost(rk);
         cb_log(CB_LOG_INFO, "pipeline", "%s %d partition(s)", lost ? "lost" : "revoked",
@@ -677,16 +1194,23 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         if (p->phase == PHASE_EXECUTE && !p->batch_void) {
             int64_t deadline = cb_clock_mono_ms() + REBALANCE_FINISH_MS;
             int done = 0;
-            while (!lost && !(done = cb_executor_step(p->ex, 50, NULL)) &&
-                   cb_clock_mono_ms() < deadline && !cb_executor_stalled(p->ex))
-                ;
-            if (done == 1 && !lost) {
+            while (!lost && p->phase == PHASE_EXECUTE && !p->batch_void &&
+                   !(done = cb_executor_step(p->ex, 5, NULL)) && cb_clock_mono_ms() < deadline &&
+                   !cb_executor_stalled(p->ex))
+                if (persist_lookups(p, true, &err) < 0) /* the calls wait for them */
+                    break;
+            if (done == 1 && !lost && p->phase == PHASE_EXECUTE && !p->batch_void) {
                 /* still the owner inside the callback: the committer (idle
                  * after settle()) commits what is done while we wait */
                 cb_batch_t b;
                 int rc;
                 p->batch_executed_ms = cb_clock_mono_ms();
-                take_batch(p, &b);
+                if (take_batch(p, &b, &err) < 0) {
+                    drop_batch(p);
+                    p->batch_void = true;
+                    p->need_rewind = true;
+                    goto revoked;
+                }
                 rc = cb_committer_commit(p->committer, &b, &err);
                 if (rc < 0) {
                     cb_log(CB_LOG_ERROR, "pipeline", "commit on revoke: %s", err.msg);
@@ -699,7 +1223,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                            "committed the open batch before the revocation");
                 }
                 p->batch_void = true; /* tells execute_batch the batch is gone */
-            } else {
+            } else if (p->phase != PHASE_IDLE) {
                 drop_batch(p);
                 p->batch_void = true;
                 p->need_rewind = true;
@@ -714,7 +1238,15 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         } else if (p->phase == PHASE_COLLECT) {
             filter_out(p->msgs, &p->n_msgs, parts);
         }
+    revoked:
         filter_out(p->carry, &p->n_carry, parts);
+        {
+            /* the requests and queued events move with their partitions:
+             * the next owner loads them from the state topic */
+            int k;
+            for (k = 0; k < parts->cnt; k++)
+                owned_remove(p, parts->elems[k].topic, parts->elems[k].partition);
+        }
         re = rd_kafka_incremental_unassign(rk, parts);
     }
     if (re) {
@@ -760,6 +1292,9 @@ cb_pipeline_t *cb_pipeline_new(const cb_config_t *cfg, cb_error_t *err)
     p->person_topic = cb_config_get(cfg, "input.person_topic");
     p->outcome_topic = cb_config_get(cfg, "output.outcome_topic");
     p->dlq_topic = cb_config_get(cfg, "output.dlq_topic");
+    p->state_topic_name = cb_config_get(cfg, "output.state_topic");
+    p->state_replication = (int)cb_config_get_int(cfg, "output.state_replication_factor");
+    p->queued_max = (size_t)cb_config_get_int(cfg, "pipeline.queued_events_max");
     p->txn_id = cb_config_get(cfg, "pipeline.transactional_id");
     p->batch_max = (int)cb_config_get_int(cfg, "pipeline.batch_max_events");
     p->batch_ms = (int)cb_config_get_int(cfg, "pipeline.batch_max_ms");
@@ -789,9 +1324,23 @@ cb_pipeline_t *cb_pipeline_new(const cb_config_t *cfg, cb_error_t *err)
         cb_error_set(err, CB_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    if (!(p->codec = cb_codec_new(cfg, err)) || !(p->ca = cb_ca_client_new(cfg, err)) ||
-        !(p->ex = cb_executor_new(p->ca, p->metrics, err)))
+    if (!p->state_topic_name || !*p->state_topic_name) {
+        cb_error_set(err, CB_ERR_CONFIG, "output.state_topic: required");
         goto fail;
+    }
+    if (!(p->state = cb_state_new())) {
+        cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if (!(p->codec = cb_codec_new(cfg, err)) || !(p->ca = cb_ca_client_new(cfg, err)) ||
+        !(p->ex = cb_executor_new(p->ca, p->metrics, err)) ||
+        !(p->requests = cb_requests_new(cfg, p->state, p->metrics, err)))
+        goto fail;
+    cb_executor_set_durable_lookups(p->ex, true);
+    if (!(conf = make_conf(p, false, err)) ||
+        !(p->state_topic = cb_state_topic_new(conf, p->state_topic_name, err)))
+        goto fail;
+    conf = NULL;
     if (!(conf = make_conf(p, false, err)))
         goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
@@ -804,8 +1353,9 @@ cb_pipeline_t *cb_pipeline_new(const cb_config_t *cfg, cb_error_t *err)
     }
     rd_kafka_poll_set_consumer(p->consumer);
     {
-        cb_committer_conf_t cc = {NULL,      p->consumer,      p->metrics,
-                                  p->txn_id, p->outcome_topic, p->dlq_topic};
+        cb_committer_conf_t cc = {
+            NULL,         p->consumer,        p->metrics, p->txn_id, p->outcome_topic,
+            p->dlq_topic, p->state_topic_name};
         if (!(cc.producer_conf = make_conf(p, true, err)) ||
             !(p->committer = cb_committer_new(&cc, err)))
             goto fail;
@@ -844,6 +1394,14 @@ static rd_kafka_message_t *next_message(cb_pipeline_t *p, int timeout_ms)
     return rd_kafka_consumer_poll(p->consumer, timeout_ms);
 }
 
+/* Whether m belongs to a partition whose state is not loaded yet. */
+static bool loading_msg(cb_pipeline_t *p, const rd_kafka_message_t *m)
+{
+    owned_t *o = owned_find(p, rd_kafka_topic_name(m->rkt), m->partition);
+
+    return o && o->loading;
+}
+
 /* Collects one batch. Returns the number of messages. */
 static size_t collect_batch(cb_pipeline_t *p, volatile sig_atomic_t *stop)
 {
@@ -871,6 +1429,19 @@ static size_t collect_batch(cb_pipeline_t *p, volatile sig_atomic_t *stop)
                 cb_log(CB_LOG_WARN, "pipeline", "consumer: %s", rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
             continue;
+        }
+        if (loading_msg(p, m)) {
+            /* assigned during this poll: its state is read before any of its
+             * messages is planned (the main loop loads it, then collects
+             * again starting with this message) */
+            if (push_msg(&p->carry, &p->n_carry, &p->cap_carry, m) < 0) {
+                rd_kafka_message_destroy(m);
+                p->need_rewind = true;
+            } else {
+                memmove(p->carry + 1, p->carry, (p->n_carry - 1) * sizeof(*p->carry));
+                p->carry[0] = m;
+            }
+            break;
         }
         if (push_msg(&p->msgs, &p->n_msgs, &p->cap_msgs, m) < 0) {
             rd_kafka_message_destroy(m);
@@ -967,6 +1538,169 @@ static void housekeeping(cb_pipeline_t *p)
         cb_metrics_set_in_flight(p->metrics, (int64_t)cb_ca_pending(p->ca));
     }
     probe_ca(p, now);
+    cb_requests_step(p->requests);
+    queue_bound(p);
+}
+
+/* ---- the state topic --------------------------------------------------- */
+
+/* The most partitions of the two input topics (a missing topic counts 0);
+ * -1 when the brokers do not answer (err, retriable). */
+static int input_partitions(cb_pipeline_t *p, cb_error_t *err)
+{
+    const char *topics[2] = {p->org_topic, p->person_topic};
+    int most = 0, i, k;
+
+    for (i = 0; i < 2; i++) {
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->consumer, topics[i], NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t e = rkt ? rd_kafka_metadata(p->consumer, 0, rkt, &md, 10000)
+                                    : RD_KAFKA_RESP_ERR__INVALID_ARG;
+        if (rkt)
+            rd_kafka_topic_destroy(rkt);
+        if (e)
+            return cb_error_setf(err, CB_ERR_KAFKA, CB_ERRF_RETRIABLE, "metadata of %s: %s",
+                                 topics[i], rd_kafka_err2str(e));
+        for (k = 0; k < md->topic_cnt; k++)
+            if (!md->topics[k].err && md->topics[k].partition_cnt > most)
+                most = md->topics[k].partition_cnt;
+        rd_kafka_metadata_destroy(md);
+    }
+    return most;
+}
+
+/* Makes or checks the state topic before anything is consumed
+ * (docs/ARCHITECTURE.md §5): compacted, with at least as many partitions as
+ * the larger input topic. Waits for the brokers while they do not answer;
+ * -1 with err (CB_ERR_CONFIG) when the topic is wrong, or when stopped. */
+static int ensure_state_topic(cb_pipeline_t *p, volatile sig_atomic_t *stop, cb_error_t *err)
+{
+    int64_t logged = 0;
+
+    while (!*stop) {
+        int most = input_partitions(p, err), n = -1;
+        if (most >= 0) {
+            if (most == 0) {
+                cb_log(CB_LOG_WARN, "pipeline",
+                       "input topics %s and %s do not exist yet: the state topic gets 1 "
+                       "partition",
+                       p->org_topic, p->person_topic);
+                most = 1;
+            }
+            n = cb_state_topic_ensure(p->state_topic, most, p->state_replication,
+                                      STATE_TOPIC_TIMEOUT_MS, err);
+            if (n > 0) {
+                p->state_partitions = n;
+                hold_set(p, CB_HOLD_KAFKA, NULL);
+                return 0;
+            }
+        }
+        if (!cb_error_is_retriable(err))
+            return -1;
+        if (cb_clock_mono_ms() - logged >= HOLD_LOG_EVERY_MS) {
+            logged = cb_clock_mono_ms();
+            cb_log(CB_LOG_WARN, "pipeline", "state topic %s: %s; trying again", p->state_topic_name,
+                   err->msg);
+        }
+        usleep(1000 * 1000);
+    }
+    return cb_error_set(err, CB_ERR_KAFKA, "stopped before the state topic was ready");
+}
+
+/* Whether some owned partition waits for its state. */
+static bool state_loading(const cb_pipeline_t *p)
+{
+    size_t i;
+
+    for (i = 0; i < p->n_owned; i++)
+        if (p->owned[i].loading)
+            return true;
+    return false;
+}
+
+/* Reads the state of every owned partition that is loading (assigned, or
+ * reset after an abort) from the state topic, with the partitions' committed
+ * offsets, then lets them deliver. -1 with err: retriable when the brokers
+ * do not answer (the caller holds and tries again), CB_ERRF_FATAL when an
+ * input partition has no state partition. */
+static int load_state(cb_pipeline_t *p, cb_error_t *err)
+{
+    const char *topics[2] = {p->org_topic, p->person_topic};
+    int32_t *parts = calloc(p->n_owned + 1, sizeof(*parts));
+    rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_new(4);
+    size_t n = 0, i, j, open0 = cb_state_open_count(p->state),
+           queued0 = cb_state_queued_count(p->state);
+    rd_kafka_resp_err_t e;
+    int rc = -1;
+
+    if (!parts) {
+        cb_error_set(err, CB_ERR_NOMEM, "out of memory loading the state");
+        goto out;
+    }
+    for (i = 0; i < p->n_owned; i++) {
+        owned_t *o = &p->owned[i];
+        bool seen = false;
+        if (!o->loading)
+            continue;
+        if (o->partition >= p->state_partitions) {
+            cb_error_setf(err, CB_ERR_CONFIG, CB_ERRF_FATAL,
+                          "input partition %s[%d] has no state partition: the state topic %s has "
+                          "%d; give it as many partitions as the input topics",
+                          o->topic, (int)o->partition, p->state_topic_name, p->state_partitions);
+            goto out;
+        }
+        rd_kafka_topic_partition_list_add(committed, o->topic, o->partition);
+        for (j = 0; j < n && !seen; j++)
+            seen = parts[j] == o->partition;
+        if (!seen)
+            parts[n++] = o->partition;
+    }
+    if (!n) {
+        rc = 0;
+        goto out;
+    }
+    if (cb_state_topic_load(p->state_topic, p->state, topics, 2, parts, n, STATE_LOAD_TIMEOUT_MS,
+                            err) < 0)
+        goto out;
+    if ((e = rd_kafka_committed(p->consumer, committed, REWIND_TIMEOUT_MS))) {
+        cb_error_setf(err, CB_ERR_KAFKA, CB_ERRF_RETRIABLE, "committed offsets: %s",
+                      rd_kafka_err2str(e));
+        goto out;
+    }
+    positions_from(p, committed);
+    for (i = 0; i < p->n_owned; i++)
+        if (p->owned[i].loading &&
+            !cb_state_part_loading(p->state, p->owned[i].topic, p->owned[i].partition))
+            p->owned[i].loading = false;
+    cb_log(CB_LOG_INFO, "pipeline",
+           "loaded the state of %d partition(s) from %s: %zu open CA request(s), %zu queued "
+           "event(s) (now %zu and %zu)",
+           committed->cnt, p->state_topic_name, cb_state_open_count(p->state) - open0,
+           cb_state_queued_count(p->state) - queued0, cb_state_open_count(p->state),
+           cb_state_queued_count(p->state));
+    p->maybe_runnable = true;
+    apply_pauses(p);
+    rc = 0;
+out:
+    free(parts);
+    rd_kafka_topic_partition_list_destroy(committed);
+    return rc;
+}
+
+/* Whether --drain-idle-ms may end the run: nothing open, nothing queued
+ * (unless told to leave them), nothing waiting for its state. */
+static bool drained_state(const cb_pipeline_t *p)
+{
+    if (state_loading(p))
+        return false;
+    return p->drain_leave_open ||
+           (cb_state_open_count(p->state) == 0 && cb_state_queued_count(p->state) == 0 &&
+            cb_state_finals_count(p->state) == 0);
+}
+
+void cb_pipeline_set_drain_leave_open(cb_pipeline_t *p, bool leave_open)
+{
+    p->drain_leave_open = leave_open;
 }
 
 int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idle_ms,
@@ -988,7 +1722,8 @@ int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idl
      * committer thread gets an immutable encoder and never sees the codec */
     if (!(enc = cb_outcome_encoder_new(p->codec, p->outcome_topic, err)))
         return -1;
-    if (cb_committer_start(p->committer, enc, err) < 0 || subscribe(p, err) < 0)
+    if (cb_committer_start(p->committer, enc, err) < 0 || ensure_state_topic(p, stop, err) < 0 ||
+        subscribe(p, err) < 0)
         return -1;
     cb_log(CB_LOG_INFO, "pipeline", "running: topics %s, %s -> %s (dead letters: %s)", p->org_topic,
            p->person_topic, p->outcome_topic, p->dlq_topic);
@@ -1010,9 +1745,22 @@ int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idl
             }
             hold_set(p, CB_HOLD_KAFKA, NULL);
         }
+        if (state_loading(p)) {
+            if (load_state(p, err) < 0) {
+                if (cb_error_is_fatal(err) || !cb_error_is_retriable(err)) {
+                    rc = -1;
+                    break;
+                }
+                hold_set(p, CB_HOLD_KAFKA, err->msg);
+                service_consumer(p);
+                usleep(500 * 1000);
+                continue;
+            }
+            hold_set(p, CB_HOLD_KAFKA, NULL);
+        }
         p->batch_void = false;
         housekeeping(p);
-        if (collect_batch(p, stop) == 0) {
+        if (collect_batch(p, stop) == 0 && !state_has_work(p)) {
             p->phase = PHASE_IDLE;
             if (cb_committer_busy(p->committer)) { /* idle: settle the last batch first */
                 if ((rc = settle(p, err)) < 0)
@@ -1020,9 +1768,10 @@ int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idl
                 rc = 0;
                 continue;
             }
-            /* drained: idle long enough with partitions assigned and no lag */
+            /* drained: idle long enough with partitions assigned and no
+             * lag, and no CA request open */
             if (drain_idle_ms > 0 && cb_clock_mono_ms() - idle_since >= drain_idle_ms &&
-                p->assigned > 0 && p->lag == 0)
+                p->assigned > 0 && p->lag == 0 && drained_state(p))
                 break;
             continue;
         }
@@ -1038,7 +1787,17 @@ int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idl
             set_paused(p, false);
             continue;
         }
-        if (cb_executor_start(p->ex, p->works, p->n_works, err) < 0) {
+        if ((rc = prepare_state(p, err)) != 0) {
+            if (rc < 0) { /* out of memory: read the batch and the state again */
+                cb_log(CB_LOG_WARN, "pipeline", "%s; replaying the batch", err->msg);
+                p->need_rewind = true;
+            }
+            drop_batch(p); /* or nothing to do */
+            rc = 0;
+            set_paused(p, false);
+            continue;
+        }
+        if (cb_executor_start(p->ex, p->works, p->n_run, err) < 0) {
             rc = -1;
             break;
         }
@@ -1091,6 +1850,8 @@ void cb_pipeline_stats(const cb_pipeline_t *p, cb_pipeline_stats_t *out)
 
 void cb_pipeline_destroy(cb_pipeline_t *p)
 {
+    size_t i;
+
     if (!p)
         return;
     cb_committer_destroy(p->committer); /* its thread first: it uses the consumer */
@@ -1102,6 +1863,12 @@ void cb_pipeline_destroy(cb_pipeline_t *p)
     free(p->carry);
     if (p->consumer)
         rd_kafka_destroy(p->consumer);
+    cb_requests_destroy(p->requests);
+    cb_state_topic_destroy(p->state_topic);
+    cb_state_destroy(p->state);
+    for (i = 0; i < p->n_owned; i++)
+        free(p->owned[i].topic);
+    free(p->owned);
     cb_executor_destroy(p->ex);
     cb_ca_client_destroy(p->ca);
     cb_codec_destroy(p->codec);

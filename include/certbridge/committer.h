@@ -3,10 +3,14 @@
  * Kafka transactions (docs/ARCHITECTURE.md §3, §5).
  *
  * Per batch, one transaction: every outcome (encoded with the outcome
- * encoder), every dead letter, and the consumer offsets (last offset + 1 of
- * every partition in the batch), then commit. It runs while the main thread
- * executes the next batch; one batch is handed over at a time, so batches
- * commit in order.
+ * encoder) and final outcome of a request that finished later, every dead
+ * letter, the batch's records of the state topic, and the consumer offsets
+ * (last offset + 1 of every partition in the batch, and the positions the
+ * pipeline adds for the partitions it owns), then commit. It runs while the
+ * main thread executes the next batch; one batch is handed over at a time,
+ * so batches commit in order. A batch of lookups only (the W records that
+ * must be durable before the calls that depend on them) is a transaction of
+ * state records and offsets.
  *
  * Threads and ownership (docs/ARCHITECTURE.md §4):
  *   - The main (poll) thread calls every function of this header, and only
@@ -52,6 +56,7 @@
 #include "certbridge/error.h"
 #include "certbridge/executor.h"
 #include "certbridge/metrics.h"
+#include "certbridge/state.h"
 
 /* transaction.timeout.ms, and the timeout of every blocking transactional
  * call (init, send offsets, commit, abort). */
@@ -107,10 +112,19 @@ typedef struct cb_dead_letter {
 typedef struct cb_batch {
     rd_kafka_message_t **msgs;
     size_t n_msgs;
-    cb_work_t *works;
+    cb_work_t *works; /* those queued have no outcomes */
     size_t n_works;
     cb_dead_letter_t *dead;
     size_t n_dead;
+    cb_outcome_t *finals; /* final outcomes of requests that finished later */
+    size_t n_finals;
+    cb_state_recs_t recs; /* records of the state topic */
+    /* offsets sent beside the messages' (the larger wins per partition):
+     * the positions of owned partitions, so that every transaction, even
+     * one without messages, is fenced by the group's generation; may be
+     * NULL */
+    rd_kafka_topic_partition_list_t *offsets;
+    bool lookups_only;               /* a transaction of W records: not counted as a batch */
     int64_t started_ms, executed_ms; /* for the committed batch's debug line */
 } cb_batch_t;
 
@@ -126,7 +140,7 @@ typedef struct cb_committer_conf {
     rd_kafka_t *consumer;           /* its group metadata goes with the offsets */
     cb_metrics_t *metrics;          /* may be NULL */
     const char *txn_id;             /* named in the fatal error when fenced */
-    const char *outcome_topic, *dlq_topic;
+    const char *outcome_topic, *dlq_topic, *state_topic;
 } cb_committer_conf_t;
 
 typedef struct cb_committer cb_committer_t;
@@ -162,6 +176,10 @@ int cb_committer_commit(cb_committer_t *c, cb_batch_t *b, cb_error_t *err);
 /* True between a submit and the settle that collects its result. Main
  * thread. */
 bool cb_committer_busy(const cb_committer_t *c);
+
+/* True when the batch handed over has settled (cb_committer_settle will
+ * not wait), or when none is pending. Main thread. */
+bool cb_committer_done(cb_committer_t *c);
 
 /* Ends the committer thread once the batch handed over, if any, settled;
  * the thread destroys the producer. Idempotent. Main thread. */

@@ -2,10 +2,14 @@
  * executor.h: turns a batch of planned events into CA calls and outcomes.
  *
  * For every event of the batch and every holder its intents name, the
- * executor looks up the holder's active certificates at the CA (a lookup
- * made with an Idempotency-Key, so a replayed batch sees the same snapshot),
- * expands each intent into one action per certificate (resolution), makes
- * the calls and records one outcome per action. Holders run concurrently (up
+ * executor looks up the holder's active certificates at the CA (a live
+ * lookup, without an Idempotency-Key: the CA's current state), expands each
+ * intent into one action per certificate (resolution), makes the calls and
+ * records one outcome per action. A replayed batch must make exactly the
+ * calls of its first attempt, so a lookup is made durable before any call
+ * that depends on it (cb_executor_set_durable_lookups: the pipeline writes
+ * it to the state topic), and a replay gets it back instead of asking the CA
+ * again (cb_work_t.lookups; docs/ARCHITECTURE.md §5). Holders run concurrently (up
  * to ca.concurrency requests in flight); the steps of one holder run in
  * batch order. Retriable CA failures never fail the batch: the request is
  * tried again after a pause, and cb_executor_stalled() tells the pipeline to
@@ -30,6 +34,22 @@
 #include "certbridge/outcome.h"
 #include "certbridge/rules.h"
 
+/* What the lookup of one (event, holder) step answered: the holder's active
+ * certificates. Owned by whoever holds it (cb_work_lookup_clear). */
+typedef struct cb_work_lookup {
+    char *holder_key; /* cb_executor_holder_key of the step's intents */
+    cb_ca_cert_t *certs;
+    size_t cert_count;
+} cb_work_lookup_t;
+
+/* Frees what l holds and zeroes it. */
+void cb_work_lookup_clear(cb_work_lookup_t *l);
+
+/* Deep copies n certificates into *out (malloc'd; NULL when n is 0). -1
+ * when memory ran out (nothing kept). Free with cb_work_certs_free. */
+int cb_work_certs_copy(const cb_ca_cert_t *certs, size_t n, cb_ca_cert_t **out);
+void cb_work_certs_free(cb_ca_cert_t *certs, size_t n);
+
 /* One planned event of a batch. The pipeline fills the input half; the
  * executor fills outcomes. Everything is owned by the work item and freed by
  * cb_work_clear(). */
@@ -39,11 +59,23 @@ typedef struct cb_work {
     char *topic;
     int32_t partition;
     int64_t offset;
+    /* lookups made durable by an earlier attempt of this event (a replay):
+     * a step whose holder key is here uses them instead of asking the CA */
+    cb_work_lookup_t *lookups;
+    size_t n_lookups;
     cb_outcome_t *outcomes; /* in action_index order once done */
+    size_t *outcome_intent; /* per outcome: the index of its intent in intents */
     size_t outcome_count;
+    bool resumed; /* taken from a holder's queue (its message was read before) */
 } cb_work_t;
 
 void cb_work_clear(cb_work_t *w);
+
+/* The key that orders one holder's steps, e.g. "P:hr-0042": "O:<org code>"
+ * for an organization, "P:<person_id>" for a person, "C:<org code>" for a
+ * cascade over the persons of an organization. Malloc'd; NULL when memory
+ * ran out. */
+char *cb_executor_holder_key(const cb_intent_t *in);
 
 typedef struct cb_executor cb_executor_t;
 
@@ -72,6 +104,32 @@ int cb_executor_start(cb_executor_t *ex, cb_work_t *works, size_t n, cb_error_t 
  * to the last committed offsets (the CA calls already made are idempotent,
  * so a replay repeats none of their effects), or stops the instance. */
 int cb_executor_step(cb_executor_t *ex, int timeout_ms, cb_error_t *err);
+
+/* Durable lookups (off by default): with on, a step whose lookup the CA
+ * answered makes no call until the caller said the answer is durable. The
+ * caller takes the answers with cb_executor_lookups_to_persist, writes them
+ * (the state topic's W records) and calls cb_executor_lookups_persisted.
+ * Lookups given in cb_work_t.lookups are durable already. */
+void cb_executor_set_durable_lookups(cb_executor_t *ex, bool on);
+
+/* One lookup answer waiting to be made durable; views into the batch, valid
+ * until the next cb_executor_step, reset or start. */
+typedef struct cb_executor_lookup {
+    const cb_work_t *work;
+    const char *holder_key;
+    const cb_ca_cert_t *certs;
+    size_t cert_count;
+} cb_executor_lookup_t;
+
+/* The lookups answered since the last call, handed to the caller to be made
+ * durable: *out points at an array owned by the executor (valid as above).
+ * Returns how many; 0 when none waits. Calling it again before
+ * cb_executor_lookups_persisted hands over the newer ones only. */
+size_t cb_executor_lookups_to_persist(cb_executor_t *ex, const cb_executor_lookup_t **out);
+
+/* Every lookup handed over so far is durable: the next cb_executor_step
+ * makes the calls that depend on them. */
+void cb_executor_lookups_persisted(cb_executor_t *ex);
 
 /* True while some request waits to be retried because the CA is unavailable. */
 bool cb_executor_stalled(const cb_executor_t *ex);

@@ -7,16 +7,17 @@
  * never from when it ran, so a batch replayed after a crash or an aborted
  * transaction sends exactly the same keys.
  *
- * The derivation, which must never change for keys already sent:
- *   action key  SHA-256 over the tag "certbridge-idempotency-v1", event_id,
- *               action symbol, holder type symbol, holder id and the target
- *               (certificate serial, or key token id for RECALL_DEVICE;
- *               NULL for ISSUE), each as a 4-byte big-endian length
- *               (0xFFFFFFFF for NULL) followed by the bytes;
- *   lookup key  SHA-256 over "lookup", event_id and the executor's holder
- *               key ("O:<code>", "P:<id>", "C:<org code>"), each with its
- *               terminating NUL.
- * Both are written as 64 lower-case hex digits. Pure and thread-safe.
+ * The derivation, which must never change for keys already sent: SHA-256
+ * over the tag "certbridge-idempotency-v1", event_id, action symbol, holder
+ * type symbol, holder id and the target (certificate serial, or key token id
+ * for RECALL_DEVICE; NULL for ISSUE), each as a 4-byte big-endian length
+ * (0xFFFFFFFF for NULL) followed by the bytes, written as 64 lower-case hex
+ * digits. Pure and thread-safe.
+ *
+ * Lookups carry no key: they read the CA's current state. What a lookup
+ * answered is made durable in the state topic instead, so a replay repeats
+ * the same calls without asking the CA for a snapshot (docs/ARCHITECTURE.md
+ * §5).
  */
 #ifndef CB_IDEMPOTENCY_H
 #define CB_IDEMPOTENCY_H
@@ -29,10 +30,5 @@
  * empty string: treat that as a failed call, never send it. */
 void cb_idempotency_key(const char *event_id, cb_action_t action, cb_holder_type_t holder_type,
                         const char *holder_id, const char *serial, char out[65]);
-
-/* The key of a certificate lookup, so a replayed batch gets the same
- * snapshot back. out is the empty string should OpenSSL fail (the lookup
- * then goes without a key). */
-void cb_lookup_key(const char *event_id, const char *holder_key, char out[65]);
 
 #endif

@@ -36,6 +36,12 @@ void cb_metrics_dead_letter(cb_metrics_t *m);
 void cb_metrics_set_lag(cb_metrics_t *m, int64_t lag);     /* consumer lag, messages */
 void cb_metrics_set_in_flight(cb_metrics_t *m, int64_t n); /* CA calls in flight */
 void cb_metrics_set_group_joined(cb_metrics_t *m, bool joined);
+/* CA requests that finish later (docs/ARCHITECTURE.md §5): how many are
+ * open, the oldest one's age, how many passed ca.pending_deadline_hours, and
+ * the events queued behind them. */
+void cb_metrics_set_requests(cb_metrics_t *m, int64_t open, int64_t oldest_age_s, int64_t overdue,
+                             int64_t queued);
+void cb_metrics_ca_poll(cb_metrics_t *m); /* one check of an open request */
 void cb_metrics_set_ca_reachable(cb_metrics_t *m, bool reachable);
 bool cb_metrics_ready(const cb_metrics_t *m);
 

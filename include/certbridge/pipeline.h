@@ -19,6 +19,7 @@
 #define CB_PIPELINE_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "certbridge/config.h"
@@ -34,12 +35,21 @@ cb_pipeline_t *cb_pipeline_new(const cb_config_t *cfg, cb_error_t *err);
 
 /* Registers the outcome schema (when a registry is configured), starts the
  * committer (its thread creates the producer and runs init_transactions),
- * subscribes, and runs until *stop becomes non-zero (a signal handler sets
- * it) or, when drain_idle_ms > 0, until no message arrived for that long
- * after the last committed batch. Finishes or aborts the open batch, stops
- * the committer, closes the consumer. Returns 0, or -1 on a fatal error. */
+ * makes or checks the state topic (output.state_topic; a wrong one is
+ * CB_ERR_CONFIG), subscribes, and runs until *stop becomes non-zero (a
+ * signal handler sets it) or, when drain_idle_ms > 0, until no message
+ * arrived for that long after the last committed batch and no CA request
+ * is open and no event queued on the owned partitions (see
+ * cb_pipeline_set_drain_leave_open). Finishes or aborts the open batch,
+ * stops the committer, closes the consumer. Returns 0, or -1 on a fatal
+ * error. */
 int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idle_ms,
                     cb_error_t *err);
+
+/* With leave_open, drain_idle_ms ends the run even while CA requests are
+ * open or events wait behind them (their state is in the state topic: the
+ * next run follows them). Before cb_pipeline_run. */
+void cb_pipeline_set_drain_leave_open(cb_pipeline_t *p, bool leave_open);
 
 /* Counters since start (the demo's summary): from the main thread, or once
  * cb_pipeline_run returned. */

@@ -191,7 +191,8 @@ def wiring(build, bootstrap):
                     CERTBRIDGE_INPUT_ORG_TOPIC="hr.org-events." + tag,
                     CERTBRIDGE_INPUT_PERSON_TOPIC="hr.person-events." + tag,
                     CERTBRIDGE_OUTPUT_OUTCOME_TOPIC="pki.certificate-outcomes." + tag,
-                    CERTBRIDGE_OUTPUT_DLQ_TOPIC="certbridge.dlq." + tag)
+                    CERTBRIDGE_OUTPUT_DLQ_TOPIC="certbridge.dlq." + tag,
+                    CERTBRIDGE_OUTPUT_STATE_TOPIC="certbridge.state." + tag)
         for k in ("ca.tls.cert", "ca.tls.key", "ca.tls.ca_bundle"):
             cenv["CERTBRIDGE_" + k.upper().replace(".", "_")] = mapped(
                 re.search(r"^%s=(.*)$" % re.escape(k), open(paths["/etc/certbridge/certbridge.conf"])

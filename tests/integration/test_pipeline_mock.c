@@ -90,6 +90,7 @@ static void setup_case(fixture_t *f)
     rd_kafka_mock_topic_create(f->mc, "person", 2, 1);
     rd_kafka_mock_topic_create(f->mc, "outcomes", 1, 1);
     rd_kafka_mock_topic_create(f->mc, "dlq", 1, 1);
+    rd_kafka_mock_topic_create(f->mc, "state", 2, 1); /* the mock has no CreateTopics */
     for (i = 0; i < N_EVENTS; i++)
         off += (size_t)snprintf(inv + off, sizeof(inv) - off,
                                 "{\"holder_type\":\"ORGANIZATION\",\"holder_id\":\"000.00.%02d."
@@ -112,6 +113,7 @@ static void setup_case(fixture_t *f)
     SET("input.person_topic", "person");
     SET("output.outcome_topic", "outcomes");
     SET("output.dlq_topic", "dlq");
+    SET("output.state_topic", "state");
     SET("ca.url", f->ca.url);
     SET("ca.tls.cert", f->ca.cert);
     SET("ca.tls.key", f->ca.key);

@@ -129,6 +129,7 @@ class Run:
         self.person_topic = "hr.person-events." + self.tag
         self.outcome_topic = "pki.certificate-outcomes." + self.tag
         self.dlq_topic = "certbridge.dlq." + self.tag
+        self.state_topic = "certbridge.state." + self.tag
         self.group = "certbridge-" + self.tag
         self.cbtool = os.path.join(self.build, "tests", "cbtool")
         self.certbridge = os.path.join(self.build, "certbridge")
@@ -326,6 +327,7 @@ class Run:
             "input.person_topic": self.person_topic,
             "output.outcome_topic": self.outcome_topic,
             "output.dlq_topic": self.dlq_topic,
+            "output.state_topic": self.state_topic,
             "ca.url": self.ca.url,
             "ca.tls.cert": os.path.join(self.ca.pki, "client.pem"),
             "ca.tls.key": os.path.join(self.ca.pki, "client.key"),

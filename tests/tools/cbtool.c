@@ -7,6 +7,8 @@
  *       person.person_id, else to ORG_TOPIC keyed by org.code. A line that is
  *       not an event object (a poison message) goes to the topic named by its
  *       "_topic" field ("org"/"person"), or ORG_TOPIC, with key "poison".
+ *       A "_key" member overrides the key (the events of a chain on one
+ *       partition).
  *       Prints the number produced.
  *   cbtool outcomes BOOTSTRAP TOPIC
  *       Reads TOPIC from the beginning with read_committed until the end of
@@ -108,6 +110,9 @@ static int cmd_produce(const char *bootstrap, const char *org_topic, const char 
             } else if (json_is_string(json_object_get(json_object_get(root, "org"), "code"))) {
                 key = json_string_value(json_object_get(json_object_get(root, "org"), "code"));
             }
+            /* a chain's event keyed like the holder it follows (workload.py) */
+            if (json_is_string(json_object_get(root, "_key")))
+                key = json_string_value(json_object_get(root, "_key"));
         }
         do {
             e = rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic),
@@ -197,6 +202,7 @@ static void print_outcome(const cb_outcome_t *o, const rd_kafka_message_t *m)
     json_object_set_new(j, "latency_ms", json_integer(o->latency_ms));
     json_object_set_new(j, "processed_at", json_integer(o->processed_at_ms));
     json_object_set_new(j, "emergency_signing_allowed", json_boolean(o->emergency_signing_allowed));
+    json_object_set_new(j, "final", json_boolean(o->final));
     json_object_set_new(j, "note", jstr(o->note));
     json_object_set_new(j, "kafka_partition", json_integer(m->partition));
     json_object_set_new(j, "kafka_offset", json_integer(m->offset));

@@ -678,7 +678,9 @@ static void test_client_refusal(void **state)
 }
 
 /* The batch of the allocation-failure sweep: a revoke and recall of hr-80,
- * a review, and a holder without certificates. */
+ * a review, a holder without certificates, and a recall of hr-70 (which
+ * leaves its certificate active, so a live lookup finds it again). */
+#define OOM_WORKS 4
 static void oom_batch(cb_work_t *w)
 {
     work_init(&w[0], "e-oom-1", CB_EVENT_PERSON, CB_PERSON_DEPARTED, 800);
@@ -688,6 +690,8 @@ static void oom_batch(cb_work_t *w)
     add_intent(&w[1], CB_ACTION_REVIEW, CB_HOLDER_PERSON, "hr-81", NULL);
     work_init(&w[2], "e-oom-3", CB_EVENT_PERSON, CB_PERSON_DEPARTED, 802);
     add_intent(&w[2], CB_ACTION_REVOKE, CB_HOLDER_PERSON, "hr-nobody-80", NULL);
+    work_init(&w[3], "e-oom-4", CB_EVENT_PERSON, CB_PERSON_CERTIFICATE_NOT_NEEDED, 803);
+    add_intent(&w[3], CB_ACTION_RECALL_DEVICE, CB_HOLDER_PERSON, "hr-70", NULL);
 }
 
 static bool same_str(const char *a, const char *b)
@@ -700,7 +704,7 @@ static void expect_same_outcomes(const cb_work_t *a, const cb_work_t *b, long at
 {
     size_t i, k;
 
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < OOM_WORKS; i++) {
         if (a[i].outcome_count != b[i].outcome_count)
             fail_msg("allocation %ld: work %zu has %zu outcomes, the reference %zu", at, i,
                      b[i].outcome_count, a[i].outcome_count);
@@ -717,6 +721,87 @@ static void expect_same_outcomes(const cb_work_t *a, const cb_work_t *b, long at
     }
 }
 
+/* The lookups a run made durable, as the pipeline keeps them in the state
+ * topic's W records: (work index, lookup). Copied with injection paused:
+ * they stand for Kafka, not for the executor's memory. */
+typedef struct durable {
+    size_t work;
+    cb_work_lookup_t l;
+} durable_t;
+
+static durable_t durables[16];
+static size_t n_durables;
+/* hr-80's lookup of the reference run: its certificate was revoked there,
+ * so every later run is a replay that must get it back */
+static cb_work_lookup_t first_lookup;
+
+static void durables_clear(void)
+{
+    size_t i;
+
+    for (i = 0; i < n_durables; i++)
+        cb_work_lookup_clear(&durables[i].l);
+    n_durables = 0;
+}
+
+static void attach_copy(cb_work_lookup_t *l, const cb_work_lookup_t *from)
+{
+    l->holder_key = strdup(from->holder_key);
+    assert_int_equal(cb_work_certs_copy(from->certs, from->cert_count, &l->certs), 0);
+    l->cert_count = from->cert_count;
+}
+
+static void attach(cb_work_t *x, const cb_work_lookup_t *from)
+{
+    cb_work_lookup_t *l;
+
+    x->lookups = realloc(x->lookups, (x->n_lookups + 1) * sizeof(*x->lookups));
+    l = &x->lookups[x->n_lookups++];
+    l->holder_key = strdup(from->holder_key);
+    assert_int_equal(cb_work_certs_copy(from->certs, from->cert_count, &l->certs), 0);
+    l->cert_count = from->cert_count;
+}
+
+/* Takes the lookups the executor waits to have made durable, keeps copies,
+ * and lets their calls go. */
+static void durables_take(cb_executor_t *ex, const cb_work_t *w)
+{
+    const cb_executor_lookup_t *ls;
+    size_t n = cb_executor_lookups_to_persist(ex, &ls), i;
+    long saved = alloc_fail;
+
+    alloc_fail = 0;
+    for (i = 0; i < n; i++) {
+        durable_t *d = &durables[n_durables++];
+        assert_true(n_durables <= 16);
+        d->work = (size_t)(ls[i].work - w);
+        d->l.holder_key = strdup(ls[i].holder_key);
+        assert_int_equal(cb_work_certs_copy(ls[i].certs, ls[i].cert_count, &d->l.certs), 0);
+        d->l.cert_count = ls[i].cert_count;
+    }
+    alloc_fail = saved;
+    if (n)
+        cb_executor_lookups_persisted(ex);
+}
+
+/* A replay gets the durable lookups of the run before it. */
+static void durables_attach(cb_work_t *w)
+{
+    size_t i;
+
+    for (i = 0; i < n_durables; i++)
+        if (durables[i].work != 0) /* hr-80: first_lookup, attached by oom_run */
+            attach(&w[durables[i].work], &durables[i].l);
+}
+
+/* A run of the oom batch as the pipeline makes one: durable lookups, the
+ * reference run's lookup of hr-80 given. */
+static void oom_prepare(cb_work_t *w)
+{
+    oom_batch(w);
+    attach(&w[0], &first_lookup);
+}
+
 /* Every allocation of a batch's run, from cb_executor_start to the end,
  * fails in turn (one per run). Each run must end in one of three ways, and
  * never abort: cb_executor_start answers -1 (CB_ERR_NOMEM); or
@@ -724,39 +809,63 @@ static void expect_same_outcomes(const cb_work_t *a, const cb_work_t *b, long at
  * next call, with no outcome left in the work items; or the failure hit the
  * CA client, which absorbed it (an answer it could not read), and the batch
  * finished. After each run the same executor, reset, replays the batch
- * without failures and must give exactly the outcomes of the reference run
- * (the CA answers replayed Idempotency-Keys with their first answer). */
+ * without failures and must give exactly the outcomes of the reference run:
+ * lookups are durable (the executor makes no call before its lookup was
+ * taken to be made durable), the replay gets them back instead of a live
+ * lookup, so it makes the same calls, and the CA answers replayed
+ * Idempotency-Keys with their first answer. */
 static void test_allocation_failures(void **state)
 {
     cb_ca_client_t *c = client(&ca_oom, "", NULL);
-    cb_work_t ref[3], w[3];
+    cb_work_t ref[OOM_WORKS], w[OOM_WORKS];
     cb_executor_t *ex;
     cb_error_t err;
     long at, start_failed = 0, step_failed = 0, absorbed = 0;
+    int rc0;
 
     (void)state;
     oom_batch(ref);
-    execute(c, ref, 3);
-    expect_numbering(&ref[0], 2);
-    assert_string_equal(status(&ref[0].outcomes[0]), "SUCCEEDED");
     ex = cb_executor_new(c, NULL, &err);
     assert_non_null(ex);
+    cb_executor_set_durable_lookups(ex, true);
+    assert_int_equal(cb_executor_start(ex, ref, OOM_WORKS, &err), 0);
+    while ((rc0 = cb_executor_step(ex, 5, &err)) == 0)
+        durables_take(ex, ref);
+    assert_int_equal(rc0, 1);
+    /* two live lookups with calls, made durable before their calls: hr-80's
+     * and hr-70's (hr-nobody-80 has no certificate, so no call waits) */
+    assert_int_equal(n_durables, 2);
+    {
+        size_t k = durables[0].work == 0 ? 0 : 1;
+        assert_int_equal(durables[k].work, 0);
+        assert_int_equal(durables[1 - k].work, 3);
+        assert_string_equal(durables[k].l.holder_key, "P:hr-80");
+        assert_int_equal(durables[k].l.cert_count, 1);
+        attach_copy(&first_lookup, &durables[k].l);
+    }
+    durables_clear();
+    expect_numbering(&ref[0], 2);
+    assert_string_equal(status(&ref[0].outcomes[0]), "SUCCEEDED");
+    assert_string_equal(status(&ref[3].outcomes[0]), "SUCCEEDED");
     for (at = 1;; at++) {
         int rc;
         size_t i;
 
-        oom_batch(w);
+        oom_prepare(w);
+        durables_clear();
         inject_at(at);
-        rc = cb_executor_start(ex, w, 3, &err);
+        rc = cb_executor_start(ex, w, OOM_WORKS, &err);
         if (rc < 0) {
             inject_at(0);
             assert_int_equal(err.code, CB_ERR_NOMEM);
             start_failed++;
         } else {
             int64_t deadline = cb_clock_mono_ms() + 120000;
-            while ((rc = cb_executor_step(ex, 50, &err)) == 0)
+            while ((rc = cb_executor_step(ex, 5, &err)) == 0) {
+                durables_take(ex, w);
                 if (cb_clock_mono_ms() > deadline)
                     fail_msg("allocation %ld: the batch did not finish", at);
+            }
             inject_at(0);
             if (rc < 0) {
                 step_failed++;
@@ -764,34 +873,46 @@ static void test_allocation_failures(void **state)
                 assert_int_equal(err.flags, CB_ERRF_ABORTABLE);
                 assert_int_equal(cb_executor_step(ex, 0, &err), -1);
                 assert_int_equal(err.code, CB_ERR_NOMEM);
-                for (i = 0; i < 3; i++)
+                for (i = 0; i < OOM_WORKS; i++)
                     assert_int_equal(w[i].outcome_count, 0);
             } else if (!alloc_failed) {
                 /* every allocation of the run was passed: the sweep is over */
                 expect_same_outcomes(ref, w, at);
-                works_clear(w, 3);
+                works_clear(w, OOM_WORKS);
                 break;
             } else {
                 absorbed++;
-                for (i = 0; i < 3; i++)
+                for (i = 0; i < OOM_WORKS; i++)
                     assert_int_equal(w[i].outcome_count, ref[i].outcome_count);
             }
         }
         /* the replay */
         cb_executor_reset(ex);
-        works_clear(w, 3);
-        oom_batch(w);
-        assert_int_equal(cb_executor_start(ex, w, 3, &err), 0);
-        run_batch(ex);
+        works_clear(w, OOM_WORKS);
+        oom_prepare(w);
+        durables_attach(w);
+        assert_int_equal(cb_executor_start(ex, w, OOM_WORKS, &err), 0);
+        {
+            int64_t deadline = cb_clock_mono_ms() + 120000;
+            while ((rc = cb_executor_step(ex, 5, &err)) == 0) {
+                durables_take(ex, w);
+                if (cb_clock_mono_ms() > deadline)
+                    fail_msg("allocation %ld: the replay did not finish", at);
+            }
+            if (rc < 0)
+                fail_msg("allocation %ld: the replay failed: %s", at, err.msg);
+        }
         expect_same_outcomes(ref, w, at);
-        works_clear(w, 3);
+        works_clear(w, OOM_WORKS);
     }
+    durables_clear();
+    cb_work_lookup_clear(&first_lookup);
     print_message("allocation failures: %ld runs; cb_executor_start failed %ld, "
                   "cb_executor_step failed %ld, absorbed by the CA client %ld\n",
                   at, start_failed, step_failed, absorbed);
     assert_true(start_failed > 0 && step_failed > 0);
     cb_executor_destroy(ex);
-    works_clear(ref, 3);
+    works_clear(ref, OOM_WORKS);
     cb_ca_client_destroy(c);
 }
 

@@ -709,10 +709,54 @@ static void test_save_html(void **state)
     cb_report_destroy(r);
 }
 
+/* The outcome topic read as a table (issue 15): a PENDING record (final
+ * false) and the final record with the same outcome_id later are one
+ * action, in its final state, and not a duplicate; a second final record
+ * is one. */
+static void test_pending_then_final(void **state)
+{
+    cb_outcome_t o[4];
+    cb_report_t *r;
+    cb_error_t err;
+
+    (void)state;
+    mk(&o[0], "e-p-9", 0, "TRANSFERRED", CB_ACTION_CHANGE_INFO, PERSON, "HR-9", "Bùi Thị Lan",
+       CB_STATUS_PENDING);
+    o[0].final = false;
+    o[0].ca_request_id = sdup("req-9");
+    mk(&o[1], "e-p-8", 0, "DEPARTED", CB_ACTION_REVOKE, PERSON, "HR-8", "Đặng Quốc Huy",
+       CB_STATUS_PENDING);
+    o[1].final = false;
+    mk(&o[2], "e-p-9", 0, "TRANSFERRED", CB_ACTION_CHANGE_INFO, PERSON, "HR-9", "Bùi Thị Lan",
+       CB_STATUS_SUCCEEDED);
+    o[2].new_certificate_serial = sdup("0B9");
+    mk(&o[3], "e-p-8", 0, "DEPARTED", CB_ACTION_REVOKE, PERSON, "HR-8", "Đặng Quốc Huy",
+       CB_STATUS_REJECTED);
+    r = cb_report_build(o, 4, &err);
+    assert_non_null(r);
+    assert_int_equal(cb_report_count(r, -1, -1), 2);
+    assert_int_equal(cb_report_duplicates(r), 0);
+    assert_int_equal(cb_report_count(r, -1, CB_STATUS_PENDING), 0);
+    assert_int_equal(cb_report_count(r, CB_ACTION_CHANGE_INFO, CB_STATUS_SUCCEEDED), 1);
+    assert_int_equal(cb_report_count(r, CB_ACTION_REVOKE, CB_STATUS_REJECTED), 1);
+    cb_report_destroy(r);
+    /* a final record twice is a duplicate, counted once */
+    cb_outcome_clear(&o[0]);
+    mk(&o[0], "e-p-9", 0, "TRANSFERRED", CB_ACTION_CHANGE_INFO, PERSON, "HR-9", "Bùi Thị Lan",
+       CB_STATUS_SUCCEEDED);
+    r = cb_report_build(o, 4, &err);
+    assert_non_null(r);
+    assert_int_equal(cb_report_count(r, -1, -1), 2);
+    assert_int_equal(cb_report_duplicates(r), 1);
+    cb_report_destroy(r);
+    clear(o, 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counts),
+        cmocka_unit_test(test_pending_then_final),
         cmocka_unit_test(test_groups),
         cmocka_unit_test(test_open_and_tokens),
         cmocka_unit_test(test_table_exact),

@@ -11,12 +11,22 @@ Scenarios:
   fence    a second instance with the same transactional id starts mid-run
   split    two instances in one group split the partitions
   outage   the CA is stopped for 30 s mid-run, then comes back
+  async_crash  the CA answers every mutating call PENDING and completes it
+           later; the instance is killed (>= 20 times) while requests are open
+  async_split  the same CA; a second instance joins while requests are open,
+           so they move with their partitions, then the first one stops
 
-Every scenario then checks: exactly one committed outcome per expected action
-(duplicates 0, missing 0, unexpected 0) with the expected status, every poison
-message in the dead-letter topic with a reason, the CA ledger applying every
-action exactly once (double effects 0), and a consumer lag of 0. It prints
-one summary line per check and a final JSON line with the figures.
+Every reference CA answers lookups with the live state (--live-lookups: no
+snapshot under an Idempotency-Key). Every scenario then checks: exactly one
+final committed outcome per expected action (duplicates 0, missing 0,
+unexpected 0, none left PENDING; before it at most one PENDING record with
+the same outcome_id) with the expected status, every poison message in the
+dead-letter topic with a reason, the CA ledger applying every action exactly
+once (double effects 0), and a consumer lag of 0. The scenarios with chains
+(crash, async_crash, async_split: holders with two or three events in a
+row) also check the CA's end state, holder by holder, against applying the
+planned intents one by one (`certbridge plan`). It prints one summary line
+per check and a final JSON line with the figures.
 """
 import argparse
 import collections
@@ -56,7 +66,9 @@ class RefCA:
         self.pki = os.path.join(work, "pki")
         self.urlfile = os.path.join(work, "ca-url")
         self.inventory = inventory
-        self.extra = list(extra)
+        # lookups answer the live state, never a snapshot stored under an
+        # Idempotency-Key: exactly-once must not depend on one
+        self.extra = ["--live-lookups"] + list(extra)
         self.proc = None
         self.url = None
         os.makedirs(self.state, exist_ok=True)
@@ -108,11 +120,14 @@ class Scenario:
         self.person_topic = "hr.person-events." + tag
         self.outcome_topic = "pki.certificate-outcomes." + tag
         self.dlq_topic = "certbridge.dlq." + tag
+        self.state_topic = "certbridge.state." + tag
         self.group = "certbridge-" + tag
         self.cbtool = os.path.join(self.build, "tests", "cbtool")
         self.certbridge = os.path.join(self.build, "certbridge")
         self.procs = []
-        inv, events, self.expected = workload.make_workload(args.events, seed=args.seed)
+        self.chains = args.scenario in CHAIN_SCENARIOS
+        inv, events, self.expected = workload.make_workload(args.events, seed=args.seed,
+                                                            chains=self.chains)
         self.inventory = os.path.join(self.work, "inventory.jsonl")
         self.events = os.path.join(self.work, "events.jsonl")
         workload.write_jsonl(self.inventory, inv)
@@ -165,6 +180,7 @@ class Scenario:
             "input.person_topic": self.person_topic,
             "output.outcome_topic": self.outcome_topic,
             "output.dlq_topic": self.dlq_topic,
+            "output.state_topic": self.state_topic,
             "ca.url": self.ca.url,
             "ca.tls.cert": os.path.join(self.ca.pki, "client.pem"),
             "ca.tls.key": os.path.join(self.ca.pki, "client.key"),
@@ -180,7 +196,7 @@ class Scenario:
                 f.write("%s=%s\n" % (k, v))
         return path
 
-    def start(self, conf, name, drain_ms=None):
+    def start(self, conf, name, drain_ms=None, leave_open=False):
         cmd = [self.certbridge, "run", "-c", conf]
         if self.args.valgrind:
             cmd = ["valgrind", "--tool=memcheck", "--leak-check=full",
@@ -189,6 +205,8 @@ class Scenario:
                    ] + cmd
         if drain_ms:
             cmd += ["--drain-idle-ms", str(drain_ms)]
+        if leave_open:
+            cmd += ["--drain-leave-open"]
         out = open(os.path.join(self.work, name + ".log"), "a")
         p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
                              preexec_fn=_die_with_parent)
@@ -199,11 +217,12 @@ class Scenario:
         return int(self.tool("lag", self.bootstrap, self.group, self.org_topic,
                              self.person_topic).strip())
 
-    def drain(self, conf, name, timeout=600):
-        """Runs instances with --drain-idle-ms until the group has no lag."""
+    def drain(self, conf, name, timeout=600, leave_open=False):
+        """Runs instances with --drain-idle-ms until the group has no lag
+        (each ends only when no CA request is open, unless leave_open)."""
         deadline = time.time() + timeout
         while True:
-            p = self.start(conf, name, drain_ms=4000)
+            p = self.start(conf, name, drain_ms=4000, leave_open=leave_open)
             rc = p.wait(timeout=max(1, deadline - time.time()))
             lag = self.lag()
             if lag == 0:
@@ -240,17 +259,89 @@ class Scenario:
         if getattr(self, "ca", None):
             self.ca.stop()
 
+    def ca_end_state(self):
+        """The reference CA's end state: per (holder type, holder id), the
+        subjects of its active certificates, and the recalled key tokens."""
+        import sqlite3
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.ca.state, "refca.db"),
+                             uri=True)
+        certs = collections.defaultdict(list)
+        for ht, hid, subj in db.execute(
+                "SELECT holder_type, holder_id, subject FROM certs WHERE status='active'"):
+            certs[(ht, hid)].append(subj)
+        recalled = {r[0] for r in db.execute("SELECT device_id FROM recalls")}
+        db.close()
+        return {k: sorted(v) for k, v in certs.items()}, recalled
+
+    def expected_end_state(self):
+        """Applying the planned intents one by one, event by event in the
+        order produced (a holder's events are on one partition): each
+        (event, holder) step acts on the certificates the holder has when it
+        starts, as certbridge's lookup sees them."""
+        clean = os.path.join(self.work, "events-clean.jsonl")
+        with open(self.events, encoding="utf-8") as f, open(clean, "w", encoding="utf-8") as g:
+            for line in f:
+                try:
+                    ev = json.loads(line)
+                except ValueError:
+                    continue  # a poison line
+                if isinstance(ev, dict) and ev.get("event_id", "").startswith("evt-"):
+                    g.write(line)
+        plan = subprocess.run([self.certbridge, "plan", "-i", clean, "--format", "json"],
+                              check=True, capture_output=True, text=True).stdout
+        active, device = collections.defaultdict(list), {}
+        for line in open(self.inventory, encoding="utf-8"):
+            h = json.loads(line)
+            active[(h["holder_type"], h["holder_id"])].append(h["subject"])
+            device[(h["holder_type"], h["holder_id"])] = h.get("device_id")
+        recalled = set()
+        steps = collections.OrderedDict()
+        for line in plan.splitlines():
+            i = json.loads(line)
+            steps.setdefault((i["event_id"], i["holder_type"], i["holder_id"]), []).append(i)
+        for (_, ht, hid), intents in steps.items():
+            holder = (ht, hid)
+            snapshot = list(active.get(holder, []))
+            if not snapshot:
+                continue
+            for i in intents:
+                if i["action"] == "CHANGE_INFO":
+                    active[holder] = [i["new_subject"] for _ in snapshot]
+                elif i["action"] == "REVOKE":
+                    active[holder] = []
+                elif i["action"] == "RECALL_DEVICE" and device.get(holder):
+                    recalled.add(device[holder])
+        return {k: sorted(v) for k, v in active.items() if v}, recalled
+
     def check(self, extra=None):
         failures = []
-        outcomes = [json.loads(l) for l in
-                    self.tool("outcomes", self.bootstrap, self.outcome_topic).splitlines() if l]
+        records = [json.loads(l) for l in
+                   self.tool("outcomes", self.bootstrap, self.outcome_topic).splitlines() if l]
         dead = [json.loads(l) for l in
                 self.tool("dlq", self.bootstrap, self.dlq_topic).splitlines() if l]
         ledger = self.ca.ledger()
         exp = self.expected["outcomes"]
 
+        # the topic as a table: the final record per outcome_id; before it at
+        # most one PENDING record (final false), nothing after it
+        by_id = collections.OrderedDict()
+        for o in records:
+            by_id.setdefault(o["outcome_id"], []).append(o)
+        outcomes, duplicates, left_pending, misordered, pending = [], 0, [], [], 0
+        for oid, rs in by_id.items():
+            finals = [r for r in rs if r.get("final", True)]
+            early = [r for r in rs if not r.get("final", True)]
+            pending += len(early)
+            duplicates += max(0, len(finals) - 1) + max(0, len(early) - 1)
+            if not finals:
+                left_pending.append(oid)
+                continue
+            if finals[-1]["status"] == "PENDING":  # PENDING as the last word
+                left_pending.append(oid)
+            if rs[-1] is not finals[-1] or any(r["status"] != "PENDING" for r in early):
+                misordered.append(oid)
+            outcomes.append(finals[-1])
         counts = collections.Counter(o["outcome_id"] for o in outcomes)
-        duplicates = sum(c - 1 for c in counts.values() if c > 1)
         missing = [i for i in exp if i not in counts]
         unexpected = [i for i in counts if i not in exp]
         wrong = [(o["outcome_id"], o["action"], o["status"], exp[o["outcome_id"]])
@@ -278,8 +369,13 @@ class Scenario:
                 failures.append(name)
 
         expect("outcomes committed", len(outcomes) == len(exp),
-               "%d (expected %d)" % (len(outcomes), len(exp)))
+               "%d final (expected %d); %d PENDING records before them"
+               % (len(outcomes), len(exp), pending))
         expect("duplicate outcomes", duplicates == 0, str(duplicates))
+        expect("left PENDING (no final record)", not left_pending,
+               "%d %s" % (len(left_pending), left_pending[:5]))
+        expect("final record last, PENDING before", not misordered,
+               "%d %s" % (len(misordered), misordered[:5]))
         expect("missing outcomes", not missing, "%d %s" % (len(missing), missing[:5]))
         expect("unexpected outcomes", not unexpected, "%d %s" % (len(unexpected), unexpected[:5]))
         expect("outcome action/status", not wrong, "%d %s" % (len(wrong), wrong[:3]))
@@ -295,6 +391,18 @@ class Scenario:
         expect("outcome without CA effect", not outcome_without_ledger,
                "%d %s" % (len(outcome_without_ledger), list(outcome_without_ledger)[:3]))
         expect("consumer lag", lag == 0, str(lag))
+        if self.chains:
+            got, got_recalled = self.ca_end_state()
+            want, want_recalled = self.expected_end_state()
+            differ = sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k))
+            expect("CA end state = events one by one", not differ,
+                   "%d of %d holders differ %s" % (len(differ), len(set(got) | set(want)),
+                                                   [(k, got.get(k), want.get(k))
+                                                    for k in differ[:2]]))
+            expect("recalled tokens = events one by one", got_recalled == want_recalled,
+                   "%d recalled, %d expected; %s"
+                   % (len(got_recalled), len(want_recalled),
+                      sorted(got_recalled ^ want_recalled)[:4]))
         if self.args.valgrind:
             vg = self.valgrind_report()
             expect("valgrind: invalid accesses", vg["errors"] == 0, str(vg["errors"]))
@@ -303,7 +411,8 @@ class Scenario:
             expect("valgrind: runs checked", vg["runs"] > 0 and vg["clean_exits"] > 0,
                    "%d runs" % vg["runs"])
         summary = {"scenario": self.args.scenario, "events": self.args.events,
-                   "outcomes": len(outcomes), "duplicates": duplicates,
+                   "outcomes": len(outcomes), "pending_records": pending,
+                   "left_pending": len(left_pending), "duplicates": duplicates,
                    "missing": len(missing), "dead_letters": len(dead),
                    "ca_effects": len(ledger), "ca_double_effects": double, "lag": lag}
         summary.update(extra or {})
@@ -335,17 +444,24 @@ def scenario_bulk(s):
     return fails
 
 
-def wait_assigned(s, name, p, since, timeout=90):
-    """Waits until instance `name` logs an assignment after byte `since`."""
+def wait_assigned(s, name, p, since, timeout=90, what='"assigned '):
+    """Waits until instance `name` logs an assignment (or `what`) after byte
+    `since`."""
     path = os.path.join(s.work, name + ".log")
     deadline = time.time() + timeout
     while time.time() < deadline and p.poll() is None:
         with open(path, errors="replace") as f:
             f.seek(since)
-            if '"assigned ' in f.read():
+            if what in f.read():
                 return True
         time.sleep(0.05)
     return False
+
+
+def wait_loaded(s, name, p, since, timeout=150):
+    """Waits until instance `name` has read the state of its partitions
+    (after byte `since`): from then on it processes events."""
+    return wait_assigned(s, name, p, since, timeout, '"loaded the state of ')
 
 
 def scenario_crash(s):
@@ -371,10 +487,13 @@ def scenario_crash(s):
             s.produce_next()
         lag_before = s.lag()
         p = s.start(conf, "a")
-        if not wait_assigned(s, "a", p, since):
-            raise SystemExit("instance got no assignment within 90 s")
+        # the kill point counts from when the instance has its state: it
+        # processes events from then on (reading the state waits for the
+        # killed instance's transaction to be aborted)
+        if not wait_loaded(s, "a", p, since, timeout=300 if s.args.valgrind else 150):
+            raise SystemExit("instance did not load its state within 150 s")
         # under valgrind everything runs ~20x slower: kill later
-        time.sleep(rnd.uniform(1.0, 5.0) if s.args.valgrind else rnd.uniform(0.2, 2.5))
+        time.sleep(rnd.uniform(2.0, 8.0) if s.args.valgrind else rnd.uniform(0.2, 2.5))
         if p.poll() is None:
             p.send_signal(signal.SIGKILL)
             p.wait()
@@ -619,7 +738,7 @@ def scenario_huge_answer(s):
     for holder, (oid, action, op, _) in chosen.items():
         assert s.expected["outcomes"][oid] == (action, "SUCCEEDED"), oid
         s.expected["outcomes"][oid] = (action, "REJECTED")
-        s.expected["ca_effects"].discard((op, holder))
+        s.expected["ca_effects"].remove((op, holder))
     extra = ["--latency-ms", "2", "--huge-problem-bytes", str(huge_bytes)]
     for holder in chosen:
         extra += ["--huge-problem-holder", holder]
@@ -1191,6 +1310,219 @@ def scenario_confluent_apicurio(s):
                        stdout=subprocess.DEVNULL)
 
 
+# ---- CA requests that finish later (issue 15) ---------------------------
+
+CHAIN_SCENARIOS = {"crash", "async_crash", "async_split", "async_bound"}
+
+
+def async_ca(s):
+    """The reference CA's flags for a CA that answers every mutating call
+    PENDING and completes it later."""
+    return ["--async", "--async-delay-ms", str(s.args.async_delay_ms)]
+
+
+def async_conf(s, name, txn_id, extra=None):
+    """An instance that checks open requests soon and often: the first check
+    0.3 s after the PENDING answer, at most 2 s apart, 200 checks a second."""
+    keys = {"ca.poll_initial_ms": "300", "ca.poll_max_ms": "2000", "ca.poll_rate": "200"}
+    keys.update(extra or {})
+    return s.conf(name, txn_id, keys)
+
+
+def port_since(s, name, since, p, timeout=60):
+    """The metrics port instance `name` logged after byte `since`."""
+    import re
+    deadline = time.time() + timeout
+    while time.time() < deadline and p.poll() is None:
+        with open(os.path.join(s.work, name + ".log"), errors="replace") as f:
+            f.seek(since)
+            m = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", f.read())
+        if m:
+            return int(m.group(1))
+        time.sleep(0.05)
+    return None
+
+
+def gauge(port, name):
+    """One unlabelled gauge of /metrics, or None when it does not answer."""
+    import re
+    try:
+        code, text = http_get(port, "/metrics")
+    except OSError:
+        return None
+    m = re.search(r"^%s (-?[0-9.]+)$" % re.escape(name), text, re.M)
+    return float(m.group(1)) if code == 200 and m else None
+
+
+def scenario_async_crash(s):
+    """Issue 15: every CA action answers PENDING and completes later; the
+    instance is killed with SIGKILL at least 20 times, each time once it
+    follows open requests (the gauge certbridge_ca_requests_open > 0), a
+    random 0-1.5 s later; events of chains arrive in slices, so every
+    restart has work in flight. Then one instance drains (it ends only when
+    nothing is open). Every action must end with exactly one final outcome,
+    none PENDING, no CA double effect, and the CA's end state must be what
+    the events applied one by one leave."""
+    kills_wanted = max(s.args.kills, 20)
+    s.setup(ca_extra=async_ca(s), slices=kills_wanted)
+    extra = {"kafka.group.instance.id": "async-a", "kafka.session.timeout.ms": "10000"}
+    conf = async_conf(s, "a", "cb-a", extra)
+    rnd = random.Random(s.args.seed)
+    kills = with_open = progressed = 0
+    t0 = time.time()
+    while kills < kills_wanted:
+        log_path = os.path.join(s.work, "a.log")
+        since = os.path.getsize(log_path) if os.path.exists(log_path) else 0
+        if s.lag() == 0:
+            s.produce_next()
+        lag_before = s.lag()
+        p = s.start(conf, "a")
+        port = port_since(s, "a", since, p)
+        if not port or not wait_loaded(s, "a", p, since):
+            raise SystemExit("instance did not start and load its state within 150 s")
+        # the kill point: once requests are open (or after 20 s without)
+        deadline = time.time() + 20
+        while time.time() < deadline and p.poll() is None:
+            if (gauge(port, "certbridge_ca_requests_open") or 0) > 0:
+                break
+            time.sleep(0.1)
+        time.sleep(rnd.uniform(0.0, 1.5))
+        open_now = gauge(port, "certbridge_ca_requests_open") or 0
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            kills += 1
+            with_open += open_now > 0
+            lag_after = s.lag()
+            progressed += lag_after < lag_before
+            log("kill %d: %d request(s) open; lag %d -> %d"
+                % (kills, open_now, lag_before, lag_after))
+    while s.produce_next():
+        pass
+    rc = s.drain(conf, "a")
+    log("%d kills (%d with requests open, %d after committed progress) in %.0f s"
+        % (kills, with_open, progressed, time.time() - t0))
+    fails = s.check({"kills": kills, "kills_with_open_requests": with_open,
+                     "kills_after_progress": progressed, "exit_code": rc})
+    if kills < 20 or with_open < kills // 2 or progressed == 0:
+        log("FAILED: %d kills, %d with requests open, %d after committed progress"
+            % (kills, with_open, progressed))
+        fails.append("kills")
+    return fails
+
+
+def scenario_async_split(s):
+    """Issue 15: the same asynchronous CA; instance a runs alone until it
+    follows open requests, then b joins the group: the requests of the
+    partitions a gives up move to b (b loads them from the state topic),
+    the second half of the events arrives, then a stops (SIGTERM) and b
+    takes the rest, requests included. Every request is followed by the
+    owner of its partition only: no final outcome twice, none missing, and
+    both instances finished requests."""
+    import re
+    s.setup(ca_extra=async_ca(s), slices=2)
+    fails = []
+
+    def expect(name, ok, detail=""):
+        log("%-34s %s %s" % (name, "ok" if ok else "FAILED", detail))
+        if not ok:
+            fails.append(name)
+        return ok
+
+    def text(name, since=0):
+        with open(os.path.join(s.work, name + ".log"), errors="replace") as f:
+            f.seek(since)
+            return f.read()
+
+    a = s.start(async_conf(s, "a", "cb-a"), "a")
+    pa = port_since(s, "a", 0, a)
+    expect("a follows open requests", pa and _hold_wait(
+        s, a, "a: open requests",
+        lambda: (gauge(pa, "certbridge_ca_requests_open") or 0) > 0, timeout=120))
+    b = s.start(async_conf(s, "b", "cb-b"), "b")
+    pb = port_since(s, "b", 0, b)
+
+    def moved():
+        m = re.findall(r"loaded the state of \d+ partition\(s\) from \S+: (\d+) open CA",
+                       text("b"))
+        return any(int(x) > 0 for x in m)
+    expect("b loaded a's open requests", _hold_wait(s, b, "b: requests moved", moved,
+                                                   timeout=120),
+           re.findall(r"loaded the state[^\"]*", text("b"))[:3])
+    s.produce_next()
+    a_revoked = re.search(r'"revoked [1-9]\d* partition', text("a")) is not None
+    expect("a gave partitions up", a_revoked)
+    # b and a split the partitions; a stops once b followed requests of its own
+    _hold_wait(s, b, "b: requests final",
+               lambda: "is final" in text("b"), timeout=120)
+    a.send_signal(signal.SIGTERM)
+    try:
+        ra = a.wait(60)
+    except subprocess.TimeoutExpired:
+        a.kill()
+        ra = None
+    expect("a stopped", ra == 0, str(ra))
+
+    def done():
+        return s.lag() == 0 and (gauge(pb, "certbridge_ca_requests_open") or 0) == 0 and \
+            (gauge(pb, "certbridge_queued_events") or 0) == 0
+    expect("b finished every request", _hold_wait(s, b, "b: drained", done, timeout=300))
+    b.send_signal(signal.SIGTERM)
+    try:
+        rb = b.wait(60)
+    except subprocess.TimeoutExpired:
+        b.kill()
+        rb = None
+    expect("b stopped", rb == 0, str(rb))
+    finals = {n: re.findall(r"request (\S+) of (\S+) \(.*? is final", text(n)) for n in ("a", "b")}
+    # a request both logged final: a found it final, but gave its partition
+    # up before the transaction with the final outcome (b checked it again)
+    both = {x[0] for x in finals["a"]} & {x[0] for x in finals["b"]}
+    expect("both instances finished requests", all(finals.values()),
+           "a %d, b %d, found final by both %d" % (len(finals["a"]), len(finals["b"]),
+                                                    len(both)))
+    if s.lag() != 0:
+        s.drain(async_conf(s, "a", "cb-a"), "a")
+    return fails + s.check({"exit_codes": [ra, rb],
+                            "finals_logged": {k: len(v) for k, v in finals.items()},
+                            "found_final_by_both": len(both)})
+
+
+def scenario_async_bound(s):
+    """Issue 15: pipeline.queued_events_max at 5 with chains and the
+    asynchronous CA: events of holders with open requests wait; at the bound
+    the partitions that hold waiting events are paused (a log line says so)
+    and the rest flow; the waiting events never exceed the bound by more
+    than one batch; everything still ends final and exactly once."""
+    s.setup(ca_extra=async_ca(s))
+    batch = 50
+    a = s.start(async_conf(s, "a", "cb-a", {"pipeline.queued_events_max": "5",
+                                            "pipeline.batch_max_events": str(batch)}),
+                "a", drain_ms=4000)
+    port = port_since(s, "a", 0, a)
+    most = 0
+    while a.poll() is None:
+        q = gauge(port, "certbridge_queued_events") if port else None
+        most = max(most, int(q or 0))
+        time.sleep(0.2)
+    text = open(os.path.join(s.work, "a.log"), errors="replace").read()
+    fails = []
+
+    def expect(name, ok, detail=""):
+        log("%-34s %s %s" % (name, "ok" if ok else "FAILED", detail))
+        if not ok:
+            fails.append(name)
+    expect("paused at the bound", "pausing the partitions that hold them" in text)
+    expect("flowing again below it", "every partition flows again" in text)
+    # the batch being read when the bound was reached, and the messages read
+    # ahead while it ran (at most one batch), may still queue
+    expect("queued events within bound + 2 batches", 0 < most <= 5 + 2 * batch, str(most))
+    expect("drained with nothing open", a.returncode == 0, str(a.returncode))
+    if s.lag() != 0:
+        s.drain(async_conf(s, "a", "cb-a"), "a")
+    return fails + s.check({"queued_events_max_seen": most})
+
+
 SCENARIOS = {"ops": scenario_ops, "bulk": scenario_bulk, "crash": scenario_crash, "fence": scenario_fence,
              "split": scenario_split, "outage": scenario_outage,
              "huge_answer": scenario_huge_answer}
@@ -1198,6 +1530,8 @@ SCENARIOS["probe_hang"] = scenario_probe_hang
 SCENARIOS.update(registry_missing=scenario_registry_missing,
                  registry_down=scenario_registry_down, big_dead_letter=scenario_big_dead_letter,
                  confluent_apicurio=scenario_confluent_apicurio)
+SCENARIOS.update(async_crash=scenario_async_crash, async_split=scenario_async_split,
+                 async_bound=scenario_async_bound)
 
 
 def main():
@@ -1205,7 +1539,10 @@ def main():
     ap.add_argument("scenario", choices=sorted(SCENARIOS))
     ap.add_argument("--build", required=True)
     ap.add_argument("--bootstrap-file", required=True)
-    ap.add_argument("--events", type=int, default=3000)
+    ap.add_argument("--events", type=int, default=None,
+                    help="events in the workload (3000; 860 for async_crash and async_split)")
+    ap.add_argument("--async-delay-ms", type=int, default=700,
+                    help="async scenarios: when the CA completes a PENDING request")
     ap.add_argument("--kills", type=int, default=10)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
@@ -1213,6 +1550,8 @@ def main():
                     help="run every instance under valgrind memcheck and fail on any invalid "
                          "access or definite leak")
     args = ap.parse_args()
+    if args.events is None:
+        args.events = 860 if args.scenario.startswith("async_") else 3000
     s = Scenario(args)
     try:
         fails = SCENARIOS[args.scenario](s)

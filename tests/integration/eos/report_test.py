@@ -8,8 +8,10 @@ HTML page rendered by headless Chromium (README "Progress report").
 The run (real broker, reference CA, `certbridge run`), reusing eos_test's
 Scenario: the first half of a workload is drained with a synchronous CA
 (outcomes SUCCEEDED, NEEDS_REVIEW), the CA is restarted with --async on the
-same state and the second half drained (mutating calls answer PENDING), plus
-one event for an organization the CA does not know (SKIPPED).
+same state (completing requests only after 10 minutes) and the second half
+drained with --drain-leave-open (mutating calls answer PENDING, and the run
+ends with them still open), plus one event for an organization the CA does
+not know (SKIPPED).
 
 Checks:
   - `report --format json` agrees with an independent read_committed reader
@@ -168,11 +170,17 @@ def main():
         s.ca.extra = ["--async", "--async-delay-ms", "600000"]
         s.ca.start(listen=listen)
         s.tool("produce", s.bootstrap, s.org_topic, s.person_topic, second)
-        expect("second half drained (asynchronous CA)", s.drain(conf, "a") == 0, "")
+        expect("second half drained (asynchronous CA)",
+               s.drain(conf, "a", leave_open=True) == 0, "")
 
-        # the independent reader
-        outcomes = [json.loads(l) for l in
-                    s.tool("outcomes", s.bootstrap, s.outcome_topic).splitlines() if l]
+        # the independent reader: the topic as a table, the latest record per
+        # outcome_id (here every PENDING one is still open: no final record)
+        latest = {}
+        for l in s.tool("outcomes", s.bootstrap, s.outcome_topic).splitlines():
+            if l:
+                o = json.loads(l)
+                latest[o["outcome_id"]] = o
+        outcomes = list(latest.values())
         by = collections.Counter((o["action"], o["status"]) for o in outcomes)
         ids = collections.Counter(o["outcome_id"] for o in outcomes)
         events = {o["source_event_id"] for o in outcomes}
@@ -187,6 +195,8 @@ def main():
                and by[("REVOKE", "PENDING")] > 0 and by[("REVIEW", "NEEDS_REVIEW")] > 0
                and unknown_out == ["SKIPPED"], "unknown organization: %s" % unknown_out)
         expect("no duplicate outcome ids", max(ids.values()) == 1, "")
+        expect("PENDING outcomes are not final", all(
+            not o["final"] for o in outcomes if o["status"] == "PENDING"), "")
 
         # certbridge report, JSON
         html = os.path.join(s.work, "report.html")

@@ -1,12 +1,21 @@
 """Deterministic reorganization workloads for the exactly-once tests.
 
-make_workload(n_events, seed) returns (inventory, events, expected):
+make_workload(n_events, seed, chains=False) returns (inventory, events, expected):
   inventory  holders for the reference CA: one certificate and one key token each
   events     JSON events (dicts) of every type, plus a few poison lines (str)
   expected   {"outcomes": {outcome_id: (action, status)},
-              "ca_effects": {(op, target)}, "poison": n}
-Every holder is named by at most one event, so the outcome ids, statuses and
-CA effects of a correct run are known in advance.
+              "ca_effects": [(op, holder)], "poison": n}
+Without chains every holder is named by at most one event, so the outcome
+ids, statuses and CA effects of a correct run are known in advance. With
+chains, some holders get two or three events in a row, 1 to 40 events apart
+and keyed alike, so they land on the same input partition (Kafka's
+ordering unit): a person transferred then departed; a person whose position
+then information changed, then who departed; an organization renamed then
+dissolved; an organization renamed then merged into another with a third
+one (the merger keyed by the renamed one). Applied one by one, every event
+of a chain acts on the certificate the event before it left (a CHANGE_INFO
+then a REVOKE revokes the new certificate), so the statuses are the same as
+without chains; the CA's end state is checked apart (eos_test.py).
 """
 import json
 import random
@@ -38,10 +47,12 @@ def org_code(i):
     return "000.%02d.%02d.H19" % (i // 100 + 1, i % 100)
 
 
-def make_workload(n_events, seed=7, poison_every=97):
+def make_workload(n_events, seed=7, poison_every=97, chains=False):
     rnd = random.Random(seed)
     inventory, events = [], []
-    outcomes, effects = {}, set()
+    outcomes, effects = {}, []
+    later = []  # chains: (index due, order scheduled, emit(eid) -> event)
+    scheduled = [0]
     n_poison = 0
     next_org = [0]
     next_person = [0]
@@ -85,13 +96,43 @@ def make_workload(n_events, seed=7, poison_every=97):
         for idx, (action, status, op, target) in enumerate(acts):
             outcomes["%s/%d" % (eid, idx)] = (action, status)
             if op:
-                effects.add((op, target))
+                effects.append((op, target))
+
+    def person_event(eid, etype, p):
+        ev = base(eid, etype)
+        ev["person"] = dict(p)
+        ev["org"] = home
+        if etype == "TRANSFERRED":
+            ev["previous_org"] = home
+        if etype in ("TRANSFERRED", "POSITION_CHANGED", "INFO_CHANGED"):
+            expect(eid, [("CHANGE_INFO", "SUCCEEDED", "change-info", p["person_id"])])
+        else:
+            ev["departure_reason"] = rnd.choice(["RETIRED", "RESIGNED", "DECEASED",
+                                                 "DISMISSED", "OTHER"])
+            expect(eid, [("REVOKE", "SUCCEEDED", "revoke", p["person_id"]),
+                         ("RECALL_DEVICE", "SUCCEEDED", "recall", p["person_id"])])
+        return ev
+
+    def schedule(n, emit):
+        """Emits emit(event id) 1 to 40 events after index n; returns when."""
+        due = n + rnd.randint(1, 40)
+        scheduled[0] += 1
+        later.append((due, scheduled[0], emit))
+        later.sort(key=lambda t: (t[0], t[1]))
+        return due
 
     kinds = ["RENAMED", "PARENT_CHANGED", "INFO_CHANGED", "DISSOLVED", "MERGED_NEW",
              "MERGED_EXISTING", "TRANSFERRED", "POSITION_CHANGED", "P_INFO_CHANGED",
              "DEPARTED", "CERTIFICATE_NOT_NEEDED", "JOINED", "DISSOLVED_NO_CERT"]
+    if chains:
+        kinds += ["P_CHAIN2", "P_CHAIN3", "O_CHAIN2", "O_CHAIN_MERGE"]
     home = new_org()  # persons' organization (never itself changed)
     for n in range(n_events):
+        if later and later[0][0] <= n and not (poison_every and n % poison_every ==
+                                                poison_every - 1):
+            _, _, emit = later.pop(0)
+            events.append(emit("evt-%06d" % n))
+            continue
         if poison_every and n % poison_every == poison_every - 1:
             n_poison += 1
             events.append(rnd.choice(['{"event_id": "broken", ',
@@ -103,6 +144,56 @@ def make_workload(n_events, seed=7, poison_every=97):
             continue
         kind = kinds[n % len(kinds)]
         eid = "evt-%06d" % n
+        if kind in ("P_CHAIN2", "P_CHAIN3"):
+            p = new_person(home)
+            steps = (["TRANSFERRED", "DEPARTED"] if kind == "P_CHAIN2"
+                     else ["POSITION_CHANGED", "INFO_CHANGED", "DEPARTED"])
+            ev = person_event(eid, steps[0], p)
+            at = n
+            for i, etype in enumerate(steps[1:]):
+                p = dict(p, title=rnd.choice(TITLES), full_name=p["full_name"] + "'" * (i + 1))
+
+                def emit(e, etype=etype, p=p):
+                    return person_event(e, etype, p)
+                at = schedule(at, emit)  # after the step before it
+            events.append(ev)
+            continue
+        if kind == "O_CHAIN2":
+            org = new_org()
+            ev = base(eid, "RENAMED")
+            ev["org"] = dict(org, name=org["name"] + " (mới)")
+            expect(eid, [("CHANGE_INFO", "SUCCEEDED", "change-info", org["code"])])
+
+            def emit(e, org=ev["org"]):
+                d = base(e, "DISSOLVED")
+                d["org"] = org
+                expect(e, [("REVOKE", "SUCCEEDED", "revoke", org["code"]),
+                           ("RECALL_DEVICE", "SUCCEEDED", "recall", org["code"])])
+                return d
+            schedule(n, emit)
+            events.append(ev)
+            continue
+        if kind == "O_CHAIN_MERGE":
+            org = new_org()
+            ev = base(eid, "RENAMED")
+            ev["org"] = dict(org, name=org["name"] + " (mới)")
+            expect(eid, [("CHANGE_INFO", "SUCCEEDED", "change-info", org["code"])])
+            other, result = new_org(), new_org()
+
+            def emit(e, renamed=ev["org"], other=other, result=result):
+                m = base(e, "MERGED")
+                m["merged_orgs"] = [renamed, other]
+                m["org"] = result
+                m["_key"] = renamed["code"]  # on the renamed organization's partition
+                expect(e, [("RETAIN", "SUCCEEDED", None, None),
+                           ("REVOKE", "SUCCEEDED", "revoke", renamed["code"]),
+                           ("RECALL_DEVICE", "SUCCEEDED", "recall", renamed["code"]),
+                           ("REVOKE", "SUCCEEDED", "revoke", other["code"]),
+                           ("RECALL_DEVICE", "SUCCEEDED", "recall", other["code"])])
+                return m
+            schedule(n, emit)
+            events.append(ev)
+            continue
         if kind in ("RENAMED", "PARENT_CHANGED", "INFO_CHANGED"):
             org = new_org()
             ev = base(eid, kind)
@@ -164,6 +255,8 @@ def make_workload(n_events, seed=7, poison_every=97):
                 expect(eid, [("REVOKE", "SUCCEEDED", "revoke", p["person_id"]),
                              ("RECALL_DEVICE", "SUCCEEDED", "recall", p["person_id"])])
         events.append(ev)
+    # chain events not yet due when the count ran out are left out, with
+    # their expectations: they were never emitted
     return inventory, events, {"outcomes": outcomes, "ca_effects": effects, "poison": n_poison}
 
 
