@@ -792,6 +792,7 @@ cb_pipeline_t *cb_pipeline_new(const cb_config_t *cfg, cb_error_t *err)
     if (!(p->codec = cb_codec_new(cfg, err)) || !(p->ca = cb_ca_client_new(cfg, err)) ||
         !(p->ex = cb_executor_new(p->ca, p->metrics, err)))
         goto fail;
+    cb_ca_client_set_metrics(p->ca, p->metrics);
     if (!(conf = make_conf(p, false, err)))
         goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
