@@ -34,6 +34,10 @@ struct cb_limiter {
     int win_served;         /* served answers since measure_from(): what the CA serves of
                              * what is offered under the current limit */
     int64_t win_served_rtt; /* the sum of their times */
+    double win_offered;     /* calls in flight (cooling included) integrated over time
+                             * since measure_from(), in call x microseconds */
+    int64_t flight_t;       /* when the calls in flight last changed */
+    int flight_n;           /* how many then, cooling included */
     int win_peak;           /* most calls in flight, cooling slots included */
 
     int64_t last_decrease; /* calls started before it were sent under an older limit */
@@ -145,18 +149,28 @@ static int64_t measure_from(const cb_limiter_t *l)
     return fresh_since(l) + l->baseline;
 }
 
-/* Notes the calls in flight (cooling slots count: they are offered load). */
-static void note_peak(cb_limiter_t *l, int64_t now_us, int in_flight)
+/* Notes the calls in flight (cooling slots count: they are offered load):
+ * the window's peak, and the integral of the calls offered over time since
+ * measure_from(); in_flight_after is how many remain once this event is
+ * done (one less for an answer). */
+static void note_flight(cb_limiter_t *l, int64_t now_us, int in_flight, int in_flight_after)
 {
-    int n = in_flight + cb_limiter_cooling(l, now_us);
+    int cooling = cb_limiter_cooling(l, now_us);
+    int64_t from = measure_from(l);
 
-    if (n > l->win_peak)
-        l->win_peak = n;
+    if (from < l->flight_t)
+        from = l->flight_t;
+    if (now_us > from)
+        l->win_offered += (double)l->flight_n * (double)(now_us - from);
+    l->flight_t = now_us;
+    l->flight_n = in_flight_after + cooling;
+    if (in_flight + cooling > l->win_peak)
+        l->win_peak = in_flight + cooling;
 }
 
 void cb_limiter_started(cb_limiter_t *l, int64_t now_us, int in_flight)
 {
-    note_peak(l, now_us, in_flight);
+    note_flight(l, now_us, in_flight, in_flight);
 }
 
 /* Adds a served answer's time to its baseline bucket and recomputes the
@@ -198,31 +212,54 @@ static int64_t window_us(const cb_limiter_t *l)
     return 2 * l->baseline > WINDOW_MIN_US ? 2 * l->baseline : WINDOW_MIN_US;
 }
 
+/* One tenth of a limit, at least one call. */
+static int tenth(int level)
+{
+    return level / 10 > 1 ? level / 10 : 1;
+}
+
 /* Overloaded answers in the window: the limit becomes the concurrency the
- * CA served: by Little's law the sum of the served answers' times over the
- * time they arrived in (from measure_from()), which holds whatever the
- * answer times' spread. At least one less than offered, at most halved
- * when too few answers were served to go by. */
+ * CA served of what it was offered. By Little's law the served answers'
+ * times summed over the time they arrived in (from measure_from()) are the
+ * calls it served in flight, S, whatever the answer times' spread; the
+ * calls offered in flight meanwhile, integrated the same way, are O. The
+ * next limit is limit x S/O: when the caller had fewer calls to make for a
+ * while (the end of a batch), S and O fall together. At least one less
+ * than offered; at most halved when too few answers were served to go by. */
 static void decrease_for_overload(cb_limiter_t *l, int64_t now_us, int level)
 {
-    double served = 0;
+    double served = 0, offered;
     int64_t span = now_us - measure_from(l);
     int next;
 
-    if (l->win_served > 0 && span > 0)
-        served = (double)l->win_served_rtt / (double)span;
+    note_flight(l, now_us, l->flight_n, l->flight_n); /* the integral up to now */
+    offered = span > 0 ? l->win_offered / (double)span : 0;
+    if (l->win_served > 0 && span > 0 && offered >= 1)
+        served = (double)l->win_served_rtt / (double)span * (double)level / offered;
     next = (int)(served + 0.5);
-    /* too few served answers to go by (a CA refusing most calls): halve */
-    if (l->win_served < OVERLOAD_SAMPLES && next < level / 2)
-        next = level / 2;
-    /* a probe above the plateau found the CA's limit: back to the plateau,
-     * unless what the CA served says it admits clearly less now (a short
-     * window at a small excess measures the rate to within about 20%) */
-    if (l->plateau > 0 && level > l->plateau && 4 * next >= 3 * l->plateau)
+    if (l->win_served < OVERLOAD_SAMPLES) {
+        /* too few served answers to go by (a CA refusing most calls) */
+        if (next < level / 2)
+            next = level / 2;
+    } else if (offered < level / 2.0) {
+        /* the caller had few calls to make for most of the window (the end
+         * of a batch): what the CA served says little, take one tenth */
+        next = level - tenth(level);
+    } else if (l->plateau > 0 && level > l->plateau && 4 * next >= 3 * l->plateau) {
+        /* a probe above the plateau found the CA's limit: back to it,
+         * unless what the CA served says it admits clearly less now (a
+         * window measures a token bucket's rate to within ~20%: its burst
+         * lends or withholds up to a tenth of a second's calls) */
         next = l->plateau;
-    /* likewise a small excess at the plateau: at most 10% less at a time */
-    else if (4 * next >= 3 * level && next < level - (level / 10 > 1 ? level / 10 : 1))
-        next = level - (level / 10 > 1 ? level / 10 : 1);
+    } else if (4 * next >= 3 * level) {
+        /* a small excess: at most a tenth less at a time */
+        if (next < level - tenth(level))
+            next = level - tenth(level);
+    } else if (2 * next > level) {
+        /* a large one: at most a quarter at a time, unless the CA served
+         * less than half, which no measuring error explains */
+        next = level - level / 4;
+    }
     if (next > level - 1)
         next = level - 1;
     if (next < 1)
@@ -286,7 +323,7 @@ static void close_window(cb_limiter_t *l, int64_t now_us)
     if (!l->adaptive) {
         /* fixed: the limit stays */
     } else if (l->win_over > 0) {
-        decrease_for_overload(l, now_us, level);
+        decrease_for_overload(l, now_us, l->limit);
     } else if (l->win_ok > 0 && l->baseline > 0) {
         double queue = level * (1.0 - (double)l->baseline / (double)l->win_min_rtt);
         if (queue > beta_of(l->limit)) {
@@ -303,6 +340,7 @@ static void close_window(cb_limiter_t *l, int64_t now_us)
     l->win_start = now_us;
     l->win_ok = l->win_over = l->win_served = 0;
     l->win_served_rtt = 0;
+    l->win_offered = 0;
     l->win_min_rtt = -1;
     l->win_peak = 0;
 }
@@ -315,7 +353,7 @@ void cb_limiter_sample(cb_limiter_t *l, int64_t now_us, int64_t rtt_us, cb_limit
 
     if (rtt_us < 0)
         rtt_us = 0;
-    note_peak(l, now_us, in_flight);
+    note_flight(l, now_us, in_flight, in_flight > 0 ? in_flight - 1 : 0);
     if (s == CB_LIMITER_ANSWER) {
         baseline_add(l, now_us, rtt_us);
         l->win_ok++;

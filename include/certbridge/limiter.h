@@ -12,14 +12,20 @@
  * It starts at 8 (or max when lower) and decides at the end of each window
  * (at least 50 ms and two baselines, and min(2 x limit, 64) answers):
  *   - overloaded answers (429, 503, 504, timeouts) of calls sent under the
- *     current limit: the limit becomes the concurrency the CA served meanwhile
- *     (Little's law: the served answers' times summed over the time they came
- *     in), at least one less than offered. A probe that overshot goes back to
- *     the plateau, and a small excess (the CA served 75% or more) costs at
- *     most 10% at a time: a short window measures a rate to within ~20%. No
- *     increase follows for 2 s (the plateau), then probes of 1, 2, 4, ... at
- *     most 15% above the plateau until a level has held 0.5 s without
- *     overload, which becomes the plateau;
+ *     current limit: the limit becomes limit x S/O, S the calls the CA served
+ *     in flight meanwhile (Little's law: the served answers' times summed over
+ *     the time they came in) and O the calls offered in flight (integrated
+ *     over the same time), so the end of a batch, when the caller has fewer
+ *     calls to make, lowers both. At least one less; and because a window
+ *     measures a token bucket's rate only to within ~20% (its burst lends or
+ *     withholds a tenth of a second's calls): a probe that overshot goes back
+ *     to the plateau, a small excess (S/O >= 75%) costs at most a tenth, a
+ *     larger one a quarter, and only below half (R halved) the whole cut; a
+ *     window whose caller offered less than half the limit, or with fewer
+ *     than 16 served answers, at most a tenth or a half. No increase follows
+ *     for 2 s (the plateau), then probes of 1, 2, 4, ... at most 15% above
+ *     the plateau until a level has held 0.5 s without overload, which
+ *     becomes the plateau;
  *   - else latency: with B the baseline (the smallest served answer time of
  *     the last ~30 s) and m the window's smallest, about q = concurrency x
  *     (1 - B/m) calls queue at the CA (Vegas). q > max(6, 6 log10 limit): 10%

@@ -45,13 +45,14 @@ static int play(cb_limiter_t *l, const seg_t *segs, int64_t *now)
             *now += 1000;
             due_served += s->served / 1000.0;
             due_over += s->over / 1000.0;
+            /* each answer frees a slot that a new call takes at once */
             for (; due_served >= 1; due_served -= 1) {
-                cb_limiter_started(l, *now - s->rtt_ms * 1000, in_flight);
                 cb_limiter_sample(l, *now, s->rtt_ms * 1000, CB_LIMITER_ANSWER, in_flight);
+                cb_limiter_started(l, *now, in_flight);
             }
             for (; due_over >= 1; due_over -= 1) {
-                cb_limiter_started(l, *now - 300, in_flight);
                 cb_limiter_sample(l, *now, 300, CB_LIMITER_OVERLOAD, in_flight);
+                cb_limiter_started(l, *now, in_flight);
             }
         }
     }
@@ -60,28 +61,18 @@ static int play(cb_limiter_t *l, const seg_t *segs, int64_t *now)
 
 /* Warm-ups: 1 s of a CA keeping up at 20 ms with the limit full, which
  * brings a limit of max to max (slow start from 8: 16, 32, 64...). */
-#define UP32                                                                                       \
-    {                                                                                              \
-        1000, 20, 1600, 0, 100                                                                     \
-    }
-#define UP40                                                                                       \
-    {                                                                                              \
-        1000, 20, 2000, 0, 100                                                                     \
-    }
-#define UP10                                                                                       \
-    {                                                                                              \
-        1000, 20, 500, 0, 100                                                                      \
-    }
-/* 100 ms of 429s while the CA serves 20 calls in flight (1,000/s at 20
- * ms): one decision, to 20 */
-#define OVER20                                                                                     \
-    {                                                                                              \
-        80, 20, 1000, 500, 100                                                                     \
-    }
-#define QUIET(ms)                                                                                  \
-    {                                                                                              \
-        ms, 20, 1000, 0, 100                                                                       \
-    }
+// clang-format off
+#define UP32 {1000, 20, 1600, 0, 100}
+#define UP40 {1000, 20, 2000, 0, 100}
+#define UP10 {1000, 20, 500, 0, 100}
+/* 80 ms of a CA serving 20 calls in flight (1,000/s at 20 ms) of the 40
+ * offered: 20 in flight, and 1,000 429s a second whose slots cool for the
+ * 20 ms baseline, 20 more. One decision: to 40 x 20/40 = 20. */
+#define OVER20 {80, 20, 1000, 1000, 50}
+#define QUIET(ms) {ms, 20, 1000, 0, 100}
+/* the same with the CA serving 24 of 40 (60%): no more than a quarter less */
+#define OVER24 {80, 20, 1200, 800, 60}
+// clang-format on
 
 static void test_windows(void **state)
 {
@@ -97,6 +88,16 @@ static void test_windows(void **state)
         {"never above max", 8, true, {{3000, 20, 400, 0, 100}}, 8, 20000},
         /* Little's law: 1,000 served a second at 20 ms are 20 in flight */
         {"429s: down to what the CA served", 40, true, {UP40, OVER20, QUIET(300)}, 20, 20000},
+        {"429s, 60% served: a quarter less", 40, true, {UP40, OVER24, QUIET(300)}, 30, 20000},
+        /* 429s while the caller had few calls to make (8 in flight of 40,
+         * the end of a batch): what the CA served says little about its
+         * capacity, a tenth less (one decision: 429s for 30 ms) */
+        {"429s, the caller stalled: a tenth less",
+         40,
+         true,
+         {UP40, {200, 20, 400, 0, 20}, {30, 20, 400, 100, 20}, QUIET(300)},
+         36,
+         20000},
         {"429s at the limit: one less",
          10,
          true,
