@@ -136,25 +136,53 @@ def goodput_series(series, window_s=1.0):
     return out
 
 
+def steady_goodput(series, rate, skip_s=5.0):
+    """The CA's goodput without the run's first and last skip_s seconds
+    (the start, and the drain of the last batches): what the limiter keeps
+    while calls wait. {} when the run is too short."""
+    busy = [x for x in series if x["accepted"] > 0]
+    if not busy:
+        return {}
+    last = next(x for x in series if x["accepted"] == busy[-1]["accepted"])
+    t_end = last["t"]
+    a = next((x for x in series if x["t"] >= skip_s), None)
+    b = next((x for x in reversed(series) if x["t"] <= t_end - skip_s), None)
+    if not a or not b or b["t"] - a["t"] < 10:
+        return {}
+    g = (b["accepted"] - a["accepted"]) / (b["t"] - a["t"])
+    return {"goodput_steady_calls_per_s": round(g, 1), "share_of_rate_steady": round(g / rate, 3),
+            "steady_from_to_s": [a["t"], b["t"]]}
+
+
 def settle_times(series, rate0, steps):
-    """For each rate change: seconds until the 1-second goodput stays within
-    [90%, 120%] of the new rate (the CA's burst, a tenth of a second of the
-    rate, lets a second pass up to 110%) until the next change; None when
-    it never does."""
+    """For each rate change, two times in seconds after it (None: never):
+    the limiter settled (from then until the next change every instance's
+    limit stays within [0.75, 1.35] x its median over the second half of the
+    phase, the level it found), and the goodput came back (the end of the
+    first 1-second window after the change with at least 90% of the new
+    rate).
+    The goodput may dip again later in a phase for reasons of the caller's
+    (the end of a batch waiting on a call that a 429's Retry-After holds
+    back); the limit is what the limiter controls."""
     gp = goodput_series(series)
     out = []
     changes = list(steps) + [(float("inf"), None)]
     for (at, rate), (nxt, _) in zip(changes, changes[1:]):
+        phase = [x for x in series if at <= x["t"] < nxt]
+        limits = [v for x in phase[len(phase) // 2:] for v in x["limits"] if v is not None]
         settled = None
-        for t, g in gp:
-            if t < at + 1.0 or t > nxt:
-                continue  # windows straddling the change say nothing yet
-            if 0.9 * rate <= g <= 1.2 * rate:
-                if settled is None:
-                    settled = t - 1.0 - at
-            else:
-                settled = None
-        out.append(None if settled is None else round(max(0.0, settled), 2))
+        if limits:
+            med = sorted(limits)[len(limits) // 2]
+            for x in phase:
+                ok = all(v is None or 0.75 * med <= v <= 1.35 * med for v in x["limits"])
+                if ok and settled is None:
+                    settled = x["t"] - at
+                elif not ok:
+                    settled = None
+        back = next((t - at for t, g in gp if t >= at + 1.0 and t < nxt
+                     and g >= 0.9 * rate), None)
+        out.append({"limit_s": None if settled is None else round(max(0.0, settled), 2),
+                    "goodput_s": None if back is None else round(max(0.0, back), 2)})
     return out
 
 
@@ -402,7 +430,7 @@ class Bench:
         return series, th
 
     def run_row(self, engine, latency, concurrency, n, paced_rate=None, mode=None, rate=None,
-                steps=None, instances=1, partitions=None, cell=None):
+                steps=None, instances=1, partitions=None, cell=None, join_first=False):
         """One row: fresh topics, a fresh CA from the snapshot (at latency,
         with the rate limit `rate` and its `steps`), the backlog, `instances`
         processes of the engine (certbridge, python, python_concurrent)
@@ -430,6 +458,7 @@ class Bench:
         if not paced_rate:
             with open(events_path, "w", encoding="utf-8") as f:
                 f.write("\n".join(lines) + "\n")
+        if not paced_rate and not join_first:
             t0 = time.time()
             produced = int(self.tool("produce", self.bootstrap, org_t, person_t,
                                      events_path).strip())
@@ -460,7 +489,8 @@ class Bench:
                 with open(conf, "w") as f:
                     f.writelines("%s=%s\n" % kv for kv in keys.items())
                 cmds.append([self.certbridge, "run", "-c", conf, "--drain-idle-ms",
-                             str(self.a.drain_idle_ms)])
+                             str(max(self.a.drain_idle_ms, 20000) if join_first
+                                 else self.a.drain_idle_ms)])
             else:
                 script = "python_loop.py" if engine == "python" else "python_concurrent.py"
                 cmd = [os.path.join(os.path.dirname(sys.executable), "python"),
@@ -513,6 +543,14 @@ class Bench:
         watcher = threading.Thread(target=watch_assignment, daemon=True)
         watcher.start()
         paced_s = None
+        t_produced = None
+        if join_first:
+            self.wait_group(logs, procs)
+            t_produced = time.time()
+            produced = int(self.tool("produce", self.bootstrap, org_t, person_t,
+                                     events_path).strip())
+            log("%s: %d events produced in %.1f s once the group settled"
+                % (name, produced, time.time() - t_produced))
         if paced_rate:
             # the instance first joins the group, then events arrive at a pace
             deadline = time.time() + 60
@@ -538,6 +576,8 @@ class Bench:
                                                   rdir))
         assigned_all = [self.assigned_at(engine, path) for path in logs]
         assigned = min([x for x in assigned_all if x] or [t_start * 1000])
+        if t_produced:
+            assigned = t_produced * 1000  # the clock starts with the backlog
         outcomes = [json.loads(x) for x in
                     self.tool("outcomes", self.bootstrap, out_t).splitlines() if x]
         dead = len(self.tool("dlq", self.bootstrap, dlq_t).splitlines())
@@ -547,15 +587,6 @@ class Bench:
                            max(r[3] for r in results), ca_cpu, rc, timed_out)
         row.update(paced_rate=paced_rate, name=name, cell=cell, mode=mode, rate=rate,
                    steps=steps, instances=instances, partitions=partitions or self.a.partitions)
-        if instances > 1:
-            # steady state: from the last assignment or revocation of any
-            # instance (the group settled) to the last outcome
-            settled = max(self.last_rebalance(path) or assigned for path in logs)
-            late = [o for o in outcomes if o["kafka_timestamp"] >= settled]
-            last = max((o["kafka_timestamp"] for o in outcomes), default=settled)
-            row["settled_after_s"] = round((settled - assigned) / 1000.0, 2)
-            row["actions_per_s_settled"] = (round(len(late) / ((last - settled) / 1000.0), 1)
-                                            if last > settled else None)
         if stats:
             wall = row["wall_s"]
             row.update(ca_accepted=stats["accepted"], ca_refused_429=stats["refused_429"],
@@ -567,25 +598,45 @@ class Bench:
             row["series"] = series
             if steps:
                 row["settle_s"] = settle_times(series, rate, steps)
+            else:
+                row.update(steady_goodput(series, rate))
         log("%s: %s" % (name, json.dumps({k: v for k, v in row.items() if k != "series"})))
         if not self.a.keep:
             shutil.rmtree(rdir, ignore_errors=True)
         return row
 
     @staticmethod
-    def last_rebalance(path):
-        """Epoch ms of an instance's last assignment or revocation."""
-        last = None
+    def partitions_held(path):
+        """(partitions an instance holds, epoch s of its last assignment or
+        revocation) from its log."""
+        held, last = 0, None
         try:
             text = open(path, errors="replace").read()
         except OSError:
-            return None
+            return 0, None
         for line in text.splitlines():
-            if '"assigned ' in line or '"revoked ' in line or '"lost ' in line:
+            m = re.search(r'"msg":"(assigned|revoked|lost) (\d+) partition', line)
+            if m:
+                held += int(m.group(2)) * (1 if m.group(1) == "assigned" else -1)
                 ts = json.loads(line)["ts"]
                 t = time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")
-                last = (time.mktime(t) - time.timezone) * 1000 + int(ts[20:23])
-        return last
+                last = time.mktime(t) - time.timezone + int(ts[20:23]) / 1000.0
+        return held, last
+
+    def wait_group(self, logs, procs, quiet_s=2.0, timeout=120):
+        """Waits until every instance holds partitions and no assignment
+        changed for quiet_s (the group settled)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if any(p.poll() is not None for p in procs):
+                raise SystemExit("bench: an instance exited before the group settled")
+            state = [self.partitions_held(path) for path in logs]
+            last = max((t for _, t in state if t), default=None)
+            if all(h > 0 for h, _ in state) and last and time.time() - last >= quiet_s:
+                log("group settled: %s partitions" % [h for h, _ in state])
+                return
+            time.sleep(0.2)
+        raise SystemExit("bench: the group did not settle in %d s" % timeout)
 
     def ca_alone(self, latency, concurrency, row):
         """The reference CA's own ceiling at this latency and concurrency:
@@ -895,15 +946,21 @@ def engine_name(r):
 # ---- the rate-limit suite --------------------------------------------------
 
 def rate_table(rows):
-    head = ("| R calls/s | engine | C (ceiling) | N events | CA goodput calls/s | share of R "
-            "| 429s (share of calls) | actions/s | CA call p50 / p99 ms | CPU µs/action "
-            "| correct |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+    head = ("| R calls/s | engine | C (ceiling) | N events | CA goodput calls/s (share of R) "
+            "| steady: without the first and last 5 s | 429s (share of calls) | actions/s "
+            "| CA call p50 / p99 ms | CPU µs/action | correct |\n"
+            "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
     out = []
     for r in rows:
-        out.append("| %s | %s | %s | %s | %s | %.1f%% | %s (%.2f%%) | %s | %s / %s | %s | %s |"
+        steady = "-"
+        if r.get("goodput_steady_calls_per_s"):
+            steady = "%s (%.1f%%)" % (fmt(r["goodput_steady_calls_per_s"]),
+                                     100 * r["share_of_rate_steady"])
+        out.append("| %s | %s | %s | %s | %s (%.1f%%) | %s | %s (%.2f%%) | %s | %s / %s | %s "
+                   "| %s |"
                    % (fmt(r["rate"]), engine_name(r), r["concurrency"] or "1 (sequential)",
                       fmt(r["events"]), fmt(r["goodput_calls_per_s"]),
-                      100 * r["share_of_rate"], fmt(r["ca_refused_429"]),
+                      100 * r["share_of_rate"], steady, fmt(r["ca_refused_429"]),
                       100 * r["refused_share"], fmt(r["actions_per_s"]),
                       fmt(r["ca_latency_p50_ms"]), fmt(r["ca_latency_p99_ms"]),
                       fmt(r["cpu_us_per_action"]), "yes" if r["correct"] else "NO"))
@@ -914,11 +971,13 @@ def rate_targets(rows):
     out = []
     for r in rows:
         if r["engine"] == "certbridge" and r.get("mode") == "adaptive" and not r.get("steps"):
+            steady = r.get("share_of_rate_steady")
             out.append(("R = %s/s, L = %d ms (adaptive, ceiling %d): goodput >= 95%% of R"
                         % (fmt(r["rate"]), r["latency_ms"], r["concurrency"]),
-                        "%.1f%% (%s of %s calls/s)" % (100 * r["share_of_rate"],
-                                                       fmt(r["goodput_calls_per_s"]),
-                                                       fmt(r["rate"])),
+                        "%.1f%% over the whole run (%s of %s calls/s); %s without its first "
+                        "and last 5 s" % (100 * r["share_of_rate"], fmt(r["goodput_calls_per_s"]),
+                                          fmt(r["rate"]), "%.1f%%" % (100 * steady)
+                                          if steady else "-"),
                         r["share_of_rate"] >= 0.95))
             out.append(("R = %s/s: <= 2%% of calls answered 429" % fmt(r["rate"]),
                         "%.2f%% (%s of %s)" % (100 * r["refused_share"], fmt(r["ca_refused_429"]),
@@ -958,8 +1017,9 @@ def plot_series(rows, path, title):
         ax.set_ylim(bottom=0)
         label = "%s, C=%s, R=%s/s" % (engine_name(r), r["concurrency"], fmt(r["rate"]))
         if r.get("settle_s"):
-            label += ", settled in %s s" % " and ".join(
-                "%.1f" % x if x is not None else "never" for x in r["settle_s"])
+            label += "; limit settled in %s s" % " and ".join(
+                "%.1f" % x["limit_s"] if x["limit_s"] is not None else "never"
+                for x in r["settle_s"])
         ax.set_title(label, fontsize=10)
         h1, l1 = ax.get_legend_handles_labels()
         h2, l2 = ax2.get_legend_handles_labels()
@@ -972,10 +1032,15 @@ def plot_series(rows, path, title):
 
 # ---- the step suite -------------------------------------------------------
 
+def settle_text(x):
+    return "limit %s, goodput %s" % tuple("%.1f s" % v if v is not None else "never"
+                                          for v in (x["limit_s"], x["goodput_s"]))
+
+
 def step_table(rows):
-    head = ("| R calls/s | steps | N events | settled after halving / after coming back (s) "
-            "| goodput in each phase (share of R) | 429s (share of calls) | correct |\n"
-            "|---:|---|---:|---|---|---:|---|\n")
+    head = ("| R calls/s | steps | N events | settled after halving | settled after coming "
+            "back | goodput in each phase (share of its R) | 429s (share of calls) "
+            "| correct |\n|---:|---|---:|---|---|---|---:|---|\n")
     out = []
     for r in rows:
         gp = goodput_series(r["series"])
@@ -985,11 +1050,11 @@ def step_table(rows):
         for (at, rate), end in zip(phases, ends):
             vals = [g for t, g in gp if at + 1 <= t <= end]
             shares.append("%.0f%%" % (100 * sum(vals) / len(vals) / rate) if vals else "-")
-        out.append("| %s | %s | %s | %s | %s | %s (%.2f%%) | %s |"
+        out.append("| %s | %s | %s | %s | %s | %s | %s (%.2f%%) | %s |"
                    % (fmt(r["rate"]), ", ".join("%g at %g s" % (rt, at) for at, rt in r["steps"]),
-                      fmt(r["events"]), " / ".join("%.1f" % x if x is not None else "never"
-                                                   for x in r["settle_s"]),
-                      " → ".join(shares), fmt(r["ca_refused_429"]), 100 * r["refused_share"],
+                      fmt(r["events"]), settle_text(r["settle_s"][0]),
+                      settle_text(r["settle_s"][1]), " → ".join(shares),
+                      fmt(r["ca_refused_429"]), 100 * r["refused_share"],
                       "yes" if r["correct"] else "NO"))
     return head + "\n".join(out) + "\n"
 
@@ -997,30 +1062,29 @@ def step_table(rows):
 def step_targets(rows):
     out = []
     for r in rows:
-        ok = all(x is not None and x <= 5 for x in r["settle_s"])
-        out.append(("R = %s/s halves and comes back: settles within 5 s each time"
-                    % fmt(r["rate"]), " and ".join("%.1f s" % x if x is not None else "never"
-                                                  for x in r["settle_s"]), ok))
+        ok = all(x[k] is not None and x[k] <= 5 for x in r["settle_s"]
+                 for k in ("limit_s", "goodput_s"))
+        out.append(("R = %s/s halves and comes back: the limiter settles within 5 s each time"
+                    % fmt(r["rate"]), "; ".join(settle_text(x) for x in r["settle_s"]), ok))
     return out
 
 
 # ---- the scale-out suite --------------------------------------------------
 
 def scale_table(rows):
-    head = ("| instances | partitions | C each | L ms | N events | actions/s (from the first "
-            "assignment) | × one instance | actions/s once the group settled (after s) "
-            "| CPU µs/action (all instances) | peak RSS MiB (largest) | correct |\n"
+    head = ("| instances | partitions | C each | L ms | N events | actions/s | × one instance "
+            "| CA calls/s (share of instances x C/L) | CPU µs/action (all instances) "
+            "| peak RSS MiB (largest) | correct |\n"
             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
     one = next((r for r in rows if r["instances"] == 1), None)
     out = []
     for r in rows:
         ratio = "%.2f×" % (r["actions_per_s"] / one["actions_per_s"]) if one else "-"
-        settled = "-"
-        if r.get("actions_per_s_settled"):
-            settled = "%s (%.1f)" % (fmt(r["actions_per_s_settled"]), r["settled_after_s"])
+        share = "%s (%.0f%%)" % (fmt(r["ca_calls_per_s"]), 100 * r["share_of_bound"]
+                                 / r["instances"]) if r["share_of_bound"] else "-"
         out.append("| %d | %d | %s | %d | %s | %s | %s | %s | %s | %s | %s |"
                    % (r["instances"], r["partitions"], r["concurrency"], r["latency_ms"],
-                      fmt(r["events"]), fmt(r["actions_per_s"]), ratio, settled,
+                      fmt(r["events"]), fmt(r["actions_per_s"]), ratio, share,
                       fmt(r["cpu_us_per_action"]), fmt(r["peak_rss_mib"], 1),
                       "yes" if r["correct"] else "NO"))
     return head + "\n".join(out) + "\n"
@@ -1050,10 +1114,6 @@ def plot_scale(rows, path):
     fig, ax = plt.subplots(figsize=(6, 4))
     xs = [r["instances"] for r in rows]
     ax.plot(xs, [r["actions_per_s"] for r in rows], "o-", label="actions/s")
-    if any(r.get("actions_per_s_settled") for r in rows):
-        ax.plot([r["instances"] for r in rows if r.get("actions_per_s_settled")],
-                [r["actions_per_s_settled"] for r in rows if r.get("actions_per_s_settled")],
-                "s--", label="actions/s once the group settled")
     if one:
         ax.plot(xs, [one["actions_per_s"] * x for x in xs], ":", color="grey",
                 label="linear (x one instance)")
@@ -1194,7 +1254,8 @@ def run_step(a, b, rows):
 def run_scale(a, b, rows):
     for k in [int(x) for x in a.scale_instances.split(",")]:
         rows.append(b.run_row("certbridge", a.scale_latency, a.scale_concurrency, a.scale_events,
-                              instances=k, partitions=a.scale_partitions, cell="scale"))
+                              instances=k, partitions=a.scale_partitions, cell="scale",
+                              join_first=True))
 
 
 def main():
