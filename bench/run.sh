@@ -44,7 +44,7 @@ fi
 
 cache=${CERTBRIDGE_CACHE:-$HOME/.cache/certbridge}
 venv="$cache/bench-venv"
-if ! "$venv/bin/python" -c 'import confluent_kafka, requests, fastavro, matplotlib' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import confluent_kafka, requests, fastavro, matplotlib, aiohttp, uvloop' 2>/dev/null; then
     echo "bench: making the Python venv $venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --upgrade pip

@@ -176,6 +176,11 @@ static void reply(server_t *srv, struct evhttp_request *req, int status, const c
         srv->parked = p;
         tv.tv_sec = (time_t)(left_us / 1000000);
         tv.tv_usec = (suseconds_t)(left_us % 1000000);
+        /* libevent counts a timer from the time it cached when this loop
+         * turn began, which is earlier by every callback run since: without
+         * this, a busy server answered up to milliseconds before
+         * --latency-ms (certbridge's limiter measured a 20 ms CA at 17.8) */
+        event_base_update_cache_time(srv->base);
         evtimer_add(p->timer, &tv);
         return;
     }

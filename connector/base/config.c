@@ -93,7 +93,13 @@ static const cb_config_prop_t props[] = {
      "PEM file with the CA certificates trusted for the CA server (pinned: the system store "
      "is not used when set)."},
     {"ca.concurrency", CB_CONFIG_INT, "8", 1, 1024, NULL,
-     "Most CA calls in flight at once; more are queued and started as calls finish."},
+     "Most CA calls in flight at once; more are queued and started as calls finish. With "
+     "ca.concurrency_mode=adaptive, the ceiling of the limit the client finds."},
+    {"ca.concurrency_mode", CB_CONFIG_ENUM, "adaptive", 0, 0, "adaptive|fixed",
+     "adaptive: the calls in flight follow what the CA admits, within [1, ca.concurrency]: "
+     "fewer on 429/503/504 answers and timeouts, and when answers slow down past their "
+     "baseline; more while the CA keeps up (README \"Sizing for a CA's limits\"). fixed: "
+     "always ca.concurrency."},
     {"ca.connect_timeout_ms", CB_CONFIG_INT, "5000", 1, 600000, NULL,
      "Time allowed to connect (TCP and TLS handshake) to the CA."},
     {"ca.timeout_ms", CB_CONFIG_INT, "30000", 1, 3600000, NULL,

@@ -38,6 +38,9 @@ struct cb_metrics {
     atomic_uint_fast64_t polls;
     atomic_bool group_joined, ca_reachable;
     atomic_int_fast64_t held_since[CB_HOLD_COUNT]; /* Unix seconds; 0 = not held */
+    /* the CA client's adaptive limit (cb_metrics_set_ca_limit, cb_metrics_ca_overload) */
+    atomic_int_fast64_t ca_limit, ca_baseline_us;
+    atomic_uint_fast64_t ca_overloaded[4]; /* by overload_names */
 
     struct event_base *base;
     struct evhttp *http;
@@ -274,6 +277,48 @@ static void metric_header(text_buf_t *b, const char *name, const char *type, con
     text_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* The overloaded answers, as certbridge_ca_overloaded_total's labels. */
+static const char *const overload_names[4] = {"429", "503", "504", "timeout"};
+
+void cb_metrics_set_ca_limit(cb_metrics_t *m, int64_t limit, int64_t baseline_us)
+{
+    if (!m)
+        return;
+    atomic_store(&m->ca_limit, limit);
+    atomic_store(&m->ca_baseline_us, baseline_us);
+}
+
+void cb_metrics_ca_overload(cb_metrics_t *m, int http_status)
+{
+    int i = http_status == 429 ? 0 : http_status == 503 ? 1 : http_status == 504 ? 2 : 3;
+
+    if (m)
+        atomic_fetch_add(&m->ca_overloaded[i], 1);
+}
+
+/* The adaptive limit's series (limiter.h, ca_client.h). */
+static void render_ca_limit(const cb_metrics_t *m, text_buf_t *b)
+{
+    size_t i;
+
+    metric_header(b, "certbridge_ca_concurrency_limit", "gauge",
+                  "CA calls allowed in flight now (ca.concurrency_mode=adaptive: found from the "
+                  "CA's answers, within [1, ca.concurrency]).");
+    text_buf_printf(b, "certbridge_ca_concurrency_limit %lld\n",
+                    (long long)atomic_load(&m->ca_limit));
+    metric_header(b, "certbridge_ca_latency_baseline_seconds", "gauge",
+                  "The CA's answer time without queueing, as the limiter measures it (the "
+                  "smallest of the last ~30 s); 0 until an answer.");
+    text_buf_printf(b, "certbridge_ca_latency_baseline_seconds %.6f\n",
+                    (double)atomic_load(&m->ca_baseline_us) / 1e6);
+    metric_header(b, "certbridge_ca_overloaded_total", "counter",
+                  "CA answers asking for fewer calls (429, 503, 504) and timed-out attempts, "
+                  "each attempt counted.");
+    for (i = 0; i < 4; i++)
+        text_buf_printf(b, "certbridge_ca_overloaded_total{answer=\"%s\"} %llu\n",
+                        overload_names[i], (unsigned long long)atomic_load(&m->ca_overloaded[i]));
+}
+
 char *cb_metrics_render(const cb_metrics_t *m)
 {
     text_buf_t b = {malloc(8192), 0, 8192, false};
@@ -365,6 +410,7 @@ char *cb_metrics_render(const cb_metrics_t *m)
     for (i = 0; i < CB_HOLD_COUNT; i++)
         text_buf_printf(&b, "certbridge_held_since_timestamp_seconds{cause=\"%s\"} %lld\n",
                         hold_cause_names[i], (long long)atomic_load(&m->held_since[i]));
+    render_ca_limit(m, &b);
     metric_header(&b, "certbridge_ready", "gauge",
                   "1 when the consumer group is joined, the CA is reachable and no batch is "
                   "held.");

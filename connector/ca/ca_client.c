@@ -3,11 +3,14 @@
  * (ca_client.h, schemas/ca-api.yaml).
  *
  * Each submitted request becomes a job. Jobs wait in the ready queue until
- * one of ca.concurrency slots is free, run as a curl easy handle on the
- * multi handle (connections are kept and reused by the multi handle), and
- * on a retriable failure wait in the delayed list until their backoff has
- * passed; nothing ever sleeps, so one slow or failing call never holds up
- * the others. Finished jobs queue up until cb_ca_poll hands them back.
+ * the limiter (limiter.h: at most ca.concurrency, fewer when the CA asks for
+ * less) lets one more start, run as a curl easy handle on the multi handle
+ * (connections are kept and reused by the multi handle), and on a retriable
+ * failure wait in the delayed list until their backoff has passed, then go
+ * first in the ready queue (their holder's calls wait behind them); nothing
+ * ever sleeps, so one slow or failing call never holds up the others.
+ * Finished jobs queue up until cb_ca_poll hands them back. Every attempt's
+ * time and answer go to the limiter.
  */
 #include "certbridge/ca_client.h"
 
@@ -26,7 +29,9 @@
 #include "certbridge/clock.h"
 #include "certbridge/event.h"
 #include "certbridge/json.h"
+#include "certbridge/limiter.h"
 #include "certbridge/log.h"
+#include "certbridge/metrics.h"
 #include "certbridge/text.h"
 #include "certbridge/secret.h"
 
@@ -48,6 +53,8 @@ typedef struct ca_job {
     bool overflow; /* the answer exceeded CB_CA_BODY_MAX: transfer aborted */
     int64_t retry_after_ms;
     int64_t submitted_ms, started_ms, due_ms; /* started: first attempt, 0 before */
+    int64_t attempt_us;                       /* the current attempt's start (mono us) */
+    long status;                              /* the last attempt's HTTP status, 0 none */
     long timeout_ms, connect_timeout_ms;      /* of each attempt */
     int max_attempts;
     bool probe; /* the readiness probe: completes into the client, not the done queue */
@@ -68,7 +75,7 @@ struct cb_ca_client {
     char *key_passwd; /* ca.tls.key_passphrase_file's secret; wiped when freed */
     bool insecure_http;
     long connect_timeout_ms, timeout_ms;
-    int concurrency, max_attempts;
+    int concurrency, max_attempts; /* concurrency: the limiter's ceiling */
     int64_t retry_base_ms, retry_max_ms;
     uint64_t rng;
 
@@ -77,8 +84,10 @@ struct cb_ca_client {
     job_queue_t done;    /* finished, not yet handed back */
     job_queue_t running; /* on the multi handle */
     size_t active;       /* running.count */
-    size_t pending;      /* submitted and not yet handed back */
-    CURL **pool;         /* idle easy handles, reused */
+    cb_limiter_t *limiter;
+    cb_metrics_t *metrics; /* borrowed, may be NULL (cb_ca_client_set_metrics) */
+    size_t pending;        /* submitted and not yet handed back */
+    CURL **pool;           /* idle easy handles, reused */
     size_t pool_count;
     int epfd;          /* the sockets curl asked to watch (CURLMOPT_SOCKETFUNCTION) */
     int64_t timer_due; /* when curl wants its timeout handled (mono ms); -1 none */
@@ -111,6 +120,15 @@ static void queue_push(job_queue_t *q, ca_job_t *j)
     else
         q->head = j;
     q->tail = j;
+    q->count++;
+}
+
+static void queue_push_front(job_queue_t *q, ca_job_t *j)
+{
+    j->next = q->head;
+    q->head = j;
+    if (!q->tail)
+        q->tail = j;
     q->count++;
 }
 
@@ -368,6 +386,9 @@ cb_ca_client_t *cb_ca_client_new(const cb_config_t *cfg, cb_error_t *err)
         !dup_opt(cb_config_get(cfg, "ca.tls.key"), &c->key) ||
         !dup_opt(cb_config_get(cfg, "ca.tls.ca_bundle"), &c->ca_bundle) ||
         !(c->pool = calloc((size_t)c->concurrency, sizeof(CURL *))) ||
+        !(c->limiter = cb_limiter_new(
+              c->concurrency, strcmp(cb_config_get(cfg, "ca.concurrency_mode"), "fixed") != 0,
+              cb_clock_mono_us())) ||
         !(c->multi = curl_multi_init())) {
         cb_error_set(err, CB_ERR_NOMEM, "out of memory");
         cb_ca_client_destroy(c);
@@ -441,6 +462,7 @@ void cb_ca_client_destroy(cb_ca_client_t *c)
     if (c->epfd >= 0)
         close(c->epfd);
     cb_ca_req_clear(&c->probe_req);
+    cb_limiter_destroy(c->limiter);
     free(c->pool);
     free(c->base_url);
     free(c->cert);
@@ -850,9 +872,11 @@ static int job_start(cb_ca_client_t *c, ca_job_t *j)
             return -1;
         easy_init(c, e);
     }
+    j->attempt_us = cb_clock_mono_us();
     if (!j->started_ms)
-        j->started_ms = cb_clock_mono_ms();
+        j->started_ms = j->attempt_us / 1000;
     j->resp_len = 0;
+    j->status = 0;
     j->overflow = false;
     j->retry_after_ms = 0;
     j->errtext[0] = '\0';
@@ -865,6 +889,7 @@ static int job_start(cb_ca_client_t *c, ca_job_t *j)
     j->req->attempts++;
     queue_push(&c->running, j);
     c->active++;
+    cb_limiter_started(c->limiter, j->attempt_us, (int)c->active);
     return 0;
 }
 
@@ -1204,6 +1229,7 @@ static bool job_finish(cb_ca_client_t *c, ca_job_t *j, CURLcode code)
 
     /* 0 when no answer arrived; an answer cut off past the cap keeps it */
     curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
+    j->status = status;
     if (code == CURLE_OK && answer_json(r, j->resp, j->resp_len, &doc))
         root = &doc;
     k = answer_class(r, (int)code, j->errtext[0] ? j->errtext : curl_easy_strerror(code), status,
@@ -1271,12 +1297,52 @@ static void start_jobs(cb_ca_client_t *c)
         next = j->next;
         if (j->due_ms <= now) {
             queue_remove(&c->delayed, j);
-            queue_push(&c->ready, j);
+            queue_push_front(&c->ready, j); /* it waited its turn: its holder waits on it */
         }
     }
-    while (c->active < (size_t)c->concurrency && (j = queue_pop(&c->ready)))
+    while (c->ready.count && cb_limiter_may_start(c->limiter, cb_clock_mono_us(), (int)c->active)) {
+        j = queue_pop(&c->ready);
         if (job_start(c, j) < 0)
             job_fail_local(c, j, "could not start the transfer");
+    }
+}
+
+/* What an attempt's end tells the limiter: a served answer (2xx, or 409 for
+ * something already done) is a time sample; 429, 503, 504 and a timeout
+ * say the CA wants fewer calls; anything else (refusals, dropped
+ * connections) tells nothing about load. */
+static cb_limiter_signal_t limiter_signal(const ca_job_t *j, CURLcode code)
+{
+    if (code == CURLE_OPERATION_TIMEDOUT)
+        return CB_LIMITER_OVERLOAD;
+    if (code != CURLE_OK)
+        return CB_LIMITER_NONE;
+    if (j->status == 429 || j->status == 503 || j->status == 504)
+        return CB_LIMITER_OVERLOAD;
+    if ((j->status >= 200 && j->status < 300) ||
+        (j->status == 409 && j->req->klass == CB_CA_ALREADY))
+        return CB_LIMITER_ANSWER;
+    return CB_LIMITER_NONE;
+}
+
+/* Hands one finished attempt to the limiter and the metrics. The readiness
+ * probe and health calls (GET /v1/ca.pem, a static answer no CA queues)
+ * are left out: their times say nothing about the CA's load. */
+static void limiter_note(cb_ca_client_t *c, const ca_job_t *j, CURLcode code)
+{
+    int64_t now = cb_clock_mono_us();
+    cb_limiter_signal_t sig;
+
+    if (j->probe || j->req->op == CB_CA_HEALTH)
+        return;
+    sig = limiter_signal(j, code);
+    cb_limiter_sample(c->limiter, now, now - j->attempt_us, sig, (int)c->active);
+    if (!c->metrics)
+        return;
+    if (sig == CB_LIMITER_OVERLOAD)
+        cb_metrics_ca_overload(c->metrics, code == CURLE_OPERATION_TIMEDOUT ? 0 : (int)j->status);
+    cb_metrics_set_ca_limit(c->metrics, cb_limiter_limit(c->limiter),
+                            cb_limiter_baseline_us(c->limiter));
 }
 
 /* Reads finished transfers off the multi handle. Answers how many ended. */
@@ -1295,9 +1361,11 @@ static int collect(cb_ca_client_t *c)
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&j);
         n++;
         if (job_finish(c, j, code)) {
+            limiter_note(c, j, code);
             job_detach(c, j);
             queue_push(&c->delayed, j);
         } else {
+            limiter_note(c, j, code);
             job_detach(c, j);
             j->req->latency_ms =
                 cb_clock_mono_ms() - (j->started_ms ? j->started_ms : j->submitted_ms);
@@ -1396,15 +1464,22 @@ static void run_sockets(cb_ca_client_t *c, int wait_ms)
 }
 
 /* How long the loop may wait for socket activity: until the deadline, curl's
- * timeout, the next delayed job, or not at all when ready jobs have free
- * slots. */
-static int64_t wait_ms(const cb_ca_client_t *c, int64_t deadline, int64_t now)
+ * timeout, the next delayed job, the next cooling slot when ready jobs wait
+ * for one, or not at all when ready jobs may start. */
+static int64_t wait_ms(cb_ca_client_t *c, int64_t deadline, int64_t now)
 {
     int64_t w = deadline - now;
     ca_job_t *j;
 
-    if (c->ready.count && c->active < (size_t)c->concurrency)
-        return 0;
+    if (c->ready.count) {
+        int64_t free_us;
+        if (cb_limiter_may_start(c->limiter, now * 1000, (int)c->active))
+            return 0;
+        /* waiting for a cooling slot (limiter.h) rather than an answer */
+        if ((free_us = cb_limiter_next_free_us(c->limiter)) >= 0 &&
+            (free_us + 999) / 1000 - now < w)
+            w = (free_us + 999) / 1000 - now;
+    }
     if (c->timer_due >= 0 && c->timer_due - now < w)
         w = c->timer_due - now;
     for (j = c->delayed.head; j; j = j->next)
@@ -1453,6 +1528,24 @@ cb_ca_req_t *cb_ca_poll(cb_ca_client_t *c, int timeout_ms)
 size_t cb_ca_pending(const cb_ca_client_t *c)
 {
     return c->pending;
+}
+
+void cb_ca_client_set_metrics(cb_ca_client_t *c, cb_metrics_t *m)
+{
+    c->metrics = m;
+    if (m)
+        cb_metrics_set_ca_limit(m, cb_limiter_limit(c->limiter),
+                                cb_limiter_baseline_us(c->limiter));
+}
+
+int cb_ca_limit(const cb_ca_client_t *c)
+{
+    return cb_limiter_limit(c->limiter);
+}
+
+int64_t cb_ca_baseline_us(const cb_ca_client_t *c)
+{
+    return cb_limiter_baseline_us(c->limiter);
 }
 
 const cb_ca_req_t *cb_ca_probe_poll(cb_ca_client_t *c)

@@ -1336,6 +1336,7 @@ cb_pipeline_t *cb_pipeline_new(const cb_config_t *cfg, cb_error_t *err)
         !(p->ex = cb_executor_new(p->ca, p->metrics, err)) ||
         !(p->requests = cb_requests_new(cfg, p->state, p->metrics, err)))
         goto fail;
+    cb_ca_client_set_metrics(p->ca, p->metrics);
     cb_executor_set_durable_lookups(p->ex, true);
     if (!(conf = make_conf(p, false, err)) ||
         !(p->state_topic = cb_state_topic_new(conf, p->state_topic_name, err)))

@@ -1,7 +1,8 @@
 /*
  * ca_client.h: the CA API v1 client (docs/ARCHITECTURE.md §6, schemas/ca-api.yaml).
  *
- * libcurl multi handle, many requests in flight, connections reused; mTLS
+ * libcurl multi handle, many requests in flight (an adaptive limit within
+ * ca.concurrency: limiter.h), connections reused; mTLS
  * with a client certificate, a pinned CA bundle, TLS >= 1.2, hostname
  * verification always on. Every answer is classified (cb_ca_class_t);
  * retriable failures are retried inside the client with exponential backoff
@@ -23,6 +24,7 @@
 
 #include "certbridge/config.h"
 #include "certbridge/error.h"
+#include "certbridge/metrics.h"
 #include "certbridge/rules.h"
 
 #define CB_CA_BODY_MAX (256 * 1024) /* largest accepted response body */
@@ -134,7 +136,8 @@ cb_ca_client_t *cb_ca_client_new(const cb_config_t *cfg, cb_error_t *err);
 void cb_ca_client_destroy(cb_ca_client_t *c);
 
 /* Queues req (not copied: it must stay valid until cb_ca_poll returns it).
- * Starts at once when fewer than ca.concurrency are in flight. */
+ * Starts at once when the limit of calls in flight allows (ca.concurrency,
+ * or less in adaptive mode: cb_ca_limit). */
 int cb_ca_submit(cb_ca_client_t *c, cb_ca_req_t *req, cb_error_t *err);
 
 /* Drives transfers for at most timeout_ms and returns one completed request,
@@ -144,6 +147,18 @@ cb_ca_req_t *cb_ca_poll(cb_ca_client_t *c, int timeout_ms);
 
 /* Requests submitted and not yet returned by cb_ca_poll. */
 size_t cb_ca_pending(const cb_ca_client_t *c);
+
+/* Adaptive concurrency (ca.concurrency_mode, limiter.h). The limit of calls
+ * in flight now, in [1, ca.concurrency], and the latency baseline the
+ * limiter measured (microseconds, 0 until a served answer). */
+int cb_ca_limit(const cb_ca_client_t *c);
+int64_t cb_ca_baseline_us(const cb_ca_client_t *c);
+
+/* Reports the limit, the baseline and the overloaded answers (429, 503,
+ * 504, timeouts) to m from now on (certbridge_ca_concurrency_limit,
+ * certbridge_ca_latency_baseline_seconds, certbridge_ca_overloaded_total).
+ * m is borrowed: it must outlive the client, or be unset with NULL. */
+void cb_ca_client_set_metrics(cb_ca_client_t *c, cb_metrics_t *m);
 
 /* The readiness probe (GET /v1/ca.pem), which must never hold up its
  * caller: one attempt, no retries, at most timeout_ms (also capped by

@@ -84,4 +84,12 @@ int cb_metrics_serve(cb_metrics_t *m, const char *listen, cb_error_t *err);
 /* The port actually bound (after cb_metrics_serve), 0 when not serving. */
 int cb_metrics_port(const cb_metrics_t *m);
 
+/* The CA client's adaptive concurrency (limiter.h): the limit of calls in
+ * flight and the latency baseline (certbridge_ca_concurrency_limit,
+ * certbridge_ca_latency_baseline_seconds), and one overloaded answer,
+ * http_status 429, 503 or 504, or 0 for an attempt that timed out
+ * (certbridge_ca_overloaded_total{answer}). */
+void cb_metrics_set_ca_limit(cb_metrics_t *m, int64_t limit, int64_t baseline_us);
+void cb_metrics_ca_overload(cb_metrics_t *m, int http_status);
+
 #endif
