@@ -98,7 +98,7 @@ static const verb_t verbs[] = {
       {CB_EXIT_USAGE, USAGE_EXIT_WHEN}}},
     {"demo",
      verb_demo,
-     "demo [-c FILE] [--refca PATH] [--write-inventory FILE]",
+     "demo [-c FILE] [--refca PATH] [--async] [--write-inventory FILE]",
      "the whole flow on embedded defaults: in-process Kafka, local reference CA, sample",
      "Runs the whole flow on embedded defaults: an in-process Kafka cluster (librdkafka's\n"
      "mock cluster), the reference CA started locally, the sample reorganization of Đồng Nai\n"
@@ -108,6 +108,9 @@ static const verb_t verbs[] = {
       {'r', "refca", "PATH",
        "the reference CA executable (default: next to\n"
        "certbridge, in its refca/ folder, then PATH)"},
+      {'a', "async", NULL,
+       "the CA answers every request PENDING and finishes\n"
+       "it later: the table shows PENDING → SUCCEEDED"},
       {'w', "write-inventory", "FILE",
        "only write the reference CA inventory of the\n"
        "sample's holders (JSON Lines), and exit"}},
@@ -817,6 +820,7 @@ static int verb_demo(const verb_t *v, int argc, char **argv, char **envp)
     cb_config_t *cfg;
     cb_error_t err;
     int c, rc;
+    bool async = false;
 
     cb_error_clear(&err);
     optind = 1;
@@ -827,6 +831,8 @@ static int verb_demo(const verb_t *v, int argc, char **argv, char **envp)
             refca = optarg;
         else if (c == 'w')
             inventory = optarg;
+        else if (c == 'a')
+            async = true;
         else if (c == 'h')
             return print_verb_help(v, stdout);
         else
@@ -843,7 +849,7 @@ static int verb_demo(const verb_t *v, int argc, char **argv, char **envp)
     /* the demo's own log lines would drown its table: warnings and up */
     if (!getenv("CERTBRIDGE_LOG_LEVEL") && !path)
         cb_log_set_level(CB_LOG_WARN);
-    rc = cb_demo_run(cfg, refca, stdout, &err);
+    rc = cb_demo_run(cfg, refca, async, stdout, &err);
     cb_config_destroy(cfg);
     if (rc < 0) {
         print_error("demo", &err);
