@@ -19,6 +19,7 @@
 #include "certbridge/ca_inventory.h"
 #include "certbridge/clock.h"
 #include "certbridge/demo.h"
+#include "certbridge/event.h"
 #include "certbridge/log.h"
 #include "certbridge/pipeline.h"
 #include "certbridge/orgreg.h"
@@ -97,7 +98,7 @@ static const verb_t verbs[] = {
       {CB_EXIT_USAGE, USAGE_EXIT_WHEN}}},
     {"demo",
      verb_demo,
-     "demo [-c FILE] [--refca PATH] [--write-inventory FILE]",
+     "demo [-c FILE] [--refca PATH] [--async] [--write-inventory FILE]",
      "the whole flow on embedded defaults: in-process Kafka, local reference CA, sample",
      "Runs the whole flow on embedded defaults: an in-process Kafka cluster (librdkafka's\n"
      "mock cluster), the reference CA started locally, the sample reorganization of Đồng Nai\n"
@@ -107,6 +108,9 @@ static const verb_t verbs[] = {
       {'r', "refca", "PATH",
        "the reference CA executable (default: next to\n"
        "certbridge, in its refca/ folder, then PATH)"},
+      {'a', "async", NULL,
+       "the CA answers every request PENDING and finishes\n"
+       "it later: the table shows PENDING → SUCCEEDED"},
       {'w', "write-inventory", "FILE",
        "only write the reference CA inventory of the\n"
        "sample's holders (JSON Lines), and exit"}},
@@ -145,12 +149,15 @@ static const verb_t verbs[] = {
     {"report",
      verb_report,
      "report [-c FILE] [--format table|json] [--html FILE] [--timeout-ms MS]\n"
-     "          [--registry FILE...] [--tokens-from-ca]",
+     "          [--registry FILE...] [--tokens-from-ca] [--now TIME]\n"
+     "          [--pending-deadline-hours N]",
      "progress read back from the outcome topic: a table (--format json), an HTML page",
      "Reads the outcome topic (output.outcome_topic) from its beginning to its end with\n"
      "read_committed and prints the progress of the reorganization: totals by action and\n"
      "status, counts by organization, by event type and (with the organization registry)\n"
-     "by managing agency, what is still open, the key tokens to return and those still out.\n"
+     "by managing agency, what is still open, the key tokens to return and those still out,\n"
+     "and the actions the CA has not finished (PENDING): their age in working time (Monday\n"
+     "to Friday in ca.working_utc_offset_minutes), per agency, and those overdue.\n"
      "Needs kafka.bootstrap.servers.",
      {{'c', "config", "FILE",
        "the configuration file (kafka.* keys,\n"
@@ -167,7 +174,13 @@ static const verb_t verbs[] = {
        "repeat for several files): counts by managing agency"},
       {'T', "tokens-from-ca", NULL,
        "ask the CA (ca.* keys) which recalled tokens came\n"
-       "back: the rest are listed as still out, with their days"}},
+       "back: the rest are listed as still out, with their days"},
+      {'n', "now", "TIME",
+       "measure ages at TIME (RFC 3339, e.g.\n"
+       "2026-01-08T09:00:00+07:00) instead of the clock"},
+      {'D', "pending-deadline-hours", "N",
+       "a PENDING action is overdue after N working hours\n"
+       "(1..87600; default ca.pending_deadline_hours, 72)"}},
      {{CB_EXIT_OK, "the report was printed (and the page written)"},
       {CB_EXIT_RUNTIME, "runtime failure: no broker, no such topic, the end not reached in\n"
                         "time, the page not written"},
@@ -505,6 +518,9 @@ static int verb_report(const verb_t *v, int argc, char **argv, char **envp)
     const char *regs[RECONCILE_REGISTRIES_MAX];
     size_t n_regs = 0, i;
     bool tokens_from_ca = false;
+    int64_t now_ms = 0;
+    int deadline_hours = 0;
+    cb_report_clock_t clock;
 
     cb_error_clear(&err);
     optind = 1;
@@ -517,6 +533,13 @@ static int verb_report(const verb_t *v, int argc, char **argv, char **envp)
             regs[n_regs++] = optarg;
         } else if (c == 'T') {
             tokens_from_ca = true;
+        } else if (c == 'n') {
+            if (cb_time_parse_rfc3339(optarg, &now_ms) < 0 || now_ms <= 0)
+                return usage_error("report", "--now: expected an RFC 3339 time after 1970, e.g. "
+                                             "2026-01-08T09:00:00+07:00");
+        } else if (c == 'D') {
+            if (parse_ms(optarg, 1, 87600, &deadline_hours) < 0)
+                return usage_error("report", "--pending-deadline-hours: expected hours, 1..87600");
         } else if (c == 'H') {
             html = optarg;
         } else if (c == 'f') {
@@ -557,12 +580,18 @@ static int verb_report(const verb_t *v, int argc, char **argv, char **envp)
             goto failed;
         cb_report_set_registry(r, reg);
     }
+    clock.now_ms = now_ms;
+    clock.deadline_hours =
+        deadline_hours ? deadline_hours : (int)cb_config_get_int(cfg, "ca.pending_deadline_hours");
+    clock.utc_offset_min = (int)cb_config_get_int(cfg, "ca.working_utc_offset_minutes");
+    cb_report_set_clock(r, &clock);
     if (cb_report_read_kafka(cfg, r, timeout_ms, &partitions, &err) < 0 ||
         (tokens_from_ca && report_returns(cfg, r, &err) < 0) || cb_report_finish(r, &err) < 0)
         goto failed;
     src.topic = cb_config_get(cfg, "output.outcome_topic");
     src.partitions = partitions;
-    src.generated_at_ms = cb_clock_wall_ms();
+    cb_report_get_clock(r, &clock); /* --now, or the clock when the report was finished */
+    src.generated_at_ms = clock.now_ms;
     if ((format == CB_REPORT_JSON ? cb_report_write_json(r, &src, stdout, &err)
                                   : cb_report_write_table(r, &src, stdout, &err)) < 0 ||
         (html && cb_report_save_html(r, &src, html, &err) < 0))
@@ -791,6 +820,7 @@ static int verb_demo(const verb_t *v, int argc, char **argv, char **envp)
     cb_config_t *cfg;
     cb_error_t err;
     int c, rc;
+    bool async = false;
 
     cb_error_clear(&err);
     optind = 1;
@@ -801,6 +831,8 @@ static int verb_demo(const verb_t *v, int argc, char **argv, char **envp)
             refca = optarg;
         else if (c == 'w')
             inventory = optarg;
+        else if (c == 'a')
+            async = true;
         else if (c == 'h')
             return print_verb_help(v, stdout);
         else
@@ -817,7 +849,7 @@ static int verb_demo(const verb_t *v, int argc, char **argv, char **envp)
     /* the demo's own log lines would drown its table: warnings and up */
     if (!getenv("CERTBRIDGE_LOG_LEVEL") && !path)
         cb_log_set_level(CB_LOG_WARN);
-    rc = cb_demo_run(cfg, refca, stdout, &err);
+    rc = cb_demo_run(cfg, refca, async, stdout, &err);
     cb_config_destroy(cfg);
     if (rc < 0) {
         print_error("demo", &err);

@@ -43,6 +43,7 @@ typedef struct demo {
     cb_event_t *events;
     char **lines; /* the sample's lines, as produced */
     size_t n_events;
+    bool async; /* the CA answers PENDING and finishes later */
 } demo_t;
 
 static volatile sig_atomic_t demo_stop;
@@ -221,9 +222,11 @@ static int start_ca(demo_t *d, const char *bin, cb_error_t *err)
     if (d->ca_pid < 0)
         return cb_error_set(err, CB_ERR_IO, "fork: %s", strerror(errno));
     if (d->ca_pid == 0) {
-        char *argv[] = {(char *)bin,  "serve",       "--state", state,      "--pki",
-                        pki,          "--inventory", inv,       "--listen", "127.0.0.1:0",
-                        "--url-file", urlf,          NULL};
+        char *argv[] = {(char *)bin, "serve", "--state", state, "--pki", pki, "--inventory", inv,
+                        "--listen", "127.0.0.1:0", "--url-file", urlf,
+                        /* async: PENDING, final 0.3 to 1.5 s later
+                         * (without async the list ends here) */
+                        d->async ? "--async" : NULL, "--async-delay-ms", "300:1500", NULL};
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (!freopen(logf, "w", stdout) || !freopen(logf, "a", stderr))
             _exit(126);
@@ -308,6 +311,11 @@ static int demo_config(const cb_config_t *user, demo_t *d, const char *bootstrap
     SET("ca.tls.key", path);
     snprintf(path, sizeof(path), "%s/pki/tls-ca.pem", d->dir);
     SET("ca.tls.ca_bundle", path);
+    if (d->async) {
+        /* the CA finishes within 1.5 s: check soon, and at least every second */
+        SET("ca.poll_initial_ms", "250");
+        SET("ca.poll_max_ms", "1000");
+    }
 #undef SET
     *out = cfg;
     return 0;
@@ -319,16 +327,46 @@ fail:
 typedef struct row {
     size_t event; /* index in the sample */
     cb_outcome_t o;
+    size_t seq;            /* order read from the topic */
+    int64_t pending_at_ms; /* when a PENDING record came before o; 0 = none */
 } row_t;
 
-/* Outcomes in the sample's event order, then by action index. */
+/* Outcomes in the sample's event order, then by action index, then as read. */
 static int cmp_row(const void *a, const void *b)
 {
     const row_t *x = a, *y = b;
 
     if (x->event != y->event)
         return x->event < y->event ? -1 : 1;
-    return x->o.action_index - y->o.action_index;
+    if (x->o.action_index != y->o.action_index)
+        return x->o.action_index - y->o.action_index;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The outcome topic read as a table (docs/ARCHITECTURE.md §5): the latest
+ * record per outcome_id is the action's state; one that replaces a PENDING
+ * record remembers when that was. rows is sorted by cmp_row, so the records
+ * of an action are side by side, in the order read; keeps the latest of
+ * each and returns their count. */
+static size_t latest_per_action(row_t *rows, size_t n)
+{
+    size_t i, m = 0;
+
+    for (i = 0; i < n; i++) {
+        row_t *prev = m ? &rows[m - 1] : NULL;
+        if (prev && prev->o.outcome_id && rows[i].o.outcome_id &&
+            !strcmp(prev->o.outcome_id, rows[i].o.outcome_id)) {
+            int64_t pending_at = prev->pending_at_ms                   ? prev->pending_at_ms
+                                 : prev->o.status == CB_STATUS_PENDING ? prev->o.processed_at_ms
+                                                                       : 0;
+            cb_outcome_clear(&prev->o);
+            *prev = rows[i];
+            prev->pending_at_ms = pending_at;
+            continue;
+        }
+        rows[m++] = rows[i];
+    }
+    return m;
 }
 
 /* Reads the committed outcomes back from the in-process cluster. */
@@ -379,12 +417,15 @@ static int read_outcomes(demo_t *d, const char *bootstrap, row_t **rows, size_t 
                     if (!strcmp(d->events[i].event_id, (*rows)[*n].o.source_event_id))
                         break;
                 (*rows)[*n].event = i;
+                (*rows)[*n].seq = *n;
+                (*rows)[*n].pending_at_ms = 0;
                 (*n)++;
             }
         }
         rd_kafka_message_destroy(m);
     }
     qsort(*rows, *n, sizeof(row_t), cmp_row);
+    *n = latest_per_action(*rows, *n);
 out:
     rd_kafka_topic_partition_list_destroy(parts);
     if (c) {
@@ -434,12 +475,14 @@ static void certificate_cell(const cb_outcome_t *o, char *buf, size_t size)
         cb_table_cellf(buf, size, "%s", short_serial(o->certificate_serial, a, sizeof(a)));
 }
 
-/* Prints the outcome table, then the counts and the tokens to return. */
+/* Prints the outcome table, then the counts and the tokens to return. An
+ * action that went through PENDING shows "PENDING → " before its state. */
 static int print_table(demo_t *d, row_t *rows, size_t n, FILE *out, cb_error_t *err)
 {
-    size_t i, k, counts[CB_STATUS_COUNT] = {0}, tokens = 0;
+    size_t i, k, counts[CB_STATUS_COUNT] = {0}, tokens = 0, followed = 0, still = 0;
+    int64_t fastest = -1, slowest = -1;
     cb_table_t *t = cb_table_new(demo_columns, sizeof(demo_columns) / sizeof(demo_columns[0]), err);
-    char cert[160];
+    char cert[160], status[64];
     int rc = -1;
 
     if (!t)
@@ -451,9 +494,22 @@ static int print_table(demo_t *d, row_t *rows, size_t n, FILE *out, cb_error_t *
                                cb_action_name(o->action),
                                o->holder_name ? o->holder_name : o->holder_id,
                                cert,
-                               cb_outcome_status_name(o->status),
+                               status,
                                o->emergency_signing_allowed ? "(leader may keep signing)" : ""};
         certificate_cell(o, cert, sizeof(cert));
+        if (rows[i].pending_at_ms) {
+            int64_t took = o->processed_at_ms - rows[i].pending_at_ms;
+            snprintf(status, sizeof(status), "PENDING → %s", cb_outcome_status_name(o->status));
+            followed++;
+            if (fastest < 0 || took < fastest)
+                fastest = took;
+            if (took > slowest)
+                slowest = took;
+        } else {
+            snprintf(status, sizeof(status), "%s", cb_outcome_status_name(o->status));
+        }
+        if (o->status == CB_STATUS_PENDING)
+            still++;
         if (cb_table_add_row(t, cells,
                              i && rows[i - 1].event == rows[i].event ? CB_TABLE_CONTINUATION
                                                                      : CB_TABLE_ROW,
@@ -469,6 +525,13 @@ static int print_table(demo_t *d, row_t *rows, size_t n, FILE *out, cb_error_t *
     for (k = 0; k < CB_STATUS_COUNT; k++)
         if (counts[k])
             fprintf(out, " %s %zu", cb_outcome_status_name((cb_outcome_status_t)k), counts[k]);
+    if (d->async)
+        fprintf(out,
+                "\n%zu actions answered PENDING by the CA and followed until final: %zu final "
+                "(%.1f to %.1f s after the PENDING answer; the real CA takes up to three working "
+                "days), %zu still PENDING\n",
+                followed + still, followed, fastest < 0 ? 0.0 : (double)fastest / 1000.0,
+                slowest < 0 ? 0.0 : (double)slowest / 1000.0, still);
     fprintf(out,
             "\n%zu key tokens to return to the Department of Digital Certification and "
             "Information Security:\n",
@@ -523,7 +586,8 @@ int cb_demo_write_inventory(const char *path, cb_error_t *err)
     return rc;
 }
 
-int cb_demo_run(const cb_config_t *user, const char *refca_path, FILE *out, cb_error_t *err)
+int cb_demo_run(const cb_config_t *user, const char *refca_path, bool async, FILE *out,
+                cb_error_t *err)
 {
     demo_t d;
     char bin[PATH_MAX], errstr[256], bootstrap[256];
@@ -536,6 +600,7 @@ int cb_demo_run(const cb_config_t *user, const char *refca_path, FILE *out, cb_e
     int rc = -1;
 
     memset(&d, 0, sizeof(d));
+    d.async = async;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
@@ -563,7 +628,8 @@ int cb_demo_run(const cb_config_t *user, const char *refca_path, FILE *out, cb_e
             d.n_events);
     if (start_ca(&d, bin, err) < 0)
         goto out;
-    fprintf(out, "  reference CA (%s) at %s\n", bin, d.ca_url);
+    fprintf(out, "  reference CA (%s) at %s%s\n", bin, d.ca_url,
+            async ? ", asynchronous: every request PENDING, final 0.3 to 1.5 s later" : "");
     {
         /* the handle that owns the mock cluster talks to no broker itself */
         rd_kafka_conf_t *oconf = rd_kafka_conf_new();
@@ -589,7 +655,8 @@ int cb_demo_run(const cb_config_t *user, const char *refca_path, FILE *out, cb_e
     p = cb_pipeline_new(cfg, err);
     if (!p)
         goto out;
-    fprintf(out, "  running the pipeline until the input is drained...\n\n");
+    fprintf(out, "  running the pipeline until the input is drained%s...\n\n",
+            async ? " and every CA request is final" : "");
     fflush(out);
     if (cb_pipeline_run(p, &demo_stop, 1500, err) < 0)
         goto out;

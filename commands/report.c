@@ -16,6 +16,7 @@
 #include "certbridge/codec.h"
 #include "certbridge/event.h"
 #include "certbridge/log.h"
+#include "certbridge/requests.h"
 #include "certbridge/secret.h"
 
 /* The strings an entry keeps, in cb_report_item_t's order. */
@@ -60,8 +61,9 @@ struct cb_report {
     cb_report_group_t *groups;
     char **labels; /* names of the personal groups, owned */
     size_t n_groups, n_labels;
-    const cb_report_item_t **open, **tokens;
-    size_t n_open, n_tokens, tokens_out;
+    const cb_report_item_t **open, **tokens, **pending;
+    size_t n_open, n_tokens, tokens_out, n_pending, n_overdue;
+    cb_report_clock_t clock;
     const cb_orgreg_t *reg;
     returned_t *returned; /* tokens the CA has back, sorted at finish */
     size_t n_returned, cap_returned;
@@ -82,7 +84,23 @@ static bool status_open(cb_outcome_status_t s)
 
 cb_report_t *cb_report_new(void)
 {
-    return calloc(1, sizeof(cb_report_t));
+    cb_report_t *r = calloc(1, sizeof(cb_report_t));
+
+    if (r) {
+        r->clock.deadline_hours = CB_REPORT_DEADLINE_HOURS_DEFAULT;
+        r->clock.utc_offset_min = CB_REPORT_UTC_OFFSET_DEFAULT;
+    }
+    return r;
+}
+
+void cb_report_set_clock(cb_report_t *r, const cb_report_clock_t *clock)
+{
+    r->clock = *clock;
+}
+
+void cb_report_get_clock(const cb_report_t *r, cb_report_clock_t *clock)
+{
+    *clock = r->clock;
 }
 
 void cb_report_destroy(cb_report_t *r)
@@ -106,6 +124,7 @@ void cb_report_destroy(cb_report_t *r)
     free(r->groups);
     free(r->open);
     free(r->tokens);
+    free(r->pending);
     free(r);
 }
 
@@ -582,6 +601,65 @@ static int by_agency(cb_report_t *r, cb_report_item_t **v, size_t m, cb_error_t 
     return 0;
 }
 
+/* Oldest pending first: the larger working age, then the earlier PENDING
+ * record, then the outcome id; those without a known time last. */
+static int cmp_pending(const void *a, const void *b)
+{
+    const cb_report_item_t *x = *(const cb_report_item_t *const *)a;
+    const cb_report_item_t *y = *(const cb_report_item_t *const *)b;
+    bool kx = x->processed_at_ms > 0, ky = y->processed_at_ms > 0;
+
+    if (kx != ky)
+        return kx ? -1 : 1;
+    if (x->pending_working_ms != y->pending_working_ms)
+        return x->pending_working_ms > y->pending_working_ms ? -1 : 1;
+    if (x->processed_at_ms != y->processed_at_ms)
+        return x->processed_at_ms < y->processed_at_ms ? -1 : 1;
+    return strcmp(or_empty(x->outcome_id), or_empty(y->outcome_id));
+}
+
+/* Adds a pending item to a group's or agency's summary. */
+static void sum_pending(cb_report_pending_sum_t *s, const cb_report_item_t *it)
+{
+    s->pending++;
+    s->overdue += it->overdue;
+    if (it->processed_at_ms > 0 &&
+        (!s->oldest_since_ms || it->pending_working_ms > s->oldest_working_ms ||
+         (it->pending_working_ms == s->oldest_working_ms &&
+          it->processed_at_ms < s->oldest_since_ms))) {
+        s->oldest_since_ms = it->processed_at_ms;
+        s->oldest_working_ms = it->pending_working_ms;
+    }
+}
+
+/* The ages of the pending items at the report's now (working time, as
+ * `run` counts ca.pending_deadline_hours: requests.h), the list oldest
+ * first, and the summaries of their groups and agencies. */
+static void pending_ages(cb_report_t *r)
+{
+    int64_t deadline_ms = (int64_t)r->clock.deadline_hours * 3600000;
+    size_t i;
+
+    if (r->clock.now_ms <= 0)
+        r->clock.now_ms = cb_clock_wall_ms();
+    for (i = 0; i < r->n; i++) {
+        cb_report_item_t *it = &r->entries[i].item;
+        if (r->entries[i].dropped || it->status != CB_STATUS_PENDING)
+            continue;
+        if (it->processed_at_ms > 0) {
+            it->pending_working_ms = cb_requests_working_ms(it->processed_at_ms, r->clock.now_ms,
+                                                            r->clock.utc_offset_min);
+            it->overdue = it->pending_working_ms >= deadline_ms;
+        }
+        r->pending[r->n_pending++] = it;
+        r->n_overdue += it->overdue;
+        sum_pending(&r->groups[it->group].pending, it);
+        if (r->agencies)
+            sum_pending(&r->agencies[it->agency].pending, it);
+    }
+    qsort(r->pending, r->n_pending, sizeof(*r->pending), cmp_pending);
+}
+
 int cb_report_finish(cb_report_t *r, cb_error_t *err)
 {
     entry_t **v = NULL;
@@ -597,7 +675,8 @@ int cb_report_finish(cb_report_t *r, cb_error_t *err)
     r->labels = calloc(r->n + 1, sizeof(*r->labels));
     r->open = calloc(r->n + 1, sizeof(*r->open));
     r->tokens = calloc(r->n + 1, sizeof(*r->tokens));
-    if (!v || !ids || !r->groups || !r->labels || !r->open || !r->tokens) {
+    r->pending = calloc(r->n + 1, sizeof(*r->pending));
+    if (!v || !ids || !r->groups || !r->labels || !r->open || !r->tokens || !r->pending) {
         cb_error_set(err, CB_ERR_NOMEM, "report: out of memory");
         goto out;
     }
@@ -659,6 +738,7 @@ int cb_report_finish(cb_report_t *r, cb_error_t *err)
             if (r->agencies && !r->tokens[i]->returned_at_ms)
                 r->agencies[r->tokens[i]->agency].tokens_out++;
     }
+    pending_ages(r);
     r->finished = true;
     rc = 0;
 out:
@@ -734,6 +814,18 @@ const cb_report_item_t *const *cb_report_tokens(const cb_report_t *r, size_t *n)
 {
     *n = r->n_tokens;
     return r->tokens;
+}
+
+const cb_report_item_t *const *cb_report_pending(const cb_report_t *r, size_t *n)
+{
+    *n = r->n_pending;
+    return r->pending;
+}
+
+const cb_report_item_t *const *cb_report_overdue(const cb_report_t *r, size_t *n)
+{
+    *n = r->n_overdue;
+    return r->pending;
 }
 
 size_t cb_report_tokens_out(const cb_report_t *r)

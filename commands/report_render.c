@@ -49,6 +49,9 @@ typedef struct view {
     size_t n_types;
     bool returns_checked;
     int64_t now_ms;
+    const cb_report_item_t *const *pending;
+    size_t n_pending, n_overdue;
+    cb_report_clock_t clock;
     size_t events, duplicates, undecodable;
     size_t totals[CB_ACTION_COUNT][CB_STATUS_COUNT];
 } view_t;
@@ -66,6 +69,9 @@ static void view_of(const cb_report_t *r, const cb_report_source_t *src, view_t 
     v->agencies = cb_report_agencies(r, &v->n_agencies);
     v->types = cb_report_event_types(r, &v->n_types);
     v->returns_checked = cb_report_returns_checked(r);
+    v->pending = cb_report_pending(r, &v->n_pending);
+    cb_report_overdue(r, &v->n_overdue);
+    cb_report_get_clock(r, &v->clock);
     v->events = cb_report_event_count(r);
     v->duplicates = cb_report_duplicates(r);
     v->undecodable = cb_report_undecodable(r);
@@ -208,6 +214,39 @@ static void error_label(const cb_report_item_t *it, char *buf, size_t size)
         cb_table_cellf(buf + n, size - n, "%sCA request %s", n ? ", " : "", it->ca_request_id);
     if (!*buf)
         snprintf(buf, size, "-");
+}
+
+/* A working age as people read it: "4.5 working days (108 h)", days of 24
+ * working hours (Monday to Friday), tenths and hours cut, not rounded; "-"
+ * for a PENDING item whose age is unknown, "" for other items. */
+static void fmt_age(const cb_report_item_t *it, char *buf, size_t size)
+{
+    long long ms = (long long)it->pending_working_ms;
+
+    if (it->status != CB_STATUS_PENDING)
+        snprintf(buf, size, "%s", "");
+    else if (it->processed_at_ms <= 0)
+        snprintf(buf, size, "-");
+    else
+        snprintf(buf, size, "%lld.%lld working days (%lld h)", ms / 86400000, ms / 8640000 % 10,
+                 ms / 3600000);
+}
+
+/* "UTC+07:00" for a working time zone of minutes east of UTC. */
+static void fmt_offset(int minutes, char *buf, size_t size)
+{
+    int a = minutes < 0 ? -minutes : minutes;
+
+    snprintf(buf, size, "UTC%c%02d:%02d", minutes < 0 ? '-' : '+', a / 60, a % 60);
+}
+
+/* The label of a pending item's agency (with a registry) or group. */
+static void pending_owner(const view_t *v, const cb_report_item_t *it, char *buf, size_t size)
+{
+    if (v->n_agencies)
+        agency_label(&v->agencies[it->agency], buf, size);
+    else
+        group_label(&v->groups[it->group], buf, size);
 }
 
 /* Appends a row of cells made fit for a terminal by cb_html_clean(), each at most
@@ -413,19 +452,24 @@ static int text_open(const view_t *v, FILE *out, cb_error_t *err)
 {
     static const cb_table_column_t cols[] = {
         {.title = "STATUS"}, {.title = "EVENT"}, {.title = "ACTION"},
-        {.title = "HOLDER"}, {.title = "ERROR"},
+        {.title = "HOLDER"}, {.title = "ERROR"}, {.title = "PENDING FOR"},
     };
     cb_table_t *t = cb_table_new(cols, sizeof(cols) / sizeof(cols[0]), err);
-    char holder[1200], error[1200];
+    char holder[1200], error[1200], age[64];
     size_t i;
 
     for (i = 0; t && i < v->n_open; i++) {
         const cb_report_item_t *it = v->open[i];
-        const char *cells[] = {cb_outcome_status_name(it->status), it->source_event_id,
-                               cb_action_name(it->action), holder, error};
+        const char *cells[] = {cb_outcome_status_name(it->status),
+                               it->source_event_id,
+                               cb_action_name(it->action),
+                               holder,
+                               error,
+                               age};
         holder_label(it, holder, sizeof(holder));
         error_label(it, error, sizeof(error));
-        if (add_clean_row(t, cells, 5, CB_TABLE_ROW, err) < 0)
+        fmt_age(it, age, sizeof(age));
+        if (add_clean_row(t, cells, 6, CB_TABLE_ROW, err) < 0)
             goto fail;
     }
     fprintf(out, "\nStill open (PENDING, FAILED, REJECTED): %zu\n", v->n_open);
@@ -437,6 +481,97 @@ static int text_open(const view_t *v, FILE *out, cb_error_t *err)
 fail:
     cb_table_destroy(t);
     return -1;
+}
+
+/* The pending actions per managing agency (per organization without a
+ * registry): how many, how many overdue, the oldest; then the overdue
+ * list, oldest first, for the officers who chase the CA. */
+static int text_pending(const view_t *v, FILE *out, cb_error_t *err)
+{
+    static const cb_table_column_t sum_cols[] = {
+        {.title = "WHO", .max_width = 48},
+        {.title = "PENDING", .align = CB_TABLE_RIGHT},
+        {.title = "OVERDUE", .align = CB_TABLE_RIGHT},
+        {.title = "OLDEST SINCE (UTC)"},
+        {.title = "OLDEST PENDING FOR"},
+    };
+    static const cb_table_column_t list_cols[] = {
+        {.title = "WHO", .max_width = 48},
+        {.title = "HOLDER"},
+        {.title = "ACTION"},
+        {.title = "EVENT"},
+        {.title = "CA REQUEST"},
+        {.title = "SINCE (UTC)"},
+        {.title = "PENDING FOR"},
+    };
+    cb_table_column_t sc[5], lc[7];
+    const char *who = v->n_agencies ? "MANAGING AGENCY" : "ORGANIZATION";
+    size_t n = v->n_agencies ? v->n_agencies : v->n_groups, i;
+    char when[64], off[16], label[1200], holder[1200], since[64], age[64], num[2][24];
+    cb_table_t *t;
+
+    memcpy(sc, sum_cols, sizeof(sc));
+    memcpy(lc, list_cols, sizeof(lc));
+    sc[0].title = lc[0].title = who;
+    fmt_time(when, sizeof(when), v->clock.now_ms, TIME_MINUTES);
+    fmt_offset(v->clock.utc_offset_min, off, sizeof(off));
+    fprintf(out,
+            "\nPending at the CA: %zu, %zu overdue (pending %d working hours or more; working "
+            "days Monday to Friday, %s; ages at %s)\n",
+            v->n_pending, v->n_overdue, v->clock.deadline_hours, off, when);
+    if (!v->n_pending)
+        return 0;
+    if (!(t = cb_table_new(sc, 5, err)))
+        return -1;
+    for (i = 0; i < n; i++) {
+        const cb_report_pending_sum_t *ps =
+            v->n_agencies ? &v->agencies[i].pending : &v->groups[i].pending;
+        const char *cells[] = {label, num[0], num[1], since, age};
+        cb_report_item_t oldest = {.status = CB_STATUS_PENDING};
+        if (!ps->pending)
+            continue;
+        if (v->n_agencies)
+            agency_label(&v->agencies[i], label, sizeof(label));
+        else
+            group_label(&v->groups[i], label, sizeof(label));
+        fmt_count(num[0], sizeof(num[0]), ps->pending);
+        fmt_count(num[1], sizeof(num[1]), ps->overdue);
+        fmt_time(since, sizeof(since), ps->oldest_since_ms, TIME_SECONDS);
+        oldest.processed_at_ms = ps->oldest_since_ms;
+        oldest.pending_working_ms = ps->oldest_working_ms;
+        fmt_age(&oldest, age, sizeof(age));
+        if (add_clean_row(t, cells, 5, CB_TABLE_ROW, err) < 0) {
+            cb_table_destroy(t);
+            return -1;
+        }
+    }
+    if (write_and_destroy(t, out, err) < 0)
+        return -1;
+    fprintf(out, "\nOverdue at the CA (pending %d working hours or more), oldest first: %zu\n",
+            v->clock.deadline_hours, v->n_overdue);
+    if (!v->n_overdue)
+        return 0;
+    if (!(t = cb_table_new(lc, 7, err)))
+        return -1;
+    for (i = 0; i < v->n_overdue; i++) {
+        const cb_report_item_t *it = v->pending[i];
+        const char *cells[] = {label,
+                               holder,
+                               cb_action_name(it->action),
+                               it->source_event_id,
+                               it->ca_request_id ? it->ca_request_id : "-",
+                               since,
+                               age};
+        pending_owner(v, it, label, sizeof(label));
+        holder_label(it, holder, sizeof(holder));
+        fmt_time(since, sizeof(since), it->processed_at_ms, TIME_SECONDS);
+        fmt_age(it, age, sizeof(age));
+        if (add_clean_row(t, cells, 7, CB_TABLE_ROW, err) < 0) {
+            cb_table_destroy(t);
+            return -1;
+        }
+    }
+    return write_and_destroy(t, out, err);
 }
 
 /* The key tokens to return, one per device: those still out, with their
@@ -508,7 +643,7 @@ int cb_report_write_table(const cb_report_t *r, const cb_report_source_t *src, F
                 v.duplicates, v.undecodable);
     if (text_by_action(r, &v, out, err) < 0 || text_by_group(&v, out, err) < 0 ||
         text_by_type_and_agency(&v, out, err) < 0 || text_open(&v, out, err) < 0 ||
-        text_tokens(&v, out, err) < 0)
+        text_pending(&v, out, err) < 0 || text_tokens(&v, out, err) < 0)
         return -1;
     return ferror(out) ? cb_error_set(err, CB_ERR_IO, "write error") : 0;
 }
@@ -570,6 +705,16 @@ static json_t *jitem(const view_t *v, const cb_report_item_t *it)
         json_object_set_new(o, "agency_code", jstr(v->agencies[it->agency].code));
         json_object_set_new(o, "agency_name", jstr(v->agencies[it->agency].name));
     }
+    if (it->status == CB_STATUS_PENDING) {
+        char since[64];
+        fmt_time(since, sizeof(since), it->processed_at_ms, TIME_RFC3339);
+        json_object_set_new(o, "pending_since",
+                            it->processed_at_ms > 0 ? json_string(since) : json_null());
+        json_object_set_new(o, "pending_working_ms", json_integer(it->pending_working_ms));
+        json_object_set_new(o, "pending_working_hours",
+                            json_integer(it->pending_working_ms / 3600000));
+        json_object_set_new(o, "overdue", json_boolean(it->overdue));
+    }
     if (it->action == CB_ACTION_RECALL_DEVICE) {
         json_object_set_new(o, "returned", json_boolean(it->returned_at_ms != 0));
         if (!it->returned_at_ms)
@@ -591,6 +736,53 @@ static json_t *jby_action(const size_t counts[CB_ACTION_COUNT][CB_STATUS_COUNT])
         if (n)
             json_object_set_new(o, cb_action_name((cb_action_t)a), jcounts(counts[a]));
     }
+    return o;
+}
+
+/* One group's or agency's pending summary as a JSON object. */
+static json_t *jpending_sum(const char *code, const char *name, const cb_report_pending_sum_t *ps)
+{
+    json_t *o = json_object();
+    char since[64];
+
+    fmt_time(since, sizeof(since), ps->oldest_since_ms, TIME_RFC3339);
+    json_object_set_new(o, "code", jstr(code));
+    json_object_set_new(o, "name", jstr(name));
+    json_object_set_new(o, "pending", json_integer((json_int_t)ps->pending));
+    json_object_set_new(o, "overdue", json_integer((json_int_t)ps->overdue));
+    json_object_set_new(o, "oldest_since",
+                        ps->oldest_since_ms > 0 ? json_string(since) : json_null());
+    json_object_set_new(o, "oldest_working_hours", json_integer(ps->oldest_working_ms / 3600000));
+    return o;
+}
+
+/* "pending": the clock of the ages, the summaries per managing agency (with
+ * a registry) and per organization, the overdue items oldest first. */
+static json_t *jpending(const view_t *v)
+{
+    json_t *o = json_object(), *ag = json_array(), *gr = json_array(), *od = json_array();
+    char now[64];
+    size_t i;
+
+    fmt_time(now, sizeof(now), v->clock.now_ms, TIME_RFC3339);
+    json_object_set_new(o, "now", json_string(now));
+    json_object_set_new(o, "deadline_working_hours", json_integer(v->clock.deadline_hours));
+    json_object_set_new(o, "working_utc_offset_minutes", json_integer(v->clock.utc_offset_min));
+    json_object_set_new(o, "count", json_integer((json_int_t)v->n_pending));
+    json_object_set_new(o, "overdue_count", json_integer((json_int_t)v->n_overdue));
+    for (i = 0; i < v->n_agencies; i++)
+        if (v->agencies[i].pending.pending)
+            json_array_append_new(ag, jpending_sum(v->agencies[i].code, v->agencies[i].name,
+                                                   &v->agencies[i].pending));
+    for (i = 0; i < v->n_groups; i++)
+        if (v->groups[i].pending.pending)
+            json_array_append_new(
+                gr, jpending_sum(v->groups[i].code, v->groups[i].name, &v->groups[i].pending));
+    for (i = 0; i < v->n_overdue; i++)
+        json_array_append_new(od, jitem(v, v->pending[i]));
+    json_object_set_new(o, "by_agency", ag);
+    json_object_set_new(o, "by_organization", gr);
+    json_object_set_new(o, "overdue", od);
     return o;
 }
 
@@ -639,6 +831,7 @@ int cb_report_write_json(const cb_report_t *r, const cb_report_source_t *src, FI
     for (i = 0; i < v->n_open; i++)
         json_array_append_new(open, jitem(v, v->open[i]));
     json_object_set_new(doc, "open", open);
+    json_object_set_new(doc, "pending", jpending(v));
     for (i = 0; i < v->n_tokens; i++)
         json_array_append_new(tokens, jitem(v, v->tokens[i]));
     json_object_set_new(doc, "tokens_to_return", tokens);
@@ -985,7 +1178,7 @@ static void html_by_type_and_agency(const view_t *v, FILE *out)
 /* The table of open items (PENDING, FAILED, REJECTED) with their errors. */
 static void html_open(const view_t *v, FILE *out)
 {
-    char when[64], error[1200];
+    char when[64], error[1200], age[64];
     size_t i;
 
     fprintf(out,
@@ -999,6 +1192,7 @@ static void html_open(const view_t *v, FILE *out)
               "<th>Sự kiện<small>event</small></th><th>Thao tác<small>action</small></th>"
               "<th>Chủ thể<small>holder</small></th><th>Chứng thư<small>certificate</small></th>"
               "<th>Lỗi<small>error</small></th><th>Lúc<small>processed (UTC)</small></th>"
+              "<th>Đã chờ<small>pending for (working time)</small></th>"
               "</tr></thead>\n<tbody>\n",
               out);
         for (i = 0; i < v->n_open; i++) {
@@ -1019,11 +1213,94 @@ static void html_open(const view_t *v, FILE *out)
             error_label(it, error, sizeof(error));
             cb_html_put(out, error);
             fmt_time(when, sizeof(when), it->processed_at_ms, TIME_SECONDS);
-            fprintf(out, "</td><td>%s</td></tr>\n", when);
+            fmt_age(it, age, sizeof(age));
+            fprintf(out, "</td><td>%s</td><td>%s</td></tr>\n", when, age);
         }
         fputs("</tbody>\n</table>\n", out);
     }
     fputs("</section>\n", out);
+}
+
+/* The pending actions per managing agency (per organization without a
+ * registry) and the overdue list, oldest first (as text_pending). */
+static void html_pending(const view_t *v, FILE *out)
+{
+    size_t n = v->n_agencies ? v->n_agencies : v->n_groups, i;
+    char when[64], off[16], label[1200], since[64], age[64];
+
+    fmt_time(when, sizeof(when), v->clock.now_ms, TIME_MINUTES);
+    fmt_offset(v->clock.utc_offset_min, off, sizeof(off));
+    fprintf(out,
+            "<section id=\"pending\">\n<h2>Đang chờ CA xử lý <small>· pending at the CA: %zu, "
+            "quá hạn · overdue: %zu</small></h2>\n<p class=\"src\">Quá hạn: chờ từ %d giờ làm "
+            "việc trở lên · overdue: pending %d working hours or more (working days Monday to "
+            "Friday, %s; ages at %s)</p>\n",
+            v->n_pending, v->n_overdue, v->clock.deadline_hours, v->clock.deadline_hours, off,
+            when);
+    if (!v->n_pending) {
+        fputs("<p class=\"none\">Không có · none</p>\n</section>\n", out);
+        return;
+    }
+    fprintf(out,
+            "<table id=\"pending-summary\">\n<thead><tr><th>%s</th><th class=\"n\">Đang chờ"
+            "<small>pending</small></th><th class=\"n\">Quá hạn<small>overdue</small></th>"
+            "<th>Cũ nhất từ<small>oldest since (UTC)</small></th><th>Đã chờ<small>oldest "
+            "pending for (working time)</small></th></tr></thead>\n<tbody>\n",
+            v->n_agencies ? "Cơ quan quản lý<small>managing agency</small>"
+                          : "Cơ quan<small>organization</small>");
+    for (i = 0; i < n; i++) {
+        const cb_report_pending_sum_t *ps =
+            v->n_agencies ? &v->agencies[i].pending : &v->groups[i].pending;
+        cb_report_item_t oldest = {.status = CB_STATUS_PENDING};
+        if (!ps->pending)
+            continue;
+        if (v->n_agencies)
+            agency_label(&v->agencies[i], label, sizeof(label));
+        else
+            group_label(&v->groups[i], label, sizeof(label));
+        oldest.processed_at_ms = ps->oldest_since_ms;
+        oldest.pending_working_ms = ps->oldest_working_ms;
+        fmt_time(since, sizeof(since), ps->oldest_since_ms, TIME_SECONDS);
+        fmt_age(&oldest, age, sizeof(age));
+        fputs("<tr><td>", out);
+        cb_html_put(out, label);
+        fprintf(out,
+                "</td><td class=\"n\">%zu</td><td class=\"n%s\">%zu</td><td>%s</td>"
+                "<td>%s</td></tr>\n",
+                ps->pending, ps->overdue ? "" : " z", ps->overdue, since, age);
+    }
+    fputs("</tbody>\n</table>\n", out);
+    fprintf(out, "<h3>Quá hạn <small>· overdue, oldest first: %zu</small></h3>\n", v->n_overdue);
+    if (!v->n_overdue) {
+        fputs("<p class=\"none\">Không có · none</p>\n</section>\n", out);
+        return;
+    }
+    fprintf(out,
+            "<table id=\"overdue\">\n<thead><tr><th>%s</th><th>Chủ thể<small>holder</small>"
+            "</th><th>Thao tác<small>action</small></th><th>Sự kiện<small>event</small></th>"
+            "<th>Mã yêu cầu CA<small>CA request</small></th><th>Từ lúc<small>since (UTC)"
+            "</small></th><th>Đã chờ<small>pending for (working time)</small></th></tr>"
+            "</thead>\n<tbody>\n",
+            v->n_agencies ? "Cơ quan quản lý<small>managing agency</small>"
+                          : "Cơ quan<small>organization</small>");
+    for (i = 0; i < v->n_overdue; i++) {
+        const cb_report_item_t *it = v->pending[i];
+        pending_owner(v, it, label, sizeof(label));
+        fmt_time(since, sizeof(since), it->processed_at_ms, TIME_SECONDS);
+        fmt_age(it, age, sizeof(age));
+        fputs("<tr><td>", out);
+        cb_html_put(out, label);
+        fputs("</td><td>", out);
+        cb_html_put(out, it->holder_id);
+        fputs(" ", out);
+        cb_html_put(out, or_empty(it->holder_name));
+        fprintf(out, "</td><td>%s</td><td>", cb_action_name(it->action));
+        cb_html_put(out, it->source_event_id);
+        fputs("</td><td><code>", out);
+        cb_html_put(out, it->ca_request_id);
+        fprintf(out, "</code></td><td>%s</td><td>%s</td></tr>\n", since, age);
+    }
+    fputs("</tbody>\n</table>\n</section>\n", out);
 }
 
 /* The table of key tokens to return, with holder, organization and event. */
@@ -1098,6 +1375,7 @@ int cb_report_write_html(const cb_report_t *r, const cb_report_source_t *src, FI
     html_by_group(&v, out);
     html_by_type_and_agency(&v, out);
     html_open(&v, out);
+    html_pending(&v, out);
     html_tokens(&v, out);
     html_footer(out);
     if (ferror(out))

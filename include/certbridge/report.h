@@ -20,6 +20,13 @@
  *     group "personal certificates: <source_event_type>" (the outcome does not
  *     name the person's organization);
  *   - open: PENDING, FAILED and REJECTED outcomes (with their error);
+ *   - pending at the CA: the actions whose latest record is PENDING (the CA
+ *     has not finished; docs/ARCHITECTURE.md §5), each with its age: the
+ *     working time (requests.h, cb_requests_working_ms: Monday to Friday in
+ *     the working time zone) from its PENDING record's processed_at to the
+ *     report's now; overdue when that age reaches the deadline, as
+ *     ca.pending_deadline_hours counts it in `run`. Per group and per
+ *     managing agency: how many, how many overdue, the oldest;
  *   - key tokens to return: RECALL_DEVICE outcomes SUCCEEDED or ALREADY_DONE,
  *     one per device_id; those the CA recorded as returned
  *     (cb_report_mark_returned) are no longer out;
@@ -69,7 +76,21 @@ typedef struct cb_report_item {
     size_t group;           /* index into cb_report_groups() */
     size_t agency;          /* index into cb_report_agencies(), when there are any */
     int64_t returned_at_ms; /* tokens: when the CA recorded its return; 0 = still out */
+    /* PENDING items: the working time from processed_at_ms (the PENDING
+     * record's time) to the report's now, and whether it reached the
+     * deadline. 0 and false for other items, and for a PENDING item without
+     * a processed_at (its age is unknown). */
+    int64_t pending_working_ms;
+    bool overdue;
 } cb_report_item_t;
+
+/* The pending actions of a group or managing agency: how many, how many
+ * overdue, and the oldest (its PENDING record's time and working age; 0
+ * when none has a known age). */
+typedef struct cb_report_pending_sum {
+    size_t pending, overdue;
+    int64_t oldest_since_ms, oldest_working_ms;
+} cb_report_pending_sum_t;
 
 /* A managing agency, or a source event type, with its outcomes' counts. */
 typedef struct cb_report_agency {
@@ -78,6 +99,7 @@ typedef struct cb_report_agency {
     size_t counts[CB_ACTION_COUNT][CB_STATUS_COUNT];
     size_t total;
     size_t tokens_out; /* key tokens recalled and not returned */
+    cb_report_pending_sum_t pending;
 } cb_report_agency_t;
 
 typedef struct cb_report_event_type {
@@ -94,6 +116,7 @@ typedef struct cb_report_group {
     const char *event_type; /* personal groups: the person event type; else NULL */
     size_t counts[CB_ACTION_COUNT][CB_STATUS_COUNT];
     size_t total;
+    cb_report_pending_sum_t pending;
 } cb_report_group_t;
 
 /* An empty report; NULL when out of memory. Caller frees with
@@ -120,6 +143,22 @@ int cb_report_mark_returned(cb_report_t *r, const char *device_id, int64_t retur
 void cb_report_set_returns_checked(cb_report_t *r);
 bool cb_report_returns_checked(const cb_report_t *r);
 
+/* How the ages of pending actions are measured. */
+#define CB_REPORT_DEADLINE_HOURS_DEFAULT 72  /* ca.pending_deadline_hours' default */
+#define CB_REPORT_UTC_OFFSET_DEFAULT     420 /* ca.working_utc_offset_minutes' (UTC+7) */
+typedef struct cb_report_clock {
+    int64_t now_ms;     /* the report's now, epoch ms; 0 = the wall clock at finish */
+    int deadline_hours; /* working hours a PENDING action may wait; 1..87600 */
+    int utc_offset_min; /* the working week's time zone, minutes east of UTC */
+} cb_report_clock_t;
+
+/* Sets the clock of the pending ages (default: the wall clock at finish,
+ * CB_REPORT_DEADLINE_HOURS_DEFAULT, CB_REPORT_UTC_OFFSET_DEFAULT). Before
+ * cb_report_finish. */
+void cb_report_set_clock(cb_report_t *r, const cb_report_clock_t *clock);
+/* The clock used (now_ms filled in by cb_report_finish). */
+void cb_report_get_clock(const cb_report_t *r, cb_report_clock_t *clock);
+
 /* Counts a message of the topic that did not decode as an outcome. */
 void cb_report_add_undecodable(cb_report_t *r);
 
@@ -141,6 +180,11 @@ size_t cb_report_undecodable(const cb_report_t *r);
 const cb_report_group_t *cb_report_groups(const cb_report_t *r, size_t *n);
 const cb_report_item_t *const *cb_report_open(const cb_report_t *r, size_t *n);
 const cb_report_item_t *const *cb_report_tokens(const cb_report_t *r, size_t *n);
+/* The pending items, oldest first (by working age, then PENDING time, then
+ * outcome id; those without a known age last), and the overdue ones: the
+ * first *n of the same list. Arrays owned by the report. */
+const cb_report_item_t *const *cb_report_pending(const cb_report_t *r, size_t *n);
+const cb_report_item_t *const *cb_report_overdue(const cb_report_t *r, size_t *n);
 /* Tokens of cb_report_tokens not returned (all of them unless returns were
  * marked). */
 size_t cb_report_tokens_out(const cb_report_t *r);

@@ -1,8 +1,8 @@
 /* test_report.c: the report's aggregation and writers on outcomes in memory
  * (no Kafka): exact counts by action, status and organization, duplicates,
- * the cascade and personal groups, open items, tokens, the exact terminal
- * table, JSON, and an HTML page that escapes what it shows and loads
- * nothing. */
+ * the cascade and personal groups, open items, tokens, the ages of pending
+ * actions in working time and the overdue set, the exact terminal table,
+ * JSON, and an HTML page that escapes what it shows and loads nothing. */
 #include "cb_test.h"
 
 #include <jansson.h>
@@ -111,16 +111,35 @@ static void clear(cb_outcome_t *o, size_t n)
         cb_outcome_clear(&o[i]);
 }
 
+/* A finished report of o[0..n) with the pending ages measured at now_ms,
+ * deadline_hours and UTC+7 (the defaults of ca.*); reg may be NULL. */
+static cb_report_t *build_at(const cb_outcome_t *o, size_t n, int64_t now_ms, int deadline_hours,
+                             const cb_orgreg_t *reg)
+{
+    cb_report_clock_t clock = {now_ms, deadline_hours, 420};
+    cb_report_t *r = cb_report_new();
+    cb_error_t err;
+    size_t i;
+
+    assert_non_null(r);
+    for (i = 0; i < n; i++)
+        assert_int_equal(cb_report_add(r, &o[i], &err), 0);
+    cb_report_set_registry(r, reg);
+    cb_report_set_clock(r, &clock);
+    assert_int_equal(cb_report_finish(r, &err), 0);
+    return r;
+}
+
+#define FIXTURE_NOW (T0 + 3 * 86400000LL) /* Sunday 2026-01-04 00:00 UTC */
+
 static cb_report_t *build_fixture(void)
 {
     cb_outcome_t o[N_FIX];
     cb_report_t *r;
-    cb_error_t err;
 
     fixture(o);
-    r = cb_report_build(o, N_FIX, &err);
+    r = build_at(o, N_FIX, FIXTURE_NOW, 72, NULL);
     clear(o, N_FIX);
-    assert_non_null(r);
     return r;
 }
 
@@ -311,12 +330,22 @@ static const char expected_table[] =
     "By managing agency: needs the organization registry (--registry FILE)\n"
     "\n"
     "Still open (PENDING, FAILED, REJECTED): 3\n"
-    "STATUS    EVENT    ACTION         HOLDER                      ERROR\n"
+    "STATUS    EVENT    ACTION         HOLDER                      ERROR                           "
+    "   "
+    "     PENDING FOR\n"
     "FAILED    e-org-2  REVOKE         000.00.09.H19 Phòng Nội vụ  HTTP 500 internal: database "
     "locked\n"
     "REJECTED  e-org-2  RECALL_DEVICE  000.00.09.H19 Phòng Nội vụ  HTTP 404 device.unknown: no "
     "such token\n"
-    "PENDING   e-org-3  CHANGE_INFO    HR-1 Nguyễn Văn An          HTTP 202, CA request req-7\n"
+    "PENDING   e-org-3  CHANGE_INFO    HR-1 Nguyễn Văn An          HTTP 202, CA request req-7     "
+    "         1.7 working days (40 h)\n"
+    "\n"
+    "Pending at the CA: 1, 0 overdue (pending 72 working hours or more; working days Monday to "
+    "Friday, UTC+07:00; ages at 2026-01-04 00:00 UTC)\n"
+    "ORGANIZATION                  PENDING  OVERDUE  OLDEST SINCE (UTC)   OLDEST PENDING FOR\n"
+    "000.00.10.H19 Trung tâm Y tế        1        -  2026-01-01 00:01:00  1.7 working days (40 h)\n"
+    "\n"
+    "Overdue at the CA (pending 72 working hours or more), oldest first: 0\n"
     "\n"
     "Key tokens to return to the Department of Digital Certification and Information Security: 2\n"
     "2 still out (returns not checked: --tokens-from-ca asks the CA)\n"
@@ -330,6 +359,8 @@ static void test_table_exact(void **state)
     char *out = render(r, 0);
 
     (void)state;
+    if (getenv("CB_DUMP"))
+        fputs(out, stderr);
     assert_string_equal(out, expected_table);
     free(out);
     cb_report_destroy(r);
@@ -350,7 +381,7 @@ static void test_table_alignment(void **state)
                                            "RECALL_DEVICE", "CHANGE_INFO", "REVIEW"};
         char *at = NULL, *hit;
         size_t k;
-        if (strncmp(line, "ORGANIZATION", 12) == 0)
+        if (strncmp(line, "ORGANIZATION", 12) == 0 && !rows) /* the first such table */
             in_orgs = true;
         else if (!*line || strncmp(line, "By event type", 13) == 0)
             in_orgs = false;
@@ -752,11 +783,255 @@ static void test_pending_then_final(void **state)
     clear(o, 4);
 }
 
+/* Pending at the CA (issue 15): ages in working time (Monday to Friday,
+ * UTC+7) from each PENDING record to the report's now, oldest first, the
+ * overdue set at the deadline, per organization and per managing agency.
+ * T0 is Thursday 2026-01-01 07:00 at UTC+7; now is Wednesday 2026-01-07
+ * 12:00 there. Calendar hours would make B overdue (113 h) and F 105 h. */
+#define H           3600000LL
+#define PENDING_NOW (T0 + 6 * 24 * H + 5 * H)
+static void pending_fixture(cb_outcome_t *o)
+{
+    /* A: since Thu 07:00 local: Thu 17 + Fri 24 + Mon 24 + Tue 24 + Wed 12 = 101 h */
+    mk(&o[0], "e-org-3", 0, "RENAMED", CB_ACTION_CHANGE_INFO, ORG, "000.00.10.H19",
+       "Trung tâm Y tế", CB_STATUS_PENDING);
+    o[0].processed_at_ms = T0;
+    o[0].ca_request_id = sdup("req-A");
+    /* B: cascade of A's event, since Fri 19:00 local: Fri 5 + 24 + 24 + 12 = 65 h */
+    mk(&o[1], "e-org-3", 1, "RENAMED", CB_ACTION_CHANGE_INFO, PERSON, "HR-1", "Nguyễn Văn An",
+       CB_STATUS_PENDING);
+    o[1].processed_at_ms = T0 + 36 * H;
+    o[1].ca_request_id = sdup("req-B");
+    /* C: since Mon 07:00 local: 17 + 24 + 12 = 53 h */
+    mk(&o[2], "e-p-1", 0, "TRANSFERRED", CB_ACTION_CHANGE_INFO, PERSON, "HR-2", "Trần Thị Bình",
+       CB_STATUS_PENDING);
+    o[2].processed_at_ms = T0 + 96 * H;
+    o[2].ca_request_id = sdup("req-C");
+    /* F: since Fri 20:00 UTC = Sat 03:00 local: 24 + 24 + 12 = 60 h (57 h in UTC) */
+    mk(&o[3], "e-p-2", 0, "DEPARTED", CB_ACTION_REVOKE, PERSON, "HR-3", "Lê Hoàng Cường",
+       CB_STATUS_PENDING);
+    o[3].processed_at_ms = T0 + 44 * H;
+    o[3].ca_request_id = sdup("req-F");
+    /* E: no processed_at: its age is unknown, never overdue, listed last */
+    mk(&o[4], "e-org-5", 0, "DISSOLVED", CB_ACTION_REVOKE, ORG, "000.00.09.H19", "Phòng Nội vụ",
+       CB_STATUS_PENDING);
+    o[4].processed_at_ms = 0;
+    /* the oldest PENDING record of all, but final since: not pending */
+    mk(&o[5], "e-p-6", 0, "DEPARTED", CB_ACTION_REVOKE, PERSON, "HR-6", "Đặng Quốc Huy",
+       CB_STATUS_PENDING);
+    o[5].processed_at_ms = T0 - 24 * H;
+    mk(&o[6], "e-p-6", 0, "DEPARTED", CB_ACTION_REVOKE, PERSON, "HR-6", "Đặng Quốc Huy",
+       CB_STATUS_SUCCEEDED);
+    {
+        size_t i;
+        for (i = 0; i < 6; i++)
+            o[i].final = false;
+        for (i = 0; i < 5; i++)
+            o[i].http_status = 202;
+    }
+}
+
+/* The group named name (a code, or a personal group's label). */
+static const cb_report_group_t *group_named(const cb_report_t *r, const char *name)
+{
+    size_t n, i;
+    const cb_report_group_t *g = cb_report_groups(r, &n);
+
+    for (i = 0; i < n; i++)
+        if ((g[i].code && strcmp(g[i].code, name) == 0) || strcmp(g[i].name, name) == 0)
+            return &g[i];
+    fail_msg("no group %s", name);
+    return NULL;
+}
+
+static void test_pending_ages(void **state)
+{
+    static const char *const order[] = {"000.00.10.H19", "HR-1", "HR-3", "HR-2", "000.00.09.H19"};
+    static const int64_t hours[] = {101, 65, 60, 53, 0};
+    cb_outcome_t o[7];
+    cb_report_t *r;
+    cb_report_clock_t clock;
+    const cb_report_item_t *const *p;
+    const cb_report_group_t *g;
+    size_t n, i;
+
+    (void)state;
+    pending_fixture(o);
+    r = build_at(o, 7, PENDING_NOW, 72, NULL);
+    cb_report_get_clock(r, &clock);
+    assert_int_equal(clock.now_ms, PENDING_NOW);
+    p = cb_report_pending(r, &n);
+    assert_int_equal(n, 5);
+    for (i = 0; i < n; i++) {
+        assert_string_equal(p[i]->holder_id, order[i]);
+        assert_int_equal(p[i]->pending_working_ms / H, hours[i]);
+        assert_int_equal(p[i]->overdue, i == 0);
+    }
+    assert_int_equal(p[0]->pending_working_ms, 101 * H); /* to the millisecond */
+    cb_report_overdue(r, &n);
+    assert_int_equal(n, 1);
+    /* per organization: A and its cascade B together */
+    g = group_named(r, "000.00.10.H19");
+    assert_int_equal(g->pending.pending, 2);
+    assert_int_equal(g->pending.overdue, 1);
+    assert_int_equal(g->pending.oldest_since_ms, T0);
+    assert_int_equal(g->pending.oldest_working_ms, 101 * H);
+    g = group_named(r, "personal certificates: DEPARTED"); /* HR-3; HR-6 is final */
+    assert_int_equal(g->pending.pending, 1);
+    assert_int_equal(g->pending.overdue, 0);
+    assert_int_equal(g->pending.oldest_since_ms, T0 + 44 * H);
+    assert_int_equal(g->pending.oldest_working_ms, 60 * H);
+    g = group_named(r, "000.00.09.H19"); /* E: counted, no age */
+    assert_int_equal(g->pending.pending, 1);
+    assert_int_equal(g->pending.oldest_since_ms, 0);
+    cb_report_destroy(r);
+
+    /* a deadline of 60 working hours: F (exactly 60) and B join A */
+    r = build_at(o, 7, PENDING_NOW, 60, NULL);
+    p = cb_report_overdue(r, &n);
+    assert_int_equal(n, 3);
+    assert_string_equal(p[0]->holder_id, "000.00.10.H19");
+    assert_string_equal(p[1]->holder_id, "HR-1");
+    assert_string_equal(p[2]->holder_id, "HR-3");
+    assert_false(cb_report_pending(r, &n)[3]->overdue); /* HR-2, 53 h */
+    cb_report_destroy(r);
+
+    /* the working week in UTC instead: F is 57 h */
+    {
+        cb_report_clock_t utc = {PENDING_NOW, 72, 0};
+        cb_error_t err;
+        r = cb_report_new();
+        for (i = 0; i < 7; i++)
+            assert_int_equal(cb_report_add(r, &o[i], &err), 0);
+        cb_report_set_clock(r, &utc);
+        assert_int_equal(cb_report_finish(r, &err), 0);
+        p = cb_report_pending(r, &n);
+        assert_string_equal(p[2]->holder_id, "HR-3");
+        assert_int_equal(p[2]->pending_working_ms, 57 * H);
+        cb_report_destroy(r);
+    }
+    clear(o, 7);
+}
+
+/* The pending section of the table, the JSON and the page; with a registry,
+ * per managing agency. */
+static void test_pending_render(void **state)
+{
+    static const char reg_text[] =
+        "{\"code\":\"000.00.00.H19\",\"name\":\"Ủy ban nhân dân tỉnh Đồng "
+        "Nai\",\"province\":\"Tỉnh Đồng Nai\"}\n"
+        "{\"code\":\"000.00.09.H19\",\"name\":\"Phòng Nội "
+        "vụ\",\"parent_code\":\"000.00.00.H19\",\"province\":\"Tỉnh Đồng Nai\"}\n"
+        "{\"code\":\"000.00.10.H19\",\"name\":\"Trung tâm Y tế\",\"parent_code\":"
+        "\"000.00.00.H19\",\"province\":\"Tỉnh Đồng Nai\"}\n"
+        "{\"person_id\":\"HR-2\",\"org_code\":\"000.00.10.H19\"}\n"
+        "{\"person_id\":\"HR-3\",\"org_code\":\"000.00.10.H19\"}\n";
+    cb_outcome_t o[7];
+    cb_orgreg_t *reg = cb_orgreg_new();
+    cb_report_t *r;
+    const cb_report_agency_t *ag;
+    cb_error_t err;
+    json_t *doc, *pend, *od;
+    json_error_t jerr;
+    char *out;
+    size_t n;
+
+    (void)state;
+    pending_fixture(o);
+    r = build_at(o, 7, PENDING_NOW, 72, NULL);
+    out = render(r, 0);
+    if (getenv("CB_DUMP"))
+        fputs(out, stderr);
+    assert_non_null(strstr(
+        out, "Pending at the CA: 5, 1 overdue (pending 72 working hours or more; working days "
+             "Monday to Friday, UTC+07:00; ages at 2026-01-07 05:00 UTC)\n"
+             "ORGANIZATION                        PENDING  OVERDUE  OLDEST SINCE (UTC)   OLDEST "
+             "PENDING FOR\n"
+             "000.00.09.H19 Phòng Nội vụ                1        -  -                    -\n"
+             "000.00.10.H19 Trung tâm Y tế              2        1  2026-01-01 00:00:00  4.2 "
+             "working days (101 h)\n"
+             "personal certificates: TRANSFERRED        1        -  2026-01-05 00:00:00  2.2 "
+             "working days (53 h)\n"
+             "personal certificates: DEPARTED           1        -  2026-01-02 20:00:00  2.5 "
+             "working days (60 h)\n"
+             "\n"
+             "Overdue at the CA (pending 72 working hours or more), oldest first: 1\n"
+             "ORGANIZATION                  HOLDER                        ACTION       EVENT    "
+             "CA REQUEST  SINCE (UTC)          PENDING FOR\n"
+             "000.00.10.H19 Trung tâm Y tế  000.00.10.H19 Trung tâm Y tế  CHANGE_INFO  e-org-3  "
+             "req-A       2026-01-01 00:00:00  4.2 working days (101 h)\n"));
+    /* each pending action's age in the open list */
+    assert_non_null(strstr(out, "HR-1 Nguyễn Văn An"));
+    assert_non_null(strstr(out, "CA request req-B  2.7 working days (65 h)\n"));
+    free(out);
+
+    out = render(r, 1);
+    doc = json_loads(out, 0, &jerr);
+    assert_non_null(doc);
+    pend = json_object_get(doc, "pending");
+    assert_string_equal(json_string_value(json_object_get(pend, "now")), "2026-01-07T05:00:00Z");
+    assert_int_equal(json_integer_value(json_object_get(pend, "deadline_working_hours")), 72);
+    assert_int_equal(json_integer_value(json_object_get(pend, "count")), 5);
+    assert_int_equal(json_integer_value(json_object_get(pend, "overdue_count")), 1);
+    od = json_object_get(pend, "overdue");
+    assert_int_equal(json_array_size(od), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(od, 0), "ca_request_id")),
+                        "req-A");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(od, 0), "pending_since")),
+                        "2026-01-01T00:00:00Z");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_array_get(od, 0), "pending_working_hours")), 101);
+    assert_int_equal(json_array_size(json_object_get(pend, "by_organization")), 4);
+    assert_int_equal(json_array_size(json_object_get(pend, "by_agency")), 0); /* no registry */
+    json_decref(doc);
+    free(out);
+
+    out = render(r, 2);
+    assert_non_null(strstr(out, "<table id=\"overdue\">"));
+    assert_non_null(strstr(out, "<code>req-A</code></td><td>2026-01-01 00:00:00</td><td>4.2 "
+                                "working days (101 h)</td></tr>"));
+    assert_null(strstr(out, "<code>req-B</code></td><td>")); /* B is not overdue */
+    assert_true(cb_text_utf8_valid(out, strlen(out)));
+    free(out);
+    cb_report_destroy(r);
+
+    /* per managing agency: A and E under the province's committee; B, C, F
+     * under the Trung tâm Y tế (HR-1 by its cascade, HR-2 and HR-3 by the
+     * export) */
+    if (cb_orgreg_load(reg, "reg", reg_text, strlen(reg_text), CB_ORGREG_JSONL, &err) < 0)
+        fail_msg("registry: %s", err.msg);
+    assert_int_equal(cb_orgreg_finish(reg, &err), 0);
+    r = build_at(o, 7, PENDING_NOW, 72, reg);
+    ag = cb_report_agencies(r, &n);
+    assert_int_equal(n, 3); /* and HR-6's, not in the registry: nothing pending */
+    assert_null(ag[2].code);
+    assert_int_equal(ag[2].pending.pending, 0);
+    assert_string_equal(ag[0].code, "000.00.00.H19");
+    assert_int_equal(ag[0].pending.pending, 2);
+    assert_int_equal(ag[0].pending.overdue, 1);
+    assert_int_equal(ag[0].pending.oldest_working_ms, 101 * H);
+    assert_string_equal(ag[1].code, "000.00.10.H19");
+    assert_int_equal(ag[1].pending.pending, 3);
+    assert_int_equal(ag[1].pending.overdue, 0);
+    assert_int_equal(ag[1].pending.oldest_since_ms, T0 + 36 * H);
+    assert_int_equal(ag[1].pending.oldest_working_ms, 65 * H);
+    out = render(r, 0);
+    assert_non_null(strstr(out, "MANAGING AGENCY                              PENDING"));
+    assert_non_null(strstr(out, "000.00.00.H19 Ủy ban nhân dân tỉnh Đồng Nai        2        1"));
+    free(out);
+    cb_report_destroy(r);
+    cb_orgreg_destroy(reg);
+    clear(o, 7);
+}
+
 int main(void)
 {
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counts),
         cmocka_unit_test(test_pending_then_final),
+        cmocka_unit_test(test_pending_ages),
+        cmocka_unit_test(test_pending_render),
         cmocka_unit_test(test_groups),
         cmocka_unit_test(test_open_and_tokens),
         cmocka_unit_test(test_table_exact),
@@ -769,5 +1044,6 @@ int main(void)
         cmocka_unit_test(test_empty_and_errors),
         cmocka_unit_test(test_save_html),
     };
+    /* clang-format on */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
