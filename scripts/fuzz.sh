@@ -15,7 +15,7 @@ secs=${1:-20}
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(fuzz_avro_event fuzz_confluent_event fuzz_outcome
                                      fuzz_json_event fuzz_registry_response fuzz_config
-                                     fuzz_ca_answer fuzz_json fuzz_orgreg)
+                                     fuzz_ca_answer fuzz_json fuzz_orgreg fuzz_approval)
 
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCB_FUZZ=ON -DCB_TESTS=OFF \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

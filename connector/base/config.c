@@ -79,6 +79,20 @@ static const cb_config_prop_t props[] = {
     {"policy.cascade_personal", CB_CONFIG_BOOL, "false", 0, 0, NULL,
      "An organization's CHANGE_INFO also changes the personal certificates whose subject "
      "names that organization."},
+    {"policy.approval_signature", CB_CONFIG_ENUM, "required", 0, 0, "required|off",
+     "Approvals (input.approval_topic) must carry the approver's detached CMS signature over "
+     "their canonical bytes, made with the approver's own certificate: checked against "
+     "policy.approval_trust_anchors, valid at the time, not on the CA's CRL, its CN the "
+     "approver named (README \"Approval signatures\"). off: signatures are not checked (tests "
+     "and trials only: anyone who can write to the approval topic can then approve)."},
+    {"policy.approval_trust_anchors", CB_CONFIG_STRING, "", 0, 0, NULL,
+     "PEM file(s), comma-separated, with the CA certificates whose certificates may sign "
+     "approvals (the root or the issuing CA; the reference CA's GET /v1/ca.pem). Required "
+     "when policy.approval_signature=required."},
+    {"policy.approval_crl_file", CB_CONFIG_STRING, "", 0, 0, NULL,
+     "CRL file(s), comma-separated, PEM or DER, one current CRL per issuing CA (the CA's GET "
+     "/v1/crl). An approval whose signer's issuer has no CRL here, or only one past its "
+     "nextUpdate, is refused. Required when policy.approval_signature=required."},
     /* CA client */
     {"ca.url", CB_CONFIG_STRING, "https://127.0.0.1:8443", 0, 0, NULL,
      "Base URL of the CA API v1 (schemas/ca-api.yaml), without the /v1 suffix."},
