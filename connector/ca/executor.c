@@ -143,6 +143,7 @@ void cb_work_certs_free(cb_ca_cert_t *certs, size_t n)
         free(certs[i].subject);
         free(certs[i].device_id);
         free(certs[i].status);
+        free(certs[i].holder_type);
         free(certs[i].holder_id);
         free(certs[i].org_code);
     }
@@ -163,9 +164,10 @@ int cb_work_certs_copy(const cb_ca_cert_t *certs, size_t n, cb_ca_cert_t **out)
     for (i = 0; i < n; i++) {
         c[i] = certs[i];
         c[i].serial = c[i].subject = c[i].device_id = c[i].status = NULL;
-        c[i].holder_id = c[i].org_code = NULL;
+        c[i].holder_type = c[i].holder_id = c[i].org_code = NULL;
         bad |= dup_to(&c[i].serial, certs[i].serial) | dup_to(&c[i].subject, certs[i].subject) |
                dup_to(&c[i].device_id, certs[i].device_id) | dup_to(&c[i].status, certs[i].status) |
+               dup_to(&c[i].holder_type, certs[i].holder_type) |
                dup_to(&c[i].holder_id, certs[i].holder_id) |
                dup_to(&c[i].org_code, certs[i].org_code);
     }
