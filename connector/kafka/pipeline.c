@@ -1167,8 +1167,11 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         cb_log(CB_LOG_INFO, "pipeline", "assigned %d partition(s)", parts->cnt);
         re = rd_kafka_incremental_assign(rk, parts);
         cb_metrics_set_group_joined(p->metrics, true);
-        if (p->paused && parts->cnt)
-            rd_kafka_pause_partitions(rk, parts);
+        /* librdkafka keeps a partition's pause across an unassign and a new
+         * assign (a partition lost while the batch held everything paused
+         * came back paused and silent): say which it is, every time */
+        if (parts->cnt)
+            (p->paused ? rd_kafka_pause_partitions : rd_kafka_resume_partitions)(rk, parts);
         /* their state is loaded by the main loop before the next batch */
         for (k = 0; k < parts->cnt; k++) {
             owned_t *o;
