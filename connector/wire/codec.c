@@ -1229,7 +1229,8 @@ static int map_outcome(cb_codec_t *codec, const cb_avro_val_t *w, cb_outcome_t *
         {"note", false, offsetof(cb_outcome_t, note)},
     };
     static const char *const status_symbols[CB_STATUS_COUNT] = {
-        "SUCCEEDED", "ALREADY_DONE", "PENDING", "REJECTED", "FAILED", "SKIPPED", "NEEDS_REVIEW"};
+        "SUCCEEDED", "ALREADY_DONE", "PENDING",      "REJECTED",
+        "FAILED",    "SKIPPED",      "NEEDS_REVIEW", "SCHEDULED"};
     json_t *r = codec->own[CB_SCHEMA_OUTCOME].json;
     const cb_avro_val_t *v;
     cb_avro_val_t tmp;
