@@ -444,6 +444,7 @@ static int verb_plan(const verb_t *v, int argc, char **argv, char **envp)
     int format = CB_PLAN_TABLE, c, code = CB_EXIT_OK;
     cb_config_t *cfg;
     cb_policy_t policy;
+    cb_schedule_policy_t dates;
     cb_error_t err;
 
     cb_error_clear(&err);
@@ -471,7 +472,8 @@ static int verb_plan(const verb_t *v, int argc, char **argv, char **envp)
     if (!cfg)
         return fail("plan", &err);
     if (cb_policy_from_config(cfg, &policy, &err) < 0 ||
-        cb_plan_file(input, &policy, (cb_plan_format_t)format, stdout, &err) < 0)
+        cb_schedule_policy_from_config(cfg, &dates, &err) < 0 ||
+        cb_plan_file_dated(input, &policy, &dates, (cb_plan_format_t)format, stdout, &err) < 0)
         code = fail("plan", &err);
     cb_config_destroy(cfg);
     return code;
