@@ -774,15 +774,15 @@ static int apply_answer(step_t *s, cb_ca_req_t *r)
         char msg[512];
 
         rc = take_page(s, r, &code, msg, sizeof(msg));
-        if (rc == 2)
+        if (rc == 2) {
             rc = fail_step_why(s, r, code, msg);
-        else if (rc == 0)
-            s->looked_up = true;
+        } else if (rc == 0) {
+            s->looked_up = true; /* the last page: the step acts on them all */
+            rc = resolve_step(s);
+        }
         s->extra_attempts = 0;
         s->extra_latency = 0;
         cb_ca_req_clear(r);
-        if (rc == 0 && resolve_step(s) < 0)
-            return -1;
         return rc < 0 ? -1 : 0; /* 1: the chain asks for the next page */
     }
     if (r->op == CB_CA_LOOKUP && r->klass == CB_CA_PERMANENT && r->error_code &&
