@@ -1347,8 +1347,13 @@ def scenario_cascade_5000(s):
     inv, events, s.expected = workload.make_cascade(n, seed=s.args.seed)
     workload.write_jsonl(s.inventory, inv)
     workload.write_jsonl(s.events, events)
+    s.args.events = len(events)
     s.setup()
-    conf = s.conf("a", "cb-a", {"policy.cascade_personal": "true"})
+    # a static member: the restart gets the partitions back at once instead
+    # of waiting for the killed one's session to time out
+    conf = s.conf("a", "cb-a", {"policy.cascade_personal": "true",
+                                "kafka.group.instance.id": "cascade-a",
+                                "kafka.session.timeout.ms": "10000"})
     t0 = time.time()
     p = s.start(conf, "a")
     deadline = time.time() + 300
