@@ -484,6 +484,31 @@ fail:
     return -1;
 }
 
+/* Row i of the pending summary (per agency with a registry, else per
+ * organization): its label, when its oldest pending action was answered
+ * PENDING and for how long, in working time. NULL when nothing of row i is
+ * pending. */
+static const cb_report_pending_sum_t *pending_row(const view_t *v, size_t i, char *label,
+                                                  size_t lsize, char *since, size_t ssize,
+                                                  char *age, size_t asize)
+{
+    const cb_report_pending_sum_t *ps =
+        v->n_agencies ? &v->agencies[i].pending : &v->groups[i].pending;
+    cb_report_item_t oldest = {.status = CB_STATUS_PENDING};
+
+    if (!ps->pending)
+        return NULL;
+    if (v->n_agencies)
+        agency_label(&v->agencies[i], label, lsize);
+    else
+        group_label(&v->groups[i], label, lsize);
+    oldest.processed_at_ms = ps->oldest_since_ms;
+    oldest.pending_working_ms = ps->oldest_working_ms;
+    fmt_time(since, ssize, ps->oldest_since_ms, TIME_SECONDS);
+    fmt_age(&oldest, age, asize);
+    return ps;
+}
+
 /* The pending actions per managing agency (per organization without a
  * registry): how many, how many overdue, the oldest; then the overdue
  * list, oldest first, for the officers who chase the CA. */
@@ -525,22 +550,13 @@ static int text_pending(const view_t *v, FILE *out, cb_error_t *err)
     if (!(t = cb_table_new(sc, 5, err)))
         return -1;
     for (i = 0; i < n; i++) {
-        const cb_report_pending_sum_t *ps =
-            v->n_agencies ? &v->agencies[i].pending : &v->groups[i].pending;
         const char *cells[] = {label, num[0], num[1], since, age};
-        cb_report_item_t oldest = {.status = CB_STATUS_PENDING};
-        if (!ps->pending)
+        const cb_report_pending_sum_t *ps =
+            pending_row(v, i, label, sizeof(label), since, sizeof(since), age, sizeof(age));
+        if (!ps)
             continue;
-        if (v->n_agencies)
-            agency_label(&v->agencies[i], label, sizeof(label));
-        else
-            group_label(&v->groups[i], label, sizeof(label));
         fmt_count(num[0], sizeof(num[0]), ps->pending);
         fmt_count(num[1], sizeof(num[1]), ps->overdue);
-        fmt_time(since, sizeof(since), ps->oldest_since_ms, TIME_SECONDS);
-        oldest.processed_at_ms = ps->oldest_since_ms;
-        oldest.pending_working_ms = ps->oldest_working_ms;
-        fmt_age(&oldest, age, sizeof(age));
         if (add_clean_row(t, cells, 5, CB_TABLE_ROW, err) < 0) {
             cb_table_destroy(t);
             return -1;
@@ -1251,18 +1267,9 @@ static void html_pending(const view_t *v, FILE *out)
                           : "Cơ quan<small>organization</small>");
     for (i = 0; i < n; i++) {
         const cb_report_pending_sum_t *ps =
-            v->n_agencies ? &v->agencies[i].pending : &v->groups[i].pending;
-        cb_report_item_t oldest = {.status = CB_STATUS_PENDING};
-        if (!ps->pending)
+            pending_row(v, i, label, sizeof(label), since, sizeof(since), age, sizeof(age));
+        if (!ps)
             continue;
-        if (v->n_agencies)
-            agency_label(&v->agencies[i], label, sizeof(label));
-        else
-            group_label(&v->groups[i], label, sizeof(label));
-        oldest.processed_at_ms = ps->oldest_since_ms;
-        oldest.pending_working_ms = ps->oldest_working_ms;
-        fmt_time(since, sizeof(since), ps->oldest_since_ms, TIME_SECONDS);
-        fmt_age(&oldest, age, sizeof(age));
         fputs("<tr><td>", out);
         cb_html_put(out, label);
         fprintf(out,

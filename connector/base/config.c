@@ -171,8 +171,9 @@ static const cb_config_prop_t props[] = {
     {"pipeline.queued_events_max", CB_CONFIG_INT, "10000", 1, 10000000, NULL,
      "Most events waiting behind open CA requests of their holder (an instance's total). At "
      "the bound, the input partitions that hold waiting events or open requests are paused "
-     "until fewer wait; other partitions flow. The batch read when the bound is reached and "
-     "the messages read ahead meanwhile may add up to 2 x pipeline.batch_max_events more."},
+     "until fewer wait; other partitions flow. A soft bound: the batches in flight when it is "
+     "reached, and a batch of the partitions that still flow (a holder's next event behind the "
+     "request its first opened), may queue more, up to about 3 x pipeline.batch_max_events."},
     {"pipeline.shutdown_timeout_ms", CB_CONFIG_INT, "15000", 0, 600000, NULL,
      "On SIGTERM/SIGINT, how long the open batch may still run before it is left "
      "uncommitted (it is replayed at the next start)."},

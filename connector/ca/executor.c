@@ -8,8 +8,11 @@
  * actions one request at a time. Chains run concurrently; the CA client
  * bounds how many requests are in flight.
  *
- * Lookups are live (no Idempotency-Key). With durable lookups on, a chain
- * whose lookup was answered parks until the caller made the answer durable
+ * Lookups are live (no Idempotency-Key) and paged: a lookup step asks for
+ * page after page (its cursor kept in the step, the certificates appended to
+ * s->lookup) and is answered only once the last page came, so the calls and
+ * the durable record always see the whole answer. With durable lookups on,
+ * a chain whose lookup was answered parks until the caller made the answer durable
  * (cb_executor_lookups_to_persist, cb_executor_lookups_persisted); a step
  * whose work carries its lookup from an earlier attempt uses that instead.
  *
@@ -55,7 +58,12 @@ typedef struct step {
     bool looked_up;
     bool durable;       /* the lookup answer may be acted on (made durable, or given) */
     bool lookup_failed; /* the lookup was refused: the step failed without a call */
-    cb_ca_req_t lookup;
+    cb_ca_req_t lookup; /* its certs: every page answered so far, in order */
+    size_t certs_cap;   /* allocated entries of lookup.certs */
+    int page_size;      /* of the next page (halved after body_too_large) */
+    size_t lookup_max;  /* certificates the lookup may list */
+    size_t pages;       /* pages answered */
+    char cursor[CB_CA_CURSOR_MAX + 1]; /* the next page's; "" for the first */
     action_t *actions;
     size_t n_actions, next_action;
     int extra_attempts; /* attempts made by requests that were tried again */
@@ -89,6 +97,8 @@ struct cb_executor {
     char ca_down_reason[256];
     bool advanced;        /* the chains made their first requests (first step) */
     bool durable_lookups; /* answered lookups park their chain until persisted */
+    int page_size;        /* of lookups (cb_executor_set_lookup_limits) */
+    size_t lookup_max;    /* certificates one lookup may list */
     chain_t **parked;     /* chains parked, in answer order; the first n_handed were handed */
     size_t n_parked, cap_parked, n_handed;
     chain_t **resume; /* chains whose lookups were persisted: advanced by the next step */
@@ -215,6 +225,8 @@ cb_executor_t *cb_executor_new(cb_ca_client_t *ca, cb_metrics_t *metrics, cb_err
     ex->ca = ca;
     ex->metrics = metrics;
     ex->finished = true;
+    ex->page_size = CB_EXECUTOR_PAGE_SIZE;
+    ex->lookup_max = CB_EXECUTOR_LOOKUP_MAX;
     return ex;
 }
 
@@ -266,6 +278,16 @@ void cb_executor_set_durable_lookups(cb_executor_t *ex, bool on)
     ex->durable_lookups = on;
 }
 
+void cb_executor_set_lookup_limits(cb_executor_t *ex, int page_size, size_t max_certs)
+{
+    ex->page_size = page_size < 1                     ? 1
+                    : page_size > CB_CA_PAGE_SIZE_MAX ? CB_CA_PAGE_SIZE_MAX
+                                                      : page_size;
+    ex->lookup_max = max_certs < 1                        ? 1
+                     : max_certs > CB_EXECUTOR_LOOKUP_MAX ? CB_EXECUTOR_LOOKUP_MAX
+                                                          : max_certs;
+}
+
 char *cb_executor_holder_key(const cb_intent_t *in)
 {
     const char *id = in->cascade_org_code ? in->cascade_org_code : in->holder_id;
@@ -309,6 +331,8 @@ static int build_steps(cb_executor_t *ex, cb_work_t *w)
             s->holder_type = in->holder_type;
             s->holder_id = in->holder_id;
             s->org_code = in->cascade_org_code;
+            s->page_size = ex->page_size;
+            s->lookup_max = ex->lookup_max;
             s->intents = calloc(w->intents.count, sizeof(size_t));
             if (!s->intents)
                 return -1;
@@ -566,11 +590,14 @@ static int prepare_call(chain_t *ch, step_t *s)
             if (resolve_step(s) < 0)
                 return -1;
         } else {
-            /* live: the CA's current state, no Idempotency-Key */
+            /* live: the CA's current state, no Idempotency-Key; the next
+             * page (the first while the cursor is empty) */
             r->op = CB_CA_LOOKUP;
             r->holder_type = s->org_code ? CB_HOLDER_PERSON : s->holder_type;
             r->holder_id = s->org_code ? NULL : s->holder_id;
             r->org_code = s->org_code;
+            r->page_size = s->page_size;
+            r->cursor = s->cursor[0] ? s->cursor : NULL;
             return 1;
         }
     }
@@ -644,6 +671,10 @@ static int fail_step(step_t *s, const cb_ca_req_t *r)
 {
     size_t i, cap = 0;
 
+    /* the pages taken so far: no action will name them */
+    cb_work_certs_free(s->lookup.certs, s->lookup.cert_count);
+    s->lookup.certs = NULL;
+    s->lookup.cert_count = s->certs_cap = 0;
     for (i = 0; i < s->n_intents; i++) {
         action_t *a = new_action(s, &cap, i, -1);
         if (!a || record_answer(a, r, s) < 0)
@@ -656,20 +687,112 @@ static int fail_step(step_t *s, const cb_ca_req_t *r)
     return 0;
 }
 
+/* The lookup answer r fails the step without a call: error_code code and
+ * message msg, with r's status and attempts. -1 only when memory ran out. */
+static int fail_step_why(step_t *s, const cb_ca_req_t *r, const char *code, const char *msg)
+{
+    cb_ca_req_t why;
+
+    memset(&why, 0, sizeof(why));
+    why.op = CB_CA_LOOKUP;
+    why.klass = CB_CA_PERMANENT;
+    why.http_status = r->http_status;
+    why.attempts = r->attempts;
+    why.latency_ms = r->latency_ms;
+    why.error_code = (char *)code;   /* only read (record_answer copies) */
+    why.error_message = (char *)msg; /* likewise */
+    return fail_step(s, &why);
+}
+
+/* Takes one page r of the step's lookup: its certificates move to the end
+ * of s->lookup.certs (r keeps none). Returns 1 when another page follows
+ * (its cursor copied into s->cursor), 0 when this was the last, 2 when the
+ * answer cannot be taken (code and msg say why: more certificates than
+ * s->lookup_max, or a page that would not end the walk), -1 when memory ran
+ * out. The lookup's size is checked before anything is allocated for it:
+ * against the first page's total when the CA tells it, else page by page. */
+static int take_page(step_t *s, cb_ca_req_t *r, const char **code, char *msg, size_t size)
+{
+    size_t have = s->lookup.cert_count, n = r->cert_count;
+    size_t len = r->next_cursor ? strlen(r->next_cursor) : 0;
+
+    if ((!s->pages && r->total > 0 && (uint64_t)r->total > s->lookup_max) ||
+        n > s->lookup_max - have) {
+        *code = "lookup_too_large";
+        snprintf(msg, size,
+                 "the CA lists %s%lld active certificates for %s; one lookup takes at most %zu "
+                 "(docs/ARCHITECTURE.md §7)",
+                 s->pages || !r->total ? "more than " : "",
+                 (long long)(s->pages || !r->total ? (int64_t)s->lookup_max : r->total),
+                 s->holder_key, s->lookup_max);
+        return 2;
+    }
+    if (r->next_cursor && (!n || !len || len > CB_CA_CURSOR_MAX)) {
+        /* a page with no certificate must be the last one, and a cursor must
+         * move the walk on: else the walk would never end */
+        *code = "invalid_answer";
+        snprintf(msg, size, "the CA's lookup page %zu for %s has %zu certificates and a %s cursor",
+                 s->pages + 1, s->holder_key, n, n ? "bad" : "next");
+        return 2;
+    }
+    if (have + n > s->certs_cap) {
+        size_t cap = s->certs_cap ? s->certs_cap : 16;
+        cb_ca_cert_t *c;
+        while (cap < have + n)
+            cap *= 2;
+        if (cap > s->lookup_max)
+            cap = s->lookup_max; /* have + n fits, checked above */
+        if (!(c = realloc(s->lookup.certs, cap * sizeof(*c))))
+            return -1;
+        s->lookup.certs = c;
+        s->certs_cap = cap;
+    }
+    if (n)
+        memcpy(s->lookup.certs + have, r->certs, n * sizeof(*r->certs));
+    s->lookup.cert_count = have + n;
+    free(r->certs); /* its strings moved to the step */
+    r->certs = NULL;
+    r->cert_count = 0;
+    s->pages++;
+    if (!r->next_cursor)
+        return 0;
+    memcpy(s->cursor, r->next_cursor, len + 1);
+    return 1;
+}
+
 /* Applies a final (not CB_CA_RETRY) answer r to the step it belongs to: a
- * lookup resolves the step (or fails it), an action records its outcome.
- * Clears r. -1 only when memory ran out. */
+ * lookup page joins the step's certificates and, once the last page came,
+ * resolves the step (or fails it); an action records its outcome. A lookup
+ * whose page was too large (body_too_large) asks for it again with half the
+ * page size. Clears r. -1 only when memory ran out. */
 static int apply_answer(step_t *s, cb_ca_req_t *r)
 {
     int rc;
 
     if (r->op == CB_CA_LOOKUP && (r->klass == CB_CA_SUCCESS || r->klass == CB_CA_ALREADY)) {
-        s->lookup = *r; /* the step keeps the certificates */
-        memset(r, 0, sizeof(*r));
-        s->looked_up = true;
+        const char *code = NULL;
+        char msg[512];
+
+        rc = take_page(s, r, &code, msg, sizeof(msg));
+        if (rc == 2) {
+            rc = fail_step_why(s, r, code, msg);
+        } else if (rc == 0) {
+            s->looked_up = true; /* the last page: the step acts on them all */
+            rc = resolve_step(s);
+        }
         s->extra_attempts = 0;
         s->extra_latency = 0;
-        return resolve_step(s);
+        cb_ca_req_clear(r);
+        return rc < 0 ? -1 : 0; /* 1: the chain asks for the next page */
+    }
+    if (r->op == CB_CA_LOOKUP && r->klass == CB_CA_PERMANENT && r->error_code &&
+        !strcmp(r->error_code, "body_too_large") && s->page_size > 1) {
+        /* the same page again, smaller: the cursor stays */
+        s->page_size /= 2;
+        cb_log(CB_LOG_DEBUG, "executor", "lookup page of %s too large: asking for %d at a time",
+               s->holder_key, s->page_size);
+        cb_ca_req_clear(r);
+        return 0;
     }
     if (r->op == CB_CA_LOOKUP) {
         rc = fail_step(s, r);
@@ -852,6 +975,8 @@ static int on_complete(cb_executor_t *ex, cb_ca_req_t *r, cb_error_t *err)
     ch->retry_pause = RETRY_PAUSE_MIN_MS;
     if (apply_answer(s, r) < 0)
         return nomem(err, "recording a CA answer");
+    if (r_was_lookup && !s->looked_up) /* the next page, or the same one smaller */
+        return chain_advance(ex, ch, err);
     if (ex->durable_lookups && r_was_lookup && s->looked_up && !s->durable && !s->lookup_failed &&
         step_has_calls(s)) {
         /* no call on these certificates before they are durable */

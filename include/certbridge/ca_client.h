@@ -208,9 +208,9 @@ void cb_ca_wait(cb_ca_client_t *c, cb_ca_req_t *req);
  *     error_code "body_too_large": ask for the same cursor again with a
  *     smaller page_size (ca_inventory.h halves it).
  *   - The first page tells total when the CA does (0 otherwise).
- * The executor keeps using the first form today; following pages there
- * means one request per page in its chain (an executor change). The
- * blocking iterator for commands is ca_inventory.h. */
+ * The executor's lookups follow the pages (one request per page in the
+ * holder's chain, executor.h); the blocking iterator for commands is
+ * ca_inventory.h. */
 
 /* Frees what the client filled in req and resets the output fields. */
 void cb_ca_req_clear(cb_ca_req_t *req);

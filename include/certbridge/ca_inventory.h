@@ -22,8 +22,9 @@
  * CB_ERR_CA. The walk cannot be resumed after an error.
  *
  * The executor does not use this iterator: it drives its requests from its
- * own loop (cb_executor_step) and would follow pages with the request
- * fields described under "Pages" in ca_client.h.
+ * own loop (cb_executor_step) and follows a lookup's pages with the request
+ * fields described under "Pages" in ca_client.h, one request per page in
+ * the holder's chain.
  *
  * Threads: the iterator drives its client from the caller's thread and must
  * be the client's only user while it walks (cb_ca_wait keeps other

@@ -9,7 +9,12 @@
  * calls of its first attempt, so a lookup is made durable before any call
  * that depends on it (cb_executor_set_durable_lookups: the pipeline writes
  * it to the state topic), and a replay gets it back instead of asking the CA
- * again (cb_work_t.lookups; docs/ARCHITECTURE.md §5). Holders run concurrently (up
+ * again (cb_work_t.lookups; docs/ARCHITECTURE.md §5). A lookup follows every
+ * page of the CA's answer (GET /v1/certificates with page_size and cursor)
+ * before the step acts on it: the whole answer is made durable at once, so
+ * a lookup holds at most CB_EXECUTOR_LOOKUP_MAX certificates in memory (a
+ * holder or an organization's persons listing more fails its step, FAILED
+ * "lookup_too_large", without a call). Holders run concurrently (up
  * to ca.concurrency requests in flight); the steps of one holder run in
  * batch order. Retriable CA failures never fail the batch: the request is
  * tried again after a pause, and cb_executor_stalled() tells the pipeline to
@@ -33,6 +38,14 @@
 #include "certbridge/metrics.h"
 #include "certbridge/outcome.h"
 #include "certbridge/rules.h"
+
+/* Certificates one lookup may list (a cascade over an organization's
+ * persons included), and the page size it asks for. Beyond the limit the
+ * step fails without a call: its certificates, their actions and their W
+ * records are what the executor and the state topic hold for it
+ * (docs/ARCHITECTURE.md §7). */
+#define CB_EXECUTOR_LOOKUP_MAX 50000
+#define CB_EXECUTOR_PAGE_SIZE  CB_CA_PAGE_SIZE_DEFAULT
 
 /* What the lookup of one (event, holder) step answered: the holder's active
  * certificates. Owned by whoever holds it (cb_work_lookup_clear). */
@@ -106,6 +119,14 @@ int cb_executor_start(cb_executor_t *ex, cb_work_t *works, size_t n, cb_error_t 
  * to the last committed offsets (the CA calls already made are idempotent,
  * so a replay repeats none of their effects), or stops the instance. */
 int cb_executor_step(cb_executor_t *ex, int timeout_ms, cb_error_t *err);
+
+/* The page size of lookups (1..CB_CA_PAGE_SIZE_MAX; a page the CA answers
+ * with more than CB_CA_BODY_MAX is asked for again, halved) and the
+ * certificates one lookup may list (1..CB_EXECUTOR_LOOKUP_MAX). The
+ * defaults are CB_EXECUTOR_PAGE_SIZE and CB_EXECUTOR_LOOKUP_MAX; tests set
+ * smaller ones. Out-of-range values are clamped. Takes effect at the next
+ * cb_executor_start. */
+void cb_executor_set_lookup_limits(cb_executor_t *ex, int page_size, size_t max_certs);
 
 /* Durable lookups (off by default): with on, a step whose lookup the CA
  * answered makes no call until the caller said the answer is durable. The

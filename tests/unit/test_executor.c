@@ -129,6 +129,11 @@ static const char inventory[] =
 
 #define HUGE_BYTES 5000
 
+/* lookups over several pages: the persons of PAGED_ORG, added to `main`'s
+ * inventory by start_cas */
+#define PAGED_ORG     "000.00.60.H19"
+#define PAGED_PERSONS 23
+
 static const char *refca_bin;
 static refca_proc_t ca_main, ca_async, ca_flaky, ca_oom;
 
@@ -138,10 +143,24 @@ static int start_cas(void **state)
                                 NULL};
     const char *const async[] = {"--async", "--async-delay-ms", "50", NULL};
     const char *const flaky[] = {"--fail-503", "0.5", "--seed", "1", "--retry-after", "0", NULL};
+    char *inv = malloc(sizeof(inventory) + PAGED_PERSONS * 400), *at;
+    size_t i;
+    int rc;
 
     (void)state;
-    if (refca_proc_start(&ca_main, refca_bin, inventory, huge) < 0 ||
-        refca_proc_start(&ca_async, refca_bin, inventory, async) < 0 ||
+    if (!inv)
+        return -1;
+    at = inv + sprintf(inv, "%s", inventory);
+    for (i = 0; i < PAGED_PERSONS; i++)
+        at += sprintf(at,
+                      "{\"holder_type\":\"PERSON\",\"holder_id\":\"hr-60-%02zu\",\"org_code\":"
+                      "\"" PAGED_ORG "\",\"subject\":\"CN=Người số %zu,title=Chuyên viên,OU=Sở "
+                      "Sáu Mươi,O=Ủy ban nhân dân tỉnh Đồng Nai,L=Tỉnh Đồng Nai,C=VN\","
+                      "\"device_id\":\"TK-P-60-%02zu\"}\n",
+                      i, i, i);
+    rc = refca_proc_start(&ca_main, refca_bin, inv, huge);
+    free(inv);
+    if (rc < 0 || refca_proc_start(&ca_async, refca_bin, inventory, async) < 0 ||
         refca_proc_start(&ca_flaky, refca_bin, inventory, flaky) < 0 ||
         refca_proc_start(&ca_oom, refca_bin, inventory, NULL) < 0) {
         fprintf(stderr, "cannot start the reference CAs (%s)\n", refca_bin);
@@ -916,6 +935,159 @@ static void test_allocation_failures(void **state)
     cb_ca_client_destroy(c);
 }
 
+/* ---- lookups over several pages ----------------------------------------- */
+
+/* An organization-rename cascade over PAGED_ORG's persons (offset `at`). */
+static void cascade_work(cb_work_t *w, const char *id, int64_t at)
+{
+    cb_intent_t *in;
+
+    work_init(w, id, CB_EVENT_ORG, CB_ORG_RENAMED, at);
+    in = add_intent(w, CB_ACTION_CHANGE_INFO, CB_HOLDER_PERSON, NULL, NULL);
+    in->cascade_org_code = strdup(PAGED_ORG);
+    in->cascade_org = calloc(1, sizeof(cb_org_t));
+    in->cascade_org->code = strdup(PAGED_ORG);
+    in->cascade_org->name = strdup("Sở Sáu Mươi Mới");
+    in->cascade_org->parent_name = strdup("Ủy ban nhân dân tỉnh Đồng Nai");
+    in->cascade_org->province = strdup("Tỉnh Đồng Nai");
+}
+
+/* Runs works[0..n) on ex to the end, taking the lookups it hands over to be
+ * made durable (durables_take). */
+static void run_durable(cb_executor_t *ex, cb_work_t *w, size_t n)
+{
+    int64_t deadline = cb_clock_mono_ms() + 120000;
+    cb_error_t err;
+    int rc;
+
+    assert_int_equal(cb_executor_start(ex, w, n, &err), 0);
+    while ((rc = cb_executor_step(ex, 5, &err)) == 0) {
+        durables_take(ex, w);
+        if (cb_clock_mono_ms() > deadline)
+            fail_msg("the batch did not finish within 120 s");
+    }
+    if (rc < 0)
+        fail_msg("cb_executor_step: %s", err.msg);
+}
+
+/* The index of the person hr-60-NN an outcome names. */
+static size_t paged_person(const cb_outcome_t *o)
+{
+    unsigned i = PAGED_PERSONS;
+
+    assert_non_null(o->holder_id);
+    assert_int_equal(sscanf(o->holder_id, "hr-60-%u", &i), 1);
+    assert_true(i < PAGED_PERSONS);
+    return i;
+}
+
+/* A cascade over an organization whose persons take several pages (23
+ * certificates at 5 a page: 5 pages). With a limit of 22 certificates per
+ * lookup the step fails lookup_too_large, no call made. Without it, the
+ * lookup follows every page before any call and hands the whole answer
+ * over to be made durable at once; every certificate gets exactly one
+ * CHANGE_INFO. A replay given that lookup makes the same calls with the
+ * same keys: the CA answers them with their first answers and changes
+ * nothing more. */
+static void test_cascade_pages(void **state)
+{
+    cb_ca_client_t *c = client(&ca_main, "", NULL);
+    cb_work_t w[1], replay[1];
+    cb_work_lookup_t given;
+    cb_ca_req_t before, after, again;
+    cb_executor_t *ex;
+    cb_error_t err;
+    size_t k, j, seen[PAGED_PERSONS] = {0};
+
+    (void)state;
+    lookup(c, CB_HOLDER_PERSON, NULL, PAGED_ORG, &before);
+    assert_int_equal(before.cert_count, PAGED_PERSONS);
+    ex = cb_executor_new(c, NULL, &err);
+    assert_non_null(ex);
+    cb_executor_set_durable_lookups(ex, true);
+
+    /* over the limit: one FAILED outcome, nothing handed over, no call */
+    durables_clear();
+    cb_executor_set_lookup_limits(ex, 5, PAGED_PERSONS - 1);
+    cascade_work(&w[0], "e-pages-0", 900);
+    run_durable(ex, w, 1);
+    assert_int_equal(n_durables, 0);
+    expect_numbering(&w[0], 1);
+    assert_int_equal(w[0].outcomes[0].action, CB_ACTION_CHANGE_INFO);
+    assert_string_equal(status(&w[0].outcomes[0]), "FAILED");
+    assert_string_equal(w[0].outcomes[0].error_code, "lookup_too_large");
+    assert_string_equal(w[0].outcomes[0].error_message,
+                        "the CA lists 23 active certificates for C:" PAGED_ORG
+                        "; one lookup takes at most 22 (docs/ARCHITECTURE.md §7)");
+    assert_string_equal(w[0].outcomes[0].holder_id, PAGED_ORG);
+    assert_null(w[0].outcomes[0].certificate_serial);
+    works_clear(w, 1);
+    lookup(c, CB_HOLDER_PERSON, NULL, PAGED_ORG, &after);
+    for (k = 0; k < PAGED_PERSONS; k++)
+        assert_string_equal(after.certs[k].serial, before.certs[k].serial);
+    cb_ca_req_clear(&after);
+
+    /* every page, then the calls */
+    cb_executor_set_lookup_limits(ex, 5, CB_EXECUTOR_LOOKUP_MAX);
+    cascade_work(&w[0], "e-pages-1", 901);
+    run_durable(ex, w, 1);
+    assert_int_equal(n_durables, 1);
+    assert_string_equal(durables[0].l.holder_key, "C:" PAGED_ORG);
+    assert_int_equal(durables[0].l.cert_count, PAGED_PERSONS);
+    for (k = 0; k < PAGED_PERSONS; k++)
+        for (j = 0; j < k; j++)
+            assert_string_not_equal(durables[0].l.certs[k].serial, durables[0].l.certs[j].serial);
+    attach_copy(&given, &durables[0].l);
+    durables_clear();
+    expect_numbering(&w[0], PAGED_PERSONS);
+    lookup(c, CB_HOLDER_PERSON, NULL, PAGED_ORG, &after);
+    assert_int_equal(after.cert_count, PAGED_PERSONS);
+    for (k = 0; k < PAGED_PERSONS; k++) {
+        const cb_outcome_t *o = &w[0].outcomes[k];
+        size_t p = paged_person(o), b, a;
+        assert_int_equal(o->action, CB_ACTION_CHANGE_INFO);
+        assert_string_equal(status(o), "SUCCEEDED");
+        seen[p]++;
+        for (b = 0; b < PAGED_PERSONS && strcmp(before.certs[b].serial, o->certificate_serial); b++)
+            ;
+        for (a = 0; a < PAGED_PERSONS && strcmp(after.certs[a].serial, o->new_certificate_serial);
+             a++)
+            ;
+        assert_true(b < PAGED_PERSONS && a < PAGED_PERSONS);
+        assert_string_equal(before.certs[b].holder_id, o->holder_id);
+        assert_string_equal(after.certs[a].holder_id, o->holder_id);
+        assert_non_null(strstr(after.certs[a].subject, "OU=Sở Sáu Mươi Mới,"));
+    }
+    for (k = 0; k < PAGED_PERSONS; k++)
+        assert_int_equal(seen[k], 1);
+
+    /* the replay, given the durable lookup: the same calls and answers */
+    cascade_work(&replay[0], "e-pages-1", 901);
+    attach(&replay[0], &given);
+    run_durable(ex, replay, 1);
+    assert_int_equal(n_durables, 0);
+    expect_numbering(&replay[0], PAGED_PERSONS);
+    for (k = 0; k < PAGED_PERSONS; k++) {
+        const cb_outcome_t *x = &w[0].outcomes[k], *y = &replay[0].outcomes[k];
+        assert_string_equal(status(y), "SUCCEEDED");
+        assert_string_equal(y->holder_id, x->holder_id);
+        assert_string_equal(y->certificate_serial, x->certificate_serial);
+        assert_string_equal(y->new_certificate_serial, x->new_certificate_serial);
+    }
+    lookup(c, CB_HOLDER_PERSON, NULL, PAGED_ORG, &again);
+    assert_int_equal(again.cert_count, PAGED_PERSONS);
+    for (k = 0; k < PAGED_PERSONS; k++)
+        assert_string_equal(again.certs[k].serial, after.certs[k].serial);
+    cb_work_lookup_clear(&given);
+    cb_ca_req_clear(&before);
+    cb_ca_req_clear(&after);
+    cb_ca_req_clear(&again);
+    works_clear(w, 1);
+    works_clear(replay, 1);
+    cb_executor_destroy(ex);
+    cb_ca_client_destroy(c);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -923,6 +1095,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_answers),        cmocka_unit_test(test_pending),
         cmocka_unit_test(test_lookup_refused), cmocka_unit_test(test_retry),
         cmocka_unit_test(test_client_refusal), cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_cascade_pages),
     };
 
     if (argc != 2) {

@@ -267,8 +267,6 @@ static void test_schedule_and_resume(void **state)
     cb_state_destroy(st);
 }
 
-/* A lookup of 4000 certificates takes several chunks; loaded back, the
- * certificates are the same; forgetting it deletes every chunk. */
 /* Effective dates: a work whose date is ahead waits though its holder is
  * free, its holder's later events wait behind it, its Q record keeps the
  * due time (loaded back), and it is taken no earlier than its due time;
@@ -340,21 +338,25 @@ static void test_schedule_due(void **state)
         cb_work_clear(&w[i]);
 }
 
+/* A cascade's lookup of 5,000 certificates (issue 17: over 1 MiB of JSON)
+ * takes several chunks; loaded back, every certificate is the same, in the
+ * same order; forgetting it deletes every chunk. */
+#define CHUNKED_CERTS 5000
 static void test_lookup_chunks(void **state)
 {
     cb_state_t *st = cb_state_new(), *st2;
     cb_state_recs_t w = {NULL, 0, 0}, del = {NULL, 0, 0};
     const cb_state_recs_t *logs[2];
-    cb_ca_cert_t *certs = calloc(4000, sizeof(*certs));
+    cb_ca_cert_t *certs = calloc(CHUNKED_CERTS, sizeof(*certs));
     const cb_work_lookup_t *l;
     cb_error_t err;
     char buf[200];
-    size_t i;
+    size_t i, bytes = 0;
 
     (void)state;
     assert_int_equal(cb_state_part_add(st, TOPIC, 2, &err), 0);
     assert_int_equal(cb_state_load_finish(st, TOPIC, 2, &err), 0);
-    for (i = 0; i < 4000; i++) {
+    for (i = 0; i < CHUNKED_CERTS; i++) {
         snprintf(buf, sizeof(buf), "%040zX", i);
         certs[i].serial = strdup(buf);
         snprintf(buf, sizeof(buf),
@@ -369,28 +371,36 @@ static void test_lookup_chunks(void **state)
         certs[i].not_before_ms = (int64_t)i;
         certs[i].not_after_ms = 1;
     }
-    assert_int_equal(
-        cb_state_lookup_put(st, TOPIC, 2, 42, "evt-42", "C:000.01.01.H19", certs, 4000, &w, &err),
-        0);
-    assert_true(w.n >= 3);
+    assert_int_equal(cb_state_lookup_put(st, TOPIC, 2, 42, "evt-42", "C:000.01.01.H19", certs,
+                                         CHUNKED_CERTS, &w, &err),
+                     0);
+    assert_true(w.n >= 5);
     for (i = 0; i < w.n; i++) {
         char want[128];
         snprintf(want, sizeof(want), "W|" TOPIC "|2|42|C:000.01.01.H19|%zu", i);
         assert_string_equal(w.v[i].key, want);
         assert_true(w.v[i].len <= CB_STATE_CHUNK_MAX);
+        bytes += w.v[i].len;
     }
+    assert_true(bytes > 1024 * 1024);
     logs[0] = &w;
     st2 = reload(logs, 1);
     l = cb_state_lookup(st2, TOPIC, 2, 42, "C:000.01.01.H19");
     assert_non_null(l);
     assert_null(cb_state_lookup(st2, TOPIC, 2, 43, "C:000.01.01.H19"));
     assert_null(cb_state_lookup(st2, "hr.org-events", 2, 42, "C:000.01.01.H19"));
-    assert_int_equal(l->cert_count, 4000);
-    assert_string_equal(l->certs[3999].serial, certs[3999].serial);
-    assert_string_equal(l->certs[1234].subject, certs[1234].subject);
+    assert_int_equal(l->cert_count, CHUNKED_CERTS);
+    for (i = 0; i < CHUNKED_CERTS; i++) {
+        assert_string_equal(l->certs[i].serial, certs[i].serial);
+        assert_string_equal(l->certs[i].subject, certs[i].subject);
+        assert_string_equal(l->certs[i].device_id, certs[i].device_id);
+        assert_string_equal(l->certs[i].holder_id, certs[i].holder_id);
+        assert_string_equal(l->certs[i].status, "active");
+        assert_int_equal(l->certs[i].not_before_ms, (int64_t)i);
+        assert_int_equal(l->certs[i].not_after_ms, 1);
+        assert_null(l->certs[i].org_code);
+    }
     assert_string_equal(l->certs[7].device_id, "TK-7");
-    assert_int_equal(l->certs[77].not_before_ms, 77);
-    assert_null(l->certs[77].org_code);
     /* forgetting deletes every chunk */
     cb_state_lookup_forget(st2, TOPIC, 2, 42);
     assert_null(cb_state_lookup(st2, TOPIC, 2, 42, "C:000.01.01.H19"));
@@ -405,7 +415,7 @@ static void test_lookup_chunks(void **state)
     st2 = reload(logs, 2);
     assert_null(cb_state_lookup(st2, TOPIC, 2, 42, "C:000.01.01.H19"));
     cb_state_destroy(st2);
-    cb_work_certs_free(certs, 4000);
+    cb_work_certs_free(certs, CHUNKED_CERTS);
     cb_state_recs_free(&w);
     cb_state_recs_free(&del);
     cb_state_destroy(st);

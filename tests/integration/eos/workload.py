@@ -260,6 +260,39 @@ def make_workload(n_events, seed=7, poison_every=97, chains=False):
     return inventory, events, {"outcomes": outcomes, "ca_effects": effects, "poison": n_poison}
 
 
+def make_cascade(n_persons, seed=7):
+    """One organization with n_persons personal certificates (and its own)
+    renamed under policy.cascade_personal=true: the organization's
+    CHANGE_INFO, then one CHANGE_INFO per personal certificate (a cascade
+    whose lookup takes many pages). Same return value as make_workload; the
+    event's outcomes are "<event id>/0" (the organization) to
+    "<event id>/<n_persons>", all CHANGE_INFO SUCCEEDED."""
+    rnd = random.Random(seed)
+    code = "000.50.01.H19"
+    org = {"code": code, "name": "Sở Giáo dục và Đào tạo", "parent_code": PARENT[0],
+           "parent_name": PARENT[1], "province": PROVINCE, "address": None}
+    inventory = [{"holder_type": "ORGANIZATION", "holder_id": code,
+                  "subject": _dn([("CN", org["name"]), ("O", PARENT[1]), ("L", PROVINCE),
+                                  ("C", "VN")]),
+                  "device_id": "TK-O-CASCADE"}]
+    for i in range(n_persons):
+        name = "%s %d" % (rnd.choice(PEOPLE), i)
+        inventory.append({"holder_type": "PERSON", "holder_id": "gv-%06d" % i, "org_code": code,
+                          "subject": _dn([("CN", name), ("title", rnd.choice(TITLES)),
+                                          ("OU", org["name"]), ("O", PARENT[1]),
+                                          ("L", PROVINCE), ("C", "VN"),
+                                          ("emailAddress", "gv%06d@dongnai.gov.vn" % i)]),
+                          "device_id": "TK-GV-%06d" % i})
+    eid = "evt-cascade-000001"
+    ev = {"event_id": eid, "event_type": "RENAMED", "occurred_at": "2025-06-20T08:00:00Z",
+          "effective_date": "2025-07-01", "source_system": "hrm-dongnai",
+          "org": dict(org, name="Sở Giáo dục, Khoa học và Công nghệ")}
+    outcomes = {"%s/%d" % (eid, k): ("CHANGE_INFO", "SUCCEEDED") for k in range(n_persons + 1)}
+    effects = [("change-info", code)] + [("change-info", "gv-%06d" % i)
+                                         for i in range(n_persons)]
+    return inventory, [ev], {"outcomes": outcomes, "ca_effects": effects, "poison": 0}
+
+
 def write_jsonl(path, rows):
     with open(path, "w", encoding="utf-8") as f:
         for r in rows:
