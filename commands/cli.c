@@ -444,6 +444,7 @@ static int verb_plan(const verb_t *v, int argc, char **argv, char **envp)
     int format = CB_PLAN_TABLE, c, code = CB_EXIT_OK;
     cb_config_t *cfg;
     cb_policy_t policy;
+    cb_schedule_policy_t dates;
     cb_error_t err;
 
     cb_error_clear(&err);
@@ -471,7 +472,8 @@ static int verb_plan(const verb_t *v, int argc, char **argv, char **envp)
     if (!cfg)
         return fail("plan", &err);
     if (cb_policy_from_config(cfg, &policy, &err) < 0 ||
-        cb_plan_file(input, &policy, (cb_plan_format_t)format, stdout, &err) < 0)
+        cb_schedule_policy_from_config(cfg, &dates, &err) < 0 ||
+        cb_plan_file_dated(input, &policy, &dates, (cb_plan_format_t)format, stdout, &err) < 0)
         code = fail("plan", &err);
     cb_config_destroy(cfg);
     return code;
@@ -762,6 +764,31 @@ static void install_stop_handlers(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* Tests only: CB_TEST_CALENDAR_OFFSET_MS moves the calendar clock (the
+ * effective dates' clock.h cb_clock_calendar_ms) by that many milliseconds,
+ * so an integration test reaches a date days ahead by restarting an instance
+ * with a larger offset. Not a configuration key on purpose: nobody should
+ * set it in production. -1 when it is set and not an integer. */
+static int test_calendar_offset(void)
+{
+    const char *s = getenv("CB_TEST_CALENDAR_OFFSET_MS");
+    char *end;
+    long long v;
+
+    if (!s || !*s)
+        return 0;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    cb_clock_set_calendar_offset_ms((int64_t)v);
+    cb_log(CB_LOG_WARN, "cli",
+           "CB_TEST_CALENDAR_OFFSET_MS=%lld: effective dates are compared with "
+           "a clock moved for tests",
+           v);
+    return 0;
+}
+
 /* run: the pipeline until a signal (or drained, with --drain-idle-ms). */
 static int verb_run(const verb_t *v, int argc, char **argv, char **envp)
 {
@@ -790,6 +817,9 @@ static int verb_run(const verb_t *v, int argc, char **argv, char **envp)
     }
     if (optind < argc)
         return usage_error("run", "unexpected argument");
+    if (test_calendar_offset() < 0)
+        return usage_error("run",
+                           "CB_TEST_CALENDAR_OFFSET_MS: expected an integer of milliseconds");
     cfg = cb_cli_load_config(path, envp, &err);
     if (!cfg)
         return fail("run", &err);

@@ -11,7 +11,9 @@
 
 #include "certbridge/codec.h"
 #include "certbridge/codec_json.h"
+#include "certbridge/effective.h"
 #include "certbridge/event.h"
+#include "certbridge/schedule.h"
 #include "certbridge/table.h"
 
 /* The table's columns; the EVENT cell only on an event's first intent. */
@@ -22,11 +24,21 @@ static const cb_table_column_t plan_columns[] = {
     {.title = "REASON"},
     {.title = "NOTE"},
 };
+/* With effective dates (cb_plan_file_dated): RUNS, when the action runs. */
+static const cb_table_column_t dated_columns[] = {
+    {.title = "EVENT", .grouped = true},
+    {.title = "RUNS", .grouped = true},
+    {.title = "ACTION"},
+    {.title = "HOLDER"},
+    {.title = "REASON"},
+    {.title = "NOTE"},
+};
 #define HOLDER_COLUMN 2 /* where the "-> new subject" line under a row starts */
 
 /* Everything one run of the planner keeps. */
 typedef struct planner {
     const cb_policy_t *policy;
+    const cb_schedule_policy_t *dates; /* NULL: no RUNS column */
     cb_plan_format_t format;
     FILE *out;
     cb_table_t *table; /* table only */
@@ -44,6 +56,19 @@ int cb_plan_format_parse(const char *s)
     return -1;
 }
 
+/* When ev's actions run: 00:00 of its effective date in policy.timezone
+ * ("2025-07-01 00:00 +07:00"; certbridge run executes it then, or when it
+ * reads it if that is later), or "when read" under
+ * policy.effective_date=ignore. */
+static void runs_at(const planner_t *pl, const cb_event_t *ev, char *buf, size_t size)
+{
+    if (pl->dates->ignore)
+        snprintf(buf, size, "when read");
+    else
+        cb_effective_format(cb_schedule_start_ms(ev, pl->dates), pl->dates->tz_offset_min, buf,
+                            size);
+}
+
 /* Appends the table row of intent `it` of event ev, and its new subject
  * under it; `first` marks the event's first intent (only that row names the
  * event). */
@@ -51,8 +76,10 @@ static int add_row(planner_t *pl, const cb_event_t *ev, const cb_intent_t *it, i
                    cb_error_t *err)
 {
     const char *reason = cb_revocation_reason_name(it->reason);
-    char event[CB_TABLE_CELL_MAX + 1], holder[CB_TABLE_CELL_MAX + 1];
+    char event[CB_TABLE_CELL_MAX + 1], holder[CB_TABLE_CELL_MAX + 1], runs[CB_EFFECTIVE_TEXT_MAX];
     const char *cells[] = {event, cb_action_name(it->action), holder, reason ? reason : "-",
+                           it->note};
+    const char *dated[] = {event,   runs, cb_action_name(it->action), holder, reason ? reason : "-",
                            it->note};
 
     cb_table_cellf(event, sizeof(event), "%s %s", ev->event_id, cb_event_type_name(ev));
@@ -62,12 +89,15 @@ static int add_row(planner_t *pl, const cb_event_t *ev, const cb_intent_t *it, i
     else
         cb_table_cellf(holder, sizeof(holder), "%s %s", it->holder_id ? it->holder_id : "",
                        it->holder_name ? it->holder_name : "");
-    if (cb_table_add_row(pl->table, cells, first ? CB_TABLE_ROW : CB_TABLE_CONTINUATION, err) < 0)
+    if (pl->dates)
+        runs_at(pl, ev, runs, sizeof(runs));
+    if (cb_table_add_row(pl->table, pl->dates ? dated : cells,
+                         first ? CB_TABLE_ROW : CB_TABLE_CONTINUATION, err) < 0)
         return -1;
     if (it->new_subject) {
         char subject[CB_TABLE_CELL_MAX + 1];
         cb_table_cellf(subject, sizeof(subject), "-> %s", it->new_subject);
-        return cb_table_add_span(pl->table, HOLDER_COLUMN, subject, err);
+        return cb_table_add_span(pl->table, HOLDER_COLUMN + (pl->dates ? 1 : 0), subject, err);
     }
     return 0;
 }
@@ -106,6 +136,12 @@ static int print_json_intent(planner_t *pl, const cb_event_t *ev, const cb_inten
         goto nomem;
     if (json_object_set_new(o, "note", json_string(it->note)))
         goto nomem;
+    if (pl->dates) {
+        char runs[CB_EFFECTIVE_TEXT_MAX];
+        runs_at(pl, ev, runs, sizeof(runs));
+        if (json_object_set_new(o, "runs_at", json_string(runs)))
+            goto nomem;
+    }
     text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (!text)
         goto nomem;
@@ -183,9 +219,20 @@ static int blank(const char *s, size_t len)
     return 1;
 }
 
-/* Reads lines until the end, planning each non-blank one; see plan.h. */
+static int plan_stream(FILE *in, const char *name, const cb_policy_t *policy,
+                       const cb_schedule_policy_t *dates, cb_plan_format_t format, FILE *out,
+                       cb_error_t *err);
+
 int cb_plan_stream(FILE *in, const char *name, const cb_policy_t *policy, cb_plan_format_t format,
                    FILE *out, cb_error_t *err)
+{
+    return plan_stream(in, name, policy, NULL, format, out, err);
+}
+
+/* Reads lines until the end, planning each non-blank one; see plan.h. */
+static int plan_stream(FILE *in, const char *name, const cb_policy_t *policy,
+                       const cb_schedule_policy_t *dates, cb_plan_format_t format, FILE *out,
+                       cb_error_t *err)
 {
     planner_t pl;
     size_t lineno = 0, len = 0;
@@ -193,6 +240,7 @@ int cb_plan_stream(FILE *in, const char *name, const cb_policy_t *policy, cb_pla
 
     memset(&pl, 0, sizeof(pl));
     pl.policy = policy;
+    pl.dates = dates;
     pl.format = format;
     pl.out = out;
     pl.line = malloc(CB_EVENT_MAX_BYTES + 1);
@@ -201,8 +249,10 @@ int cb_plan_stream(FILE *in, const char *name, const cb_policy_t *policy, cb_pla
         goto cleanup;
     }
     if (format == CB_PLAN_TABLE &&
-        !(pl.table =
-              cb_table_new(plan_columns, sizeof(plan_columns) / sizeof(plan_columns[0]), err)))
+        !(pl.table = dates ? cb_table_new(dated_columns,
+                                          sizeof(dated_columns) / sizeof(dated_columns[0]), err)
+                           : cb_table_new(plan_columns,
+                                          sizeof(plan_columns) / sizeof(plan_columns[0]), err)))
         goto cleanup;
     while ((got = read_line(&pl, in, &len)) != 0) {
         lineno++;
@@ -249,6 +299,20 @@ int cb_plan_file(const char *path, const cb_policy_t *policy, cb_plan_format_t f
     if (!in)
         return cb_error_set(err, CB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     rc = cb_plan_stream(in, path, policy, format, out, err);
+    fclose(in);
+    return rc;
+}
+
+int cb_plan_file_dated(const char *path, const cb_policy_t *policy,
+                       const cb_schedule_policy_t *dates, cb_plan_format_t format, FILE *out,
+                       cb_error_t *err)
+{
+    FILE *in = fopen(path, "rb");
+    int rc;
+
+    if (!in)
+        return cb_error_set(err, CB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    rc = plan_stream(in, path, policy, dates, format, out, err);
     fclose(in);
     return rc;
 }

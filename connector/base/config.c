@@ -79,6 +79,14 @@ static const cb_config_prop_t props[] = {
     {"policy.cascade_personal", CB_CONFIG_BOOL, "false", 0, 0, NULL,
      "An organization's CHANGE_INFO also changes the personal certificates whose subject "
      "names that organization."},
+    {"policy.effective_date", CB_CONFIG_ENUM, "honour", 0, 0, "honour|ignore",
+     "honour: an event whose effective_date (00:00 in policy.timezone) is still ahead is not "
+     "executed when read: its actions are published as SCHEDULED outcomes with the time they "
+     "run, the event is kept in the state topic, and it runs at that time (later events of "
+     "its holders wait behind it). ignore: every event runs when read."},
+    {"policy.timezone", CB_CONFIG_STRING, "Asia/Ho_Chi_Minh", 0, 0, NULL,
+     "Zone of effective dates: Asia/Ho_Chi_Minh (UTC+07:00, no daylight saving time), UTC, or "
+     "a fixed offset such as UTC+07:00."},
     {"policy.approval_signature", CB_CONFIG_ENUM, "required", 0, 0, "required|off",
      "Approvals (input.approval_topic) must carry the approver's detached CMS signature over "
      "their canonical bytes, made with the approver's own certificate: checked against "

@@ -31,8 +31,8 @@
  * An aborted commit rewinds the consumer to the committed offsets, so the
  * batch is replayed, together with the batch that ran meanwhile (its CA
  * calls are replayed with the same idempotency keys and durable lookups, so
- * the CA applies nothing twice), and reads the state again. On a revocation the open batch is finished and committed
- * when it can be (it still owns the partitions inside the rebalance
+ * the CA applies nothing twice), and reads the state again. On a revocation the open batch is
+ * finished and committed when it can be (it still owns the partitions inside the rebalance
  * callback: the committer commits it while the callback waits), else dropped
  * and the kept partitions rewound; on a lost assignment it is always
  * dropped. Everything here runs on the main (poll) thread; only the
@@ -57,6 +57,7 @@
 #include "certbridge/metrics.h"
 #include "certbridge/requests.h"
 #include "certbridge/rules.h"
+#include "certbridge/schedule.h"
 #include "certbridge/secret.h"
 #include "certbridge/state.h"
 #include "certbridge/state_topic.h"
@@ -125,6 +126,7 @@ struct cb_pipeline {
     int64_t lag;  /* messages not yet consumed on the assignment; -1 unknown */
     int assigned; /* partitions in the assignment */
     cb_policy_t policy;
+    cb_schedule_policy_t dates; /* policy.effective_date, policy.timezone */
     const char *org_topic, *person_topic, *outcome_topic, *dlq_topic, *txn_id;
     cb_format_t org_format, person_format;
     int batch_max, batch_ms, shutdown_ms, probe_ms;
@@ -156,6 +158,7 @@ struct cb_pipeline {
     size_t queued_max;
     bool at_bound;         /* pipeline.queued_events_max reached */
     bool maybe_runnable;   /* queued events may have become runnable */
+    int64_t due_offered;   /* calendar ms: events due by then were offered to run */
     bool drain_leave_open; /* --drain-idle-ms ends even with open requests */
     owned_t *owned;
     size_t n_owned, cap_owned;
@@ -821,6 +824,7 @@ static int resume_work(cb_pipeline_t *p, const cb_queued_t *q, cb_work_t *w, cb_
     w->partition = q->partition;
     w->offset = q->offset;
     w->resumed = true;
+    w->due_ms = q->due_ms;
     return 0;
 }
 
@@ -860,6 +864,45 @@ static int attach_lookups(cb_pipeline_t *p, cb_work_t *w, cb_error_t *err)
     return rc;
 }
 
+/* The SCHEDULED outcomes (schedule.h): a work that waits for its effective
+ * date gets them as its outcomes (final false); a work that waited and runs
+ * now adds them, final true, to the batch's finals. -1 when memory ran out
+ * (err). */
+static int scheduled_outcomes(cb_pipeline_t *p, cb_error_t *err)
+{
+    int64_t wall = cb_clock_wall_ms();
+    size_t i, j;
+
+    for (i = 0; i < p->n_works; i++) {
+        cb_work_t *w = &p->works[i];
+        cb_schedule_src_t src = {w->topic, w->partition, w->offset};
+        cb_outcome_t *o = NULL, *all;
+        size_t n = 0;
+        bool ran = i < p->n_run;
+        if (!w->due_ms)
+            continue;
+        if (cb_schedule_outcomes(&w->ev, &w->intents, &src, w->due_ms, p->dates.tz_offset_min, ran,
+                                 wall, &o, &n, err) < 0)
+            return -1;
+        if (!ran) {
+            w->outcomes = o;
+            w->outcome_count = n;
+            continue;
+        }
+        if (!(all = realloc(p->finals, (p->n_finals + n + 1) * sizeof(*all)))) {
+            for (j = 0; j < n; j++)
+                cb_outcome_clear(&o[j]);
+            free(o);
+            return cb_error_set(err, CB_ERR_NOMEM, "out of memory making SCHEDULED outcomes");
+        }
+        memcpy(all + p->n_finals, o, n * sizeof(*o));
+        p->finals = all;
+        p->n_finals += n;
+        free(o);
+    }
+    return 0;
+}
+
 /* Between PLAN and EXECUTE (docs/ARCHITECTURE.md §5): the final outcomes
  * found since the last batch close their requests; queued events whose
  * holders are free now run first (resumed works); every work then runs or
@@ -873,11 +916,17 @@ static int prepare_state(cb_pipeline_t *p, cb_error_t *err)
     size_t n_q = 0, i, k;
     cb_work_t *works;
     bool *run;
+    int64_t now = cb_clock_calendar_ms(), *due, next;
 
     if (cb_state_take_finals(p->state, &p->finals, &p->n_finals, err) < 0)
         return -1;
     if (p->n_finals)
         p->maybe_runnable = true;
+    cb_state_set_now(p->state, now);
+    if ((next = cb_state_next_due(p->state, p->due_offered)) > 0 && next <= now) {
+        p->maybe_runnable = true; /* an effective date came */
+        p->due_offered = now;
+    }
     if (p->maybe_runnable) {
         if (cb_state_take_runnable(p->state, (size_t)p->batch_max, &q, &n_q, err) < 0)
             return -1;
@@ -917,10 +966,22 @@ static int prepare_state(cb_pipeline_t *p, cb_error_t *err)
     free(p->works);
     p->works = works;
     p->n_works += n_q;
-    if (cb_state_schedule(p->state, p->works, p->n_works, n_q, run, encode_queued, p, err) < 0) {
+    if (!(due = calloc(p->n_works + 1, sizeof(*due)))) {
+        free(run);
+        return cb_error_set(err, CB_ERR_NOMEM, "out of memory scheduling");
+    }
+    for (i = n_q; i < p->n_works; i++)
+        due[i] = cb_schedule_due(&p->works[i].ev, &p->dates, now);
+    if (cb_state_schedule_due(p->state, p->works, p->n_works, n_q, run, due, encode_queued, p,
+                              err) < 0) {
+        free(due);
         free(run);
         return -1;
     }
+    for (i = n_q; i < p->n_works; i++)
+        if (!run[i] && due[i] > 0)
+            p->works[i].due_ms = due[i];
+    free(due);
     /* the runners first, in batch order: the executor takes works[0..n_run) */
     {
         cb_work_t *sorted = calloc(p->n_works + 1, sizeof(*sorted));
@@ -943,6 +1004,8 @@ static int prepare_state(cb_pipeline_t *p, cb_error_t *err)
     for (i = 0; i < p->n_run; i++)
         if (attach_lookups(p, &p->works[i], err) < 0)
             return -1;
+    if (scheduled_outcomes(p, err) < 0)
+        return -1;
     if (p->n_works > p->n_run)
         cb_log(CB_LOG_DEBUG, "pipeline", "%zu event(s) wait behind their holders' open requests",
                p->n_works - p->n_run);
@@ -952,8 +1015,11 @@ static int prepare_state(cb_pipeline_t *p, cb_error_t *err)
 /* Whether the state gives a batch something to do without a message. */
 static bool state_has_work(const cb_pipeline_t *p)
 {
+    int64_t next = cb_state_next_due(p->state, p->due_offered);
+
     return cb_state_finals_count(p->state) > 0 ||
-           (p->maybe_runnable && cb_state_queued_count(p->state) > 0);
+           (p->maybe_runnable && cb_state_queued_count(p->state) > 0) ||
+           (next > 0 && next <= cb_clock_calendar_ms());
 }
 
 /* ---- the hand-off to the committer ------------------------------------ */
@@ -1309,7 +1375,8 @@ cb_pipeline_t *cb_pipeline_new(const cb_config_t *cfg, cb_error_t *err)
     }
     if (parse_format(cfg, "input.org_format", &p->org_format, err) < 0 ||
         parse_format(cfg, "input.person_format", &p->person_format, err) < 0 ||
-        cb_policy_from_config(cfg, &p->policy, err) < 0)
+        cb_policy_from_config(cfg, &p->policy, err) < 0 ||
+        cb_schedule_policy_from_config(cfg, &p->dates, err) < 0)
         goto fail;
     if ((p->org_format == CB_FORMAT_CONFLUENT || p->person_format == CB_FORMAT_CONFLUENT) &&
         !*cfg_str(cfg, "schema_registry.url")) {
@@ -1683,6 +1750,7 @@ static int load_state(cb_pipeline_t *p, cb_error_t *err)
            cb_state_queued_count(p->state) - queued0, cb_state_open_count(p->state),
            cb_state_queued_count(p->state));
     p->maybe_runnable = true;
+    p->due_offered = 0; /* loaded events may be due already */
     apply_pauses(p);
     rc = 0;
 out:

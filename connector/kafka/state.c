@@ -231,7 +231,8 @@ struct cb_state {
     req_node_t **reqs; /* every open request of owned partitions */
     size_t n_reqs, cap_reqs;
     size_t n_finals;
-    uint64_t gen; /* schedule number, for holder claims */
+    uint64_t gen;   /* schedule number, for holder claims */
+    int64_t now_ms; /* calendar time due events are compared with (cb_state_set_now) */
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -1102,7 +1103,8 @@ static int queued_write(part_t *p, qentry_t *qe, cb_state_recs_t *out, cb_error_
         goto oom;
     if (set_str(base, "event_id", q->event_id) < 0 || set_str(base, "topic", q->topic) < 0 ||
         json_object_set_new(base, "partition", json_integer(q->partition)) < 0 ||
-        json_object_set_new(base, "offset", json_integer(q->offset)) < 0)
+        json_object_set_new(base, "offset", json_integer(q->offset)) < 0 ||
+        (q->due_ms > 0 && json_object_set_new(base, "due", json_integer(q->due_ms)) < 0))
         goto oom;
     for (i = 0; i < q->n_holders; i++)
         if (json_array_append_new(holders, json_string(q->holders[i])) < 0)
@@ -1134,6 +1136,13 @@ done:
 int cb_state_schedule(cb_state_t *st, cb_work_t *works, size_t n, size_t n_resumed, bool *run,
                       cb_state_encode_fn encode, void *opaque, cb_error_t *err)
 {
+    return cb_state_schedule_due(st, works, n, n_resumed, run, NULL, encode, opaque, err);
+}
+
+int cb_state_schedule_due(cb_state_t *st, cb_work_t *works, size_t n, size_t n_resumed, bool *run,
+                          const int64_t *due, cb_state_encode_fn encode, void *opaque,
+                          cb_error_t *err)
+{
     size_t i, j;
 
     st->gen++;
@@ -1142,7 +1151,7 @@ int cb_state_schedule(cb_state_t *st, cb_work_t *works, size_t n, size_t n_resum
         part_t *p = part_find(st, w->topic, w->partition);
         char **keys = NULL;
         size_t nk = 0;
-        bool wait = false;
+        bool wait = i >= n_resumed && due && due[i] > 0; /* its effective date is ahead */
 
         run[i] = true;
         if (!p || !w->intents.count)
@@ -1188,6 +1197,7 @@ int cb_state_schedule(cb_state_t *st, cb_work_t *works, size_t n, size_t n_resum
             qe->q.event_id = xstrdup(w->ev.event_id);
             qe->q.partition = w->partition;
             qe->q.offset = w->offset;
+            qe->q.due_ms = i >= n_resumed && due ? due[i] : 0;
             offset_key(ok, sizeof(ok), w->offset);
             if (!qe->q.topic || !qe->q.event_id || sm_put(&p->queued, ok, qe, NULL) < 0) {
                 qentry_free(qe);
@@ -1218,11 +1228,14 @@ static int cmp_queued(const void *a, const void *b)
     return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-/* Whether qe can run: each holder has no open request and qe first. */
-static bool queued_runnable(part_t *p, const qentry_t *qe)
+/* Whether qe can run: its effective date has come (now_ms), and each
+ * holder has no open request and qe first. */
+static bool queued_runnable(part_t *p, const qentry_t *qe, int64_t now_ms)
 {
     size_t j;
 
+    if (qe->q.due_ms > now_ms)
+        return false;
     for (j = 0; j < qe->q.n_holders; j++) {
         const holder_t *h = sm_get(&p->holders, qe->q.holders[j]);
         if (!h || h->n_open || !h->n_queue || h->queue[0] != qe->q.offset)
@@ -1250,7 +1263,7 @@ int cb_state_take_runnable(cb_state_t *st, size_t max, cb_queued_t ***out, size_
         /* decided on the queues as they are, before any is taken: two
          * events of one holder never run in the same batch */
         for (q = 0, j = 0; q < nq; q++)
-            if (queued_runnable(p, qs[q]))
+            if (queued_runnable(p, qs[q], st->now_ms))
                 qs[j++] = qs[q];
         nq = j;
         for (q = 0; q < nq && k < max; q++) {
@@ -1315,6 +1328,37 @@ size_t cb_state_queued_count(const cb_state_t *st)
     for (i = 0; i < st->n_parts; i++)
         n += st->parts[i]->queued.n;
     return n;
+}
+
+void cb_state_set_now(cb_state_t *st, int64_t calendar_ms)
+{
+    st->now_ms = calendar_ms;
+}
+
+/* Adds the smallest due time above after_ms of a partition's events. */
+typedef struct due_ctx {
+    int64_t after, best;
+} due_ctx_t;
+
+static void due_min(const char *key, void *val, void *opaque)
+{
+    const qentry_t *qe = val;
+    due_ctx_t *c = opaque;
+
+    (void)key;
+    if (qe->q.due_ms > c->after && (c->best == 0 || qe->q.due_ms < c->best))
+        c->best = qe->q.due_ms;
+}
+
+int64_t cb_state_next_due(const cb_state_t *st, int64_t after_ms)
+{
+    due_ctx_t c = {after_ms, 0};
+    size_t i;
+
+    for (i = 0; i < st->n_parts; i++)
+        if (!st->parts[i]->loading)
+            sm_each(&st->parts[i]->queued, due_min, &c);
+    return c.best;
 }
 
 bool cb_state_part_has_queued(const cb_state_t *st, const char *topic, int32_t partition)
@@ -1938,6 +1982,8 @@ static void load_group(const char *base, void *val, void *opaque)
         } else {
             qe->q.partition = (int32_t)part;
             qe->q.offset = off;
+            if (get_int(first, "due", &qe->q.due_ms) < 0) /* absent: not waiting for a date */
+                qe->q.due_ms = 0;
             for (i = 0; i < json_array_size(holders); i++)
                 if (json_is_string(json_array_get(holders, i)) &&
                     (qe->q.holders[qe->q.n_holders] =

@@ -104,7 +104,10 @@ static const char *cfg_get(const cb_config_t *cfg, const char *key, const char *
 /* Plain Avro carries no schema id, so an outcome written by an earlier
  * release has to be read with the layout it was written in: the fields
  * added since (at the end, each with a default) are left out of the
- * current schema. Returns the older layout, or NULL with err. */
+ * current schema. Enum symbols added since (OutcomeStatus's
+ * SCHEDULED) are appended last: an earlier outcome's enum indices mean the
+ * same symbols in the current layout, so they need no older layout. Returns the older layout, or
+ * NULL with err. */
 static avro_schema_t outcome_schema_v1(const json_t *current, cb_error_t *err)
 {
     static const char *const added_since[] = {"final"};
@@ -1229,7 +1232,8 @@ static int map_outcome(cb_codec_t *codec, const cb_avro_val_t *w, cb_outcome_t *
         {"note", false, offsetof(cb_outcome_t, note)},
     };
     static const char *const status_symbols[CB_STATUS_COUNT] = {
-        "SUCCEEDED", "ALREADY_DONE", "PENDING", "REJECTED", "FAILED", "SKIPPED", "NEEDS_REVIEW"};
+        "SUCCEEDED", "ALREADY_DONE", "PENDING",      "REJECTED",
+        "FAILED",    "SKIPPED",      "NEEDS_REVIEW", "SCHEDULED"};
     json_t *r = codec->own[CB_SCHEMA_OUTCOME].json;
     const cb_avro_val_t *v;
     cb_avro_val_t tmp;

@@ -79,7 +79,9 @@ typedef struct cb_work {
     cb_outcome_t *outcomes; /* in action_index order once done */
     size_t *outcome_intent; /* per outcome: the index of its intent in intents */
     size_t outcome_count;
-    bool resumed; /* taken from a holder's queue (its message was read before) */
+    bool resumed;   /* taken from a holder's queue (its message was read before) */
+    int64_t due_ms; /* the pipeline's: when its effective date starts, if it
+                     * waited for it (SCHEDULED outcomes published), else 0 */
 } cb_work_t;
 
 void cb_work_clear(cb_work_t *w);

@@ -25,6 +25,7 @@
 
 #include "certbridge/error.h"
 #include "certbridge/rules.h"
+#include "certbridge/schedule.h"
 
 typedef enum cb_plan_format { CB_PLAN_TABLE = 0, CB_PLAN_JSON } cb_plan_format_t;
 
@@ -42,5 +43,14 @@ int cb_plan_stream(FILE *in, const char *name, const cb_policy_t *policy, cb_pla
  * CB_ERR_IO ("path: cannot open: reason"). */
 int cb_plan_file(const char *path, const cb_policy_t *policy, cb_plan_format_t format, FILE *out,
                  cb_error_t *err);
+
+/* As cb_plan_file, and says when each action runs (dates: the effective
+ * date policy): a RUNS column in the table, "runs_at" in JSON, 00:00 of the
+ * event's effective date in policy.timezone ("2025-07-01 00:00 +07:00"), or
+ * "when read" under policy.effective_date=ignore. `certbridge run` executes
+ * an action then, or when it reads the event if that is later. */
+int cb_plan_file_dated(const char *path, const cb_policy_t *policy,
+                       const cb_schedule_policy_t *dates, cb_plan_format_t format, FILE *out,
+                       cb_error_t *err);
 
 #endif

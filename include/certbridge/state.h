@@ -13,7 +13,9 @@
  *                                           wait for its open requests, in order
  *   Q|<topic>|<k>|<offset>|<chunk>          a queued event: its bytes (plain
  *                                           Avro, certbridge's schema), where it
- *                                           came from, the holders it names
+ *                                           came from, the holders it names and,
+ *                                           when it waits for its effective
+ *                                           date, when that date starts ("due")
  *   W|<topic>|<k>|<offset>|<holder key>|<chunk>
  *                                           what the lookup of one (event,
  *                                           holder) answered, written before any
@@ -81,6 +83,8 @@ typedef struct cb_queued {
     size_t avro_len;
     char **holders; /* the holder keys its intents name, in order */
     size_t n_holders;
+    int64_t due_ms; /* 0, or when its effective date starts (calendar ms): it
+                     * does not run before (docs/ARCHITECTURE.md §5) */
 } cb_queued_t;
 
 void cb_queued_free(cb_queued_t *q);
@@ -166,7 +170,26 @@ typedef int (*cb_state_encode_fn)(void *opaque, const cb_event_t *ev, void **buf
 int cb_state_schedule(cb_state_t *st, cb_work_t *works, size_t n, size_t n_resumed, bool *run,
                       cb_state_encode_fn encode, void *opaque, cb_error_t *err);
 
-/* Takes up to max queued events that can run now: every holder they name
+/* The same, with effective dates: a work i >= n_resumed with due[i] > 0
+ * (when its effective date starts, calendar ms) waits whatever its holders
+ * do: it is queued with that due time, its holders' queues get it (their
+ * later events wait behind it), and it is taken no earlier than due[i]
+ * (cb_state_set_now). due NULL: as cb_state_schedule. */
+int cb_state_schedule_due(cb_state_t *st, cb_work_t *works, size_t n, size_t n_resumed, bool *run,
+                          const int64_t *due, cb_state_encode_fn encode, void *opaque,
+                          cb_error_t *err);
+
+/* The calendar time (cb_clock_calendar_ms) cb_state_take_runnable compares
+ * due times with: an event whose due time is later is not taken. 0 until
+ * set. */
+void cb_state_set_now(cb_state_t *st, int64_t calendar_ms);
+
+/* The earliest due time above after_ms of the queued events of owned,
+ * loaded partitions, or 0 when none. */
+int64_t cb_state_next_due(const cb_state_t *st, int64_t after_ms);
+
+/* Takes up to max queued events that can run now: their due time, if any,
+ * is not after the time of cb_state_set_now, and every holder they name
  * has no open request and has them first in its queue. They leave their
  * holders' queues and their Q records are deleted (pending changes). *out
  * is a malloc'd array the caller frees, with each event (cb_queued_free),

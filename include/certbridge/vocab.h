@@ -76,6 +76,9 @@ typedef enum cb_outcome_status {
     CB_STATUS_FAILED,
     CB_STATUS_SKIPPED,
     CB_STATUS_NEEDS_REVIEW,
+    /* appended: symbols keep their index, so outcomes written before it
+     * still decode (docs/ARCHITECTURE.md §5, "Effective dates") */
+    CB_STATUS_SCHEDULED,
     CB_STATUS_COUNT
 } cb_outcome_status_t;
 

@@ -267,6 +267,77 @@ static void test_schedule_and_resume(void **state)
     cb_state_destroy(st);
 }
 
+/* Effective dates: a work whose date is ahead waits though its holder is
+ * free, its holder's later events wait behind it, its Q record keeps the
+ * due time (loaded back), and it is taken no earlier than its due time;
+ * then the holder's next event follows. */
+static void test_schedule_due(void **state)
+{
+    static const cb_action_t rv[] = {CB_ACTION_REVOKE}, ci[] = {CB_ACTION_CHANGE_INFO};
+    static const char *const a[] = {"hr-A"}, *const b[] = {"hr-B"};
+    const int64_t due_at = 1751302800000; /* 2025-07-01 00:00 +07:00 */
+    cb_state_t *st = cb_state_new(), *st2;
+    cb_state_recs_t recs = {NULL, 0, 0};
+    const cb_state_recs_t *logs[1] = {&recs};
+    cb_work_t w[3];
+    bool run[3];
+    int64_t due[3] = {due_at, 0, 0};
+    cb_queued_t **q;
+    size_t n, i;
+    cb_error_t err;
+    int encoded = 0, with_due = 0;
+
+    (void)state;
+    assert_int_equal(cb_state_part_add(st, TOPIC, 2, &err), 0);
+    assert_int_equal(cb_state_load_finish(st, TOPIC, 2, &err), 0);
+    make_work(&w[0], "evt-d", 20, 1, rv, a); /* A, dated: waits */
+    make_work(&w[1], "evt-e", 21, 1, ci, a); /* A, due now: behind evt-d */
+    make_work(&w[2], "evt-f", 22, 1, ci, b); /* B: runs */
+    assert_int_equal(cb_state_schedule_due(st, w, 3, 0, run, due, encode_id, &encoded, &err), 0);
+    assert_false(run[0]);
+    assert_false(run[1]);
+    assert_true(run[2]);
+    assert_int_equal(cb_state_next_due(st, 0), due_at);
+    assert_int_equal(cb_state_next_due(st, due_at), 0);
+    assert_int_equal(cb_state_dirty_records(st, &recs, &err), 0);
+    for (i = 0; i < recs.n; i++)
+        if (recs.v[i].key[0] == 'Q' && recs.v[i].value &&
+            strstr(recs.v[i].value, "\"due\":1751302800000"))
+            with_due++;
+    assert_int_equal(with_due, 1); /* evt-d only: evt-e waits for its holder */
+    cb_state_destroy(st);
+
+    /* loaded back: nothing runs one millisecond before the date */
+    st2 = reload(logs, 1);
+    assert_int_equal(cb_state_next_due(st2, 0), due_at);
+    cb_state_set_now(st2, due_at - 1);
+    assert_int_equal(cb_state_take_runnable(st2, 100, &q, &n, &err), 0);
+    assert_int_equal(n, 0);
+    free(q);
+    /* at the date: evt-d runs, with its due time; evt-e still behind it */
+    cb_state_set_now(st2, due_at);
+    assert_int_equal(cb_state_take_runnable(st2, 100, &q, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(q[0]->event_id, "evt-d");
+    assert_int_equal(q[0]->due_ms, due_at);
+    cb_queued_free(q[0]);
+    free(q[0]);
+    free(q);
+    assert_int_equal(cb_state_take_runnable(st2, 100, &q, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(q[0]->event_id, "evt-e");
+    assert_int_equal(q[0]->due_ms, 0);
+    cb_queued_free(q[0]);
+    free(q[0]);
+    free(q);
+    assert_int_equal(cb_state_queued_count(st2), 0);
+    assert_int_equal(cb_state_next_due(st2, 0), 0);
+    cb_state_destroy(st2);
+    cb_state_recs_free(&recs);
+    for (i = 0; i < 3; i++)
+        cb_work_clear(&w[i]);
+}
+
 /* A cascade's lookup of 5,000 certificates (issue 17: over 1 MiB of JSON)
  * takes several chunks; loaded back, every certificate is the same, in the
  * same order; forgetting it deletes every chunk. */
@@ -390,9 +461,8 @@ static void test_load_damaged(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_outcome_json),
-        cmocka_unit_test(test_schedule_and_resume),
-        cmocka_unit_test(test_lookup_chunks),
+        cmocka_unit_test(test_outcome_json), cmocka_unit_test(test_schedule_and_resume),
+        cmocka_unit_test(test_schedule_due), cmocka_unit_test(test_lookup_chunks),
         cmocka_unit_test(test_load_damaged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -199,7 +199,7 @@ class Scenario:
                 f.write("%s=%s\n" % (k, v))
         return path
 
-    def start(self, conf, name, drain_ms=None, leave_open=False):
+    def start(self, conf, name, drain_ms=None, leave_open=False, env=None):
         cmd = [self.certbridge, "run", "-c", conf]
         if self.args.valgrind:
             cmd = ["valgrind", "--tool=memcheck", "--leak-check=full",
@@ -212,7 +212,8 @@ class Scenario:
             cmd += ["--drain-leave-open"]
         out = open(os.path.join(self.work, name + ".log"), "a")
         p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                             preexec_fn=_die_with_parent)
+                             preexec_fn=_die_with_parent,
+                             env=dict(os.environ, **env) if env else None)
         self.procs.append(p)
         return p
 
@@ -220,12 +221,12 @@ class Scenario:
         return int(self.tool("lag", self.bootstrap, self.group, self.org_topic,
                              self.person_topic).strip())
 
-    def drain(self, conf, name, timeout=600, leave_open=False):
+    def drain(self, conf, name, timeout=600, leave_open=False, env=None):
         """Runs instances with --drain-idle-ms until the group has no lag
         (each ends only when no CA request is open, unless leave_open)."""
         deadline = time.time() + timeout
         while True:
-            p = self.start(conf, name, drain_ms=4000, leave_open=leave_open)
+            p = self.start(conf, name, drain_ms=4000, leave_open=leave_open, env=env)
             rc = p.wait(timeout=max(1, deadline - time.time()))
             lag = self.lag()
             if lag == 0:
@@ -320,6 +321,8 @@ class Scenario:
         failures = []
         records = [json.loads(l) for l in
                    self.tool("outcomes", self.bootstrap, self.outcome_topic).splitlines() if l]
+        # SCHEDULED records of effective dates: checked by scenario_scheduled
+        records = [o for o in records if "/scheduled/" not in o["outcome_id"]]
         dead = [json.loads(l) for l in
                 self.tool("dlq", self.bootstrap, self.dlq_topic).splitlines() if l]
         ledger = self.ca.ledger()
@@ -1377,7 +1380,7 @@ def scenario_cascade_5000(s):
                             "replay_s": round(replay_s, 1)})
 
 
-CHAIN_SCENARIOS = {"crash", "async_crash", "async_split", "async_bound"}
+CHAIN_SCENARIOS = {"crash", "async_crash", "async_split", "async_bound", "scheduled"}
 
 
 def async_ca(s):
@@ -1568,6 +1571,140 @@ def scenario_async_bound(s):
     return fails + s.check({"queued_events_max_seen": most})
 
 
+DAY_MS = 86400000
+HANOI_MS = 7 * 3600000  # policy.timezone's default, Asia/Ho_Chi_Minh: UTC+07:00
+
+
+def scenario_scheduled(s):
+    """Issue 16, effective dates: the events carry today's date in Hanoi,
+    tomorrow's or the day after's (at random, never going down in the order
+    produced). One instance reads
+    them all: today's run, the others are published SCHEDULED and kept in
+    the state topic; it is killed (SIGKILL) while they wait. The calendar
+    clock is then moved (CB_TEST_CALENDAR_OFFSET_MS, by restarting) to 1.5
+    minutes before tomorrow (killed again once it loaded the state: nothing
+    may run), just past tomorrow (killed once every event of tomorrow ran:
+    SCHEDULED closed by a final record), and past the day after (drained).
+    Nothing runs before its date (the CA ledger, in order, against the
+    phases), everything runs exactly once after it, holder order keeps the
+    CA's end state what the events applied one by one leave."""
+    rnd = random.Random(s.args.seed)
+    now = int(time.time() * 1000)
+    d0 = (now + HANOI_MS) // DAY_MS
+    start1 = (d0 + 1) * DAY_MS - HANOI_MS  # 00:00 tomorrow in Hanoi, as UTC ms
+    start2 = start1 + DAY_MS
+    day_of = {}
+    lines = []
+    # dates never go down in the order produced: a holder's event waits
+    # behind the holder's earlier events, so tomorrow's events all run
+    # tomorrow (holder order itself is test_state's test_schedule_due)
+    n_ev = sum(1 for _ in open(s.events, encoding="utf-8"))
+    days = sorted(rnd.choice((0, 0, 1, 2)) for _ in range(n_ev))
+    for line in open(s.events, encoding="utf-8"):
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            lines.append(line)  # a poison line stays as it is
+            continue
+        if isinstance(ev, dict) and str(ev.get("event_id", "")).startswith("evt-"):
+            k = days[len(lines)]
+            day_of[ev["event_id"]] = k
+            ev["effective_date"] = time.strftime("%Y-%m-%d", time.gmtime((d0 + k) * 86400))
+            line = json.dumps(ev, ensure_ascii=False) + "\n"
+        lines.append(line)
+    with open(s.events, "w", encoding="utf-8") as f:
+        f.writelines(lines)
+    s.setup()
+    conf = s.conf("a", "cb-a", {"kafka.group.instance.id": "sched-a",
+                                "kafka.session.timeout.ms": "10000"})
+    fails = []
+
+    def outcomes():
+        return [json.loads(l) for l in
+                s.tool("outcomes", s.bootstrap, s.outcome_topic).splitlines() if l]
+
+    def run_until(offset_ms, what, pred, timeout=120):
+        """Starts the instance with the calendar moved by offset_ms, waits
+        until it loaded its state and pred() holds, then kills it."""
+        log_path = os.path.join(s.work, "a.log")
+        since = os.path.getsize(log_path) if os.path.exists(log_path) else 0
+        p = s.start(conf, "a", env={"CB_TEST_CALENDAR_OFFSET_MS": str(offset_ms)})
+        if not wait_loaded(s, "a", p, since):
+            raise SystemExit("instance did not load its state (%s)" % what)
+        deadline = time.time() + timeout
+        while not pred():
+            if time.time() > deadline or p.poll() is not None:
+                raise SystemExit("%s: not reached within %d s" % (what, timeout))
+            time.sleep(0.2)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        n = len(s.ca.ledger())
+        log("%s: killed; %d CA effect(s) so far" % (what, n))
+        return n
+
+    dated = {e for e, k in day_of.items() if k > 0}
+
+    def scheduled_of(recs, final):
+        return {o["source_event_id"] for o in recs
+                if "/scheduled/" in o["outcome_id"] and o.get("final", True) == final}
+
+    # 1. read everything today: today's events run, the others are SCHEDULED
+    l1 = run_until(0, "today", lambda: s.lag() == 0 and scheduled_of(outcomes(), False) >= dated)
+    # 2. restarted 1.5 minutes before tomorrow: the state loads, nothing runs
+    l1b = run_until(start1 - int(time.time() * 1000) - 90000, "just before tomorrow",
+                    lambda: True)
+    # 3. just past tomorrow's start: tomorrow's events run
+    tomorrow = {e for e in dated if day_of[e] == 1}
+    l2 = run_until(start1 - int(time.time() * 1000) + 1000, "tomorrow",
+                   lambda: scheduled_of(outcomes(), True) >= tomorrow)
+    # 4. past the day after: the rest runs, then the instance drains
+    rc = s.drain(conf, "a", env={"CB_TEST_CALENDAR_OFFSET_MS":
+                                 str(start2 - int(time.time() * 1000) + 1000)})
+    recs = outcomes()
+    ledger = s.ca.ledger()
+    # which event made each CA effect: its SUCCEEDED outcome
+    made_by = {}
+    for o in recs:
+        if o["status"] == "SUCCEEDED" and "/scheduled/" not in o["outcome_id"]:
+            t = o["device_id"] if o["action"] == "RECALL_DEVICE" else o["certificate_serial"]
+            made_by[(o["action"], t)] = o["source_event_id"]
+    opname = {"change-info": "CHANGE_INFO", "revoke": "REVOKE", "recall": "RECALL_DEVICE"}
+    early = []
+    for i, e in enumerate(ledger):
+        key = (opname.get(e["op"], e["op"]),
+               e["device_id"] if e["op"] == "recall" else e["serial"])
+        ev = made_by.get(key)
+        allowed = 0 if i < l1b else 1 if i < l2 else 2
+        if ev is None or day_of.get(ev, 0) > allowed:
+            early.append((i, key, ev, day_of.get(ev)))
+    sched = collections.defaultdict(list)
+    for o in recs:
+        if "/scheduled/" in o["outcome_id"]:
+            sched[o["outcome_id"]].append(o)
+    bad_sched = [oid for oid, rs in sched.items()
+                 if [r.get("final", True) for r in rs] != [False, True]
+                 or any(r["status"] != "SCHEDULED" for r in rs)]
+    undated = {o["source_event_id"] for rs in sched.values() for o in rs} - dated
+
+    def expect(name, ok, detail):
+        log("%-34s %s %s" % (name, "ok" if ok else "FAILED", detail))
+        if not ok:
+            fails.append(name)
+
+    expect("events per day", all(sum(1 for k in day_of.values() if k == d) for d in (0, 1, 2)),
+           str(collections.Counter(day_of.values())))
+    expect("nothing ran before tomorrow", l1b == l1, "%d then %d effects" % (l1, l1b))
+    expect("no CA effect before its date", not early, "%d %s" % (len(early), early[:3]))
+    expect("SCHEDULED then final, once", not bad_sched,
+           "%d of %d %s" % (len(bad_sched), len(sched), bad_sched[:3]))
+    expect("SCHEDULED only for dated events", not undated, str(sorted(undated)[:3]))
+    expect("every dated event SCHEDULED", {o["source_event_id"] for rs in sched.values()
+                                           for o in rs} >= dated, "")
+    fails += s.check({"dated_events": len(dated), "scheduled_records": sum(map(len, sched.values())),
+                      "exit_code": rc})
+    return fails
+
+
 SCENARIOS = {"ops": scenario_ops, "bulk": scenario_bulk, "crash": scenario_crash, "fence": scenario_fence,
              "split": scenario_split, "outage": scenario_outage,
              "huge_answer": scenario_huge_answer}
@@ -1578,6 +1715,7 @@ SCENARIOS.update(registry_missing=scenario_registry_missing,
 SCENARIOS.update(async_crash=scenario_async_crash, async_split=scenario_async_split,
                  async_bound=scenario_async_bound)
 SCENARIOS["cascade_5000"] = scenario_cascade_5000
+SCENARIOS["scheduled"] = scenario_scheduled
 
 
 def main():
@@ -1597,7 +1735,8 @@ def main():
                          "access or definite leak")
     args = ap.parse_args()
     if args.events is None:
-        args.events = 860 if args.scenario.startswith("async_") else 3000
+        args.events = (860 if args.scenario.startswith("async_") else
+                       300 if args.scenario == "scheduled" else 3000)
     s = Scenario(args)
     try:
         fails = SCENARIOS[args.scenario](s)
