@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "certbridge/codec.h"
 #include "certbridge/config.h"
@@ -323,23 +324,25 @@ static int cmd_lag(const char *bootstrap, const char *group, int ntopics, char *
             rd_kafka_metadata_destroy(md);
         rd_kafka_topic_destroy(rkt);
     }
-    while ((e = rd_kafka_committed(c, parts, 10000)) && ++tries < 10)
-        ;
-    if (e) {
+    /* a coordinator still loading answers at once: try for about 30 s */
+    while ((e = rd_kafka_committed(c, parts, 10000)) && ++tries < 60)
+        usleep(500 * 1000);
+    if (e)
         fprintf(stderr, "cbtool: committed offsets unavailable: %s\n", rd_kafka_err2str(e));
-        return 1;
-    }
-    for (i = 0; i < parts->cnt; i++) {
+    for (i = 0; !e && i < parts->cnt; i++) {
         int64_t lo, hi, committed = parts->elems[i].offset;
-        if (rd_kafka_query_watermark_offsets(c, parts->elems[i].topic, parts->elems[i].partition,
-                                             &lo, &hi, 10000))
-            return 1;
-        lag += hi - (committed < 0 ? lo : committed);
+        if ((e = rd_kafka_query_watermark_offsets(c, parts->elems[i].topic,
+                                                  parts->elems[i].partition, &lo, &hi, 10000)))
+            fprintf(stderr, "cbtool: watermarks of %s[%d]: %s\n", parts->elems[i].topic,
+                    (int)parts->elems[i].partition, rd_kafka_err2str(e));
+        else
+            lag += hi - (committed < 0 ? lo : committed);
     }
-    printf("%lld\n", lag);
+    if (!e)
+        printf("%lld\n", lag);
     rd_kafka_topic_partition_list_destroy(parts);
     rd_kafka_destroy(c);
-    return 0;
+    return e ? 1 : 0;
 }
 
 /* ---- raw records (produce-raw, dump) ---------------------------------- */

@@ -301,10 +301,11 @@ static int cmd_records(const char *bootstrap, const char *topic)
         json_object_set_new(j, "partition", json_integer(m->partition));
         json_object_set_new(j, "offset", json_integer(m->offset));
         json_object_set_new(j, "key_len", json_integer((json_int_t)m->key_len));
-        json_object_set_new(j, "key",
-                            m->key && json_stringn(m->key, m->key_len)
-                                ? json_stringn(m->key, m->key_len)
-                                : json_null());
+        /* a key that is not UTF-8 has no JSON string: null (key_len says) */
+        {
+            json_t *key = m->key ? json_stringn(m->key, m->key_len) : NULL;
+            json_object_set_new(j, "key", key ? key : json_null());
+        }
         json_object_set_new(j, "tombstone", json_boolean(!m->payload));
         json_object_set_new(j, "timestamp", json_integer(rd_kafka_message_timestamp(m, NULL)));
         json_object_set_new(j, "value_len", json_integer((json_int_t)m->len));

@@ -137,8 +137,11 @@ class Scenario:
         workload.write_jsonl(self.events, events)
 
     def tool(self, *a):
-        return subprocess.run([self.cbtool] + list(a), check=True, capture_output=True,
-                              text=True).stdout
+        r = subprocess.run([self.cbtool] + list(a), capture_output=True, text=True)
+        if r.returncode != 0:  # say why: a sanitizer's report goes to stderr
+            raise SystemExit("cbtool %s: exit %d\n%s" % (" ".join(a), r.returncode,
+                                                          r.stderr[-4000:]))
+        return r.stdout
 
     def setup(self, ca_extra=(), partitions=4, slices=1):
         """Topics, the CA, and the events: all at once, or the first of
