@@ -149,8 +149,17 @@ static int check_unwritable(cb_committer_t *c, bool dlq, cb_error_t *err)
             snprintf(both, sizeof(both), "%s or %s", c->outcome_topic, c->dlq_topic);
         topic = c->refused_topic[0] ? c->refused_topic : dlq ? both : c->outcome_topic;
         why = "not authorized to write (TOPIC_AUTHORIZATION_FAILED)";
-    } else if (c->failed_topic[0] && topic_gone(c, c->failed_topic)) {
-        topic = c->failed_topic;
+    } else if (c->failed_topic[0] || c->last_txn_code == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+        /* a delivery failed, or the coordinator could not add a partition:
+         * the first failed delivery may be on another topic of the same
+         * transaction (its messages purged when it aborted), so every topic
+         * the transaction wrote is looked up */
+        const char *written[4] = {c->failed_topic[0] ? c->failed_topic : NULL, c->outcome_topic,
+                                  c->state_topic, dlq ? c->dlq_topic : NULL};
+        size_t i;
+        for (i = 0; i < 4 && !topic; i++)
+            if (written[i] && *written[i] && topic_gone(c, written[i]))
+                topic = written[i];
         why = "it no longer exists";
     }
     if (!topic)
