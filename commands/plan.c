@@ -156,6 +156,46 @@ cleanup:
     return rc;
 }
 
+/* A CANCELLED event has no action of its own: one row (table) or object
+ * (JSON) saying which event it cancels; it acts when read, whatever its
+ * effective date (docs/ARCHITECTURE.md §5, "Cancellation"). */
+static int plan_cancellation(planner_t *pl, const cb_event_t *ev, cb_error_t *err)
+{
+    const char *ref = cb_event_cancels(ev);
+    const char *holder_id = ev->kind == CB_EVENT_ORG ? ev->org.code : ev->person.person_id;
+    const char *holder_name = ev->kind == CB_EVENT_ORG ? ev->org.name : ev->person.full_name;
+    char event[CB_TABLE_CELL_MAX + 1], holder[CB_TABLE_CELL_MAX + 1], note[CB_TABLE_CELL_MAX + 1];
+    json_t *o;
+    char *text;
+
+    snprintf(note, sizeof(note),
+             "cancels %.200s: its actions not yet sent to the CA end CANCELLED; an action "
+             "already sent cannot be cancelled",
+             ref);
+    if (pl->format == CB_PLAN_TABLE) {
+        const char *cells[] = {event, "-", holder, "-", note};
+        const char *dated[] = {event, "when read", "-", holder, "-", note};
+        cb_table_cellf(event, sizeof(event), "%s %s", ev->event_id, cb_event_type_name(ev));
+        cb_table_cellf(holder, sizeof(holder), "%s %s", holder_id ? holder_id : "",
+                       holder_name ? holder_name : "");
+        return cb_table_add_row(pl->table, pl->dates ? dated : cells, CB_TABLE_ROW, err);
+    }
+    if (!(o = json_object()) || json_object_set_new(o, "event_id", json_string(ev->event_id)) ||
+        json_object_set_new(o, "event_type", json_string(cb_event_type_name(ev))) ||
+        json_object_set_new(o, "cancels", json_string(ref)) ||
+        json_object_set_new(o, "holder_id", json_string(holder_id ? holder_id : "")) ||
+        json_object_set_new(o, "note", json_string(note)) ||
+        (pl->dates && json_object_set_new(o, "runs_at", json_string("when read"))) ||
+        !(text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
+        json_decref(o);
+        return cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+    }
+    fprintf(pl->out, "%s\n", text);
+    free(text);
+    json_decref(o);
+    return 0;
+}
+
 /* Decodes and plans one line; bad input is CB_ERR_INVALID. */
 static int plan_line(planner_t *pl, const char *buf, size_t len, cb_error_t *err)
 {
@@ -171,6 +211,8 @@ static int plan_line(planner_t *pl, const char *buf, size_t len, cb_error_t *err
     }
     if (cb_rules_plan(&ev, pl->policy, &list, err) < 0)
         goto cleanup_event;
+    if (cb_event_is_cancellation(&ev) && plan_cancellation(pl, &ev, err) < 0)
+        goto cleanup_list;
     for (i = 0; i < list.count; i++) {
         if (pl->format == CB_PLAN_JSON ? print_json_intent(pl, &ev, &list.items[i], err) < 0
                                        : add_row(pl, &ev, &list.items[i], i == 0, err) < 0)

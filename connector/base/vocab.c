@@ -7,11 +7,11 @@
 #include <string.h>
 
 static const char *const org_event_names[CB_ORG_EVENT_TYPE_COUNT] = {
-    "MERGED", "RENAMED", "PARENT_CHANGED", "INFO_CHANGED", "DISSOLVED"};
+    "MERGED", "RENAMED", "PARENT_CHANGED", "INFO_CHANGED", "DISSOLVED", "CANCELLED"};
 
 static const char *const person_event_names[CB_PERSON_EVENT_TYPE_COUNT] = {
-    "TRANSFERRED", "POSITION_CHANGED", "INFO_CHANGED",
-    "DEPARTED",    "JOINED",           "CERTIFICATE_NOT_NEEDED"};
+    "TRANSFERRED", "POSITION_CHANGED",       "INFO_CHANGED", "DEPARTED",
+    "JOINED",      "CERTIFICATE_NOT_NEEDED", "CANCELLED"};
 
 static const char *const departure_names[CB_DEPARTURE_REASON_COUNT] = {
     "RETIRED", "RESIGNED", "DECEASED", "DISMISSED", "OTHER"};
@@ -21,9 +21,9 @@ static const char *const action_names[CB_ACTION_COUNT] = {"CHANGE_INFO",   "REVO
 
 static const char *const holder_type_names[CB_HOLDER_TYPE_COUNT] = {"ORGANIZATION", "PERSON"};
 
-static const char *const status_names[CB_STATUS_COUNT] = {"SUCCEEDED",    "ALREADY_DONE", "PENDING",
-                                                          "REJECTED",     "FAILED",       "SKIPPED",
-                                                          "NEEDS_REVIEW", "SCHEDULED"};
+static const char *const status_names[CB_STATUS_COUNT] = {
+    "SUCCEEDED", "ALREADY_DONE", "PENDING",   "REJECTED", "FAILED",
+    "SKIPPED",   "NEEDS_REVIEW", "SCHEDULED", "CANCELLED"};
 
 /* names[v] when 0 <= v < n, else NULL. */
 static const char *name_of(int v, const char *const *names, int n)

@@ -57,6 +57,7 @@
 #include "certbridge/metrics.h"
 #include "certbridge/requests.h"
 #include "certbridge/rules.h"
+#include "certbridge/cancel.h"
 #include "certbridge/schedule.h"
 #include "certbridge/secret.h"
 #include "certbridge/state.h"
@@ -903,6 +904,125 @@ static int scheduled_outcomes(cb_pipeline_t *p, cb_error_t *err)
     return 0;
 }
 
+/* Appends the n outcomes of o (taken, o freed) to the batch's finals: they
+ * are published after the works' outcomes, in the same transaction. -1
+ * when memory ran out (err; o cleared and freed). */
+static int finals_append(cb_pipeline_t *p, cb_outcome_t *o, size_t n, cb_error_t *err)
+{
+    cb_outcome_t *all;
+    size_t j;
+
+    if (!n) {
+        free(o);
+        return 0;
+    }
+    if (!(all = realloc(p->finals, (p->n_finals + n + 1) * sizeof(*all)))) {
+        for (j = 0; j < n; j++)
+            cb_outcome_clear(&o[j]);
+        free(o);
+        return cb_error_set(err, CB_ERR_NOMEM, "out of memory adding outcomes");
+    }
+    memcpy(all + p->n_finals, o, n * sizeof(*o));
+    p->finals = all;
+    p->n_finals += n;
+    free(o);
+    return 0;
+}
+
+/* Whether a work that runs in this batch, read before `before` in its
+ * partition, is event_id: it is being sent to the CA now. */
+static bool runs_now(const cb_pipeline_t *p, const cb_work_t *before, const char *event_id)
+{
+    size_t i;
+
+    for (i = 0; i < p->n_run; i++) {
+        const cb_work_t *w = &p->works[i];
+        if (w != before && w->offset < before->offset && w->partition == before->partition &&
+            !strcmp(w->topic, before->topic) && !strcmp(w->ev.event_id, event_id))
+            return true;
+    }
+    return false;
+}
+
+/* The cancellations of the batch (cancel.h; docs/ARCHITECTURE.md §5,
+ * "Cancellation"): each takes the event it names, read before it in its
+ * partition, out of the state (cb_state_cancel) if it still waits there,
+ * and adds to the finals the CANCELLED outcomes of its actions and the
+ * cancellation's own outcome: all in this batch's transaction, with the
+ * state change. A cancellation has no intents: it always runs, and after
+ * the holder order was decided, so an event queued earlier in this batch is
+ * found. -1 when memory ran out (err). */
+static int cancel_works(cb_pipeline_t *p, cb_error_t *err)
+{
+    int64_t wall = cb_clock_wall_ms();
+    size_t i;
+
+    for (i = 0; i < p->n_run; i++) {
+        cb_work_t *w = &p->works[i];
+        const char *ref = cb_event_cancels(&w->ev);
+        cb_schedule_src_t src = {w->topic, w->partition, w->offset};
+        size_t n_events = 0, n_actions = 0;
+        cb_cancel_verdict_t verdict;
+        cb_outcome_t *own;
+
+        if (!ref || w->resumed)
+            continue;
+        for (;;) {
+            cb_queued_t *q = NULL;
+            cb_work_t c;
+            cb_error_t rerr;
+            if (cb_state_cancel(p->state, w->topic, w->partition, ref, w->offset, &q, err) < 0)
+                return -1;
+            if (!q)
+                break;
+            n_events++;
+            p->maybe_runnable = true; /* the events behind it may run now */
+            if (resume_work(p, q, &c, &rerr) == 0) {
+                cb_schedule_src_t qsrc = {q->topic, q->partition, q->offset};
+                cb_outcome_t *o = NULL;
+                size_t n = 0;
+                int rc = cb_cancel_outcomes(&c.ev, &c.intents, &qsrc, q->due_ms > 0, &w->ev, wall,
+                                            &o, &n, err);
+                cb_work_clear(&c);
+                if (rc < 0 || finals_append(p, o, n, err) < 0) {
+                    cb_queued_free(q);
+                    free(q);
+                    return -1;
+                }
+                n_actions += n;
+            } else {
+                cb_log(CB_LOG_ERROR, "pipeline",
+                       "cancelled event %s (%s[%d]@%lld) does not decode again: %s; its Q record "
+                       "is deleted all the same",
+                       q->event_id, q->topic, (int)q->partition, (long long)q->offset, rerr.msg);
+            }
+            cb_queued_free(q);
+            free(q);
+        }
+        if (n_events)
+            verdict = CB_CANCEL_DONE;
+        else if (runs_now(p, w, ref) || cb_state_event_open(p->state, w->topic, w->partition, ref))
+            verdict = CB_CANCEL_SENT;
+        else
+            verdict = CB_CANCEL_NOT_WAITING;
+        if (!(own = calloc(1, sizeof(*own))))
+            return cb_error_set(err, CB_ERR_NOMEM, "out of memory cancelling");
+        if (cb_cancel_own_outcome(&w->ev, &src, verdict, n_events, n_actions, wall, own, err) < 0) {
+            free(own);
+            return -1;
+        }
+        if (finals_append(p, own, 1, err) < 0)
+            return -1;
+        cb_log(verdict == CB_CANCEL_DONE ? CB_LOG_INFO : CB_LOG_WARN, "pipeline",
+               "cancellation %s (%s[%d]@%lld) of %s: %s", w->ev.event_id, w->topic,
+               (int)w->partition, (long long)w->offset, ref,
+               verdict == CB_CANCEL_DONE   ? "cancelled its actions not yet sent to the CA"
+               : verdict == CB_CANCEL_SENT ? "not cancellable, already sent to the CA"
+                                           : "not cancellable, not waiting in this partition");
+    }
+    return 0;
+}
+
 /* Between PLAN and EXECUTE (docs/ARCHITECTURE.md §5): the final outcomes
  * found since the last batch close their requests; queued events whose
  * holders are free now run first (resumed works); every work then runs or
@@ -1004,7 +1124,7 @@ static int prepare_state(cb_pipeline_t *p, cb_error_t *err)
     for (i = 0; i < p->n_run; i++)
         if (attach_lookups(p, &p->works[i], err) < 0)
             return -1;
-    if (scheduled_outcomes(p, err) < 0)
+    if (scheduled_outcomes(p, err) < 0 || cancel_works(p, err) < 0)
         return -1;
     if (p->n_works > p->n_run)
         cb_log(CB_LOG_DEBUG, "pipeline", "%zu event(s) wait behind their holders' open requests",

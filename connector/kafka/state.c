@@ -1321,6 +1321,72 @@ oom:
     return nomem(err, "taking queued events");
 }
 
+int cb_state_cancel(cb_state_t *st, const char *topic, int32_t partition, const char *event_id,
+                    int64_t before_offset, cb_queued_t **out, cb_error_t *err)
+{
+    part_t *p = part_find(st, topic, partition);
+    qentry_t *qe = NULL;
+    cb_queued_t *taken;
+    char ok[32];
+    size_t nq, i, j, k;
+    void **qs;
+
+    *out = NULL;
+    if (!p || p->loading || !p->queued.n)
+        return 0;
+    if (!(qs = sm_values(&p->queued, &nq)))
+        return nomem(err, "cancelling a queued event");
+    for (i = 0; i < nq; i++) {
+        qentry_t *c = qs[i];
+        /* the lowest offset first: repeats of an id go in log order */
+        if (c->q.offset < before_offset && !strcmp(c->q.event_id, event_id) &&
+            (!qe || c->q.offset < qe->q.offset))
+            qe = c;
+    }
+    free(qs);
+    if (!qe)
+        return 0;
+    if (!(taken = malloc(sizeof(*taken))))
+        return nomem(err, "cancelling a queued event");
+    offset_key(ok, sizeof(ok), qe->q.offset);
+    if (tombstones(p, &p->pending, 'Q', ok, 0, qe->chunks) < 0) {
+        free(taken);
+        return nomem(err, "cancelling a queued event");
+    }
+    for (j = 0; j < qe->q.n_holders; j++) {
+        holder_t *h = sm_get(&p->holders, qe->q.holders[j]);
+        if (!h)
+            continue;
+        for (i = k = 0; i < h->n_queue; i++)
+            if (h->queue[i] != qe->q.offset)
+                h->queue[k++] = h->queue[i];
+        h->n_queue = k;
+        if (holder_dirty(p, h) < 0) {
+            free(taken);
+            return nomem(err, "cancelling a queued event");
+        }
+    }
+    *taken = qe->q;
+    memset(&qe->q, 0, sizeof(qe->q));
+    qentry_free(sm_del(&p->queued, ok));
+    *out = taken;
+    return 0;
+}
+
+bool cb_state_event_open(const cb_state_t *st, const char *topic, int32_t partition,
+                         const char *event_id)
+{
+    size_t i;
+
+    for (i = 0; i < st->n_reqs; i++) {
+        const cb_open_req_t *r = &st->reqs[i]->r;
+        if (r->partition == partition && r->topic && !strcmp(r->topic, topic) &&
+            r->pending.source_event_id && !strcmp(r->pending.source_event_id, event_id))
+            return true;
+    }
+    return false;
+}
+
 size_t cb_state_queued_count(const cb_state_t *st)
 {
     size_t i, n = 0;

@@ -310,6 +310,8 @@ static int plan_org(builder_t *b)
     case CB_ORG_DISSOLVED:
         return add_revoke_recall(b, CB_HOLDER_ORGANIZATION, ev->org.code, ev->org.name,
                                  CB_REASON_CESSATION_OF_OPERATION, NOTE_REVOKE_DISSOLVED);
+    case CB_ORG_CANCELLED: /* no action of its own: the pipeline cancels (cancel.h) */
+        return 0;
     default:
         return cb_error_set(b->err, CB_ERR_INVALID, "event_type: not an OrgEvent type (%d)",
                             ev->type);
@@ -397,6 +399,8 @@ static int plan_person(builder_t *b)
         if (!subject || !add(b, CB_ACTION_ISSUE, CB_HOLDER_PERSON, p->person_id, p->full_name,
                              CB_REASON_NONE, subject, NOTE_ISSUE))
             return -1;
+        return 0;
+    case CB_PERSON_CANCELLED: /* as CB_ORG_CANCELLED */
         return 0;
     default:
         return cb_error_set(b->err, CB_ERR_INVALID, "event_type: not a PersonEvent type (%d)",

@@ -105,7 +105,7 @@ static const char *cfg_get(const cb_config_t *cfg, const char *key, const char *
  * release has to be read with the layout it was written in: the fields
  * added since (at the end, each with a default) are left out of the
  * current schema. Enum symbols added since (OutcomeStatus's
- * SCHEDULED) are appended last: an earlier outcome's enum indices mean the
+ * SCHEDULED and CANCELLED) are appended last: an earlier outcome's enum indices mean the
  * same symbols in the current layout, so they need no older layout. Returns the older layout, or
  * NULL with err. */
 static avro_schema_t outcome_schema_v1(const json_t *current, cb_error_t *err)
@@ -540,10 +540,10 @@ static int map_event(cb_codec_t *codec, cb_event_kind_t kind, const cb_avro_val_
                      cb_event_t *ev, cb_error_t *err)
 {
     static const char *const org_types[CB_ORG_EVENT_TYPE_COUNT] = {
-        "MERGED", "RENAMED", "PARENT_CHANGED", "INFO_CHANGED", "DISSOLVED"};
+        "MERGED", "RENAMED", "PARENT_CHANGED", "INFO_CHANGED", "DISSOLVED", "CANCELLED"};
     static const char *const person_types[CB_PERSON_EVENT_TYPE_COUNT] = {
-        "TRANSFERRED", "POSITION_CHANGED", "INFO_CHANGED",
-        "DEPARTED",    "JOINED",           "CERTIFICATE_NOT_NEEDED"};
+        "TRANSFERRED", "POSITION_CHANGED",       "INFO_CHANGED", "DEPARTED",
+        "JOINED",      "CERTIFICATE_NOT_NEEDED", "CANCELLED"};
     cb_schema_id_t sid = kind == CB_EVENT_ORG ? CB_SCHEMA_ORG_EVENT : CB_SCHEMA_PERSON_EVENT;
     event_map_t m = {codec, NULL, NULL, NULL, err};
     cb_avro_val_t tmp;
@@ -1232,8 +1232,8 @@ static int map_outcome(cb_codec_t *codec, const cb_avro_val_t *w, cb_outcome_t *
         {"note", false, offsetof(cb_outcome_t, note)},
     };
     static const char *const status_symbols[CB_STATUS_COUNT] = {
-        "SUCCEEDED", "ALREADY_DONE", "PENDING",      "REJECTED",
-        "FAILED",    "SKIPPED",      "NEEDS_REVIEW", "SCHEDULED"};
+        "SUCCEEDED", "ALREADY_DONE", "PENDING",   "REJECTED", "FAILED",
+        "SKIPPED",   "NEEDS_REVIEW", "SCHEDULED", "CANCELLED"};
     json_t *r = codec->own[CB_SCHEMA_OUTCOME].json;
     const cb_avro_val_t *v;
     cb_avro_val_t tmp;

@@ -163,6 +163,32 @@ static int validate_merged_codes(const cb_event_t *ev, cb_error_t *err)
     return 0;
 }
 
+bool cb_event_is_cancellation(const cb_event_t *ev)
+{
+    return ev->kind == CB_EVENT_ORG
+               ? ev->type == CB_ORG_CANCELLED
+               : ev->kind == CB_EVENT_PERSON && ev->type == CB_PERSON_CANCELLED;
+}
+
+const char *cb_event_cancels(const cb_event_t *ev)
+{
+    return cb_event_is_cancellation(ev) ? ev->org.address : NULL;
+}
+
+/* A CANCELLED event names the event it cancels in org.address (event.h). */
+static int validate_cancellation(const cb_event_t *ev, cb_error_t *err)
+{
+    if (!ev->org.address || !*ev->org.address)
+        return cb_error_set(err, CB_ERR_INVALID,
+                            "org.address: a CANCELLED event carries the event_id of the event it "
+                            "cancels there");
+    if (!strcmp(ev->org.address, ev->event_id))
+        return cb_error_set(err, CB_ERR_INVALID,
+                            "org.address: a CANCELLED event cannot cancel itself (\"%.64s\")",
+                            ev->event_id);
+    return 0;
+}
+
 static int validate_org_event(const cb_event_t *ev, cb_error_t *err)
 {
     size_t i;
@@ -239,6 +265,8 @@ int cb_event_validate(const cb_event_t *ev, cb_error_t *err)
                             "9999-12-31",
                             (long long)ev->occurred_at_ms);
     if (validate_org(&ev->org, "org", err) < 0)
+        return -1;
+    if (cb_event_is_cancellation(ev) && validate_cancellation(ev, err) < 0)
         return -1;
     if (ev->kind == CB_EVENT_ORG)
         return validate_org_event(ev, err);

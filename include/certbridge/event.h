@@ -85,7 +85,8 @@ void cb_org_clear(cb_org_t *org);
 /* Checks the semantic rules a decoded event must satisfy: required fields
  * present, org codes match [0-9A-Z.]{1,35} in dot-separated groups, national
  * id is 12 digits, MERGED has merged_orgs, certificate_carrier (when set) is
- * one of merged_orgs, departure_reason only on DEPARTED, string lengths within
+ * one of merged_orgs, departure_reason only on DEPARTED, a CANCELLED event
+ * names another event in org.address, string lengths within
  * CB_STRING_MAX_BYTES. On failure returns -1 with CB_ERR_INVALID and a message
  * that starts with the field path, e.g. "org.code: ...". */
 int cb_event_validate(const cb_event_t *ev, cb_error_t *err);
@@ -93,6 +94,16 @@ int cb_event_validate(const cb_event_t *ev, cb_error_t *err);
 /* Field-level checks, shared by the codecs. Return true when valid. */
 bool cb_org_code_valid(const char *code);
 bool cb_national_id_valid(const char *id);
+
+/* A CANCELLED event (either kind) names the event whose actions it cancels
+ * in org.address: the schemas gained no field, so that the events earlier
+ * releases keep in the state topic (plain Avro, no schema id) still decode
+ * (docs/ARCHITECTURE.md §5, "Cancellation"). cb_event_validate requires it,
+ * different from the event's own id. */
+bool cb_event_is_cancellation(const cb_event_t *ev);
+/* The event_id a CANCELLED event cancels (borrowed), or NULL for any other
+ * event. */
+const char *cb_event_cancels(const cb_event_t *ev);
 
 /* The symbol of ev's type ("MERGED", "TRANSFERRED"; vocab.h). */
 const char *cb_event_type_name(const cb_event_t *ev);

@@ -197,6 +197,25 @@ int64_t cb_state_next_due(const cb_state_t *st, int64_t after_ms);
 int cb_state_take_runnable(cb_state_t *st, size_t max, cb_queued_t ***out, size_t *n,
                            cb_error_t *err);
 
+/* Cancellation (docs/ARCHITECTURE.md §5, "Cancellation"): takes out of the
+ * loaded partition (topic, partition) one queued event whose event_id is
+ * event_id and whose offset is below before_offset (a cancellation only
+ * cancels what was read before it, so the answer does not depend on where
+ * batches were cut). A queued event was never sent to the CA, whether it
+ * waits for its effective date or behind an open request. Its Q record is
+ * deleted and it leaves its holders' queues wherever it stands in them
+ * (pending changes: the events behind it may then run). *out receives it
+ * (malloc'd: cb_queued_free, then free), or NULL when no such event waits
+ * there; call again until NULL to take repeats of one id. -1 when memory ran
+ * out (err). */
+int cb_state_cancel(cb_state_t *st, const char *topic, int32_t partition, const char *event_id,
+                    int64_t before_offset, cb_queued_t **out, cb_error_t *err);
+
+/* Whether an open request of (topic, partition) belongs to event_id: that
+ * event was sent to the CA, which has not answered for good yet. */
+bool cb_state_event_open(const cb_state_t *st, const char *topic, int32_t partition,
+                         const char *event_id);
+
 /* Queued events in all owned partitions, and whether the partition holds
  * any. */
 size_t cb_state_queued_count(const cb_state_t *st);

@@ -18,6 +18,9 @@ typedef enum cb_org_event_type {
     CB_ORG_PARENT_CHANGED,
     CB_ORG_INFO_CHANGED,
     CB_ORG_DISSOLVED,
+    /* appended (as every later symbol): cancels an earlier event's actions
+     * not yet sent to the CA (docs/DOMAIN.md §4, "Cancellation") */
+    CB_ORG_CANCELLED,
     CB_ORG_EVENT_TYPE_COUNT
 } cb_org_event_type_t;
 
@@ -28,6 +31,7 @@ typedef enum cb_person_event_type {
     CB_PERSON_DEPARTED,
     CB_PERSON_JOINED,
     CB_PERSON_CERTIFICATE_NOT_NEEDED,
+    CB_PERSON_CANCELLED, /* appended, as CB_ORG_CANCELLED */
     CB_PERSON_EVENT_TYPE_COUNT
 } cb_person_event_type_t;
 
@@ -79,6 +83,9 @@ typedef enum cb_outcome_status {
     /* appended: symbols keep their index, so outcomes written before it
      * still decode (docs/ARCHITECTURE.md §5, "Effective dates") */
     CB_STATUS_SCHEDULED,
+    /* appended: a cancellation stopped the action before it was sent to
+     * the CA (docs/ARCHITECTURE.md §5, "Cancellation"); final */
+    CB_STATUS_CANCELLED,
     CB_STATUS_COUNT
 } cb_outcome_status_t;
 

@@ -17,6 +17,10 @@
     "\"org\":{\"code\":\"000.00.05.H19\",\"name\":\"Sở Nội vụ\",\"parent_code\":"                   \
     "\"000.00.00.H19\",\"parent_name\":\"Ủy ban nhân dân tỉnh Đồng Nai\",\"province\":\"Tỉnh " \
     "Đồng Nai\"}"
+/* ORG_SONV naming the event a CANCELLED event cancels in org.address */
+#define ORG_SONV_CANCELS                                                                              \
+    "\"org\":{\"code\":\"000.00.05.H19\",\"name\":\"Sở Nội vụ\",\"province\":\"Tỉnh Đồng " \
+    "Nai\",\"address\":\"dn-2025-0000\"}"
 #define ORG_MIN(code) "{\"code\":\"" code "\",\"name\":\"X\",\"province\":\"Đồng Nai\"}"
 #define PERSON                                                                                     \
     "\"person\":{\"person_id\":\"HRM-1\",\"national_id\":\"075085001234\",\"full_name\":"          \
@@ -110,8 +114,8 @@ static void test_every_symbol(void **state)
 
     (void)state;
     for (t = 0; t < CB_ORG_EVENT_TYPE_COUNT; t++) {
-        snprintf(json, sizeof(json), "{" COMMON ",\"event_type\":\"%s\"," ORG_SONV "%s}",
-                 cb_org_event_type_name(t),
+        snprintf(json, sizeof(json), "{" COMMON ",\"event_type\":\"%s\",%s%s}",
+                 cb_org_event_type_name(t), t == CB_ORG_CANCELLED ? ORG_SONV_CANCELS : ORG_SONV,
                  t == CB_ORG_MERGED ? ",\"merged_orgs\":[" ORG_MIN("000.21.01.H19") "]" : "");
         assert_int_equal(decode(json, &ev, &err), 0);
         assert_int_equal(ev.kind, CB_EVENT_ORG);
@@ -119,8 +123,9 @@ static void test_every_symbol(void **state)
         cb_event_clear(&ev);
     }
     for (t = 0; t < CB_PERSON_EVENT_TYPE_COUNT; t++) {
-        snprintf(json, sizeof(json), "{" COMMON ",\"event_type\":\"%s\"," PERSON "," ORG_SONV "}",
-                 cb_person_event_type_name(t));
+        snprintf(json, sizeof(json), "{" COMMON ",\"event_type\":\"%s\"," PERSON ",%s}",
+                 cb_person_event_type_name(t),
+                 t == CB_PERSON_CANCELLED ? ORG_SONV_CANCELS : ORG_SONV);
         assert_int_equal(decode(json, &ev, &err), 0);
         assert_int_equal(ev.kind, CB_EVENT_PERSON);
         assert_int_equal(ev.type, t);

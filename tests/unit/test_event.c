@@ -138,6 +138,74 @@ static void test_invalid(void **state)
     expect_invalid(&ev, "departure_reason: only DEPARTED events carry it");
 }
 
+/* A CANCELLED event names the event it cancels in org.address: required,
+ * not its own id; the other rules still hold. */
+static void test_cancelled(void **state)
+{
+    cb_event_t ev;
+    cb_error_t err;
+
+    (void)state;
+    make_person(&ev);
+    ev.type = CB_PERSON_CANCELLED;
+    ev.departure_reason = CB_DEPARTURE_NONE;
+    ev.org.address = strdup("evt-1");
+    assert_int_equal(cb_event_validate(&ev, &err), 0);
+    assert_true(cb_event_is_cancellation(&ev));
+    assert_string_equal(cb_event_cancels(&ev), "evt-1");
+    assert_string_equal(cb_event_type_name(&ev), "CANCELLED");
+    cb_event_clear(&ev);
+
+    make_person(&ev);
+    ev.type = CB_PERSON_CANCELLED;
+    ev.departure_reason = CB_DEPARTURE_NONE;
+    expect_invalid(&ev, "org.address: a CANCELLED event carries the event_id of the event it "
+                        "cancels there");
+    make_person(&ev);
+    ev.type = CB_PERSON_CANCELLED;
+    ev.departure_reason = CB_DEPARTURE_NONE;
+    ev.org.address = strdup("");
+    expect_invalid(&ev, "org.address: a CANCELLED event carries the event_id of the event it "
+                        "cancels there");
+    make_person(&ev);
+    ev.type = CB_PERSON_CANCELLED;
+    ev.departure_reason = CB_DEPARTURE_NONE;
+    ev.org.address = strdup("evt-2");
+    expect_invalid(&ev, "org.address: a CANCELLED event cannot cancel itself (\"evt-2\")");
+    make_person(&ev); /* departure_reason stays DEPARTED's */
+    ev.type = CB_PERSON_CANCELLED;
+    ev.org.address = strdup("evt-1");
+    expect_invalid(&ev, "departure_reason: only DEPARTED events carry it");
+
+    make_merged(&ev);
+    ev.type = CB_ORG_CANCELLED;
+    ev.org.address = strdup("evt-0");
+    expect_invalid(&ev, "merged_orgs: only MERGED events carry them");
+    make_merged(&ev);
+    for (size_t i = 0; i < ev.merged_count; i++)
+        cb_org_clear(&ev.merged_orgs[i]);
+    free(ev.merged_orgs);
+    ev.merged_orgs = NULL;
+    ev.merged_count = 0;
+    ev.type = CB_ORG_CANCELLED;
+    expect_invalid(&ev, "org.address: a CANCELLED event carries the event_id of the event it "
+                        "cancels there");
+    make_merged(&ev);
+    for (size_t i = 0; i < ev.merged_count; i++)
+        cb_org_clear(&ev.merged_orgs[i]);
+    free(ev.merged_orgs);
+    ev.merged_orgs = NULL;
+    ev.merged_count = 0;
+    ev.type = CB_ORG_CANCELLED;
+    ev.org.address = strdup("evt-0");
+    assert_int_equal(cb_event_validate(&ev, &err), 0);
+    assert_string_equal(cb_event_cancels(&ev), "evt-0");
+    ev.type = CB_ORG_DISSOLVED; /* the address of any other event is an address */
+    assert_false(cb_event_is_cancellation(&ev));
+    assert_null(cb_event_cancels(&ev));
+    cb_event_clear(&ev);
+}
+
 /* The edges that are still valid: an existing organization listed among
  * those merged into it (R2), the first and last days of the calendar. */
 static void test_valid_edges(void **state)
@@ -193,9 +261,8 @@ static void test_codes_and_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid),
-        cmocka_unit_test(test_invalid),
-        cmocka_unit_test(test_valid_edges),
+        cmocka_unit_test(test_valid),           cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_valid_edges),     cmocka_unit_test(test_cancelled),
         cmocka_unit_test(test_codes_and_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

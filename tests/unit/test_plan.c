@@ -98,6 +98,52 @@ static void test_table_output(void **state)
     free(out);
 }
 
+/* A CANCELLED event: no action of its own, one row (object) naming the
+ * event it cancels; a CANCELLED event without it is a bad line. */
+static void test_cancellation(void **state)
+{
+    const char *input =
+        "{\"event_id\":\"e-3\",\"event_type\":\"CANCELLED\",\"occurred_at\":0,"
+        "\"effective_date\":0,\"source_system\":\"s\",\"person\":{\"person_id\":\"P-1\","
+        "\"national_id\":\"075070001234\",\"full_name\":\"Lê Ánh\"},\"org\":{\"code\":"
+        "\"000.00.07.H19\",\"name\":\"Sở Tài chính\",\"province\":\"Tỉnh Đồng Nai\","
+        "\"address\":\"e-2\"}}\n";
+    const char *note = "cancels e-2: its actions not yet sent to the CA end CANCELLED; an action "
+                       "already sent cannot be cancelled";
+    char expected[1024], *bad, *at;
+    cb_error_t err;
+    int rc;
+    char *out = run(input, strlen(input), CB_PLAN_JSON, &rc, &err);
+
+    (void)state;
+    assert_int_equal(rc, 0);
+    snprintf(expected, sizeof(expected),
+             "{\"event_id\":\"e-3\",\"event_type\":\"CANCELLED\",\"cancels\":\"e-2\","
+             "\"holder_id\":\"P-1\",\"note\":\"%s\"}\n",
+             note);
+    assert_string_equal(out, expected);
+    free(out);
+    out = run(input, strlen(input), CB_PLAN_TABLE, &rc, &err);
+    assert_int_equal(rc, 0);
+    snprintf(expected, sizeof(expected),
+             "EVENT          ACTION  HOLDER      REASON  NOTE\n"
+             "e-3 CANCELLED  -       P-1 Lê Ánh  -       %s\n"
+             "1 events, 0 intents\n",
+             note);
+    assert_string_equal(out, expected);
+    free(out);
+    bad = strdup(input);
+    at = strstr(bad, ",\"address\":\"e-2\"");
+    memmove(at, at + strlen(",\"address\":\"e-2\""),
+            strlen(at + strlen(",\"address\":\"e-2\"")) + 1);
+    out = run(bad, strlen(bad), CB_PLAN_JSON, &rc, &err);
+    assert_int_equal(rc, -1);
+    assert_int_equal(err.code, CB_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "events.jsonl:1: org.address: a CANCELLED event carries"));
+    free(out);
+    free(bad);
+}
+
 static void test_empty_input(void **state)
 {
     cb_error_t err;
@@ -209,9 +255,10 @@ static void test_format_and_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json_output), cmocka_unit_test(test_table_output),
-        cmocka_unit_test(test_empty_input), cmocka_unit_test(test_bad_lines),
-        cmocka_unit_test(test_line_cap),    cmocka_unit_test(test_format_and_file),
+        cmocka_unit_test(test_json_output),  cmocka_unit_test(test_table_output),
+        cmocka_unit_test(test_empty_input),  cmocka_unit_test(test_bad_lines),
+        cmocka_unit_test(test_line_cap),     cmocka_unit_test(test_format_and_file),
+        cmocka_unit_test(test_cancellation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

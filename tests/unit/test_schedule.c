@@ -9,6 +9,7 @@
 
 #include "certbridge/config.h"
 #include "certbridge/effective.h"
+#include "certbridge/cancel.h"
 #include "certbridge/schedule.h"
 
 #define D_2025_07_01      20270 /* days from 1970-01-01 */
@@ -167,13 +168,92 @@ static void test_outcomes(void **state)
     assert_null(o);
 }
 
+/* cancel.h: a cancelled scheduled event's outcomes reuse its SCHEDULED
+ * ids, one queued behind an open request gets /cancelled/ ids; both
+ * CANCELLED and final. The cancellation's own outcome says what it did. */
+static void test_cancel_outcomes(void **state)
+{
+    cb_intent_t items[2];
+    cb_intent_list_t in = {items, 2};
+    cb_schedule_src_t src = {"hr.person-events", 3, 42}, by_src = {"hr.person-events", 3, 50};
+    cb_event_t ev, by;
+    cb_outcome_t *o, own;
+    size_t n, i;
+    cb_error_t err;
+
+    (void)state;
+    cb_event_init(&ev);
+    ev.kind = CB_EVENT_PERSON;
+    ev.type = CB_PERSON_DEPARTED;
+    ev.event_id = "evt-9";
+    cb_event_init(&by);
+    by.kind = CB_EVENT_PERSON;
+    by.type = CB_PERSON_CANCELLED;
+    by.event_id = "evt-10";
+    by.org.address = "evt-9";
+    by.person.person_id = "hr-9";
+    by.person.full_name = "Trần Thị Bình";
+    memset(items, 0, sizeof(items));
+    items[0].action = CB_ACTION_REVOKE;
+    items[0].holder_type = CB_HOLDER_PERSON;
+    items[0].holder_id = "hr-9";
+    items[0].reason = CB_REASON_AFFILIATION_CHANGED;
+    items[0].note = "";
+    items[1] = items[0];
+    items[1].action = CB_ACTION_RECALL_DEVICE;
+    items[1].reason = CB_REASON_NONE;
+    assert_int_equal(cb_cancel_outcomes(&ev, &in, &src, true, &by, 7, &o, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(o[0].outcome_id, "evt-9/scheduled/0");
+    assert_string_equal(o[1].outcome_id, "evt-9/scheduled/1");
+    assert_int_equal(o[0].status, CB_STATUS_CANCELLED);
+    assert_true(o[0].final);
+    assert_int_equal(o[0].action, CB_ACTION_REVOKE);
+    assert_int_equal(o[1].action, CB_ACTION_RECALL_DEVICE);
+    assert_int_equal(o[0].action_count, 2);
+    assert_string_equal(o[0].source_event_id, "evt-9");
+    assert_int_equal(o[0].source_offset, 42);
+    assert_int_equal(o[0].processed_at_ms, 7);
+    assert_non_null(strstr(o[0].note, "Cancelled by event evt-10"));
+    for (i = 0; i < n; i++)
+        cb_outcome_clear(&o[i]);
+    free(o);
+    assert_int_equal(cb_cancel_outcomes(&ev, &in, &src, false, &by, 7, &o, &n, &err), 0);
+    assert_string_equal(o[1].outcome_id, "evt-9/cancelled/1");
+    for (i = 0; i < n; i++)
+        cb_outcome_clear(&o[i]);
+    free(o);
+
+    assert_int_equal(cb_cancel_own_outcome(&by, &by_src, CB_CANCEL_DONE, 1, 2, 7, &own, &err), 0);
+    assert_string_equal(own.outcome_id, "evt-10/0");
+    assert_int_equal(own.status, CB_STATUS_SUCCEEDED);
+    assert_true(own.final);
+    assert_int_equal(own.action, CB_ACTION_REVIEW);
+    assert_int_equal(own.holder_type, CB_HOLDER_PERSON);
+    assert_string_equal(own.holder_id, "hr-9");
+    assert_string_equal(own.source_event_type, "CANCELLED");
+    assert_int_equal(own.source_offset, 50);
+    assert_non_null(strstr(own.note, "Cancelled event evt-9: 2 action(s)"));
+    cb_outcome_clear(&own);
+    assert_int_equal(cb_cancel_own_outcome(&by, &by_src, CB_CANCEL_SENT, 0, 0, 7, &own, &err), 0);
+    assert_int_equal(own.status, CB_STATUS_NEEDS_REVIEW);
+    assert_non_null(strstr(own.note, "not cancellable: event evt-9 was already sent to the CA; "
+                                     "ask the CA to restore or reissue the certificate"));
+    cb_outcome_clear(&own);
+    assert_int_equal(
+        cb_cancel_own_outcome(&by, &by_src, CB_CANCEL_NOT_WAITING, 0, 0, 7, &own, &err), 0);
+    assert_int_equal(own.status, CB_STATUS_NEEDS_REVIEW);
+    assert_non_null(strstr(own.note, "not cancellable: event evt-9 does not wait here"));
+    assert_non_null(strstr(own.note, "unknown event"));
+    cb_outcome_clear(&own);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tz_parse),
-        cmocka_unit_test(test_start_and_format),
-        cmocka_unit_test(test_policy_and_due),
-        cmocka_unit_test(test_outcomes),
+        cmocka_unit_test(test_tz_parse),        cmocka_unit_test(test_start_and_format),
+        cmocka_unit_test(test_policy_and_due),  cmocka_unit_test(test_outcomes),
+        cmocka_unit_test(test_cancel_outcomes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

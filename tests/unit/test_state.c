@@ -338,6 +338,117 @@ static void test_schedule_due(void **state)
         cb_work_clear(&w[i]);
 }
 
+/* Cancellation: a scheduled event and one queued behind it (never sent to
+ * the CA) are taken out, wherever they stand in their holders' queues;
+ * only events read before the cancellation are found; what is left, and
+ * only that, loads back from the records (a cancelled event never comes
+ * back); an open request names the event sent to the CA. */
+static void test_cancel(void **state)
+{
+    static const cb_action_t rv[] = {CB_ACTION_REVOKE}, ci[] = {CB_ACTION_CHANGE_INFO};
+    static const char *const a[] = {"hr-A"}, *const b[] = {"hr-B"};
+    const int64_t due_at = 1751302800000; /* 2025-07-01 00:00 +07:00 */
+    cb_state_t *st = cb_state_new(), *st2;
+    cb_state_recs_t recs = {NULL, 0, 0};
+    const cb_state_recs_t *logs[1] = {&recs};
+    cb_work_t w[4];
+    bool run[4];
+    int64_t due[4] = {due_at, 0, due_at, 0};
+    cb_queued_t *c, **q;
+    cb_outcome_t pend;
+    char *key_a;
+    size_t n, i, q_tombstones = 0;
+    cb_error_t err;
+    int encoded = 0;
+
+    (void)state;
+    assert_int_equal(cb_state_part_add(st, TOPIC, 2, &err), 0);
+    assert_int_equal(cb_state_load_finish(st, TOPIC, 2, &err), 0);
+    make_work(&w[0], "evt-d", 20, 1, rv, a); /* A, dated: waits */
+    make_work(&w[1], "evt-e", 21, 1, ci, a); /* A: behind evt-d */
+    make_work(&w[2], "evt-g", 22, 1, ci, b); /* B, dated: waits */
+    make_work(&w[3], "evt-h", 23, 1, ci, a); /* A: behind evt-e */
+    assert_int_equal(cb_state_schedule_due(st, w, 4, 0, run, due, encode_id, &encoded, &err), 0);
+    for (i = 0; i < 4; i++)
+        assert_false(run[i]);
+    assert_int_equal(cb_state_queued_count(st), 4);
+
+    /* evt-e is read at 21: a cancellation read at 21 or before does not see it */
+    assert_int_equal(cb_state_cancel(st, TOPIC, 2, "evt-e", 21, &c, &err), 0);
+    assert_null(c);
+    assert_int_equal(cb_state_cancel(st, TOPIC, 2, "evt-unknown", 99, &c, &err), 0);
+    assert_null(c);
+    assert_int_equal(cb_state_cancel(st, "hr.org-events", 2, "evt-e", 99, &c, &err), 0);
+    assert_null(c); /* another input topic: not there */
+    /* evt-e, in the middle of A's queue (behind evt-d, before evt-h) */
+    assert_int_equal(cb_state_cancel(st, TOPIC, 2, "evt-e", 30, &c, &err), 0);
+    assert_non_null(c);
+    assert_string_equal(c->event_id, "evt-e");
+    assert_int_equal(c->offset, 21);
+    assert_int_equal(c->due_ms, 0);
+    assert_int_equal(c->avro_len, 5);
+    assert_memory_equal(c->avro, "evt-e", 5);
+    assert_int_equal(c->n_holders, 1);
+    key_a = strdup(c->holders[0]);
+    cb_queued_free(c);
+    free(c);
+    assert_int_equal(cb_state_cancel(st, TOPIC, 2, "evt-e", 30, &c, &err), 0);
+    assert_null(c); /* once */
+    /* evt-d, first in A's queue, scheduled */
+    assert_int_equal(cb_state_cancel(st, TOPIC, 2, "evt-d", 30, &c, &err), 0);
+    assert_non_null(c);
+    assert_int_equal(c->offset, 20);
+    assert_int_equal(c->due_ms, due_at);
+    cb_queued_free(c);
+    free(c);
+    assert_int_equal(cb_state_queued_count(st), 2);
+    assert_true(cb_state_holder_busy(st, TOPIC, 2, key_a)); /* evt-h is still queued */
+
+    /* an open request names its event: sent to the CA */
+    pending_outcome(&pend, "evt-1/0", "hr-C");
+    assert_int_equal(cb_state_open(st, TOPIC, 2, "P:hr-C", &pend, 1, 1, &err), 0);
+    assert_true(cb_state_event_open(st, TOPIC, 2, "evt-1"));
+    assert_false(cb_state_event_open(st, TOPIC, 2, "evt-h"));
+    assert_false(cb_state_event_open(st, "hr.org-events", 2, "evt-1"));
+    cb_outcome_clear(&pend);
+
+    assert_int_equal(cb_state_dirty_records(st, &recs, &err), 0);
+    for (i = 0; i < recs.n; i++)
+        if (recs.v[i].key[0] == 'Q' && !recs.v[i].value)
+            q_tombstones++;
+    assert_int_equal(q_tombstones, 2); /* the Q records of evt-d and evt-e, after them */
+    cb_state_destroy(st);
+
+    /* loaded back from the same records: evt-g and evt-h only; evt-h, now
+     * first in A's queue, runs at once; evt-g at its date */
+    st2 = reload(logs, 1);
+    assert_int_equal(cb_state_queued_count(st2), 2);
+    assert_int_equal(cb_state_next_due(st2, 0), due_at);
+    assert_true(cb_state_event_open(st2, TOPIC, 2, "evt-1"));
+    cb_state_set_now(st2, due_at - 1);
+    assert_int_equal(cb_state_take_runnable(st2, 100, &q, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(q[0]->event_id, "evt-h");
+    cb_queued_free(q[0]);
+    free(q[0]);
+    free(q);
+    assert_false(cb_state_holder_busy(st2, TOPIC, 2, key_a));
+    cb_state_set_now(st2, due_at);
+    assert_int_equal(cb_state_take_runnable(st2, 100, &q, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(q[0]->event_id, "evt-g");
+    cb_queued_free(q[0]);
+    free(q[0]);
+    free(q);
+    assert_int_equal(cb_state_cancel(st2, TOPIC, 2, "evt-g", 99, &c, &err), 0);
+    assert_null(c); /* taken to run: no longer cancellable */
+    cb_state_destroy(st2);
+    cb_state_recs_free(&recs);
+    free(key_a);
+    for (i = 0; i < 4; i++)
+        cb_work_clear(&w[i]);
+}
+
 /* A cascade's lookup of 5,000 certificates (issue 17: over 1 MiB of JSON)
  * takes several chunks; loaded back, every certificate is the same, in the
  * same order; forgetting it deletes every chunk. */
@@ -461,9 +572,9 @@ static void test_load_damaged(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_outcome_json), cmocka_unit_test(test_schedule_and_resume),
-        cmocka_unit_test(test_schedule_due), cmocka_unit_test(test_lookup_chunks),
-        cmocka_unit_test(test_load_damaged),
+        cmocka_unit_test(test_outcome_json),  cmocka_unit_test(test_schedule_and_resume),
+        cmocka_unit_test(test_schedule_due),  cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_lookup_chunks), cmocka_unit_test(test_load_damaged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1383,7 +1383,7 @@ def scenario_cascade_5000(s):
                             "replay_s": round(replay_s, 1)})
 
 
-CHAIN_SCENARIOS = {"crash", "async_crash", "async_split", "async_bound", "scheduled"}
+CHAIN_SCENARIOS = {"crash", "async_crash", "async_split", "async_bound", "scheduled", "cancel"}
 
 
 def async_ca(s):
@@ -1708,6 +1708,183 @@ def scenario_scheduled(s):
     return fails
 
 
+def scenario_cancel(s):
+    """Issue 16, cancellation: the events carry today's date in Hanoi or
+    tomorrow's (never going down in the order produced). One instance reads
+    them all (today's run, tomorrow's are SCHEDULED) and is killed. Then
+    CANCELLED events are produced, keyed like the events they cancel: for a
+    quarter of tomorrow's events (cancellable: never sent to the CA) and for
+    a few of today's (already executed: not cancellable). An instance reads
+    them and is killed once every cancellation has its outcome; one started
+    just past tomorrow runs the rest and drains. Cancelled events never reach
+    the CA (no outcome of theirs, no CA effect without the outcome of an
+    event that was not cancelled), each of their SCHEDULED records ends
+    CANCELLED exactly once, the SIGKILL after the cancellations does not
+    bring them back, every other event runs exactly once."""
+    rnd = random.Random(s.args.seed)
+    now = int(time.time() * 1000)
+    d0 = (now + HANOI_MS) // DAY_MS
+    start1 = (d0 + 1) * DAY_MS - HANOI_MS  # 00:00 tomorrow in Hanoi, as UTC ms
+    day_of, lines, by_id = {}, [], {}
+    n_ev = sum(1 for _ in open(s.events, encoding="utf-8"))
+    days = sorted(rnd.choice((0, 1)) for _ in range(n_ev))
+    for line in open(s.events, encoding="utf-8"):
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            lines.append(line)
+            continue
+        if isinstance(ev, dict) and str(ev.get("event_id", "")).startswith("evt-"):
+            k = days[len(lines)]
+            day_of[ev["event_id"]] = k
+            ev["effective_date"] = time.strftime("%Y-%m-%d", time.gmtime((d0 + k) * 86400))
+            by_id[ev["event_id"]] = ev
+            line = json.dumps(ev, ensure_ascii=False) + "\n"
+        lines.append(line)
+    with open(s.events, "w", encoding="utf-8") as f:
+        f.writelines(lines)
+    tomorrow = sorted(e for e, k in day_of.items() if k == 1)
+    today = sorted(e for e, k in day_of.items() if k == 0)
+    cancelled = set(rnd.sample(tomorrow, len(tomorrow) // 4))
+    executed = set(rnd.sample(today, 5))
+
+    def cancellation(target):
+        """A CANCELLED event keyed like target (org.code, or person.person_id):
+        org.address names it."""
+        src = by_id[target]
+        ev = {"event_id": "cx-" + target, "event_type": "CANCELLED",
+              "occurred_at": src["occurred_at"], "effective_date": src["effective_date"],
+              "source_system": src["source_system"], "org": dict(src["org"], address=target)}
+        if "person" in src:
+            ev["person"] = src["person"]
+        return ev
+
+    cancels = os.path.join(s.work, "cancels.jsonl")
+    workload.write_jsonl(cancels, [cancellation(e) for e in sorted(cancelled | executed)])
+    s.setup()
+    conf = s.conf("a", "cb-a", {"kafka.group.instance.id": "cancel-a",
+                                "kafka.session.timeout.ms": "10000"})
+    fails = []
+
+    def outcomes():
+        return [json.loads(l) for l in
+                s.tool("outcomes", s.bootstrap, s.outcome_topic).splitlines() if l]
+
+    def run_until(offset_ms, what, pred, timeout=120):
+        log_path = os.path.join(s.work, "a.log")
+        since = os.path.getsize(log_path) if os.path.exists(log_path) else 0
+        p = s.start(conf, "a", env={"CB_TEST_CALENDAR_OFFSET_MS": str(offset_ms)})
+        if not wait_loaded(s, "a", p, since):
+            raise SystemExit("instance did not load its state (%s)" % what)
+        deadline = time.time() + timeout
+        while not pred():
+            if time.time() > deadline or p.poll() is not None:
+                raise SystemExit("%s: not reached within %d s" % (what, timeout))
+            time.sleep(0.2)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        n = len(s.ca.ledger())
+        log("%s: killed; %d CA effect(s) so far" % (what, n))
+        return n
+
+    def waiting(recs):
+        return {o["source_event_id"] for o in recs
+                if "/scheduled/" in o["outcome_id"] and o.get("final", True) is False}
+
+    # 1. read everything today: today's events run, tomorrow's wait
+    def today_done():
+        recs = outcomes()
+        ids = {o["outcome_id"] for o in recs if o.get("final", True)}
+        return waiting(recs) >= set(tomorrow) and all("%s/0" % e in ids for e in executed)
+
+    l1 = run_until(0, "today", lambda: s.lag() == 0 and today_done())
+    # 2. the cancellations, read today; killed once each has its outcome
+    n = int(s.tool("produce", s.bootstrap, s.org_topic, s.person_topic, cancels).strip())
+    log("produced %d cancellations (%d of tomorrow's events, %d executed ones)"
+        % (n, len(cancelled), len(executed)))
+    own_ids = {"cx-%s/0" % e for e in cancelled | executed}
+    l2 = run_until(0, "cancellations",
+                   lambda: s.lag() == 0 and own_ids <= {o["outcome_id"] for o in outcomes()})
+    # 3. past tomorrow's start: the events not cancelled run; drained
+    rc = s.drain(conf, "a", env={"CB_TEST_CALENDAR_OFFSET_MS":
+                                 str(start1 - int(time.time() * 1000) + 1000)})
+    recs = outcomes()
+    ledger = s.ca.ledger()
+
+    def expect(name, ok, detail):
+        log("%-38s %s %s" % (name, "ok" if ok else "FAILED", detail))
+        if not ok:
+            fails.append(name)
+
+    by_oid = collections.defaultdict(list)
+    for o in recs:
+        by_oid[o["outcome_id"]].append(o)
+    finals = {oid: [r for r in rs if r.get("final", True)] for oid, rs in by_oid.items()}
+    dup = [oid for oid, f in finals.items() if len(f) != 1]
+    # cancelled events: each SCHEDULED record ends CANCELLED, exactly once; no outcome of their
+    # own actions (never sent to the CA)
+    sched_c = {oid: rs for oid, rs in by_oid.items()
+               if "/scheduled/" in oid and rs[0]["source_event_id"] in cancelled}
+    bad_c = [oid for oid, rs in sched_c.items()
+             if [(r["status"], r.get("final", True)) for r in rs]
+             != [("SCHEDULED", False), ("CANCELLED", True)]]
+    ran_c = sorted({o["source_event_id"] for o in recs if o["source_event_id"] in cancelled
+                    and "/scheduled/" not in o["outcome_id"]})
+    stray_cancel = [oid for oid, rs in by_oid.items() if any(r["status"] == "CANCELLED" for r in rs)
+                    and rs[0]["source_event_id"] not in cancelled]
+    # the cancellations' own outcomes
+    own = {oid[3:-2]: finals[oid][-1] for oid in finals if oid.startswith("cx-")}
+    bad_own = [e for e in cancelled if e not in own or own[e]["status"] != "SUCCEEDED"
+               or "Cancelled event " + e not in own[e]["note"]]
+    bad_exec = [e for e in executed if e not in own or own[e]["status"] != "NEEDS_REVIEW"
+                or "not cancellable" not in own[e]["note"]]
+    # the events not cancelled: each ran, with all its actions, once; CA effects only theirs
+    done = collections.defaultdict(set)
+    count = {}
+    for oid, f in finals.items():
+        o = f[-1]
+        if "/scheduled/" in oid or oid.startswith("cx-") or o["status"] == "PENDING":
+            continue
+        done[o["source_event_id"]].add(o["action_index"])
+        count[o["source_event_id"]] = o["action_count"]
+    incomplete = [e for e in day_of if e not in cancelled
+                  and (e not in count or len(done[e]) != count[e])]
+    opname = {"change-info": "CHANGE_INFO", "revoke": "REVOKE", "recall": "RECALL_DEVICE"}
+    made_by = {}
+    for oid, f in finals.items():
+        o = f[-1]
+        if o["status"] == "SUCCEEDED" and o["action"] in opname.values():
+            t = o["device_id"] if o["action"] == "RECALL_DEVICE" else o["certificate_serial"]
+            made_by[(o["action"], t)] = o["source_event_id"]
+    effects = collections.Counter(
+        (opname.get(e["op"], e["op"]), e["device_id"] if e["op"] == "recall" else e["serial"])
+        for e in ledger)
+    double = sum(c - 1 for c in effects.values() if c > 1)
+    orphan = [k for k in effects if made_by.get(k) is None or made_by[k] in cancelled]
+    expect("cancellations of tomorrow's events", len(cancelled) >= 10, str(len(cancelled)))
+    expect("nothing ran with the cancellations", l2 == l1, "%d then %d effects" % (l1, l2))
+    expect("cancelled: SCHEDULED then CANCELLED, once", not bad_c and sched_c,
+           "%d of %d %s" % (len(bad_c), len(sched_c), bad_c[:3]))
+    expect("cancelled: every one has its records",
+           {r[0]["source_event_id"] for r in sched_c.values()} == cancelled, "")
+    expect("cancelled events never ran", not ran_c, str(ran_c[:3]))
+    expect("CANCELLED only for cancelled events", not stray_cancel, str(stray_cancel[:3]))
+    expect("cancellation outcomes", not bad_own, str(bad_own[:3]))
+    expect("executed: not cancellable", not bad_exec,
+           str([(e, own.get(e, {}).get("note")) for e in bad_exec[:2]]))
+    expect("other events ran, every action", not incomplete, str(incomplete[:3]))
+    expect("one final record per outcome", not dup, "%d %s" % (len(dup), dup[:3]))
+    expect("CA double effects", double == 0, str(double))
+    expect("CA effects only of events not cancelled", not orphan, str(orphan[:3]))
+    expect("consumer lag", s.lag() == 0, "")
+    expect("drained", rc == 0, "exit code %s" % rc)
+    print("EOS-SUMMARY " + json.dumps({"scenario": "cancel", "events": s.args.events,
+                                       "cancelled": len(cancelled), "executed": len(executed),
+                                       "ca_effects": len(ledger), "outcomes": len(finals)}),
+          flush=True)
+    return fails
+
+
 SCENARIOS = {"ops": scenario_ops, "bulk": scenario_bulk, "crash": scenario_crash, "fence": scenario_fence,
              "split": scenario_split, "outage": scenario_outage,
              "huge_answer": scenario_huge_answer}
@@ -1719,6 +1896,7 @@ SCENARIOS.update(async_crash=scenario_async_crash, async_split=scenario_async_sp
                  async_bound=scenario_async_bound)
 SCENARIOS["cascade_5000"] = scenario_cascade_5000
 SCENARIOS["scheduled"] = scenario_scheduled
+SCENARIOS["cancel"] = scenario_cancel
 
 
 def main():
@@ -1739,7 +1917,7 @@ def main():
     args = ap.parse_args()
     if args.events is None:
         args.events = (860 if args.scenario.startswith("async_") else
-                       300 if args.scenario == "scheduled" else 3000)
+                       300 if args.scenario in ("scheduled", "cancel") else 3000)
     s = Scenario(args)
     try:
         fails = SCENARIOS[args.scenario](s)
