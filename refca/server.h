@@ -31,7 +31,7 @@ typedef struct refca_server_opts {
     double drop;           /* share of calls whose connection is closed, nothing applied */
     double drop_after;     /* share of mutating calls applied, then closed unanswered */
     bool async;            /* mutating calls answer 202 PENDING and complete later */
-    bool live_lookups; /* GET /v1/certificates ignores Idempotency-Key: the live state */
+    bool live_lookups;     /* GET /v1/certificates ignores Idempotency-Key: the live state */
     /* --async: what becomes of each request, decided once when it is
      * accepted, from the seed and its Idempotency-Key (so under one seed the
      * same call meets the same fate whatever the order of calls), and stored
