@@ -1885,6 +1885,31 @@ def scenario_cancel(s):
     return fails
 
 
+def scenario_state_topic_checks(s):
+    """Issue 15: a state topic that exists with the wrong settings stops the
+    instance at start with exit code 2 and says what to change: one not
+    compacted (cleanup.policy=delete, the broker's default for a topic made
+    by hand) and one with fewer partitions than the input topics (4)."""
+    fails = []
+    expect = _hold_expect(fails)
+    s.produce_next = lambda: False  # no events: the instance must stop before any
+    s.setup()
+    cases = (("delete", 4, "has cleanup.policy=delete: it must be compact"),
+             ("few", 1, "has 1 partitions, fewer than the 4 of the input topics"))
+    for name, parts, want in cases:
+        topic = "certbridge.state.%s-%d" % (name, os.getpid())
+        s.tool("create-topic", s.bootstrap, topic, str(parts))
+        p = s.start(s.conf(name, "cb-" + name, {"output.state_topic": topic}), name)
+        try:
+            rc = p.wait(120)
+        except subprocess.TimeoutExpired:
+            rc = _terminate(p, 30)
+        text = _log_text(s, name)
+        expect("%s: exit code 2" % name, rc == 2, "exit %s" % rc)
+        expect("%s: says what is wrong" % name, want in text, text[-600:])
+    return fails
+
+
 SCENARIOS = {"ops": scenario_ops, "bulk": scenario_bulk, "crash": scenario_crash, "fence": scenario_fence,
              "split": scenario_split, "outage": scenario_outage,
              "huge_answer": scenario_huge_answer}
@@ -1893,7 +1918,7 @@ SCENARIOS.update(registry_missing=scenario_registry_missing,
                  registry_down=scenario_registry_down, big_dead_letter=scenario_big_dead_letter,
                  confluent_apicurio=scenario_confluent_apicurio)
 SCENARIOS.update(async_crash=scenario_async_crash, async_split=scenario_async_split,
-                 async_bound=scenario_async_bound)
+                 async_bound=scenario_async_bound, state_topic_checks=scenario_state_topic_checks)
 SCENARIOS["cascade_5000"] = scenario_cascade_5000
 SCENARIOS["scheduled"] = scenario_scheduled
 SCENARIOS["cancel"] = scenario_cancel
@@ -1917,7 +1942,7 @@ def main():
     args = ap.parse_args()
     if args.events is None:
         args.events = (860 if args.scenario.startswith("async_") else
-                       300 if args.scenario in ("scheduled", "cancel") else 3000)
+                       300 if args.scenario in ("scheduled", "cancel", "state_topic_checks") else 3000)
     s = Scenario(args)
     try:
         fails = SCENARIOS[args.scenario](s)
