@@ -60,6 +60,19 @@ char *cb_html_clean(const char *s, size_t max)
     return out;
 }
 
+json_t *cb_html_json_string(const char *s)
+{
+    char *c;
+    json_t *j;
+
+    if (!s)
+        return json_null();
+    c = cb_html_clean(s, SIZE_MAX / 4);
+    j = c ? json_string(c) : NULL;
+    free(c);
+    return j;
+}
+
 void cb_html_put(FILE *out, const char *s)
 {
     char *c = cb_html_clean(s, SIZE_MAX / 4);

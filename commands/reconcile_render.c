@@ -271,19 +271,6 @@ static int write_table(const cb_reconcile_t *rc, FILE *out, cb_error_t *err)
 
 /* ---- JSON ------------------------------------------------------------- */
 
-static json_t *jstr(const char *s)
-{
-    char *c;
-    json_t *j;
-
-    if (!s)
-        return json_null();
-    c = cb_html_clean(s, SIZE_MAX / 4);
-    j = c ? json_string(c) : NULL;
-    free(c);
-    return j;
-}
-
 static int write_json(const cb_reconcile_t *rc, FILE *out, cb_error_t *err)
 {
     size_t n, n_ag, i;
@@ -296,7 +283,7 @@ static int write_json(const cb_reconcile_t *rc, FILE *out, cb_error_t *err)
 
     when_text(rc, when, sizeof(when), true);
     json_object_set_new(doc, "generated_at", json_string(when));
-    json_object_set_new(doc, "province", jstr(cb_reconcile_options(rc)->province));
+    json_object_set_new(doc, "province", cb_html_json_string(cb_reconcile_options(rc)->province));
     json_object_set_new(doc, "certificates",
                         json_integer((json_int_t)cb_reconcile_certificates(rc)));
     json_object_set_new(doc, "compliant", json_integer((json_int_t)cb_reconcile_compliant(rc)));
@@ -309,8 +296,8 @@ static int write_json(const cb_reconcile_t *rc, FILE *out, cb_error_t *err)
     json_object_set_new(doc, "by_kind", by_kind);
     for (i = 0; i < n_ag; i++) {
         json_t *a = json_object(), *c = json_object();
-        json_object_set_new(a, "code", jstr(ag[i].code));
-        json_object_set_new(a, "name", jstr(ag[i].name));
+        json_object_set_new(a, "code", cb_html_json_string(ag[i].code));
+        json_object_set_new(a, "name", cb_html_json_string(ag[i].name));
         json_object_set_new(a, "org_certificates", json_integer((json_int_t)ag[i].org_certs));
         json_object_set_new(a, "person_certificates", json_integer((json_int_t)ag[i].person_certs));
         json_object_set_new(a, "compliant", json_integer((json_int_t)ag[i].compliant));
@@ -327,15 +314,15 @@ static int write_json(const cb_reconcile_t *rc, FILE *out, cb_error_t *err)
         const cb_finding_t *f = fs[i];
         json_t *o = json_object(), *d = json_array();
         json_object_set_new(o, "kind", json_string(cb_finding_kind_name(f->kind)));
-        json_object_set_new(o, "agency_code", jstr(ag[f->agency].code));
-        json_object_set_new(o, "agency_name", jstr(ag[f->agency].name));
+        json_object_set_new(o, "agency_code", cb_html_json_string(ag[f->agency].code));
+        json_object_set_new(o, "agency_name", cb_html_json_string(ag[f->agency].name));
         json_object_set_new(o, "holder_type", json_string(cb_holder_type_name(f->holder_type)));
-        json_object_set_new(o, "holder_id", jstr(f->holder_id));
-        json_object_set_new(o, "holder_name", jstr(f->holder_name));
-        json_object_set_new(o, "org_code", jstr(f->org_code));
-        json_object_set_new(o, "serial", jstr(f->serial));
-        json_object_set_new(o, "device_id", jstr(f->device_id));
-        json_object_set_new(o, "subject", jstr(f->subject));
+        json_object_set_new(o, "holder_id", cb_html_json_string(f->holder_id));
+        json_object_set_new(o, "holder_name", cb_html_json_string(f->holder_name));
+        json_object_set_new(o, "org_code", cb_html_json_string(f->org_code));
+        json_object_set_new(o, "serial", cb_html_json_string(f->serial));
+        json_object_set_new(o, "device_id", cb_html_json_string(f->device_id));
+        json_object_set_new(o, "subject", cb_html_json_string(f->subject));
         if (f->diff & CB_DIFF_NAME)
             json_array_append_new(d, json_string("name"));
         if (f->diff & CB_DIFF_PARENT)
@@ -343,13 +330,13 @@ static int write_json(const cb_reconcile_t *rc, FILE *out, cb_error_t *err)
         if (f->diff & CB_DIFF_PROVINCE)
             json_array_append_new(d, json_string("province"));
         json_object_set_new(o, "differs", d);
-        json_object_set_new(o, "expected_subject", jstr(f->expected));
-        json_object_set_new(o, "successor_code", jstr(f->successor_code));
-        json_object_set_new(o, "successor_name", jstr(f->successor_name));
+        json_object_set_new(o, "expected_subject", cb_html_json_string(f->expected));
+        json_object_set_new(o, "successor_code", cb_html_json_string(f->successor_code));
+        json_object_set_new(o, "successor_name", cb_html_json_string(f->successor_name));
         if (f->kind == CB_FIND_TOKEN_OUT)
             json_object_set_new(o, "days_out", json_integer((json_int_t)f->days));
-        json_object_set_new(o, "fix", jstr(f->fix));
-        json_object_set_new(o, "note", jstr(f->note));
+        json_object_set_new(o, "fix", cb_html_json_string(f->fix));
+        json_object_set_new(o, "note", cb_html_json_string(f->note));
         json_array_append_new(items, o);
     }
     json_object_set_new(doc, "items", items);

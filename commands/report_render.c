@@ -669,20 +669,6 @@ int cb_report_write_table(const cb_report_t *r, const cb_report_source_t *src, F
 
 /* ---- JSON ------------------------------------------------------------- */
 
-/* A JSON string of a cleaned copy (never invalid UTF-8), or null. */
-static json_t *jstr(const char *s)
-{
-    char *c;
-    json_t *j;
-
-    if (!s)
-        return json_null();
-    c = cb_html_clean(s, SIZE_MAX / 4);
-    j = c ? json_string(c) : NULL;
-    free(c);
-    return j;
-}
-
 /* {"SUCCEEDED": n, ...} with the non-zero counts. */
 static json_t *jcounts(const size_t counts[CB_STATUS_COUNT])
 {
@@ -701,28 +687,28 @@ static json_t *jitem(const view_t *v, const cb_report_item_t *it)
 {
     json_t *o = json_object();
 
-    json_object_set_new(o, "outcome_id", jstr(it->outcome_id));
-    json_object_set_new(o, "source_event_id", jstr(it->source_event_id));
-    json_object_set_new(o, "source_event_type", jstr(it->source_event_type));
+    json_object_set_new(o, "outcome_id", cb_html_json_string(it->outcome_id));
+    json_object_set_new(o, "source_event_id", cb_html_json_string(it->source_event_id));
+    json_object_set_new(o, "source_event_type", cb_html_json_string(it->source_event_type));
     json_object_set_new(o, "action", json_string(cb_action_name(it->action)));
     json_object_set_new(o, "holder_type", json_string(cb_holder_type_name(it->holder_type)));
-    json_object_set_new(o, "holder_id", jstr(it->holder_id));
-    json_object_set_new(o, "holder_name", jstr(it->holder_name));
-    json_object_set_new(
-        o, "organization",
-        jstr(v->groups[it->group].code ? v->groups[it->group].code : v->groups[it->group].name));
-    json_object_set_new(o, "certificate_serial", jstr(it->certificate_serial));
-    json_object_set_new(o, "device_id", jstr(it->device_id));
+    json_object_set_new(o, "holder_id", cb_html_json_string(it->holder_id));
+    json_object_set_new(o, "holder_name", cb_html_json_string(it->holder_name));
+    json_object_set_new(o, "organization",
+                        cb_html_json_string(v->groups[it->group].code ? v->groups[it->group].code
+                                                                      : v->groups[it->group].name));
+    json_object_set_new(o, "certificate_serial", cb_html_json_string(it->certificate_serial));
+    json_object_set_new(o, "device_id", cb_html_json_string(it->device_id));
     json_object_set_new(o, "status", json_string(cb_outcome_status_name(it->status)));
     json_object_set_new(o, "http_status",
                         it->http_status ? json_integer(it->http_status) : json_null());
-    json_object_set_new(o, "error_code", jstr(it->error_code));
-    json_object_set_new(o, "error_message", jstr(it->error_message));
-    json_object_set_new(o, "ca_request_id", jstr(it->ca_request_id));
+    json_object_set_new(o, "error_code", cb_html_json_string(it->error_code));
+    json_object_set_new(o, "error_message", cb_html_json_string(it->error_message));
+    json_object_set_new(o, "ca_request_id", cb_html_json_string(it->ca_request_id));
     json_object_set_new(o, "processed_at", json_integer(it->processed_at_ms));
     if (v->n_agencies) {
-        json_object_set_new(o, "agency_code", jstr(v->agencies[it->agency].code));
-        json_object_set_new(o, "agency_name", jstr(v->agencies[it->agency].name));
+        json_object_set_new(o, "agency_code", cb_html_json_string(v->agencies[it->agency].code));
+        json_object_set_new(o, "agency_name", cb_html_json_string(v->agencies[it->agency].name));
     }
     if (it->status == CB_STATUS_PENDING) {
         char since[64];
@@ -765,8 +751,8 @@ static json_t *jpending_sum(const char *code, const char *name, const cb_report_
     char since[64];
 
     fmt_time(since, sizeof(since), ps->oldest_since_ms, TIME_RFC3339);
-    json_object_set_new(o, "code", jstr(code));
-    json_object_set_new(o, "name", jstr(name));
+    json_object_set_new(o, "code", cb_html_json_string(code));
+    json_object_set_new(o, "name", cb_html_json_string(name));
     json_object_set_new(o, "pending", json_integer((json_int_t)ps->pending));
     json_object_set_new(o, "overdue", json_integer((json_int_t)ps->overdue));
     json_object_set_new(o, "oldest_since",
@@ -818,7 +804,7 @@ int cb_report_write_json(const cb_report_t *r, const cb_report_source_t *src, FI
 
     view_of(r, src, &vv);
     fmt_time(when, sizeof(when), src->generated_at_ms, TIME_RFC3339);
-    json_object_set_new(doc, "topic", jstr(src->topic));
+    json_object_set_new(doc, "topic", cb_html_json_string(src->topic));
     json_object_set_new(doc, "partitions", json_integer(src->partitions));
     json_object_set_new(doc, "generated_at", json_string(when));
     json_object_set_new(doc, "outcomes", json_integer((json_int_t)cb_report_count(r, -1, -1)));
@@ -836,9 +822,10 @@ int cb_report_write_json(const cb_report_t *r, const cb_report_source_t *src, FI
     for (i = 0; i < v->n_groups; i++) {
         const cb_report_group_t *g = &v->groups[i];
         json_t *jg = json_object(), *ja = json_object();
-        json_object_set_new(jg, "code", g->code ? jstr(g->code) : json_null());
-        json_object_set_new(jg, "name", jstr(g->name));
-        json_object_set_new(jg, "event_type", g->event_type ? jstr(g->event_type) : json_null());
+        json_object_set_new(jg, "code", g->code ? cb_html_json_string(g->code) : json_null());
+        json_object_set_new(jg, "name", cb_html_json_string(g->name));
+        json_object_set_new(jg, "event_type",
+                            g->event_type ? cb_html_json_string(g->event_type) : json_null());
         json_object_set_new(jg, "total", json_integer((json_int_t)g->total));
         for (a = 0; a < CB_ACTION_COUNT; a++)
             if (group_action_total(g, a))
@@ -860,7 +847,7 @@ int cb_report_write_json(const cb_report_t *r, const cb_report_source_t *src, FI
         json_t *types = json_array(), *agencies = json_array();
         for (i = 0; i < v->n_types; i++) {
             json_t *t = json_object();
-            json_object_set_new(t, "event_type", jstr(v->types[i].type));
+            json_object_set_new(t, "event_type", cb_html_json_string(v->types[i].type));
             json_object_set_new(t, "total", json_integer((json_int_t)v->types[i].total));
             json_object_set_new(t, "by_action", jby_action(v->types[i].counts));
             json_array_append_new(types, t);
@@ -868,8 +855,8 @@ int cb_report_write_json(const cb_report_t *r, const cb_report_source_t *src, FI
         json_object_set_new(doc, "by_event_type", types);
         for (i = 0; i < v->n_agencies; i++) {
             json_t *g = json_object();
-            json_object_set_new(g, "code", jstr(v->agencies[i].code));
-            json_object_set_new(g, "name", jstr(v->agencies[i].name));
+            json_object_set_new(g, "code", cb_html_json_string(v->agencies[i].code));
+            json_object_set_new(g, "name", cb_html_json_string(v->agencies[i].name));
             json_object_set_new(g, "total", json_integer((json_int_t)v->agencies[i].total));
             json_object_set_new(g, "tokens_still_out",
                                 json_integer((json_int_t)v->agencies[i].tokens_out));

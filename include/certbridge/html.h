@@ -11,6 +11,7 @@
 #ifndef CB_HTML_H
 #define CB_HTML_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -19,6 +20,10 @@
  * most max bytes, cut at a character with "…" appended. NULL s gives "-".
  * Caller frees; NULL when out of memory. */
 char *cb_html_clean(const char *s, size_t max);
+
+/* A JSON string of a cleaned copy of s (cb_html_clean, no length cap: never
+ * invalid UTF-8), or JSON null for NULL s; NULL when out of memory. */
+json_t *cb_html_json_string(const char *s);
 
 /* Writes s to a page: cleaned (cb_html_clean; NULL gives "-") and
  * HTML-escaped (& < > " '), so no string can open an element or an
