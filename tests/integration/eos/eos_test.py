@@ -925,6 +925,33 @@ def _hold_log(s, name):
     return out
 
 
+def _outcome_records(s):
+    """Every record of the outcome topic, decoded by cbtool."""
+    return [json.loads(l) for l in
+            s.tool("outcomes", s.bootstrap, s.outcome_topic).splitlines() if l]
+
+
+def _run_dated_until(s, conf, offset_ms, what, pred, timeout=120):
+    """Starts instance "a" with the calendar moved by offset_ms (the test-only
+    CB_TEST_CALENDAR_OFFSET_MS), waits until it loaded its state and pred()
+    holds, then kills it with SIGKILL. Returns the CA effects so far."""
+    log_path = os.path.join(s.work, "a.log")
+    since = os.path.getsize(log_path) if os.path.exists(log_path) else 0
+    p = s.start(conf, "a", env={"CB_TEST_CALENDAR_OFFSET_MS": str(offset_ms)})
+    if not wait_loaded(s, "a", p, since):
+        raise SystemExit("instance did not load its state (%s)" % what)
+    deadline = time.time() + timeout
+    while not pred():
+        if time.time() > deadline or p.poll() is not None:
+            raise SystemExit("%s: not reached within %d s" % (what, timeout))
+        time.sleep(0.2)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    n = len(s.ca.ledger())
+    log("%s: killed; %d CA effect(s) so far" % (what, n))
+    return n
+
+
 def _terminate(p, timeout):
     """SIGTERM for p; its exit code, or None when it had to be killed after
     timeout seconds."""
@@ -1623,27 +1650,10 @@ def scenario_scheduled(s):
     fails = []
 
     def outcomes():
-        return [json.loads(l) for l in
-                s.tool("outcomes", s.bootstrap, s.outcome_topic).splitlines() if l]
+        return _outcome_records(s)
 
     def run_until(offset_ms, what, pred, timeout=120):
-        """Starts the instance with the calendar moved by offset_ms, waits
-        until it loaded its state and pred() holds, then kills it."""
-        log_path = os.path.join(s.work, "a.log")
-        since = os.path.getsize(log_path) if os.path.exists(log_path) else 0
-        p = s.start(conf, "a", env={"CB_TEST_CALENDAR_OFFSET_MS": str(offset_ms)})
-        if not wait_loaded(s, "a", p, since):
-            raise SystemExit("instance did not load its state (%s)" % what)
-        deadline = time.time() + timeout
-        while not pred():
-            if time.time() > deadline or p.poll() is not None:
-                raise SystemExit("%s: not reached within %d s" % (what, timeout))
-            time.sleep(0.2)
-        p.send_signal(signal.SIGKILL)
-        p.wait()
-        n = len(s.ca.ledger())
-        log("%s: killed; %d CA effect(s) so far" % (what, n))
-        return n
+        return _run_dated_until(s, conf, offset_ms, what, pred, timeout)
 
     dated = {e for e, k in day_of.items() if k > 0}
 
@@ -1767,25 +1777,10 @@ def scenario_cancel(s):
     fails = []
 
     def outcomes():
-        return [json.loads(l) for l in
-                s.tool("outcomes", s.bootstrap, s.outcome_topic).splitlines() if l]
+        return _outcome_records(s)
 
     def run_until(offset_ms, what, pred, timeout=120):
-        log_path = os.path.join(s.work, "a.log")
-        since = os.path.getsize(log_path) if os.path.exists(log_path) else 0
-        p = s.start(conf, "a", env={"CB_TEST_CALENDAR_OFFSET_MS": str(offset_ms)})
-        if not wait_loaded(s, "a", p, since):
-            raise SystemExit("instance did not load its state (%s)" % what)
-        deadline = time.time() + timeout
-        while not pred():
-            if time.time() > deadline or p.poll() is not None:
-                raise SystemExit("%s: not reached within %d s" % (what, timeout))
-            time.sleep(0.2)
-        p.send_signal(signal.SIGKILL)
-        p.wait()
-        n = len(s.ca.ledger())
-        log("%s: killed; %d CA effect(s) so far" % (what, n))
-        return n
+        return _run_dated_until(s, conf, offset_ms, what, pred, timeout)
 
     def waiting(recs):
         return {o["source_event_id"] for o in recs
