@@ -194,6 +194,8 @@ class Scenario:
             "ca.concurrency": "16",
             "metrics.listen": "127.0.0.1:0",
             "log.level": "info",
+            # no approval gate unless the scenario is about approvals (eos_approval)
+            "policy.approval": "none",
         }
         keys.update(extra or {})
         path = os.path.join(self.work, name + ".conf")
