@@ -17,6 +17,7 @@
 #define LEDGER_MAX     100000              /* most ledger lines in one answer */
 #define INVENTORY_LINE (16 * 1024)         /* longest inventory line */
 #define CURSOR_MAX     96                  /* longest cursor refca makes or reads */
+#define DOCUMENT_MAX   2048                /* longest document_number (ca-api.yaml) */
 #define RECALL_NOTE                                                                                \
     "Return the token to the Department of Digital Certification and Information Security "        \
     "(Cục Chứng thực số và Bảo mật thông tin)."
@@ -466,6 +467,24 @@ static json_t *parse_body(const char *body, refca_answer_t *ans)
     return obj;
 }
 
+/* The optional document_number of a change-info or revoke body: absent, or
+ * a non-empty string of at most DOCUMENT_MAX bytes. 0 when fine, 1 with the
+ * problem in ans. */
+static int check_document(json_t *obj, refca_answer_t *ans)
+{
+    json_t *v = json_object_get(obj, "document_number");
+    size_t len;
+
+    if (!v || json_is_null(v))
+        return 0;
+    len = json_is_string(v) ? json_string_length(v) : 0;
+    if (len == 0 || len > DOCUMENT_MAX)
+        return refca_problem(ans, 422, "INVALID_DOCUMENT_NUMBER",
+                             "document_number must be a string of 1 to 2048 bytes"),
+               1;
+    return 0;
+}
+
 /* Checks what precheck and apply share. Returns 0 when fine, 1 with the
  * problem in ans, -1 on internal failure. row receives the target
  * certificate for change-info and revoke (the caller clears it). */
@@ -486,6 +505,8 @@ static int check(refca_ca_t *ca, refca_op_t op, const char *target, json_t *obj,
             return refca_problem(ans, 404, "CERTIFICATE_NOT_FOUND",
                                  "no certificate has this serial"),
                    1;
+        if (check_document(obj, ans))
+            return 1;
         if (op == REFCA_OP_REVOKE) {
             s = jstr(obj, "reason");
             if (!s || reason_parse(s) < 0)
@@ -579,7 +600,7 @@ static int do_change_info(refca_ca_t *ca, refca_cert_row_t *old, json_t *obj, co
         refca_store_cert_revoke(ca->store, old->serial, 4, (int64_t)time(NULL), row.serial, err) <
             0 ||
         refca_store_ledger_add(ca->store, "change-info", old->serial, row.serial, old->device_id, 4,
-                               key, request_id, err) < 0)
+                               key, request_id, jstr(obj, "document_number"), err) < 0)
         goto unborrow;
     rfc3339(row.not_before, nb);
     rfc3339(row.not_after, na);
@@ -617,7 +638,7 @@ static int do_revoke(refca_ca_t *ca, refca_cert_row_t *old, json_t *obj, const c
     if (refca_store_cert_revoke(ca->store, old->serial, reason, (int64_t)time(NULL), NULL, err) <
             0 ||
         refca_store_ledger_add(ca->store, "revoke", old->serial, NULL, old->device_id, reason, key,
-                               request_id, err) < 0)
+                               request_id, jstr(obj, "document_number"), err) < 0)
         return -1;
     free(ca->crl);
     ca->crl = NULL;
@@ -637,7 +658,7 @@ static int do_recall(refca_ca_t *ca, const char *device, const char *key, const 
     if (rc < 0)
         return -1;
     if (rc == 0 && refca_store_ledger_add(ca->store, "recall", NULL, NULL, device, -1, key,
-                                          request_id, err) < 0)
+                                          request_id, NULL, err) < 0)
         return -1;
     return answer_json(ans, 200,
                        json_pack("{s:s, s:s, s:s}", "status", rc ? "ALREADY_RECALLED" : "RECALLED",
@@ -663,7 +684,7 @@ static int do_returned(refca_ca_t *ca, const char *device, json_t *obj, const ch
         return refca_problem(ans, 409, "DEVICE_NOT_RECALLED",
                              "the token was never recalled: recall it first");
     if (rc == 0 && refca_store_ledger_add(ca->store, "returned", NULL, NULL, device, -1, key,
-                                          request_id, err) < 0)
+                                          request_id, NULL, err) < 0)
         return -1;
     rfc3339(recalled_ms / 1000, rec);
     rfc3339(returned_ms / 1000, ret);
@@ -703,7 +724,7 @@ static int do_issue(refca_ca_t *ca, json_t *obj, const char *key, const char *re
     row.status = (char *)"active";
     row.revoke_reason = -1;
     if (refca_store_cert_put(ca->store, &row, err) < 0 ||
-        refca_store_ledger_add(ca->store, "issue", NULL, row.serial, dev, -1, key, request_id,
+        refca_store_ledger_add(ca->store, "issue", NULL, row.serial, dev, -1, key, request_id, NULL,
                                err) < 0)
         goto unborrow;
     rc = answer_json(ans, 201,
@@ -1061,7 +1082,7 @@ int refca_ca_finish(refca_ca_t *ca, const refca_request_row_t *row, const char *
 int refca_ca_request(refca_ca_t *ca, const char *id, refca_answer_t *ans, cb_error_t *err)
 {
     refca_request_row_t row;
-    json_t *obj, *result = NULL;
+    json_t *obj, *result = NULL, *params = NULL;
     int rc = refca_store_request_get(ca->store, id, &row, err);
 
     if (rc < 0)
@@ -1072,6 +1093,11 @@ int refca_ca_request(refca_ca_t *ca, const char *id, refca_answer_t *ans, cb_err
         result = json_loads(row.body, 0, NULL);
     obj = json_pack("{s:s, s:s, s:s, s:s?}", "request_id", row.id, "state", row.state, "op", row.op,
                     "target", row.target);
+    /* the approving document the call named, kept in its stored body */
+    if (obj && row.params && (params = json_loads(row.params, 0, NULL)) &&
+        jstr(params, "document_number"))
+        json_object_set(obj, "document_number", json_object_get(params, "document_number"));
+    json_decref(params);
     if (obj && result) {
         json_object_set_new(obj, "http_status", json_integer(row.status));
         json_object_set_new(obj, "result", result);
@@ -1162,6 +1188,8 @@ static int ledger_add_json(const refca_ledger_row_t *r, void *opaque)
 
     if (item && r->reason >= 0)
         json_object_set_new(item, "reason", json_string(reason_name(r->reason)));
+    if (item && r->document_number)
+        json_object_set_new(item, "document_number", json_string(r->document_number));
     return !item || json_array_append_new((json_t *)opaque, item) < 0;
 }
 

@@ -34,7 +34,7 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS requests_due ON requests(state, due_ms);"
     "CREATE TABLE IF NOT EXISTS ledger(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
     " at_ms INTEGER NOT NULL, op TEXT NOT NULL, serial TEXT, new_serial TEXT, device_id TEXT,"
-    " reason INTEGER NOT NULL, idem_key TEXT, request_id TEXT);";
+    " reason INTEGER NOT NULL, idem_key TEXT, request_id TEXT, document_number TEXT);";
 
 /* A requests table made by an earlier release (no fate, min_polls, polls;
  * final states SUCCEEDED and FAILED) brought up to date: what it holds was
@@ -59,6 +59,9 @@ static const char migrate_certs[] =
     "UPDATE certs SET changed_ms = 1000 * (CASE WHEN revoked_at > not_before + 60"
     " THEN revoked_at ELSE not_before + 60 END);"
     "COMMIT;";
+
+/* A ledger of an earlier release: no call carried a document number. */
+static const char migrate_ledger[] = "ALTER TABLE ledger ADD COLUMN document_number TEXT;";
 
 /* A recalls table of an earlier release: no token was returned yet. */
 static const char migrate_recalls[] = "ALTER TABLE recalls ADD COLUMN returned_at_ms INTEGER;";
@@ -147,9 +150,10 @@ static const char *const sql[ST_COUNT] = {
                    " AND polls >= min_polls ORDER BY due_ms LIMIT ?2",
     [ST_REQ_POLLED] = "UPDATE requests SET polls = polls + 1 WHERE id = ?1 AND state = 'PENDING'",
     [ST_LEDGER_ADD] = "INSERT INTO ledger(at_ms, op, serial, new_serial, device_id, reason,"
-                      " idem_key, request_id) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
+                      " idem_key, request_id, document_number) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
     [ST_LEDGER_EACH] = "SELECT seq, at_ms, op, serial, new_serial, device_id, reason, idem_key,"
-                       " request_id FROM ledger WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                       " request_id, document_number FROM ledger WHERE seq > ?1 ORDER BY seq"
+                       " LIMIT ?2",
     [ST_LEDGER_COUNT] = "SELECT count(*) FROM ledger",
     [ST_CERT_MAX_ROWID] = "SELECT coalesce(max(rowid), 0) FROM certs",
     [ST_CERT_NO_PROVINCE] = "SELECT serial, subject FROM certs WHERE province IS NULL LIMIT 512",
@@ -307,6 +311,12 @@ refca_store_t *refca_store_open(const char *dir, bool readonly, cb_error_t *err)
     if (!readonly && !has_column(st, "recalls", "returned_at_ms") &&
         sqlite3_exec(st->db, migrate_recalls, NULL, NULL, &msg) != SQLITE_OK) {
         cb_error_set(err, CB_ERR_IO, "%s: upgrading the recalls table: %s", path, msg ? msg : "?");
+        sqlite3_free(msg);
+        goto fail;
+    }
+    if (!readonly && !has_column(st, "ledger", "document_number") &&
+        sqlite3_exec(st->db, migrate_ledger, NULL, NULL, &msg) != SQLITE_OK) {
+        cb_error_set(err, CB_ERR_IO, "%s: upgrading the ledger: %s", path, msg ? msg : "?");
         sqlite3_free(msg);
         goto fail;
     }
@@ -778,7 +788,8 @@ void refca_request_row_clear(refca_request_row_t *row)
 
 int refca_store_ledger_add(refca_store_t *st, const char *op, const char *serial,
                            const char *new_serial, const char *device_id, int reason,
-                           const char *idem_key, const char *request_id, cb_error_t *err)
+                           const char *idem_key, const char *request_id,
+                           const char *document_number, cb_error_t *err)
 {
     sqlite3_stmt *s = stmt(st, ST_LEDGER_ADD, err);
 
@@ -792,6 +803,7 @@ int refca_store_ledger_add(refca_store_t *st, const char *op, const char *serial
     sqlite3_bind_int(s, 6, reason);
     bind_text(s, 7, idem_key);
     bind_text(s, 8, request_id);
+    bind_text(s, 9, document_number);
     return step_done(st, s, err, "ledger");
 }
 
@@ -817,6 +829,7 @@ int refca_store_ledger_each(refca_store_t *st, int64_t after_seq, int64_t limit,
         row.reason = sqlite3_column_int(s, 6);
         row.idem_key = (const char *)sqlite3_column_text(s, 7);
         row.request_id = (const char *)sqlite3_column_text(s, 8);
+        row.document_number = (const char *)sqlite3_column_text(s, 9);
         if (fn(&row, opaque)) {
             sqlite3_reset(s);
             return -1;

@@ -87,6 +87,7 @@ typedef struct refca_request_row {
 typedef struct refca_ledger_row {
     int64_t seq, at_ms;
     const char *op, *serial, *new_serial, *device_id, *idem_key, *request_id;
+    const char *document_number; /* the approving document of the call; NULL: none */
     int reason;
 } refca_ledger_row_t;
 
@@ -185,10 +186,12 @@ int refca_store_request_due(refca_store_t *st, int64_t now_ms, char **ids, int m
 int refca_store_request_polled(refca_store_t *st, const char *id, cb_error_t *err);
 void refca_request_row_clear(refca_request_row_t *row);
 
-/* The ledger: every applied operation, in order. */
+/* The ledger: every applied operation, in order. document_number is the
+ * approving document a change-info or revoke named (NULL: none). */
 int refca_store_ledger_add(refca_store_t *st, const char *op, const char *serial,
                            const char *new_serial, const char *device_id, int reason,
-                           const char *idem_key, const char *request_id, cb_error_t *err);
+                           const char *idem_key, const char *request_id,
+                           const char *document_number, cb_error_t *err);
 int refca_store_ledger_each(refca_store_t *st, int64_t after_seq, int64_t limit,
                             int (*fn)(const refca_ledger_row_t *row, void *opaque), void *opaque,
                             cb_error_t *err);

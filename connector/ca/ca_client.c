@@ -693,13 +693,15 @@ static int job_prepare(cb_ca_client_t *c, ca_job_t *j, cb_error_t *err)
               url_segment(url, sizeof(url), r->serial) ||
               url_segment(url, sizeof(url), "change-info");
         kv[0] = "subject", kv[1] = r->subject, kv[2] = "org_code", kv[3] = r->org_code;
-        n_kv = 2;
+        kv[4] = "document_number", kv[5] = r->document_number;
+        n_kv = 3;
         break;
     case CB_CA_REVOKE:
         bad = url_segment(url, sizeof(url), "certificates") ||
               url_segment(url, sizeof(url), r->serial) || url_segment(url, sizeof(url), "revoke");
         kv[0] = "reason", kv[1] = reason_name(r->reason);
-        n_kv = 1;
+        kv[2] = "document_number", kv[3] = r->document_number;
+        n_kv = 2;
         break;
     case CB_CA_RECALL:
         bad = url_segment(url, sizeof(url), "devices") ||

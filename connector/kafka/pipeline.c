@@ -2395,6 +2395,12 @@ int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idl
                 break;
             continue;
         }
+        if (p->batch_void) {
+            /* a rebalance during the collection aborted the batch being
+             * committed: what was read since is replayed after the rewind */
+            drop_batch(p);
+            continue;
+        }
         p->events_consumed += p->n_msgs;
         p->batch_started_ms = cb_clock_mono_ms();
         if ((rc = plan_batch(p, stop, err)) != 0) {
@@ -2422,6 +2428,8 @@ int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idl
             break;
         }
         if (!execute_batch(p, stop)) {
+            if (p->phase != PHASE_IDLE) /* still ours: dropped, not yet freed */
+                drop_batch(p);
             set_paused(p, false);
             continue; /* dropped or committed by a rebalance */
         }

@@ -93,6 +93,15 @@ typedef struct cb_ca_req {
     char idempotency_key[65];      /* mutating calls: cb_idempotency_key() */
     void *opaque;                  /* the caller's */
 
+    /* CHANGE_INFO, REVOKE: the number and date of the document that approved
+     * the call (the managing agency head's approval), e.g. "1234/UBND-KGVX
+     * ngày 01/7/2025"; NULL: none, nothing sent. Sent as "document_number"
+     * in the body (schemas/ca-api.yaml DocumentNumber, at most 2048 bytes);
+     * the CA keeps it with the call. Borrowed as the strings above (the
+     * caller's until the request completes): cb_ca_req_clear neither frees
+     * nor resets it. */
+    const char *document_number;
+
     /* Pages ("Pages" below). LOOKUP with page_size > 0 or a cursor asks for
      * one page; with both 0/NULL it is the first form of the call (one
      * answer with every certificate, which fails with body_too_large past

@@ -14,6 +14,7 @@
  */
 #include "../unit/cb_test.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,7 +234,8 @@ static void test_async(void **state)
     cb_ca_client_t *c = ct_client(async_dir, NULL);
     cb_ca_req_t look, r, q;
     cb_error_t err;
-    char id[64], serial[64];
+    char id[64], serial[64], path[128], *body = NULL;
+    json_t *root;
     long with_key;
 
     (void)state;
@@ -282,12 +284,24 @@ static void test_async(void **state)
     r.op = CB_CA_REVOKE;
     r.serial = serial;
     r.reason = CB_REASON_CESSATION_OF_OPERATION;
+    r.document_number = "1234/UBND-KGVX ngày 01/7/2025";
     snprintf(r.idempotency_key, sizeof(r.idempotency_key), "async-%d-revoke-1", (int)getpid());
     assert_int_equal(cb_ca_call(c, &r, &err), 0);
     assert_int_equal(r.klass, CB_CA_PENDING);
     await_request(c, r.request_id_out, &q);
     assert_int_equal(q.klass, CB_CA_SUCCESS);
     cb_ca_req_clear(&q);
+    /* the request the CA kept answers the approving document it was given */
+    snprintf(path, sizeof(path), "/v1/requests/%s", r.request_id_out);
+    assert_int_equal(ct_get(async_dir, path, &body, NULL), 200);
+    root = json_loads(body, 0, NULL);
+    assert_non_null(root);
+    assert_string_equal(json_string_value(json_object_get(root, "state")), "COMPLETED");
+    assert_non_null(json_string_value(json_object_get(root, "document_number")));
+    assert_string_equal(json_string_value(json_object_get(root, "document_number")),
+                        "1234/UBND-KGVX ngày 01/7/2025");
+    json_decref(root);
+    free(body);
     cb_ca_req_clear(&r);
     memset(&r, 0, sizeof(r));
     r.op = CB_CA_REVOKE;

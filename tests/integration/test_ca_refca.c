@@ -46,6 +46,34 @@ static void cert_file(const char *serial, char *out, size_t size)
     free(body);
 }
 
+/* The ledger entry (GET /v1/ledger) written under an idempotency key: how
+ * many there are (*count) and the document_number of the last (heap, NULL
+ * when it has none). */
+static char *ledger_document(const char *key, int *count)
+{
+    char *body = NULL, *doc = NULL;
+    json_t *root, *it;
+    size_t i;
+
+    assert_int_equal(ct_get(dir, "/v1/ledger", &body, NULL), 200);
+    root = json_loads(body, 0, NULL);
+    assert_non_null(root);
+    *count = 0;
+    json_array_foreach(json_object_get(root, "entries"), i, it)
+    {
+        const char *k = json_string_value(json_object_get(it, "idempotency_key"));
+        const char *d = json_string_value(json_object_get(it, "document_number"));
+        if (k && !strcmp(k, key)) {
+            (*count)++;
+            free(doc);
+            doc = d ? strdup(d) : NULL;
+        }
+    }
+    json_decref(root);
+    free(body);
+    return doc;
+}
+
 /* `openssl crl -inform DER -text` of the CA's current CRL. */
 static char *crl_text(void)
 {
@@ -138,7 +166,8 @@ static void test_change_info(void **state)
     cb_ca_req_t look, r;
     cb_error_t err;
     char old_pem[64], new_pem[64], ca_pem[64], cmd[512], old_serial[64], *out, *key1, *key2;
-    char *crl, *entry, *ca_body = NULL;
+    char *crl, *entry, *ca_body = NULL, *doc;
+    int n;
     size_t ca_len;
 
     (void)state;
@@ -149,11 +178,19 @@ static void test_change_info(void **state)
     mreq(&r, CB_CA_CHANGE_INFO, "change-HR-0003");
     r.serial = old_serial;
     r.subject = new_dn;
+    r.document_number = "77/SKHCN-VP ngày 30/6/2025";
     assert_int_equal(cb_ca_call(c, &r, &err), 0);
     assert_int_equal(r.klass, CB_CA_SUCCESS);
     assert_int_equal(r.http_status, 200);
     assert_non_null(r.new_serial);
     assert_string_not_equal(r.new_serial, old_serial);
+    /* the approving document travelled with the call into the CA's record
+     * of it; cb_ca_req_clear leaves the caller's input alone */
+    doc = ledger_document(r.idempotency_key, &n);
+    assert_int_equal(n, 1);
+    assert_non_null(doc);
+    assert_string_equal(doc, "77/SKHCN-VP ngày 30/6/2025");
+    free(doc);
 
     /* the holder's active certificate is now the new one */
     cb_ca_req_clear(&look);
@@ -252,14 +289,16 @@ static void test_change_info_escapes(void **state)
     cb_ca_client_destroy(c);
 }
 
-/* revoke: the serial on the CRL with its reason; revoking again answers
+/* revoke: the serial on the CRL with its reason, the approving document
+ * number in the CA's ledger (an empty one refused); revoking again answers
  * ALREADY_REVOKED, classified already-done. */
 static void test_revoke(void **state)
 {
     cb_ca_client_t *c = ct_client(dir, NULL);
     cb_ca_req_t look, r;
     cb_error_t err;
-    char serial[64], *crl, *entry;
+    char serial[64], *crl, *entry, *doc;
+    int n;
 
     (void)state;
     ct_lookup(c, CB_HOLDER_ORGANIZATION, "000.00.02.H19", &look);
@@ -270,12 +309,32 @@ static void test_revoke(void **state)
     assert_null(crl_entry(crl, serial));
     free(crl);
 
+    /* an empty document number is refused (422), nothing applied */
+    mreq(&r, CB_CA_REVOKE, "revoke-000.00.02.H19-empty-doc");
+    r.serial = serial;
+    r.reason = CB_REASON_CESSATION_OF_OPERATION;
+    r.document_number = "";
+    assert_int_equal(cb_ca_call(c, &r, &err), 0);
+    assert_int_equal(r.klass, CB_CA_PERMANENT);
+    assert_int_equal(r.http_status, 422);
+    assert_string_equal(r.error_code, "INVALID_DOCUMENT_NUMBER");
+    assert_null(ledger_document(r.idempotency_key, &n));
+    assert_int_equal(n, 0);
+    cb_ca_req_clear(&r);
+
     mreq(&r, CB_CA_REVOKE, "revoke-000.00.02.H19");
     r.serial = serial;
     r.reason = CB_REASON_CESSATION_OF_OPERATION;
+    r.document_number = "1234/UBND-KGVX ngày 01/7/2025";
     assert_int_equal(cb_ca_call(c, &r, &err), 0);
     assert_int_equal(r.klass, CB_CA_SUCCESS);
     assert_int_equal(r.http_status, 200);
+    /* the CA recorded the revocation with the document that approved it */
+    doc = ledger_document(r.idempotency_key, &n);
+    assert_int_equal(n, 1);
+    assert_non_null(doc);
+    assert_string_equal(doc, "1234/UBND-KGVX ngày 01/7/2025");
+    free(doc);
 
     crl = crl_text();
     entry = crl_entry(crl, serial);
@@ -426,6 +485,7 @@ static void test_other_calls(void **state)
     cb_ca_req_t r, look;
     cb_error_t err;
     long before, with_key;
+    int n;
 
     (void)state;
     mreq(&r, CB_CA_ISSUE, "issue-HR-0100");
@@ -451,6 +511,9 @@ static void test_other_calls(void **state)
     assert_int_equal(r.klass, CB_CA_SUCCESS);
     assert_int_equal(ct_ledger_count(dir, r.idempotency_key, &with_key), before + 1);
     assert_int_equal(with_key, 1);
+    /* a call without a document number records none */
+    assert_null(ledger_document(r.idempotency_key, &n));
+    assert_int_equal(n, 1);
     cb_ca_req_clear(&r);
 
     /* unknown things are permanent refusals with the problem's code */
