@@ -620,6 +620,9 @@ static int prepare_call(chain_t *ch, step_t *s)
         r->holder_id = a->out.holder_id;
         r->subject = a->subject;
         r->reason = in->reason;
+        /* the approving document (gate.h), kept by the CA with the call */
+        if (in->approval && (a->op == CB_CA_CHANGE_INFO || a->op == CB_CA_REVOKE))
+            r->document_number = in->approval->document_number;
         if (cert) {
             r->serial = cert->serial;
             r->device_id = cert->device_id;

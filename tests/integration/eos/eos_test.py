@@ -2170,6 +2170,15 @@ def scenario_approval(s):
             if last[a]["status"] != "AWAITING_APPROVAL" or last[a].get("final") is not False]
     bad_cx = [a for a in victim_ids if last[a]["status"] != "CANCELLED"]
     revoked = collections.Counter(e["serial"] for e in ledger if e["op"] == "revoke")
+    # the CA call carried the approving document: the reference CA's ledger
+    # keeps it (read from its store: `certbridge-refca ledger` does not print it)
+    import sqlite3
+    db = sqlite3.connect(os.path.join(s.ca.state, "refca.db"))
+    kept = db.execute("SELECT op, serial, document_number FROM ledger").fetchall()
+    db.close()
+    doc_of = {o["certificate_serial"]: o["document_number"] for o in revokes}
+    bad_doc = [(op, serial, d) for op, serial, d in kept
+               if (op == "revoke" and d != doc_of.get(serial)) or (op != "revoke" and d)]
     succeeded = {o["certificate_serial"] for o in revokes if o["status"] == "SUCCEEDED"}
     dl = dead()
     msgs = [d["error_message"] for d in dl]
@@ -2185,6 +2194,7 @@ def scenario_approval(s):
     expect("CA revocations = approved REVOKEs", set(revoked) == succeeded
            and all(n == 1 for n in revoked.values()),
            "%d revoked, %d outcomes" % (len(revoked), len(succeeded)))
+    expect("CA calls carry the document number", not bad_doc, str(bad_doc[:3]))
     expect("rejected: REJECTED with the reason", not bad_rej and ids[r_reject], str(bad_rej[:3]))
     expect("not approved: still awaiting", not left, str(left[:3]))
     expect("cancelled: CANCELLED, never ran", not bad_cx and victim not in ran, str(bad_cx))
