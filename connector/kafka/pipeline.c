@@ -1900,8 +1900,11 @@ cb_pipeline_t *cb_pipeline_new(const cb_config_t *cfg, cb_error_t *err)
                          "input.approval_topic: required when policy.approval is not none");
             goto fail;
         }
-        if (!(p->verifier = cb_approval_verifier_from_config(cfg, err)))
+        if (!(p->verifier = cb_approval_verifier_from_config(cfg, err))) {
+            if (err->code == CB_ERR_IO) /* a file the configuration names: the operator's */
+                err->code = CB_ERR_CONFIG;
             goto fail;
+        }
         if (!(p->decisions = cb_decisions_new())) {
             cb_error_set(err, CB_ERR_NOMEM, "out of memory");
             goto fail;
