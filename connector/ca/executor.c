@@ -79,6 +79,10 @@ typedef struct chain {
     int retry_pause;
     int submits; /* times req was submitted */
     bool parked; /* its lookup waits to be made durable */
+    /* a cascade: the chains of its organization's persons still to finish
+     * before it starts (link_cascades); waiting until it has started */
+    size_t blockers;
+    bool waiting;
 } chain_t;
 
 struct cb_executor {
@@ -103,6 +107,8 @@ struct cb_executor {
     size_t n_parked, cap_parked, n_handed;
     chain_t **resume; /* chains whose lookups were persisted: advanced by the next step */
     size_t n_resume, cap_resume;
+    chain_t **cascades; /* the batch's cascade chains (link_cascades) */
+    size_t n_cascades;
     cb_executor_lookup_t *handed; /* the views cb_executor_lookups_to_persist returned */
     size_t cap_handed;
     bool finished;
@@ -252,8 +258,11 @@ static void free_batch(cb_executor_t *ex)
         free(ex->chains[i].steps);
     }
     free(ex->chains);
+    free(ex->cascades);
     ex->steps = NULL;
     ex->chains = NULL;
+    ex->cascades = NULL;
+    ex->n_cascades = 0;
     ex->n_steps = ex->n_chains = ex->chains_done = ex->stalled = 0;
     ex->ca_down = false;
     ex->works = NULL;
@@ -576,6 +585,16 @@ static const cb_work_lookup_t *given_lookup(const step_t *s)
     return NULL;
 }
 
+/* Whether action a gives the CA the organization its person now belongs to:
+ * a certificate issued or changed for a person event (a transfer, a new
+ * post), so that a later cascade over that organization lists it. */
+static bool person_org_call(const step_t *s, const cb_intent_t *in, const action_t *a)
+{
+    return in->holder_type == CB_HOLDER_PERSON && !in->cascade_org_code &&
+           (a->op == CB_CA_ISSUE || a->op == CB_CA_CHANGE_INFO) &&
+           s->work->ev.kind == CB_EVENT_PERSON && s->work->ev.org.code;
+}
+
 /* Fills chain->req for the step's next CA call. Returns 1 when a request is
  * ready, 0 when the step has no call left, -1 when memory ran out. */
 static int prepare_call(chain_t *ch, step_t *s)
@@ -623,6 +642,8 @@ static int prepare_call(chain_t *ch, step_t *s)
         /* the approving document (gate.h), kept by the CA with the call */
         if (in->approval && (a->op == CB_CA_CHANGE_INFO || a->op == CB_CA_REVOKE))
             r->document_number = in->approval->document_number;
+        if (person_org_call(s, in, a))
+            r->org_code = s->work->ev.org.code; /* where the person now belongs */
         if (cert) {
             r->serial = cert->serial;
             r->device_id = cert->device_id;
@@ -845,6 +866,79 @@ static int submit_or_refuse(cb_executor_t *ex, chain_t *ch, cb_error_t *err)
     return 1;
 }
 
+/* Whether chain ch makes calls for persons of organization org: a person
+ * event whose person belongs to it now or belonged to it before. */
+static bool chain_in_org(const chain_t *ch, const char *org)
+{
+    size_t i;
+
+    for (i = 0; i < ch->n_steps; i++) {
+        const cb_event_t *ev = &ch->steps[i]->work->ev;
+        if (ch->steps[i]->holder_key[0] != 'P' || ev->kind != CB_EVENT_PERSON)
+            continue;
+        if ((ev->org.code && !strcmp(ev->org.code, org)) ||
+            (ev->previous_org && ev->previous_org->code && !strcmp(ev->previous_org->code, org)))
+            return true;
+    }
+    return false;
+}
+
+/* A cascade walks the CA's list of an organization's persons: it starts
+ * only once the batch's chains for persons of that organization are done,
+ * so that a certificate they issued or moved is in the list it walks
+ * (docs/ARCHITECTURE.md §3). Counts each cascade's blockers. -1 when
+ * memory ran out. */
+static int link_cascades(cb_executor_t *ex)
+{
+    size_t i, j;
+
+    for (i = 0; i < ex->n_chains; i++) {
+        chain_t *c = &ex->chains[i];
+        const char *org = c->steps[0]->org_code;
+        if (!org)
+            continue;
+        if (!ex->cascades && !(ex->cascades = calloc(ex->n_chains, sizeof(*ex->cascades))))
+            return -1;
+        ex->cascades[ex->n_cascades++] = c;
+        for (j = 0; j < ex->n_chains; j++)
+            if (j != i && chain_in_org(&ex->chains[j], org))
+                c->blockers++;
+        c->waiting = c->blockers > 0;
+    }
+    return 0;
+}
+
+/* Chain ch is done: the cascades it held back count one blocker less. */
+static void release_cascades(cb_executor_t *ex, const chain_t *ch)
+{
+    size_t i;
+
+    for (i = 0; i < ex->n_cascades; i++) {
+        chain_t *c = ex->cascades[i];
+        if (c->blockers && chain_in_org(ch, c->steps[0]->org_code))
+            c->blockers--;
+    }
+}
+
+static int chain_advance(cb_executor_t *ex, chain_t *ch, cb_error_t *err);
+
+/* Starts the cascades whose blockers are all done. -1 when memory ran out
+ * (err set). */
+static int start_released(cb_executor_t *ex, cb_error_t *err)
+{
+    size_t i;
+
+    for (i = 0; i < ex->n_cascades; i++) {
+        chain_t *c = ex->cascades[i];
+        if (c->waiting && !c->blockers) {
+            c->waiting = false;
+            if (chain_advance(ex, c, err) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
 /* Advances a chain until it has a request in flight or is done. -1 when
  * memory ran out (err set): the batch fails. */
 static int chain_advance(cb_executor_t *ex, chain_t *ch, cb_error_t *err)
@@ -868,6 +962,7 @@ static int chain_advance(cb_executor_t *ex, chain_t *ch, cb_error_t *err)
             return rc; /* in flight, or the batch failed */
     }
     ex->chains_done++;
+    release_cascades(ex, ch);
     return 0;
 }
 
@@ -915,6 +1010,8 @@ int cb_executor_start(cb_executor_t *ex, cb_work_t *works, size_t n, cb_error_t 
         ch->n_steps = k - i;
         ch->retry_pause = RETRY_PAUSE_MIN_MS;
     }
+    if (link_cascades(ex) < 0)
+        goto oom;
     free(order);
     ex->finished = false;
     return 0; /* the first cb_executor_step makes the first requests */
@@ -1080,9 +1177,11 @@ static int step(cb_executor_t *ex, int timeout_ms, cb_error_t *err)
     if (ex->finished)
         return 1;
     for (i = 0; !ex->advanced && i < ex->n_chains; i++)
-        if (chain_advance(ex, &ex->chains[i], err) < 0)
+        if (!ex->chains[i].waiting && chain_advance(ex, &ex->chains[i], err) < 0)
             return fail_batch(ex, err);
     ex->advanced = true;
+    if (start_released(ex, err) < 0)
+        return fail_batch(ex, err);
     for (i = 0; i < ex->n_resume; i++) {
         chain_t *ch = ex->resume[i];
         ch->parked = false;
@@ -1111,6 +1210,8 @@ static int step(cb_executor_t *ex, int timeout_ms, cb_error_t *err)
                 return fail_batch(ex, err);
             r = cb_ca_poll(ex->ca, 0);
         }
+        if (start_released(ex, err) < 0)
+            return fail_batch(ex, err);
     }
     if (ex->chains_done < ex->n_chains)
         return 0;

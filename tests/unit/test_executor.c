@@ -109,6 +109,8 @@ char *__wrap_strndup(const char *s, size_t n)
     "\",\"subject\":\"" PERSON_SUBJECT(name, "Sở Nội vụ") "\"" dev "}\n"
 #define DEV(d) ",\"device_id\":\"" d "\""
 
+#define RACE_ORG "000.00.75.H19"
+
 static const char inventory[] =
     /* resolution */
     INV_PERSON("hr-10", "000.00.09.H19", "Nguyễn Văn An", DEV("TK-P-10"))
@@ -125,7 +127,10 @@ static const char inventory[] =
             INV_PERSON("hr-50", "000.00.09.H19", "Đặng Quốc Huy", DEV("TK-P-50"))
     /* client refusal, allocation failures */
     INV_PERSON("hr-70", "000.00.09.H19", "Bùi Thị Lan", DEV("TK-P-70"))
-        INV_PERSON("hr-80", "000.00.09.H19", "Nguyễn Văn Khoa", DEV("TK-P-80"));
+        INV_PERSON("hr-80", "000.00.09.H19", "Nguyễn Văn Khoa", DEV("TK-P-80"))
+    /* a cascade and a person of its organization in one batch */
+    INV_PERSON("hr-75a", RACE_ORG, "Trịnh Văn Phúc", DEV("TK-P-75a"))
+        INV_PERSON("hr-75b", RACE_ORG, "Mai Thị Quế", DEV("TK-P-75b"));
 
 #define HUGE_BYTES 5000
 
@@ -937,19 +942,75 @@ static void test_allocation_failures(void **state)
 
 /* ---- lookups over several pages ----------------------------------------- */
 
-/* An organization-rename cascade over PAGED_ORG's persons (offset `at`). */
-static void cascade_work(cb_work_t *w, const char *id, int64_t at)
+/* An organization-rename cascade over org's persons (offset `at`), the
+ * organization's new name `name`. */
+static void cascade_over(cb_work_t *w, const char *id, int64_t at, const char *org,
+                         const char *name)
 {
     cb_intent_t *in;
 
     work_init(w, id, CB_EVENT_ORG, CB_ORG_RENAMED, at);
     in = add_intent(w, CB_ACTION_CHANGE_INFO, CB_HOLDER_PERSON, NULL, NULL);
-    in->cascade_org_code = strdup(PAGED_ORG);
+    in->cascade_org_code = strdup(org);
     in->cascade_org = calloc(1, sizeof(cb_org_t));
-    in->cascade_org->code = strdup(PAGED_ORG);
-    in->cascade_org->name = strdup("Sở Sáu Mươi Mới");
+    in->cascade_org->code = strdup(org);
+    in->cascade_org->name = strdup(name);
     in->cascade_org->parent_name = strdup("Ủy ban nhân dân tỉnh Đồng Nai");
     in->cascade_org->province = strdup("Tỉnh Đồng Nai");
+}
+
+/* An organization-rename cascade over PAGED_ORG's persons (offset `at`). */
+static void cascade_work(cb_work_t *w, const char *id, int64_t at)
+{
+    cascade_over(w, id, at, PAGED_ORG, "Sở Sáu Mươi Mới");
+}
+
+/* A cascade over RACE_ORG and a person joining RACE_ORG in the same batch,
+ * the cascade first in batch order: the cascade's lookup waits until the
+ * person's certificate is issued (with RACE_ORG as its organization), so
+ * the walk lists it and renames it with the two others. Before, both went
+ * at once (two requests in flight) and the new certificate kept the old
+ * name. */
+static void test_cascade_after_persons(void **state)
+{
+    cb_ca_client_t *c = client(&ca_main, "", NULL);
+    cb_executor_t *ex;
+    cb_work_t w[2];
+    cb_error_t err;
+    size_t k, renamed_new = 0;
+
+    (void)state;
+    cascade_over(&w[0], "e-race-1", 750, RACE_ORG, "Sở Bảy Lăm Mới");
+    work_init(&w[1], "e-race-2", CB_EVENT_PERSON, CB_PERSON_JOINED, 751);
+    w[1].ev.org.code = strdup(RACE_ORG);
+    add_intent(&w[1], CB_ACTION_ISSUE, CB_HOLDER_PERSON, "hr-75c",
+               PERSON_SUBJECT("Lưu Văn Sơn", "Sở Bảy Lăm"));
+
+    ex = cb_executor_new(c, NULL, &err);
+    assert_non_null(ex);
+    assert_int_equal(cb_executor_start(ex, w, 2, &err), 0);
+    assert_int_equal(kill(ca_main.pid, SIGSTOP), 0);
+    assert_int_equal(cb_executor_step(ex, 0, &err), 0);
+    assert_int_equal(cb_ca_pending(c), 1); /* the issue only: the cascade waits for it */
+    assert_int_equal(kill(ca_main.pid, SIGCONT), 0);
+    run_batch(ex);
+    cb_executor_destroy(ex);
+
+    expect_numbering(&w[1], 1);
+    assert_string_equal(status(&w[1].outcomes[0]), "SUCCEEDED");
+    expect_numbering(&w[0], 3);
+    for (k = 0; k < 3; k++) {
+        const cb_outcome_t *o = &w[0].outcomes[k];
+        assert_int_equal(o->action, CB_ACTION_CHANGE_INFO);
+        assert_string_equal(status(o), "SUCCEEDED");
+        if (!strcmp(o->holder_id, "hr-75c")) {
+            assert_string_equal(o->certificate_serial, w[1].outcomes[0].new_certificate_serial);
+            renamed_new++;
+        }
+    }
+    assert_int_equal(renamed_new, 1);
+    works_clear(w, 2);
+    cb_ca_client_destroy(c);
 }
 
 /* Runs works[0..n) on ex to the end, taking the lookups it hands over to be
@@ -1095,7 +1156,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_answers),        cmocka_unit_test(test_pending),
         cmocka_unit_test(test_lookup_refused), cmocka_unit_test(test_retry),
         cmocka_unit_test(test_client_refusal), cmocka_unit_test(test_allocation_failures),
-        cmocka_unit_test(test_cascade_pages),
+        cmocka_unit_test(test_cascade_pages),  cmocka_unit_test(test_cascade_after_persons),
     };
 
     if (argc != 2) {
