@@ -1190,8 +1190,13 @@ static int gate_apply(cb_pipeline_t *p, const cb_queued_t *q, cb_work_t *w, cb_e
             goto oom;
         d = cb_decisions_find(p->decisions, id);
         free(id);
-        if (!d) /* the gate check saw every decision: a broken invariant */
-            goto oom;
+        if (!d) { /* the gate check saw every decision: a broken invariant */
+            free(drop);
+            return cb_error_set(err, CB_ERR_INTERNAL,
+                                "event %s: an action taken to run has no "
+                                "decision",
+                                w->ev.event_id);
+        }
         ref.document_number = d->document_number;
         ref.approver = d->approver;
         ref.reason = d->reason;

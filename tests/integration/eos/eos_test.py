@@ -37,6 +37,7 @@ import json
 import os
 import random
 import shutil
+import re
 import signal
 import subprocess
 import sys
@@ -2001,16 +2002,20 @@ def scenario_approval(s):
         return {o["source_event_id"] for o in latest(recs).values()
                 if o["status"] == "AWAITING_APPROVAL" and o.get("final", True) is False}
 
-    def run(offset_ms, what, pred, n_kills=0, timeout=120):
+    def run(offset_ms, what, pred, n_kills=0, timeout=120, companion=None, on_start=None):
         """Instance a with the calendar moved by offset_ms, killed with
         SIGKILL n_kills times at random moments (then started again), and
-        once more when pred() holds."""
+        once more when pred() holds; companion: the process of a second
+        instance in the group, killed at the end; on_start(): called once
+        the first start loaded its state."""
         for k in range(n_kills + 1):
             log_path = os.path.join(s.work, "a.log")
             since = os.path.getsize(log_path) if os.path.exists(log_path) else 0
             p = s.start(conf, "a", env={"CB_TEST_CALENDAR_OFFSET_MS": str(offset_ms)})
             if not wait_loaded(s, "a", p, since):
                 raise SystemExit("instance did not load its state (%s)" % what)
+            if k == 0 and on_start:
+                on_start()
             deadline = time.time() + (rnd.uniform(0.2, 2.5) if k < n_kills else timeout)
             while time.time() < deadline and p.poll() is None:
                 if k == n_kills and pred():
@@ -2023,6 +2028,11 @@ def scenario_approval(s):
             p.send_signal(signal.SIGKILL)
             p.wait()
             kills[0] += 1
+        if companion:
+            if companion.poll() is not None:
+                raise SystemExit("%s: instance b exited with %s" % (what, companion.returncode))
+            companion.send_signal(signal.SIGKILL)
+            companion.wait()
         log("%s: killed %d time(s); %d CA effect(s) so far" % (what, n_kills + 1,
                                                              len(s.ca.ledger())))
 
@@ -2125,7 +2135,6 @@ def scenario_approval(s):
              approval(r_cancel, "APPROVED", "1241/UBND-KGVX", action_ids=victim_ids)]
     raw = os.path.join(s.work, "approvals.jsonl")
     workload.write_jsonl(raw, batch)
-    s.tool("produce-raw", s.bootstrap, raw)
     approved = set(ids[r_all]) | set(subset)
 
     def dead():
@@ -2138,7 +2147,38 @@ def scenario_approval(s):
         return (s.lag() == 0 and len(dead()) >= 5
                 and all(last.get(a, {}).get("final") for a in approved | set(ids[r_reject])))
 
-    run(day_ms[1], "approvals", settled, n_kills=rnd.randint(2, 3))
+    # a second instance joins the group: the partitions split, so an approval may be read by
+    # an instance that owns none of the events it decides (the shared records carry it over)
+    conf_b = s.conf("b", "cb-b", {"kafka.group.instance.id": "approval-b",
+                                  "kafka.session.timeout.ms": "10000",
+                                  "policy.approval": "revoke",
+                                  "policy.approval_signature": "required",
+                                  "policy.approval_trust_anchors": anchors,
+                                  "policy.approval_crl_file": crl,
+                                  "input.approval_topic": approval_topic})
+    b = s.start(conf_b, "b", env={"CB_TEST_CALENDAR_OFFSET_MS": str(day_ms[1])})
+    if not wait_loaded(s, "b", b, 0):
+        raise SystemExit("instance b did not load its state")
+
+    def split_then_produce():
+        """Once b gave a its share of the partitions (a loaded it: run()
+        waited for that), the approvals are produced."""
+        if not _hold_wait(s, b, "partitions split",
+                          lambda: re.search(r"revoked [1-9]", _log_text(s, "b")), 90):
+            raise SystemExit("the partitions did not split between a and b")
+        s.tool("produce-raw", s.bootstrap, raw)
+
+    run(day_ms[1], "approvals", settled, n_kills=rnd.randint(2, 3), companion=b,
+        on_start=split_then_produce)
+    # which instance decided each request, which ran its events (their log lines)
+    decided_by, ran_by = collections.defaultdict(set), collections.defaultdict(set)
+    for name in ("a", "b"):
+        text = _log_text(s, name)
+        for m in re.finditer(r"approval of request (\S+): (?:approved|rejected)", text):
+            decided_by[m.group(1)].add(name)
+        for m in re.finditer(r"approval request (\S+) decided", text):
+            ran_by[m.group(1)].add(name)
+    across = sorted(r for r in decided_by if ran_by[r] - decided_by[r])
     recs = outcomes()
     last = latest(recs)
     ledger = s.ca.ledger()
@@ -2202,6 +2242,8 @@ def scenario_approval(s):
         sum(w in m for m in msgs) == 1 for w in want), json.dumps(msgs, ensure_ascii=False)[:600])
     expect("one final record per outcome", not dup, "%d %s" % (len(dup), dup[:3]))
     expect("killed at random moments", kills[0] >= 6, str(kills[0]))
+    expect("decided on one instance, run on the other", across,
+           "decided %s, ran %s" % (dict(decided_by), dict(ran_by)))
     print("EOS-SUMMARY " + json.dumps({"scenario": "approval", "events": s.args.events,
                                        "requests": len(requests), "approved": len(approved),
                                        "revoked": len(revoked), "kills": kills[0]}), flush=True)
