@@ -18,6 +18,8 @@ Scenarios:
   cascade_5000  an organization with 5,000 personal certificates is renamed
            under policy.cascade_personal=true; the instance is killed in the
            middle of the cascade's calls and the replay finishes it
+  approval  the approval gate: REVOKEs await signed approvals in four requests;
+           a cancellation, eight approvals (good and bad), two instances, SIGKILLs
 
 Every reference CA answers lookups with the live state (--live-lookups: no
 snapshot under an Idempotency-Key). Every scenario then checks: exactly one
