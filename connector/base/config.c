@@ -36,6 +36,12 @@ static const cb_config_prop_t props[] = {
      "depend on them. Made at start when missing (cleanup.policy=compact, as many partitions "
      "as the larger input topic); refused when it exists not compacted or with fewer "
      "partitions."},
+    {"output.registry_topic", CB_CONFIG_STRING, "", 0, 0, NULL,
+     "Compacted topic of the organization registry that run maintains from the org events it "
+     "reads, key = organization code, value = the organization as the event leaves it (JSONL "
+     "line of the registry export format; DISSOLVED and MERGED with its successor kept), "
+     "written in the batch's transaction; certbridge reconcile --registry-topic reads it. Made "
+     "at start when missing (compacted, 1 partition); empty: not maintained."},
     {"output.state_replication_factor", CB_CONFIG_INT, "-1", -1, 32, NULL,
      "Replicas of the state topic when certbridge makes it; -1 = the broker's "
      "default.replication.factor."},

@@ -20,6 +20,7 @@
 
 #include "certbridge/clock.h"
 #include "certbridge/log.h"
+#include "certbridge/orgreg_record.h"
 
 #define METADATA_TIMEOUT_MS 5000  /* one metadata request after an aborted transaction */
 #define MAX_FENCED_REBUILDS 3     /* rebuilds in a row without a commit before giving up */
@@ -36,7 +37,7 @@ struct cb_committer {
     rd_kafka_conf_t *conf; /* the producer template */
     rd_kafka_t *consumer;
     cb_metrics_t *metrics;
-    const char *txn_id, *outcome_topic, *dlq_topic, *state_topic;
+    const char *txn_id, *outcome_topic, *dlq_topic, *state_topic, *registry_topic;
     cb_outcome_encoder_t *enc;
 
     /* the committer thread's own */
@@ -154,10 +155,10 @@ static int check_unwritable(cb_committer_t *c, bool dlq, cb_error_t *err)
          * the first failed delivery may be on another topic of the same
          * transaction (its messages purged when it aborted), so every topic
          * the transaction wrote is looked up */
-        const char *written[4] = {c->failed_topic[0] ? c->failed_topic : NULL, c->outcome_topic,
-                                  c->state_topic, dlq ? c->dlq_topic : NULL};
+        const char *written[5] = {c->failed_topic[0] ? c->failed_topic : NULL, c->outcome_topic,
+                                  c->state_topic, dlq ? c->dlq_topic : NULL, c->registry_topic};
         size_t i;
-        for (i = 0; i < 4 && !topic; i++)
+        for (i = 0; i < 5 && !topic; i++)
             if (written[i] && *written[i] && topic_gone(c, written[i]))
                 topic = written[i];
         why = "it no longer exists";
@@ -575,6 +576,25 @@ static int commit_txn(cb_committer_t *c, cb_error_t *err)
     }
 }
 
+/* The registry topic's records of the org events read in this batch (a
+ * resumed event's were written with the batch that read it), keyed by
+ * organization code (orgreg_record.h). */
+static int produce_registry(cb_committer_t *c, const cb_batch_t *b, cb_error_t *err)
+{
+    cb_orgreg_recs_t recs = {0};
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; i < b->n_works; i++)
+        if (!b->works[i].resumed && cb_orgreg_event_records(&b->works[i].ev, &recs, err) < 0)
+            return -1;
+    for (i = 0; i < recs.n && rc == 0; i++)
+        rc = produce_one(c, c->registry_topic, recs.v[i].key, strlen(recs.v[i].key),
+                         recs.v[i].value, recs.v[i].value_len, NULL, err);
+    cb_orgreg_recs_free(&recs);
+    return rc;
+}
+
 /* Produces the batch's outcomes and dead letters and its offsets in one
  * transaction, and commits it. 0, or -1 with err flagged as librdkafka
  * judged the failing step (an outcome that cannot be encoded: no flag). */
@@ -623,6 +643,8 @@ static int transact(cb_committer_t *c, const cb_batch_t *b, cb_error_t *err)
                        NULL, err) < 0)
             return -1;
     }
+    if (c->registry_topic && produce_registry(c, b, err) < 0)
+        return -1;
     if (send_offsets(c, b, err) < 0)
         return -1;
     return commit_txn(c, err);
@@ -807,6 +829,7 @@ cb_committer_t *cb_committer_new(const cb_committer_conf_t *conf, cb_error_t *er
     c->outcome_topic = conf->outcome_topic;
     c->dlq_topic = conf->dlq_topic;
     c->state_topic = conf->state_topic;
+    c->registry_topic = conf->registry_topic && *conf->registry_topic ? conf->registry_topic : NULL;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     return c;

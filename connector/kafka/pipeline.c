@@ -163,7 +163,8 @@ struct cb_pipeline {
     cb_state_topic_t *state_topic; /* its reader (and maker) */
     cb_requests_t *requests;       /* follows the open requests */
     const char *state_topic_name;
-    int state_partitions; /* of the state topic, once checked */
+    const char *registry_topic; /* output.registry_topic; NULL when not maintained */
+    int state_partitions;       /* of the state topic, once checked */
     int state_replication;
     size_t queued_max;
     bool at_bound;         /* pipeline.queued_events_max reached */
@@ -1879,6 +1880,9 @@ cb_pipeline_t *cb_pipeline_new(const cb_config_t *cfg, cb_error_t *err)
     p->outcome_topic = cb_config_get(cfg, "output.outcome_topic");
     p->dlq_topic = cb_config_get(cfg, "output.dlq_topic");
     p->state_topic_name = cb_config_get(cfg, "output.state_topic");
+    p->registry_topic = cb_config_get(cfg, "output.registry_topic");
+    if (p->registry_topic && !*p->registry_topic)
+        p->registry_topic = NULL;
     p->state_replication = (int)cb_config_get_int(cfg, "output.state_replication_factor");
     p->queued_max = (size_t)cb_config_get_int(cfg, "pipeline.queued_events_max");
     p->txn_id = cb_config_get(cfg, "pipeline.transactional_id");
@@ -1969,8 +1973,8 @@ cb_pipeline_t *cb_pipeline_new(const cb_config_t *cfg, cb_error_t *err)
     rd_kafka_poll_set_consumer(p->consumer);
     {
         cb_committer_conf_t cc = {
-            NULL,         p->consumer,        p->metrics, p->txn_id, p->outcome_topic,
-            p->dlq_topic, p->state_topic_name};
+            NULL,         p->consumer,         p->metrics,       p->txn_id, p->outcome_topic,
+            p->dlq_topic, p->state_topic_name, p->registry_topic};
         if (!(cc.producer_conf = make_conf(p, true, err)) ||
             !(p->committer = cb_committer_new(&cc, err)))
             goto fail;
@@ -2234,6 +2238,40 @@ static int ensure_state_topic(cb_pipeline_t *p, volatile sig_atomic_t *stop, cb_
     return cb_error_set(err, CB_ERR_KAFKA, "stopped before the state topic was ready");
 }
 
+/* Makes the registry topic (output.registry_topic) when missing, compacted,
+ * or checks it is compacted, before any batch writes it; waits while the
+ * brokers do not answer. 0 also when none is configured. */
+static int ensure_registry_topic(cb_pipeline_t *p, volatile sig_atomic_t *stop, cb_error_t *err)
+{
+    rd_kafka_conf_t *conf;
+    cb_state_topic_t *t;
+    int64_t logged = 0;
+    int n = -1;
+
+    if (!p->registry_topic)
+        return 0;
+    if (!(conf = make_conf(p, false, err)) ||
+        !(t = cb_state_topic_new(conf, p->registry_topic, err)))
+        return -1;
+    cb_state_topic_set_role(t, "registry topic", "output.registry_topic");
+    while (!*stop &&
+           (n = cb_state_topic_ensure(t, 1, p->state_replication, STATE_TOPIC_TIMEOUT_MS, err)) <
+               0 &&
+           cb_error_is_retriable(err)) {
+        if (cb_clock_mono_ms() - logged >= HOLD_LOG_EVERY_MS) {
+            logged = cb_clock_mono_ms();
+            cb_log(CB_LOG_WARN, "pipeline", "%s; trying again", err->msg);
+        }
+        usleep(1000 * 1000);
+    }
+    cb_state_topic_destroy(t);
+    if (n > 0)
+        return 0;
+    if (*stop)
+        return cb_error_set(err, CB_ERR_KAFKA, "stopped before the registry topic was ready");
+    return -1;
+}
+
 /* Whether some owned partition waits for its state. */
 static bool state_loading(const cb_pipeline_t *p)
 {
@@ -2351,7 +2389,7 @@ int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idl
     if (!(enc = cb_outcome_encoder_new(p->codec, p->outcome_topic, err)))
         return -1;
     if (cb_committer_start(p->committer, enc, err) < 0 || ensure_state_topic(p, stop, err) < 0 ||
-        subscribe(p, err) < 0)
+        ensure_registry_topic(p, stop, err) < 0 || subscribe(p, err) < 0)
         return -1;
     cb_log(CB_LOG_INFO, "pipeline", "running: topics %s, %s -> %s (dead letters: %s)", p->org_topic,
            p->person_topic, p->outcome_topic, p->dlq_topic);

@@ -17,6 +17,7 @@
 struct cb_state_topic {
     rd_kafka_t *rk;
     char *topic;
+    const char *what, *key; /* in messages: "state topic", "output.state_topic" */
 };
 
 cb_state_topic_t *cb_state_topic_new(rd_kafka_conf_t *conf, const char *topic, cb_error_t *err)
@@ -30,6 +31,8 @@ cb_state_topic_t *cb_state_topic_new(rd_kafka_conf_t *conf, const char *topic, c
         cb_error_set(err, CB_ERR_NOMEM, "state topic: out of memory");
         return NULL;
     }
+    t->what = "state topic";
+    t->key = "output.state_topic";
     if (rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof(errstr)) !=
             RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr)) !=
@@ -62,6 +65,12 @@ void cb_state_topic_destroy(cb_state_topic_t *t)
     free(t);
 }
 
+void cb_state_topic_set_role(cb_state_topic_t *t, const char *what, const char *key)
+{
+    t->what = what;
+    t->key = key;
+}
+
 /* The topic's partition count, 0 when it does not exist, -1 on failure. */
 static int partition_count(cb_state_topic_t *t, int timeout_ms, cb_error_t *err)
 {
@@ -75,7 +84,7 @@ static int partition_count(cb_state_topic_t *t, int timeout_ms, cb_error_t *err)
     e = rd_kafka_metadata(t->rk, 0, rkt, &md, timeout_ms);
     rd_kafka_topic_destroy(rkt);
     if (e) {
-        return cb_error_setf(err, CB_ERR_KAFKA, CB_ERRF_RETRIABLE, "state topic %s: metadata: %s",
+        return cb_error_setf(err, CB_ERR_KAFKA, CB_ERRF_RETRIABLE, "%s %s: metadata: %s", t->what,
                              t->topic, rd_kafka_err2str(e));
     }
     if (md->topic_cnt == 1) {
@@ -83,12 +92,12 @@ static int partition_count(cb_state_topic_t *t, int timeout_ms, cb_error_t *err)
         if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)
             n = 0;
         else if (e)
-            cb_error_setf(err, CB_ERR_KAFKA, CB_ERRF_RETRIABLE, "state topic %s: metadata: %s",
+            cb_error_setf(err, CB_ERR_KAFKA, CB_ERRF_RETRIABLE, "%s %s: metadata: %s", t->what,
                           t->topic, rd_kafka_err2str(e));
         else
             n = md->topics[0].partition_cnt;
     } else {
-        cb_error_setf(err, CB_ERR_KAFKA, CB_ERRF_RETRIABLE, "state topic %s: no metadata",
+        cb_error_setf(err, CB_ERR_KAFKA, CB_ERRF_RETRIABLE, "%s %s: no metadata", t->what,
                       t->topic);
     }
     rd_kafka_metadata_destroy(md);
@@ -114,7 +123,7 @@ static int create(cb_state_topic_t *t, int partitions, int replication, int time
     int rc = -1;
 
     if (!nt) {
-        cb_error_set(err, CB_ERR_CONFIG, "state topic %s: %s", t->topic, errstr);
+        cb_error_set(err, CB_ERR_CONFIG, "%s %s: %s", t->what, t->topic, errstr);
         goto out;
     }
     /* compacted, and compacted soon: segments roll every 10 minutes so the
@@ -129,12 +138,12 @@ static int create(cb_state_topic_t *t, int partitions, int replication, int time
     rd_kafka_AdminOptions_set_operation_timeout(opt, timeout_ms, errstr, sizeof(errstr));
     rd_kafka_CreateTopics(t->rk, &nt, 1, opt, q);
     if (!(ev = admin_wait(q, timeout_ms))) {
-        cb_error_setf(err, CB_ERR_KAFKA, CB_ERRF_RETRIABLE,
-                      "state topic %s: CreateTopics: no answer", t->topic);
+        cb_error_setf(err, CB_ERR_KAFKA, CB_ERRF_RETRIABLE, "%s %s: CreateTopics: no answer",
+                      t->what, t->topic);
         goto out;
     }
     if (rd_kafka_event_error(ev)) {
-        cb_error_setf(err, CB_ERR_KAFKA, CB_ERRF_RETRIABLE, "state topic %s: CreateTopics: %s",
+        cb_error_setf(err, CB_ERR_KAFKA, CB_ERRF_RETRIABLE, "%s %s: CreateTopics: %s", t->what,
                       t->topic, rd_kafka_event_error_string(ev));
         goto out;
     }
@@ -145,7 +154,7 @@ static int create(cb_state_topic_t *t, int partitions, int replication, int time
         rd_kafka_resp_err_t e =
             n == 1 ? rd_kafka_topic_result_error(r[0]) : RD_KAFKA_RESP_ERR_NO_ERROR;
         if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-            cb_error_set(err, CB_ERR_KAFKA, "state topic %s: CreateTopics: %s", t->topic,
+            cb_error_set(err, CB_ERR_KAFKA, "%s %s: CreateTopics: %s", t->what, t->topic,
                          rd_kafka_topic_result_error_string(r[0])
                              ? rd_kafka_topic_result_error_string(r[0])
                              : rd_kafka_err2str(e));
@@ -153,9 +162,9 @@ static int create(cb_state_topic_t *t, int partitions, int replication, int time
         }
     }
     cb_log(CB_LOG_INFO, "state",
-           "made the state topic %s: %d partitions, cleanup.policy=compact, segment.ms=600000, "
+           "made the %s %s: %d partitions, cleanup.policy=compact, segment.ms=600000, "
            "min.cleanable.dirty.ratio=0.1, delete.retention.ms=3600000",
-           t->topic, partitions);
+           t->what, t->topic, partitions);
     rc = 0;
 out:
     if (ev)
@@ -201,9 +210,8 @@ static int cleanup_policy(cb_state_topic_t *t, char *buf, size_t size, int timeo
                 }
         }
     } else {
-        cb_log(CB_LOG_WARN, "state",
-               "state topic %s: DescribeConfigs: %s; cleanup.policy not checked", t->topic,
-               ev ? rd_kafka_event_error_string(ev) : "no answer");
+        cb_log(CB_LOG_WARN, "state", "%s %s: DescribeConfigs: %s; cleanup.policy not checked",
+               t->what, t->topic, ev ? rd_kafka_event_error_string(ev) : "no answer");
     }
     if (ev)
         rd_kafka_event_destroy(ev);
@@ -230,23 +238,23 @@ int cb_state_topic_ensure(cb_state_topic_t *t, int min_partitions, int replicati
             return -1;
         if (n == 0)
             return cb_error_setf(err, CB_ERR_KAFKA, CB_ERRF_RETRIABLE,
-                                 "state topic %s: made, but not in the metadata yet", t->topic);
+                                 "%s %s: made, but not in the metadata yet", t->what, t->topic);
     }
     if (n < min_partitions)
         return cb_error_set(err, CB_ERR_CONFIG,
-                            "state topic %s has %d partitions, fewer than the %d of the input "
+                            "%s %s has %d partitions, fewer than the %d of the input "
                             "topics: every input partition k keeps its state in partition k; add "
                             "partitions (kafka-topics --alter --partitions %d) or set "
-                            "output.state_topic to another topic",
-                            t->topic, n, min_partitions, min_partitions);
+                            "%s to another topic",
+                            t->what, t->topic, n, min_partitions, min_partitions, t->key);
     if (cleanup_policy(t, policy, sizeof(policy), timeout_ms, err) == 1 &&
         strcmp(policy, "compact") != 0)
         return cb_error_set(err, CB_ERR_CONFIG,
-                            "state topic %s has cleanup.policy=%s: it must be compact (and only "
+                            "%s %s has cleanup.policy=%s: it must be compact (and only "
                             "compact: deleting old records would lose open requests); set it "
                             "with kafka-configs --alter --add-config cleanup.policy=compact, or "
-                            "set output.state_topic to another topic",
-                            t->topic, policy);
+                            "set %s to another topic",
+                            t->what, t->topic, policy, t->key);
     return n;
 }
 

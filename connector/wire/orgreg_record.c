@@ -36,7 +36,8 @@ static int append(const cb_event_t *ev, const cb_org_t *org, const char *status,
          put(o, "parent_code", org->parent_code) && put(o, "parent_name", org->parent_name) &&
          put(o, "province", org->province) && put(o, "status", status) &&
          put(o, "successor", successor) && put(o, "event_id", ev->event_id) &&
-         put(o, "effective_date", date);
+         put(o, "effective_date", date) &&
+         json_object_set_new(o, "occurred_at", json_integer(ev->occurred_at_ms)) == 0;
     if (ok && out->n == out->cap) {
         size_t cap = out->cap ? out->cap * 2 : 8;
         cb_orgreg_rec_t *v = realloc(out->v, cap * sizeof(*v));

@@ -141,6 +141,10 @@ typedef struct cb_committer_conf {
     cb_metrics_t *metrics;          /* may be NULL */
     const char *txn_id;             /* named in the fatal error when fenced */
     const char *outcome_topic, *dlq_topic, *state_topic;
+    /* the registry topic (orgreg_record.h): every org event read in a batch
+     * (not resumed from the state) writes its records there, in the batch's
+     * transaction; NULL or "": none */
+    const char *registry_topic;
 } cb_committer_conf_t;
 
 typedef struct cb_committer cb_committer_t;

@@ -7,7 +7,10 @@
  *
  * One record per organization, key = its code, value = one line of the
  * registry's JSONL format (orgreg.h) with the organization as the event
- * leaves it, plus the event that made it (event_id, effective_date):
+ * leaves it, plus the event that made it (event_id, effective_date,
+ * occurred_at in ms: a MERGED event keyed by the resulting organization
+ * writes the records of the merged ones, whose own events are keyed, and
+ * so ordered, elsewhere; a reader may prefer the latest occurred_at):
  *   RENAMED, PARENT_CHANGED, INFO_CHANGED: the organization, ACTIVE;
  *   MERGED: the resulting organization, ACTIVE, and every merged one that
  *           is not it, MERGED with the result as its successor;

@@ -28,6 +28,12 @@ typedef struct cb_state_topic cb_state_topic_t;
 cb_state_topic_t *cb_state_topic_new(rd_kafka_conf_t *conf, const char *topic, cb_error_t *err);
 void cb_state_topic_destroy(cb_state_topic_t *t);
 
+/* Names the topic in messages as what (default "state topic") and the
+ * configuration key that chooses it as key (default "output.state_topic"):
+ * the same reader makes certbridge's other compacted topic, the registry
+ * topic (orgreg_record.h). Both strings are borrowed (static). */
+void cb_state_topic_set_role(cb_state_topic_t *t, const char *what, const char *key);
+
 /* Makes sure the topic can hold the state of min_partitions input
  * partitions: when missing, it is created (cleanup.policy=compact,
  * min_partitions partitions, replication_factor replicas, -1 for the

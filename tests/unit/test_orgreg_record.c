@@ -27,6 +27,7 @@ static void org_event(cb_event_t *ev, const char *id, int type, const char *code
     ev->type = type;
     ev->event_id = strdup(id);
     ev->effective_date = 20270; /* 2025-07-01 */
+    ev->occurred_at_ms = 1751000000000;
     org_set(&ev->org, code, name, "000.00.00.H19");
 }
 
@@ -81,7 +82,8 @@ static void test_records(void **state)
                         "{\"code\":\"000.00.11.H19\",\"name\":\"Sở Mười Một Cũ\","
                         "\"parent_code\":\"000.00.00.H19\",\"parent_name\":\"Ủy ban nhân dân tỉnh "
                         "Đồng Nai\",\"province\":\"Tỉnh Đồng Nai\",\"status\":\"ACTIVE\","
-                        "\"event_id\":\"e-1\",\"effective_date\":\"2025-07-01\"}");
+                        "\"event_id\":\"e-1\",\"effective_date\":\"2025-07-01\","
+                        "\"occurred_at\":1751000000000}");
     assert_string_equal(recs.v[1].key, "000.00.22.H19");
     assert_string_equal(recs.v[2].key, "000.00.23.H19");
     assert_string_equal(recs.v[3].key, "000.00.21.H19");

@@ -127,6 +127,8 @@ class Scenario:
         self.outcome_topic = "pki.certificate-outcomes." + tag
         self.dlq_topic = "certbridge.dlq." + tag
         self.state_topic = "certbridge.state." + tag
+        self.registry_topic = "certbridge.org-registry." + tag
+        self.registry_used = False  # a scenario that sets output.registry_topic says so
         self.group = "certbridge-" + tag
         self.cbtool = os.path.join(self.build, "tests", "cbtool")
         self.certbridge = os.path.join(self.build, "certbridge")
@@ -325,6 +327,48 @@ class Scenario:
                     recalled.add(device[holder])
         return {k: sorted(v) for k, v in active.items() if v}, recalled
 
+    def registry_check(self):
+        """The registry topic (output.registry_topic) against the org events
+        produced: for every organization an event names, the last record
+        (compaction keeps the last per key) is what the last event naming
+        it left. An organization named by events of two keys (renamed, then
+        merged by an event keyed by the resulting organization) may end
+        with the last of either key's events: their partitions are not
+        ordered against each other. Returns (wrong, missing, extra)."""
+        last = {}
+        for l in self.tool("dump", self.bootstrap, self.registry_topic).splitlines():
+            if l:
+                r = json.loads(l)
+                last[bytes.fromhex(r["key"]).decode()] = json.loads(bytes.fromhex(r["value"]))
+        cands = collections.defaultdict(dict)  # code -> {event key: (status, name, successor)}
+        for line in open(self.events, encoding="utf-8"):
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue  # a poison line
+            if not isinstance(ev, dict) or not ev.get("event_id", "").startswith("evt-") \
+                    or "person" in ev:
+                continue
+            org, t = ev["org"], ev["event_type"]
+            touched = []
+            if t in ("RENAMED", "PARENT_CHANGED", "INFO_CHANGED"):
+                touched = [(org, "ACTIVE", None)]
+            elif t == "DISSOLVED":
+                touched = [(org, "DISSOLVED", None)]
+            elif t == "MERGED":
+                touched = [(m, "MERGED", org["code"]) for m in ev.get("merged_orgs") or []
+                           if m["code"] != org["code"]] + [(org, "ACTIVE", None)]
+            for o, st, succ in touched:
+                cands[o["code"]][org["code"]] = (st, o["name"], succ)
+        wrong = sorted(c for c in cands if c in last and
+                       (last[c].get("status"), last[c].get("name"), last[c].get("successor"))
+                       not in cands[c].values())
+        missing = sorted(c for c in cands if c not in last)
+        extra = sorted(c for c in last if c not in cands)
+        log("registry topic: %d records, %d organizations named by org events"
+            % (len(last), len(cands)))
+        return wrong, missing, extra
+
     def check(self, extra=None):
         failures = []
         records = [json.loads(l) for l in
@@ -417,6 +461,12 @@ class Scenario:
                    "%d recalled, %d expected; %s"
                    % (len(got_recalled), len(want_recalled),
                       sorted(got_recalled ^ want_recalled)[:4]))
+        if self.registry_used:
+            wrong_reg, missing_reg, extra_reg = self.registry_check()
+            expect("registry topic = org events", not (wrong_reg or missing_reg or extra_reg),
+                   "%d wrong %s, %d missing %s, %d extra"
+                   % (len(wrong_reg), wrong_reg[:2], len(missing_reg), missing_reg[:3],
+                      len(extra_reg)))
         if self.args.valgrind:
             vg = self.valgrind_report()
             expect("valgrind: invalid accesses", vg["errors"] == 0, str(vg["errors"]))
@@ -485,7 +535,9 @@ def scenario_crash(s):
     s.setup(ca_extra=["--latency-ms", "3"], slices=s.args.kills)
     # static membership: a restarted instance takes its partitions over at
     # once instead of waiting for the killed one's session to time out
-    extra = {"kafka.group.instance.id": "crash-a", "kafka.session.timeout.ms": "10000"}
+    extra = {"kafka.group.instance.id": "crash-a", "kafka.session.timeout.ms": "10000",
+             "output.registry_topic": s.registry_topic}
+    s.registry_used = True
     if s.args.valgrind:  # ~20x slower: smaller batches so kills fall between commits
         extra["pipeline.batch_max_events"] = "40"
     conf = s.conf("a", "cb-a", extra)
