@@ -22,15 +22,16 @@
 /* Order of the statuses in the chart: done, then waiting for people, then
  * open. The tables use the contract's order (outcome.h). */
 static const cb_outcome_status_t chart_order[CB_STATUS_COUNT] = {
-    CB_STATUS_SUCCEEDED, CB_STATUS_ALREADY_DONE, CB_STATUS_SKIPPED,
-    CB_STATUS_CANCELLED, CB_STATUS_NEEDS_REVIEW, CB_STATUS_PENDING,
-    CB_STATUS_SCHEDULED, CB_STATUS_REJECTED,     CB_STATUS_FAILED};
-static const char *const status_color[CB_STATUS_COUNT] = {"#2e7d32", "#81c784", "#1e88e5",
-                                                          "#ef6c00", "#c62828", "#b0bec5",
-                                                          "#f9a825", "#8e24aa", "#6d4c41"};
+    CB_STATUS_SUCCEEDED, CB_STATUS_ALREADY_DONE,      CB_STATUS_SKIPPED,
+    CB_STATUS_CANCELLED, CB_STATUS_NEEDS_REVIEW,      CB_STATUS_PENDING,
+    CB_STATUS_SCHEDULED, CB_STATUS_AWAITING_APPROVAL, CB_STATUS_REJECTED,
+    CB_STATUS_FAILED};
+static const char *const status_color[CB_STATUS_COUNT] = {
+    "#2e7d32", "#81c784", "#1e88e5", "#ef6c00", "#c62828",
+    "#b0bec5", "#f9a825", "#8e24aa", "#6d4c41", "#5c6bc0"};
 static const char *const status_vi[CB_STATUS_COUNT] = {
     "thành công", "đã thực hiện", "đang chờ",          "bị từ chối", "thất bại",
-    "bỏ qua",     "cần xem xét",  "chờ ngày hiệu lực", "đã hủy"};
+    "bỏ qua",     "cần xem xét",  "chờ ngày hiệu lực", "đã hủy",     "chờ phê duyệt"};
 static const char *const action_vi[CB_ACTION_COUNT] = {
     "thay đổi thông tin", "thu hồi chứng thư", "tiếp tục sử dụng",
     "thu hồi thiết bị",   "cấp mới",           "xem xét"};

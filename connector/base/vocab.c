@@ -22,8 +22,8 @@ static const char *const action_names[CB_ACTION_COUNT] = {"CHANGE_INFO",   "REVO
 static const char *const holder_type_names[CB_HOLDER_TYPE_COUNT] = {"ORGANIZATION", "PERSON"};
 
 static const char *const status_names[CB_STATUS_COUNT] = {
-    "SUCCEEDED", "ALREADY_DONE", "PENDING",   "REJECTED", "FAILED",
-    "SKIPPED",   "NEEDS_REVIEW", "SCHEDULED", "CANCELLED"};
+    "SUCCEEDED", "ALREADY_DONE", "PENDING",   "REJECTED",  "FAILED",
+    "SKIPPED",   "NEEDS_REVIEW", "SCHEDULED", "CANCELLED", "AWAITING_APPROVAL"};
 
 /* names[v] when 0 <= v < n, else NULL. */
 static const char *name_of(int v, const char *const *names, int n)

@@ -464,7 +464,11 @@ static json_t *outcome_to_json(const cb_outcome_t *o)
            json_object_set_new(j, "processed_at_ms", json_integer(o->processed_at_ms)) |
            json_object_set_new(j, "emergency_signing_allowed",
                                json_boolean(o->emergency_signing_allowed)) |
-           set_str(j, "note", o->note) | json_object_set_new(j, "final", json_boolean(o->final));
+           set_str(j, "note", o->note) | json_object_set_new(j, "final", json_boolean(o->final)) |
+           set_str(j, "approval_request_id", o->approval_request_id) |
+           set_str(j, "managing_agency_code", o->managing_agency_code) |
+           set_str(j, "managing_agency_name", o->managing_agency_name) |
+           set_str(j, "document_number", o->document_number) | set_str(j, "approver", o->approver);
     if (bad) {
         json_decref(j);
         return NULL;
@@ -521,20 +525,24 @@ static int outcome_from_json(const json_t *j, cb_outcome_t *o)
         (h = cb_holder_type_parse(htype)) < 0 || (s = cb_outcome_status_parse(status)) < 0 ||
         (reason && (r = reason_parse(reason)) < 0))
         return -1;
-    bad = get_str(j, "outcome_id", &o->outcome_id) |
-          get_str(j, "source_event_id", &o->source_event_id) |
-          get_str(j, "source_event_type", &o->source_event_type) |
-          get_str(j, "source_topic", &o->source_topic) | get_str(j, "holder_id", &o->holder_id) |
-          get_str(j, "holder_name", &o->holder_name) |
-          get_str(j, "certificate_serial", &o->certificate_serial) |
-          get_str(j, "new_certificate_serial", &o->new_certificate_serial) |
-          get_str(j, "device_id", &o->device_id) | get_str(j, "ca_request_id", &o->ca_request_id) |
-          get_str(j, "error_code", &o->error_code) |
-          get_str(j, "error_message", &o->error_message) | get_str(j, "note", &o->note) |
-          get_int(j, "source_partition", &v[0]) | get_int(j, "source_offset", &v[1]) |
-          get_int(j, "action_index", &v[2]) | get_int(j, "action_count", &v[3]) |
-          get_int(j, "http_status", &v[4]) | get_int(j, "attempts", &v[5]) |
-          get_int(j, "latency_ms", &v[6]) | get_int(j, "processed_at_ms", &v[7]);
+    bad =
+        get_str(j, "outcome_id", &o->outcome_id) |
+        get_str(j, "source_event_id", &o->source_event_id) |
+        get_str(j, "source_event_type", &o->source_event_type) |
+        get_str(j, "source_topic", &o->source_topic) | get_str(j, "holder_id", &o->holder_id) |
+        get_str(j, "holder_name", &o->holder_name) |
+        get_str(j, "certificate_serial", &o->certificate_serial) |
+        get_str(j, "new_certificate_serial", &o->new_certificate_serial) |
+        get_str(j, "device_id", &o->device_id) | get_str(j, "ca_request_id", &o->ca_request_id) |
+        get_str(j, "error_code", &o->error_code) | get_str(j, "error_message", &o->error_message) |
+        get_str(j, "note", &o->note) | get_str(j, "approval_request_id", &o->approval_request_id) |
+        get_str(j, "managing_agency_code", &o->managing_agency_code) |
+        get_str(j, "managing_agency_name", &o->managing_agency_name) |
+        get_str(j, "document_number", &o->document_number) | get_str(j, "approver", &o->approver) |
+        get_int(j, "source_partition", &v[0]) | get_int(j, "source_offset", &v[1]) |
+        get_int(j, "action_index", &v[2]) | get_int(j, "action_count", &v[3]) |
+        get_int(j, "http_status", &v[4]) | get_int(j, "attempts", &v[5]) |
+        get_int(j, "latency_ms", &v[6]) | get_int(j, "processed_at_ms", &v[7]);
     if (bad || !o->outcome_id || !o->source_event_id || !o->holder_id) {
         cb_outcome_clear(o);
         return -1;

@@ -68,6 +68,7 @@ struct cb_codec {
     bool has_registry;
     own_schema_t own[CB_SCHEMA_COUNT];
     avro_schema_t outcome_v1;     /* plain Avro outcomes of releases before `final` */
+    avro_schema_t outcome_v2;     /* ... before the approval gate's fields */
     char *topic[CB_SCHEMA_COUNT]; /* the subject follows from it and the strategy */
     subject_strategy_t strategy;
     char compatibility[32]; /* level set on a subject without one; "" = leave them alone */
@@ -101,23 +102,39 @@ static const char *cfg_get(const cb_config_t *cfg, const char *key, const char *
     return v ? v : def;
 }
 
+/* The fields added to the outcome since each earlier layout, at the end,
+ * each with a default: v1 had no `final`, v2 none of the approval gate's. */
+static const char *const outcome_added_since_v1[] = {"final",
+                                                     "approval_request_id",
+                                                     "managing_agency_code",
+                                                     "managing_agency_name",
+                                                     "document_number",
+                                                     "approver",
+                                                     NULL};
+static const char *const outcome_added_since_v2[] = {"approval_request_id",
+                                                     "managing_agency_code",
+                                                     "managing_agency_name",
+                                                     "document_number",
+                                                     "approver",
+                                                     NULL};
+
 /* Plain Avro carries no schema id, so an outcome written by an earlier
  * release has to be read with the layout it was written in: the fields
- * added since (at the end, each with a default) are left out of the
- * current schema. Enum symbols added since (OutcomeStatus's
- * SCHEDULED and CANCELLED) are appended last: an earlier outcome's enum indices mean the
- * same symbols in the current layout, so they need no older layout. Returns the older layout, or
- * NULL with err. */
-static avro_schema_t outcome_schema_v1(const json_t *current, cb_error_t *err)
+ * added since (added_since, NULL-terminated) are left out of the current
+ * schema. Enum symbols added since (OutcomeStatus's SCHEDULED, CANCELLED and
+ * AWAITING_APPROVAL) are appended last: an earlier outcome's enum indices
+ * mean the same symbols in the current layout, so they need no older layout.
+ * Returns the older layout, or NULL with err. */
+static avro_schema_t outcome_schema_older(const json_t *current, const char *const *added_since,
+                                          cb_error_t *err)
 {
-    static const char *const added_since[] = {"final"};
     json_t *copy = json_deep_copy(current), *fields;
     avro_schema_t s = NULL;
     char *text = NULL;
     size_t i, k;
 
     fields = copy ? json_object_get(copy, "fields") : NULL;
-    for (k = 0; fields && k < sizeof(added_since) / sizeof(added_since[0]); k++)
+    for (k = 0; fields && added_since[k]; k++)
         for (i = json_array_size(fields); i-- > 0;)
             if (!strcmp(json_string_value(json_object_get(json_array_get(fields, i), "name")) ?: "",
                         added_since[k]))
@@ -196,7 +213,10 @@ cb_codec_t *cb_codec_new(const cb_config_t *cfg, cb_error_t *err)
         o->r_person = find_record(o->json, "Person");
     }
     if (check_outcome_schema(c->own[CB_SCHEMA_OUTCOME].schema, err) < 0 ||
-        !(c->outcome_v1 = outcome_schema_v1(c->own[CB_SCHEMA_OUTCOME].json, err)))
+        !(c->outcome_v1 =
+              outcome_schema_older(c->own[CB_SCHEMA_OUTCOME].json, outcome_added_since_v1, err)) ||
+        !(c->outcome_v2 =
+              outcome_schema_older(c->own[CB_SCHEMA_OUTCOME].json, outcome_added_since_v2, err)))
         goto fail;
     c->topic[CB_SCHEMA_ORG_EVENT] = strdup(cfg_get(cfg, "input.org_topic", "hr.org-events"));
     c->topic[CB_SCHEMA_PERSON_EVENT] =
@@ -225,6 +245,8 @@ void cb_codec_destroy(cb_codec_t *codec)
         return;
     if (codec->outcome_v1)
         avro_schema_decref(codec->outcome_v1);
+    if (codec->outcome_v2)
+        avro_schema_decref(codec->outcome_v2);
     for (i = 0; i < CB_SCHEMA_COUNT; i++) {
         if (codec->own[i].iface)
             avro_value_iface_decref(codec->own[i].iface);
@@ -1013,6 +1035,11 @@ static const struct {
     {"emergency_signing_allowed", 'b'},
     {"note", 'S'},
     {"final", 'b'},
+    {"approval_request_id", 'S'},
+    {"managing_agency_code", 'S'},
+    {"managing_agency_name", 'S'},
+    {"document_number", 'S'},
+    {"approver", 'S'},
 };
 #define OUTCOME_FIELDS (sizeof(outcome_fields) / sizeof(outcome_fields[0]))
 
@@ -1109,11 +1136,24 @@ static void ob_opt_string(obuf_t *b, const char *s)
 static int outcome_write(bool framed, uint32_t id, const cb_outcome_t *o, void **buf, size_t *len,
                          cb_error_t *err)
 {
-    const char *strs[] = {
-        o->outcome_id, o->source_event_id, o->source_event_type,  o->source_topic,
-        o->holder_id,  o->holder_name,     o->certificate_serial, o->new_certificate_serial,
-        o->device_id,  o->ca_request_id,   o->error_code,         o->error_message,
-        o->note};
+    const char *strs[] = {o->outcome_id,
+                          o->source_event_id,
+                          o->source_event_type,
+                          o->source_topic,
+                          o->holder_id,
+                          o->holder_name,
+                          o->certificate_serial,
+                          o->new_certificate_serial,
+                          o->device_id,
+                          o->ca_request_id,
+                          o->error_code,
+                          o->error_message,
+                          o->note,
+                          o->approval_request_id,
+                          o->managing_agency_code,
+                          o->managing_agency_name,
+                          o->document_number,
+                          o->approver};
     int ri = reason_index(o->revocation_reason);
     size_t cap = CONFLUENT_HEADER + OUTCOME_FIELDS * 12, i; /* tag + varint <= 11 */
     obuf_t b;
@@ -1186,6 +1226,11 @@ static int outcome_write(bool framed, uint32_t id, const cb_outcome_t *o, void *
     b.p[b.len++] = o->emergency_signing_allowed ? 1 : 0;
     ob_opt_string(&b, o->note);
     b.p[b.len++] = o->final ? 1 : 0;
+    ob_opt_string(&b, o->approval_request_id);
+    ob_opt_string(&b, o->managing_agency_code);
+    ob_opt_string(&b, o->managing_agency_name);
+    ob_opt_string(&b, o->document_number);
+    ob_opt_string(&b, o->approver);
     *buf = b.p;
     *len = b.len;
     return 0;
@@ -1230,10 +1275,15 @@ static int map_outcome(cb_codec_t *codec, const cb_avro_val_t *w, cb_outcome_t *
         {"error_code", false, offsetof(cb_outcome_t, error_code)},
         {"error_message", false, offsetof(cb_outcome_t, error_message)},
         {"note", false, offsetof(cb_outcome_t, note)},
+        {"approval_request_id", false, offsetof(cb_outcome_t, approval_request_id)},
+        {"managing_agency_code", false, offsetof(cb_outcome_t, managing_agency_code)},
+        {"managing_agency_name", false, offsetof(cb_outcome_t, managing_agency_name)},
+        {"document_number", false, offsetof(cb_outcome_t, document_number)},
+        {"approver", false, offsetof(cb_outcome_t, approver)},
     };
     static const char *const status_symbols[CB_STATUS_COUNT] = {
-        "SUCCEEDED", "ALREADY_DONE", "PENDING",   "REJECTED", "FAILED",
-        "SKIPPED",   "NEEDS_REVIEW", "SCHEDULED", "CANCELLED"};
+        "SUCCEEDED", "ALREADY_DONE", "PENDING",   "REJECTED",  "FAILED",
+        "SKIPPED",   "NEEDS_REVIEW", "SCHEDULED", "CANCELLED", "AWAITING_APPROVAL"};
     json_t *r = codec->own[CB_SCHEMA_OUTCOME].json;
     const cb_avro_val_t *v;
     cb_avro_val_t tmp;
@@ -1314,13 +1364,18 @@ int cb_codec_decode_outcome(cb_codec_t *codec, const void *buf, size_t len, cb_o
         ws = avro_schema_incref(codec->own[CB_SCHEMA_OUTCOME].schema);
     }
     if (cb_avro_doc_read(&doc, ws, p, len, OUTCOME_STRING_MAX, err) < 0) {
-        cb_error_t v1err;
+        cb_error_t olderr;
         /* plain Avro of an earlier release: its own layout, or the first error */
         cb_avro_doc_free(&doc);
         memset(&doc, 0, sizeof(doc));
-        if (id != 0 ||
-            cb_avro_doc_read(&doc, codec->outcome_v1, p, len, OUTCOME_STRING_MAX, &v1err) < 0)
+        if (id != 0)
             goto out;
+        if (cb_avro_doc_read(&doc, codec->outcome_v2, p, len, OUTCOME_STRING_MAX, &olderr) < 0) {
+            cb_avro_doc_free(&doc);
+            memset(&doc, 0, sizeof(doc));
+            if (cb_avro_doc_read(&doc, codec->outcome_v1, p, len, OUTCOME_STRING_MAX, &olderr) < 0)
+                goto out;
+        }
     }
     if (map_outcome(codec, &doc.root, out, err) < 0)
         goto out;

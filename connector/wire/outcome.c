@@ -30,5 +30,10 @@ void cb_outcome_clear(cb_outcome_t *o)
     free(o->error_code);
     free(o->error_message);
     free(o->note);
+    free(o->approval_request_id);
+    free(o->managing_agency_code);
+    free(o->managing_agency_name);
+    free(o->document_number);
+    free(o->approver);
     cb_outcome_init(o);
 }

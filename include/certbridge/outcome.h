@@ -63,6 +63,16 @@ typedef struct cb_outcome {
     bool emergency_signing_allowed;
     char *note;
     bool final; /* false on a PENDING record a later one supersedes (same outcome_id) */
+    /* the approval gate (docs/ARCHITECTURE.md §5, "The approval gate"); NULL
+     * when the action needs no approval. Agency code and name come from the
+     * event (bounded as holder_name), the request id is built from the code,
+     * document_number and approver from a verified approval (bounded by
+     * approval.h's caps). */
+    char *approval_request_id;  /* "<managing_agency_code>-<YYYYMMDD>" */
+    char *managing_agency_code; /* docs/DOMAIN.md, "The managing agency" */
+    char *managing_agency_name;
+    char *document_number; /* "1234/UBND-KGVX ngày 01/7/2025" as printed */
+    char *approver;        /* "name, title" */
 } cb_outcome_t;
 
 /* Empties o: NULL strings, zero numbers, no revocation reason, final. */

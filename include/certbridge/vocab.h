@@ -86,6 +86,9 @@ typedef enum cb_outcome_status {
     /* appended: a cancellation stopped the action before it was sent to
      * the CA (docs/ARCHITECTURE.md §5, "Cancellation"); final */
     CB_STATUS_CANCELLED,
+    /* appended: the action waits for its managing agency's signed approval
+     * (docs/ARCHITECTURE.md §5, "The approval gate"); final false */
+    CB_STATUS_AWAITING_APPROVAL,
     CB_STATUS_COUNT
 } cb_outcome_status_t;
 

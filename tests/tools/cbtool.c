@@ -205,6 +205,11 @@ static void print_outcome(const cb_outcome_t *o, const rd_kafka_message_t *m)
     json_object_set_new(j, "emergency_signing_allowed", json_boolean(o->emergency_signing_allowed));
     json_object_set_new(j, "final", json_boolean(o->final));
     json_object_set_new(j, "note", jstr(o->note));
+    json_object_set_new(j, "approval_request_id", jstr(o->approval_request_id));
+    json_object_set_new(j, "managing_agency_code", jstr(o->managing_agency_code));
+    json_object_set_new(j, "managing_agency_name", jstr(o->managing_agency_name));
+    json_object_set_new(j, "document_number", jstr(o->document_number));
+    json_object_set_new(j, "approver", jstr(o->approver));
     json_object_set_new(j, "kafka_partition", json_integer(m->partition));
     json_object_set_new(j, "kafka_offset", json_integer(m->offset));
     json_object_set_new(j, "kafka_timestamp", json_integer(rd_kafka_message_timestamp(m, NULL)));

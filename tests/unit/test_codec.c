@@ -322,6 +322,13 @@ static void test_outcome_round_trip(void **state)
         o.emergency_signing_allowed = s == 0;
         o.note = strdup("Nộp lại thiết bị lưu khóa bí mật / return the token");
         o.final = s != CB_STATUS_PENDING;
+        if (s % 2) { /* the approval gate's fields on every other status */
+            o.approval_request_id = strdup("000.00.12.H19-20250701");
+            o.managing_agency_code = strdup("000.00.12.H19");
+            o.managing_agency_name = strdup("UBND tỉnh Đồng Nai");
+            o.document_number = strdup("1234/UBND-KGVX ngày 01/7/2025");
+            o.approver = strdup("Nguyễn Văn A, Phó Chủ tịch");
+        }
         assert_int_equal(cb_codec_encode_outcome(codec, &o, &buf, &len, &err), 0);
         assert_avro_c_bytes(buf, len);
         assert_int_equal(cb_codec_decode_outcome(codec, buf, len, &back, &err), 0);
@@ -352,10 +359,28 @@ static void test_outcome_round_trip(void **state)
         assert_int_equal(back.emergency_signing_allowed, s == 0);
         assert_string_equal(back.note, o.note);
         assert_int_equal(back.final, s != CB_STATUS_PENDING);
+        assert_str_or_null(back.approval_request_id, o.approval_request_id);
+        assert_str_or_null(back.managing_agency_code, o.managing_agency_code);
+        assert_str_or_null(back.managing_agency_name, o.managing_agency_name);
+        assert_str_or_null(back.document_number, o.document_number);
+        assert_str_or_null(back.approver, o.approver);
         cb_outcome_clear(&back);
-        /* the same record as a release before `final` wrote it (plain Avro
-         * has no schema id): the layout without the trailing boolean */
-        assert_int_equal(cb_codec_decode_outcome(codec, buf, len - 1, &back, &err), 0);
+        if (s % 2) {
+            free(buf);
+            cb_outcome_clear(&o);
+            continue;
+        }
+        /* the same record as a release before the approval gate wrote it:
+         * the five trailing nulls (one 0 byte each) left out */
+        assert_int_equal(cb_codec_decode_outcome(codec, buf, len - 5, &back, &err), 0);
+        assert_string_equal(back.note, o.note);
+        assert_int_equal(back.final, s != CB_STATUS_PENDING);
+        assert_null(back.approval_request_id);
+        assert_null(back.approver);
+        cb_outcome_clear(&back);
+        /* ... and as a release before `final` wrote it (plain Avro has no
+         * schema id): the layout without the trailing boolean either */
+        assert_int_equal(cb_codec_decode_outcome(codec, buf, len - 6, &back, &err), 0);
         assert_string_equal(back.outcome_id, o.outcome_id);
         assert_string_equal(back.note, o.note);
         assert_int_equal(back.status, s);
