@@ -323,25 +323,25 @@ static const char *reason_vi(cb_revocation_reason_t r)
 /* The print style: A4, one request a printed page, the screen-only parts
  * hidden on paper. */
 static const char page_css[] =
-    "@page{size:A4;margin:16mm 15mm 18mm}\n"
+    "@page{size:A4;margin:14mm 14mm 16mm}\n"
     ".letter{margin:28px 0;padding-top:20px;border-top:3px double #9aa5b1}\n"
     ".letter+.letter{break-before:page;page-break-before:always}\n"
-    ".letterhead{width:100%;border:0;margin-bottom:10px}\n"
+    ".letterhead{width:100%;border:0;margin-bottom:6px}\n"
     ".letterhead td{border:0;text-align:center;vertical-align:top;width:50%;font-size:13px}\n"
     ".cap{display:block;font-weight:400;font-style:italic;color:#52606d;font-size:11px}"
     ".cap.i{display:inline}\n"
-    "h2.title{text-align:center;border:0;font-size:17px;margin:18px 0 4px}\n"
-    "h3{font-size:14px;margin:18px 0 6px}\n"
-    ".to{text-align:center;margin:4px 0 12px}\n"
-    ".meta{font-size:13px}\n"
-    ".sign{width:55%;margin:28px 0 0 45%;text-align:center;break-inside:avoid;"
+    "h2.title{text-align:center;border:0;font-size:16px;margin:12px 0 2px;padding:0}\n"
+    "h3{font-size:14px;margin:12px 0 4px}td small{display:block;color:#52606d}\n"
+    ".to{text-align:center;margin:2px 0 8px}\n"
+    ".meta{font-size:13px;margin:4px 0}\n"
+    ".sign{width:55%;margin:16px 0 0 45%;text-align:center;break-inside:avoid;"
     "page-break-inside:avoid}\n"
-    ".sign .role{font-weight:700;margin:6px 0 0}\n"
-    ".sign .space{height:30mm}\n"
+    ".sign p{margin:2px 0}.sign .role{font-weight:700;margin-top:6px}\n"
+    ".sign .space{height:24mm}\n"
     "@media print{body{margin:0;padding:0;max-width:none;font-size:12px}"
     "body>header,footer,.screen{display:none}"
     ".letter{border:0;margin:0;padding:0}thead{display:table-header-group}"
-    "tr{break-inside:avoid;page-break-inside:avoid}}\n";
+    "th,td{padding:2px 6px}tr{break-inside:avoid;page-break-inside:avoid}}\n";
 
 /* A heading (tag h2 or h3, of class cls when not NULL) in Vietnamese with
  * its English caption under it. */
@@ -540,15 +540,15 @@ static void letter_tokens(FILE *out, const cb_approvals_request_t *r)
     fputs("</tbody>\n</table>\n", out);
 }
 
-/* One request letter. */
+/* One request letter, the no-th of its page (its anchor "letter-NO"). */
 static int letter(FILE *out, const cb_approvals_source_t *src, const cb_approvals_agency_t *ag,
-                  const cb_approvals_request_t *r, cb_error_t *err)
+                  const cb_approvals_request_t *r, size_t no, cb_error_t *err)
 {
     char date[96];
     const char *name = ag->name ? ag->name : r->agency_name;
 
     date_vi(r->day, date, sizeof(date));
-    fputs("<article class=\"letter\" data-request=\"", out);
+    fprintf(out, "<article class=\"letter\" id=\"letter-%zu\" data-request=\"", no);
     cb_html_put(out, r->id);
     fputs("\">\n<table class=\"letterhead\"><tr><td><b class=\"agency\">", out);
     cb_html_put(out, name ? name : "……………………");
@@ -578,9 +578,11 @@ static int letter(FILE *out, const cb_approvals_source_t *src, const cb_approval
             " đề nghị Quý Cục thực hiện %zu thao tác dưới đây đối với chứng thư số chuyên dùng "
             "công vụ của các thuê bao do cơ quan quản lý trực tiếp (%zu chứng thư số đề nghị thu "
             "hồi, %zu thiết bị lưu khóa bí mật cần bàn giao lại).<span class=\"cap\">The agency "
-            "asks for the %zu actions below on the public-service certificates of the holders it "
-            "directly manages (%zu revocations, %zu key tokens to return).</span></p>\n",
-            r->n_actions, r->revocations, r->n_tokens, r->n_actions, r->revocations, r->n_tokens);
+            "asks for the %zu action%s below on the public-service certificates of the holders it "
+            "directly manages (%zu revocation%s, %zu key token%s to return).</span></p>\n",
+            r->n_actions, r->revocations, r->n_tokens, r->n_actions, r->n_actions == 1 ? "" : "s",
+            r->revocations, r->revocations == 1 ? "" : "s", r->n_tokens,
+            r->n_tokens == 1 ? "" : "s");
     if (letter_holders(out, r, err) < 0)
         return -1;
     letter_revocations(out, r);
@@ -623,8 +625,16 @@ int cb_approvals_write_agency_html(const cb_approvals_t *a, const cb_approvals_s
     fputs(" · topic <code>", out);
     cb_html_put(out, src->topic);
     fprintf(out, "</code> · %s · certbridge %s</p>\n</header>\n<main>\n", when, CB_VERSION);
+    /* on screen only: the letters of the page, each a link to its anchor */
+    fputs("<nav class=\"screen\"><p>Đề nghị <span class=\"cap i\">requests</span>:", out);
+    for (i = 0; i < ag->n_requests; i++) {
+        fprintf(out, " <a href=\"#letter-%zu\">", i + 1);
+        cb_html_put(out, reqs[ag->first + i].id);
+        fputs("</a>", out);
+    }
+    fputs("</p></nav>\n", out);
     for (i = 0; i < ag->n_requests; i++)
-        if (letter(out, src, ag, &reqs[ag->first + i], err) < 0)
+        if (letter(out, src, ag, &reqs[ag->first + i], i + 1, err) < 0)
             return -1;
     fputs("</main>\n", out);
     cb_html_end(out, "certbridge approvals · the actions whose latest outcome is "

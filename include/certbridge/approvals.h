@@ -176,8 +176,9 @@ void cb_approvals_page_name(const cb_approvals_agency_t *ag, char *buf, size_t s
  * Vietnamese with English captions: the agency, the request id and day,
  * the holders, the certificates to revoke with their reasons, the other
  * actions, the key tokens to return, and the head of agency's signature
- * block. @page A4; each request starts a new printed page. Every string
- * is HTML-escaped. */
+ * block. @page A4; each request starts a new printed page. On screen a
+ * line of links to the letters (anchors "letter-1", ...; hidden on paper).
+ * Every string is HTML-escaped. */
 int cb_approvals_write_agency_html(const cb_approvals_t *a, const cb_approvals_source_t *src,
                                    const cb_approvals_agency_t *ag, FILE *out, cb_error_t *err);
 
