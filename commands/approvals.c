@@ -386,7 +386,8 @@ int cb_approvals_finish(cb_approvals_t *a, cb_error_t *err)
     if (make_requests(a, waiting, m, err) < 0)
         goto out;
     /* sorting moves the requests, not the actions and tokens they point at */
-    qsort(a->requests, a->n_requests, sizeof(*a->requests), cmp_request);
+    if (a->n_requests) /* none: no array at all */
+        qsort(a->requests, a->n_requests, sizeof(*a->requests), cmp_request);
     rc = make_agencies(a, err);
 out:
     free(v);
