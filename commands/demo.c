@@ -304,6 +304,8 @@ static int demo_config(const cb_config_t *user, demo_t *d, const char *bootstrap
     SET("pipeline.batch_max_events", "50");
     SET("pipeline.batch_max_ms", "200");
     SET("metrics.listen", "");
+    /* the demo has no approver: nothing waits for an approval */
+    SET("policy.approval", "none");
     SET("ca.url", d->ca_url);
     snprintf(path, sizeof(path), "%s/pki/client.pem", d->dir);
     SET("ca.tls.cert", path);

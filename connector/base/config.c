@@ -21,6 +21,10 @@ static const cb_config_prop_t props[] = {
      "framing, '{' is JSON, anything else plain Avro with certbridge's schema."},
     {"input.person_format", CB_CONFIG_ENUM, "auto", 0, 0, "auto|confluent|avro|json",
      "Wire format of the person topic (as input.org_format)."},
+    {"input.approval_topic", CB_CONFIG_STRING, "certbridge.approvals", 0, 0, NULL,
+     "Topic of the managing agencies' signed approvals (schemas/Approval.avsc, "
+     "schemas/approval.schema.json; JSON or plain Avro, key = request_id), read in the same "
+     "consumer group as the event topics when policy.approval is not none."},
     /* output */
     {"output.outcome_topic", CB_CONFIG_STRING, "pki.certificate-outcomes", 0, 0, NULL,
      "Topic of outcome events, one per certificate action."},
@@ -87,6 +91,13 @@ static const cb_config_prop_t props[] = {
     {"policy.timezone", CB_CONFIG_STRING, "Asia/Ho_Chi_Minh", 0, 0, NULL,
      "Zone of effective dates: Asia/Ho_Chi_Minh (UTC+07:00, no daylight saving time), UTC, or "
      "a fixed offset such as UTC+07:00."},
+    {"policy.approval", CB_CONFIG_ENUM, "revoke", 0, 0, "none|revoke|all",
+     "Which actions wait for the managing agency's signed approval (input.approval_topic) "
+     "once their effective date has come: revoke (the default) gates every REVOKE, because a "
+     "revocation cannot be undone while a wrong CHANGE_INFO can be corrected by another "
+     "change; all gates every action that calls the CA; none gates nothing. A gated action "
+     "is published as AWAITING_APPROVAL in a request per managing agency and day "
+     "(<agency code>-<YYYYMMDD>); RETAIN and REVIEW never wait."},
     {"policy.approval_signature", CB_CONFIG_ENUM, "required", 0, 0, "required|off",
      "Approvals (input.approval_topic) must carry the approver's detached CMS signature over "
      "their canonical bytes, made with the approver's own certificate: checked against "

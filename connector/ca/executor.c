@@ -406,6 +406,12 @@ static int outcome_base(cb_outcome_t *o, const step_t *s, const cb_intent_t *in,
         bad |= dup_to(&o->holder_id, in->cascade_org_code);
     o->revocation_reason = in->action == CB_ACTION_REVOKE ? in->reason : CB_REASON_NONE;
     o->emergency_signing_allowed = in->emergency_signing_allowed;
+    if (in->approval) /* approved through the gate (gate.h) */
+        bad |= dup_to(&o->approval_request_id, in->approval->request_id) |
+               dup_to(&o->managing_agency_code, in->approval->agency_code) |
+               dup_to(&o->managing_agency_name, in->approval->agency_name) |
+               dup_to(&o->document_number, in->approval->document_number) |
+               dup_to(&o->approver, in->approval->approver);
     if (cert) {
         bad |= set_outside(&o->certificate_serial, cert->serial);
         if (in->action == CB_ACTION_RECALL_DEVICE || in->action == CB_ACTION_REVOKE)
@@ -614,6 +620,9 @@ static int prepare_call(chain_t *ch, step_t *s)
         r->holder_id = a->out.holder_id;
         r->subject = a->subject;
         r->reason = in->reason;
+        /* the approving document (gate.h), kept by the CA with the call */
+        if (in->approval && (a->op == CB_CA_CHANGE_INFO || a->op == CB_CA_REVOKE))
+            r->document_number = in->approval->document_number;
         if (cert) {
             r->serial = cert->serial;
             r->device_id = cert->device_id;

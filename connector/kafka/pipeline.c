@@ -48,11 +48,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "certbridge/approval.h"
+#include "certbridge/approval_verify.h"
 #include "certbridge/ca_client.h"
 #include "certbridge/clock.h"
 #include "certbridge/codec.h"
 #include "certbridge/committer.h"
+#include "certbridge/decisions.h"
 #include "certbridge/executor.h"
+#include "certbridge/gate.h"
 #include "certbridge/log.h"
 #include "certbridge/metrics.h"
 #include "certbridge/requests.h"
@@ -88,6 +92,11 @@
  * state partition back until it is committed, aborted or timed out */
 #define STATE_LOAD_TIMEOUT_MS  (CB_COMMITTER_TXN_TIMEOUT_MS + 30000)
 #define STATE_TOPIC_TIMEOUT_MS 30000 /* making or checking the state topic */
+/* Reading the approval gate's shared records to their end before an
+ * approval is decided: an open transaction of another instance holds the
+ * end back at most this long, then the batch is replayed */
+#define DECISIONS_CATCH_UP_MS 20000
+#define DECISIONS_POLL_MAX    1000 /* shared records read per housekeeping round */
 
 /* What the committer is doing for this thread. */
 typedef enum txn_kind { TXN_NONE = 0, TXN_BATCH, TXN_LOOKUPS } txn_kind_t;
@@ -163,8 +172,17 @@ struct cb_pipeline {
     bool drain_leave_open; /* --drain-idle-ms ends even with open requests */
     owned_t *owned;
     size_t n_owned, cap_owned;
-    size_t n_run;         /* works[0..n_run) run in this batch, the rest were queued */
-    cb_outcome_t *finals; /* final outcomes of the batch */
+
+    /* the approval gate (docs/ARCHITECTURE.md §5, "The approval gate") */
+    cb_gate_mode_t gate;              /* policy.approval */
+    const char *approval_topic;       /* input.approval_topic, when gate != none */
+    cb_approval_verifier_t *verifier; /* policy.approval_signature and its files */
+    cb_decisions_t *decisions;        /* the shared K and A records, as read */
+    cb_state_tail_t *tail;            /* their reader (state partition 0) */
+    uint64_t decisions_gen;           /* cb_decisions_gen when the gate was last checked */
+    cb_state_recs_t gate_recs;        /* the batch's K and A records */
+    size_t n_run;                     /* works[0..n_run) run in this batch, the rest were queued */
+    cb_outcome_t *finals;             /* final outcomes of the batch */
     size_t n_finals;
     txn_kind_t txn; /* the job handed to the committer */
 };
@@ -515,7 +533,9 @@ static int take_batch(cb_pipeline_t *p, cb_batch_t *b, cb_error_t *err)
 
     cb_executor_reset(p->ex);
     memset(b, 0, sizeof(*b));
-    if (record_requests(p, err) < 0 || cb_state_dirty_records(p->state, &b->recs, err) < 0) {
+    if (record_requests(p, err) < 0 || cb_state_dirty_records(p->state, &b->recs, err) < 0 ||
+        (cb_state_recs_move(&b->recs, &p->gate_recs) < 0 &&
+         cb_error_set(err, CB_ERR_NOMEM, "out of memory taking a batch") < 0)) {
         cb_state_recs_free(&b->recs);
         return -1;
     }
@@ -557,6 +577,7 @@ static void drop_batch(cb_pipeline_t *p)
 
     cb_executor_reset(p->ex);
     free_works(p);
+    cb_state_recs_free(&p->gate_recs);
     for (i = 0; i < p->n_msgs; i++)
         rd_kafka_message_destroy(p->msgs[i]);
     p->n_msgs = 0;
@@ -601,6 +622,14 @@ static void state_reload_all(cb_pipeline_t *p)
     for (i = 0; i < p->n_owned; i++) {
         cb_state_part_reset(p->state, p->owned[i].topic, p->owned[i].partition);
         p->owned[i].loading = true;
+    }
+    if (p->decisions) {
+        /* the shared records of the transaction that aborted were applied
+         * when made: read what was committed again */
+        cb_error_t err;
+        cb_decisions_reset(p->decisions);
+        if (cb_state_tail_restart(p->tail, &err) < 0)
+            cb_log(CB_LOG_WARN, "pipeline", "%s", err.msg);
     }
     apply_pauses(p);
 }
@@ -736,6 +765,70 @@ static int hold_decode(cb_pipeline_t *p, volatile sig_atomic_t *stop, const rd_k
     return 0;
 }
 
+/* Adds a dead letter for message m with its message. */
+static void dead_letter(cb_pipeline_t *p, rd_kafka_message_t *m, const cb_error_t *e)
+{
+    p->dead[p->n_dead].msg = m;
+    p->dead[p->n_dead].err = *e;
+    p->n_dead++;
+    cb_log(CB_LOG_WARN, "pipeline", "dead letter %s[%d]@%lld: %s", rd_kafka_topic_name(m->rkt),
+           (int)m->partition, (long long)m->offset, e->msg);
+}
+
+/* One message of the approval topic (docs/ARCHITECTURE.md §5, "The
+ * approval gate"): decoded and its signature verified here, whatever
+ * instance owns the actions it decides; a bad one is a dead letter with the
+ * verification's message. A good one is decided against the shared records
+ * read to their end (cb_decisions_decide): its A record joins this batch's
+ * transaction, with its offset; an unknown request, a duplicate, one that
+ * only names cancelled actions is a dead letter saying so. -1 when memory
+ * ran out or the shared records could not be read to their end (err: the
+ * batch is replayed). */
+static int plan_approval(cb_pipeline_t *p, rd_kafka_message_t *m, cb_error_t *err)
+{
+    cb_approval_t a;
+    cb_approval_fault_t fault = CB_APPROVAL_FAULT_NONE;
+    cb_decide_verdict_t verdict;
+    cb_error_t aerr;
+    char msg[CB_ERRMSG_MAX];
+    int rc = 0;
+
+    cb_approval_init(&a);
+    if (cb_approval_decode(m->payload, m->len, CB_APPROVAL_FORMAT_AUTO, &a, &aerr) < 0) {
+        char why[CB_ERRMSG_MAX];
+        snprintf(why, sizeof(why), "%s", aerr.msg);
+        cb_error_set(&aerr, CB_ERR_INVALID, "approval: %s", why);
+        dead_letter(p, m, &aerr);
+        return 0;
+    }
+    if (cb_approval_verifier_check(p->verifier, &a, cb_clock_wall_ms() / 1000, &fault, NULL,
+                                   &aerr) < 0) {
+        if (aerr.code == CB_ERR_NOMEM) {
+            *err = aerr;
+            rc = -1;
+        } else {
+            dead_letter(p, m, &aerr);
+        }
+        goto out;
+    }
+    if (cb_state_tail_catch_up(p->tail, p->decisions, DECISIONS_CATCH_UP_MS, err) < 0 ||
+        cb_decisions_decide(p->decisions, &a, rd_kafka_topic_name(m->rkt), m->partition, m->offset,
+                            &p->gate_recs, &verdict, msg, sizeof(msg), err) < 0) {
+        rc = -1;
+        goto out;
+    }
+    if (verdict == CB_DECIDE_OK) {
+        cb_log(CB_LOG_INFO, "pipeline", "%s", msg);
+        p->maybe_runnable = true;
+    } else {
+        cb_error_set(&aerr, CB_ERR_INVALID, "%s", msg);
+        dead_letter(p, m, &aerr);
+    }
+out:
+    cb_approval_clear(&a);
+    return rc;
+}
+
 /* Decodes and plans every message of the batch into works or dead letters
  * (docs/ARCHITECTURE.md §6: every per-message failure is permanent, a dead
  * letter, or a condition of the environment, which holds the batch here
@@ -758,6 +851,11 @@ static int plan_batch(cb_pipeline_t *p, volatile sig_atomic_t *stop, cb_error_t 
         cb_error_t derr;
         int rc;
 
+        if (p->approval_topic && !strcmp(topic, p->approval_topic)) {
+            if (plan_approval(p, m, err) < 0)
+                return -1;
+            continue;
+        }
         cb_event_init(&w->ev);
         rc = decode(p, m, is_org, &w->ev, &derr);
         if (rc < 0 && cb_error_is_retriable(&derr) &&
@@ -929,6 +1027,268 @@ static int finals_append(cb_pipeline_t *p, cb_outcome_t *o, size_t n, cb_error_t
     return 0;
 }
 
+/* ---- the approval gate (docs/ARCHITECTURE.md §5, "The approval gate") -- */
+
+/* The request a queued event waits in, with its managing agency. */
+static cb_gate_ref_t gate_ref(const cb_work_t *w, const char *request_id)
+{
+    cb_gate_ref_t ref;
+
+    memset(&ref, 0, sizeof(ref));
+    ref.request_id = request_id;
+    cb_gate_agency(&w->ev, &ref.agency_code, &ref.agency_name);
+    return ref;
+}
+
+/* The state's gate check: an awaiting event may run once every action of
+ * it that needs approval has a decision. Decodes the event only when its
+ * request has some decision. */
+static bool gate_decided(void *opaque, const cb_queued_t *q)
+{
+    cb_pipeline_t *p = opaque;
+    cb_work_t w;
+    cb_error_t err;
+    bool all = true;
+    size_t i;
+
+    if (!q->request_id || !cb_decisions_request_decided(p->decisions, q->request_id) ||
+        resume_work(p, q, &w, &err) < 0)
+        return false;
+    for (i = 0; i < w.intents.count && all; i++) {
+        char *id;
+        if (!cb_gate_needs(p->gate, &w.intents.items[i]))
+            continue;
+        if (!(id = cb_gate_action_id(w.ev.event_id, i)))
+            all = false;
+        else
+            all = cb_decisions_find(p->decisions, id) != NULL;
+        free(id);
+    }
+    cb_work_clear(&w);
+    return all;
+}
+
+/* The action ids of the intents of w that need approval (*ids malloc'd,
+ * each id malloc'd: cb_state_keys_free). */
+static int gate_ids(cb_pipeline_t *p, const cb_work_t *w, char ***ids, size_t *n, cb_error_t *err)
+{
+    size_t i;
+
+    *n = 0;
+    if (!(*ids = calloc(w->intents.count + 1, sizeof(char *))))
+        return cb_error_set(err, CB_ERR_NOMEM, "out of memory opening an approval request");
+    for (i = 0; i < w->intents.count; i++) {
+        if (!cb_gate_needs(p->gate, &w->intents.items[i]))
+            continue;
+        if (!((*ids)[*n] = cb_gate_action_id(w->ev.event_id, i))) {
+            cb_state_keys_free(*ids, *n);
+            *ids = NULL;
+            return cb_error_set(err, CB_ERR_NOMEM, "out of memory opening an approval request");
+        }
+        (*n)++;
+    }
+    return 0;
+}
+
+/* Opens the approval requests of the queued events that need one and whose
+ * effective date has come: each joins "<agency>-<day>" (today in
+ * policy.timezone), its Q record says so, the shared K record names its
+ * actions, and its actions are published AWAITING_APPROVAL (final false):
+ * all in this batch's transaction. -1 when memory ran out (err). */
+static int open_gates(cb_pipeline_t *p, cb_error_t *err)
+{
+    const cb_queued_t **due = NULL;
+    int64_t wall = cb_clock_wall_ms(), now = cb_clock_calendar_ms();
+    size_t n = 0, i, j;
+    int rc = -1;
+
+    if (p->gate == CB_GATE_NONE)
+        return 0;
+    if (cb_state_gate_due(p->state, &due, &n, err) < 0)
+        return -1;
+    for (i = 0; i < n; i++) {
+        const cb_queued_t *q = due[i];
+        cb_schedule_src_t src = {q->topic, q->partition, q->offset};
+        char rid[CB_GATE_REQUEST_ID_MAX], **ids = NULL;
+        size_t n_ids = 0;
+        cb_gate_ref_t ref;
+        cb_work_t w;
+        cb_error_t rerr;
+
+        if (resume_work(p, q, &w, &rerr) < 0) {
+            cb_log(CB_LOG_ERROR, "pipeline",
+                   "queued event %s (%s[%d]@%lld) does not decode again: %s; it keeps waiting",
+                   q->event_id, q->topic, (int)q->partition, (long long)q->offset, rerr.msg);
+            continue;
+        }
+        ref = gate_ref(&w, NULL);
+        ref.request_id = cb_gate_request_id(ref.agency_code, now, p->dates.tz_offset_min, rid);
+        if (gate_ids(p, &w, &ids, &n_ids, err) < 0 ||
+            cb_decisions_wait_record(p->decisions, rid, q->topic, q->partition, q->offset,
+                                     q->event_id, ids, n_ids, false, &p->gate_recs, err) < 0) {
+            cb_state_keys_free(ids, n_ids);
+            cb_work_clear(&w);
+            goto out;
+        }
+        cb_state_keys_free(ids, n_ids);
+        for (j = 0; j < w.intents.count; j++) {
+            cb_outcome_t *o;
+            if (!cb_gate_needs(p->gate, &w.intents.items[j]))
+                continue;
+            if (!(o = calloc(1, sizeof(*o)))) {
+                cb_error_set(err, CB_ERR_NOMEM, "out of memory opening an approval request");
+                cb_work_clear(&w);
+                goto out;
+            }
+            if (cb_gate_outcome(&w.ev, &w.intents, j, &src, &ref, CB_GATE_AWAITING, wall, o, err) <
+                0) {
+                free(o);
+                cb_work_clear(&w);
+                goto out;
+            }
+            if (finals_append(p, o, 1, err) < 0) { /* o freed */
+                cb_work_clear(&w);
+                goto out;
+            }
+        }
+        cb_log(CB_LOG_INFO, "pipeline", "event %s (%s[%d]@%lld) awaits approval in request %s",
+               q->event_id, q->topic, (int)q->partition, (long long)q->offset, rid);
+        cb_work_clear(&w);
+        /* last: q's strings belong to the entry this rewrites */
+        if (cb_state_gate_open(p->state, src.topic, src.partition, src.offset, rid, err) < 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    free(due);
+    return rc;
+}
+
+/* An awaiting event taken to run (all its actions decided): each action
+ * that needed approval ends its wait in this batch's transaction, approved
+ * (AWAITING_APPROVAL, final true; the intent runs carrying the approval,
+ * which its outcomes and CA calls name) or rejected (REJECTED with the
+ * reason; the intent is taken out of w). -1 when memory ran out (err). */
+static int gate_apply(cb_pipeline_t *p, const cb_queued_t *q, cb_work_t *w, cb_error_t *err)
+{
+    cb_schedule_src_t src = {w->topic, w->partition, w->offset};
+    cb_gate_ref_t ref = gate_ref(w, q->request_id);
+    int64_t wall = cb_clock_wall_ms();
+    size_t i, k;
+    bool *drop = calloc(w->intents.count + 1, sizeof(*drop));
+
+    if (!drop)
+        return cb_error_set(err, CB_ERR_NOMEM, "out of memory applying an approval");
+    for (i = 0; i < w->intents.count; i++) {
+        cb_intent_t *in = &w->intents.items[i];
+        const cb_decision_t *d;
+        cb_outcome_t *o;
+        char *id;
+        if (!cb_gate_needs(p->gate, in))
+            continue;
+        if (!(id = cb_gate_action_id(w->ev.event_id, i)))
+            goto oom;
+        d = cb_decisions_find(p->decisions, id);
+        free(id);
+        if (!d) /* the gate check saw every decision: a broken invariant */
+            goto oom;
+        ref.document_number = d->document_number;
+        ref.approver = d->approver;
+        ref.reason = d->reason;
+        if (!(o = calloc(1, sizeof(*o))))
+            goto oom;
+        if (cb_gate_outcome(&w->ev, &w->intents, i, &src, &ref,
+                            d->decision == CB_APPROVAL_APPROVED ? CB_GATE_APPROVED
+                                                                : CB_GATE_REJECTED,
+                            wall, o, err) < 0) {
+            free(o);
+            free(drop);
+            return -1;
+        }
+        if (finals_append(p, o, 1, err) < 0) {
+            free(drop);
+            return -1;
+        }
+        if (d->decision == CB_APPROVAL_REJECTED) {
+            drop[i] = true;
+            continue;
+        }
+        if (!(in->approval = calloc(1, sizeof(*in->approval))) ||
+            !(in->approval->request_id = strdup(q->request_id)) ||
+            (ref.agency_code && !(in->approval->agency_code = strdup(ref.agency_code))) ||
+            (ref.agency_name && !(in->approval->agency_name = strdup(ref.agency_name))) ||
+            (d->document_number && !(in->approval->document_number = strdup(d->document_number))) ||
+            (d->approver && !(in->approval->approver = strdup(d->approver))))
+            goto oom;
+    }
+    for (i = k = 0; i < w->intents.count; i++) {
+        if (drop[i])
+            cb_intent_clear(&w->intents.items[i]);
+        else
+            w->intents.items[k++] = w->intents.items[i];
+    }
+    w->intents.count = k;
+    free(drop);
+    cb_log(CB_LOG_INFO, "pipeline", "event %s (%s[%d]@%lld): approval request %s decided",
+           w->ev.event_id, w->topic, (int)w->partition, (long long)w->offset, q->request_id);
+    return 0;
+oom:
+    free(drop);
+    return cb_error_set(err, CB_ERR_NOMEM, "out of memory applying an approval");
+}
+
+/* A CANCELLED event took out an event whose request was open: the K record
+ * says its actions were cancelled, and each action that awaited approval
+ * ends CANCELLED under its approval id, instead of the id
+ * "<event_id>/cancelled/<i>" (kept when it also waited for its date: that
+ * SCHEDULED record ends too). o[0..*n): the cancellation's outcomes of c,
+ * edited in place. -1 when memory ran out (err). */
+static int gate_cancel(cb_pipeline_t *p, const cb_queued_t *q, const cb_work_t *c, cb_outcome_t *o,
+                       size_t *n, const cb_event_t *by, cb_error_t *err)
+{
+    cb_schedule_src_t src = {q->topic, q->partition, q->offset};
+    cb_gate_ref_t ref = gate_ref(c, q->request_id);
+    int64_t wall = cb_clock_wall_ms();
+    char **ids = NULL;
+    size_t n_ids = 0, i, j, k;
+
+    (void)by;
+    if (q->gate != CB_GATE_STATE_AWAITING || !q->request_id)
+        return 0;
+    if (gate_ids(p, c, &ids, &n_ids, err) < 0 ||
+        cb_decisions_wait_record(p->decisions, q->request_id, q->topic, q->partition, q->offset,
+                                 q->event_id, ids, n_ids, true, &p->gate_recs, err) < 0) {
+        cb_state_keys_free(ids, n_ids);
+        return -1;
+    }
+    cb_state_keys_free(ids, n_ids);
+    for (i = 0; i < c->intents.count; i++) {
+        cb_outcome_t *g;
+        if (!cb_gate_needs(p->gate, &c->intents.items[i]))
+            continue;
+        if (q->due_ms <= 0)
+            for (j = k = 0; j < *n; j++) {
+                if (o[j].action_index == (int32_t)i)
+                    cb_outcome_clear(&o[j]);
+                else
+                    o[k++] = o[j];
+            }
+        else
+            k = *n;
+        *n = k;
+        if (!(g = calloc(1, sizeof(*g))))
+            return cb_error_set(err, CB_ERR_NOMEM, "out of memory cancelling");
+        if (cb_gate_outcome(&c->ev, &c->intents, i, &src, &ref, CB_GATE_CANCELLED, wall, g, err) <
+            0) {
+            free(g);
+            return -1;
+        }
+        if (finals_append(p, g, 1, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Whether a work that runs in this batch, read before `before` in its
  * partition, is event_id: it is being sent to the CA now. */
 static bool runs_now(const cb_pipeline_t *p, const cb_work_t *before, const char *event_id)
@@ -983,6 +1343,13 @@ static int cancel_works(cb_pipeline_t *p, cb_error_t *err)
                 size_t n = 0;
                 int rc = cb_cancel_outcomes(&c.ev, &c.intents, &qsrc, q->due_ms > 0, &w->ev, wall,
                                             &o, &n, err);
+                if (rc == 0 && gate_cancel(p, q, &c, o, &n, &w->ev, err) < 0) {
+                    size_t j;
+                    for (j = 0; j < n; j++)
+                        cb_outcome_clear(&o[j]);
+                    free(o);
+                    rc = -1;
+                }
                 cb_work_clear(&c);
                 if (rc < 0 || finals_append(p, o, n, err) < 0) {
                     cb_queued_free(q);
@@ -1035,7 +1402,7 @@ static int prepare_state(cb_pipeline_t *p, cb_error_t *err)
     cb_queued_t **q = NULL;
     size_t n_q = 0, i, k;
     cb_work_t *works;
-    bool *run;
+    bool *run, *gated;
     int64_t now = cb_clock_calendar_ms(), *due, next;
 
     if (cb_state_take_finals(p->state, &p->finals, &p->n_finals, err) < 0)
@@ -1047,6 +1414,9 @@ static int prepare_state(cb_pipeline_t *p, cb_error_t *err)
         p->maybe_runnable = true; /* an effective date came */
         p->due_offered = now;
     }
+    /* the events whose date came and need an approval open their request */
+    if (open_gates(p, err) < 0)
+        return -1;
     if (p->maybe_runnable) {
         if (cb_state_take_runnable(p->state, (size_t)p->batch_max, &q, &n_q, err) < 0)
             return -1;
@@ -1070,9 +1440,22 @@ static int prepare_state(cb_pipeline_t *p, cb_error_t *err)
     }
     for (i = k = 0; i < n_q; i++) {
         cb_error_t rerr;
-        if (resume_work(p, q[i], &works[k], &rerr) == 0)
+        if (resume_work(p, q[i], &works[k], &rerr) == 0) {
+            if (q[i]->gate == CB_GATE_STATE_AWAITING && gate_apply(p, q[i], &works[k], err) < 0) {
+                size_t j;
+                for (j = 0; j <= k; j++)
+                    cb_work_clear(&works[j]);
+                for (j = i; j < n_q; j++) {
+                    cb_queued_free(q[j]);
+                    free(q[j]);
+                }
+                free(q);
+                free(works);
+                free(run);
+                return -1;
+            }
             k++;
-        else
+        } else
             cb_log(CB_LOG_ERROR, "pipeline",
                    "queued event %s (%s[%d]@%lld) does not decode again: %s; dropped",
                    q[i]->event_id, q[i]->topic, (int)q[i]->partition, (long long)q[i]->offset,
@@ -1090,14 +1473,23 @@ static int prepare_state(cb_pipeline_t *p, cb_error_t *err)
         free(run);
         return cb_error_set(err, CB_ERR_NOMEM, "out of memory scheduling");
     }
-    for (i = n_q; i < p->n_works; i++)
+    if (!(gated = calloc(p->n_works + 1, sizeof(*gated)))) {
+        free(due);
+        free(run);
+        return cb_error_set(err, CB_ERR_NOMEM, "out of memory scheduling");
+    }
+    for (i = n_q; i < p->n_works; i++) {
         due[i] = cb_schedule_due(&p->works[i].ev, &p->dates, now);
-    if (cb_state_schedule_due(p->state, p->works, p->n_works, n_q, run, due, encode_queued, p,
-                              err) < 0) {
+        gated[i] = cb_gate_count(p->gate, &p->works[i].intents) > 0;
+    }
+    if (cb_state_schedule_gated(p->state, p->works, p->n_works, n_q, run, due, gated, encode_queued,
+                                p, err) < 0) {
+        free(gated);
         free(due);
         free(run);
         return -1;
     }
+    free(gated);
     for (i = n_q; i < p->n_works; i++)
         if (!run[i] && due[i] > 0)
             p->works[i].due_ms = due[i];
@@ -1124,7 +1516,7 @@ static int prepare_state(cb_pipeline_t *p, cb_error_t *err)
     for (i = 0; i < p->n_run; i++)
         if (attach_lookups(p, &p->works[i], err) < 0)
             return -1;
-    if (scheduled_outcomes(p, err) < 0 || cancel_works(p, err) < 0)
+    if (scheduled_outcomes(p, err) < 0 || cancel_works(p, err) < 0 || open_gates(p, err) < 0)
         return -1;
     if (p->n_works > p->n_run)
         cb_log(CB_LOG_DEBUG, "pipeline", "%zu event(s) wait behind their holders' open requests",
@@ -1496,8 +1888,28 @@ cb_pipeline_t *cb_pipeline_new(const cb_config_t *cfg, cb_error_t *err)
     if (parse_format(cfg, "input.org_format", &p->org_format, err) < 0 ||
         parse_format(cfg, "input.person_format", &p->person_format, err) < 0 ||
         cb_policy_from_config(cfg, &p->policy, err) < 0 ||
-        cb_schedule_policy_from_config(cfg, &p->dates, err) < 0)
+        cb_schedule_policy_from_config(cfg, &p->dates, err) < 0 ||
+        cb_gate_mode_from_config(cfg, &p->gate, err) < 0)
         goto fail;
+    if (p->gate != CB_GATE_NONE) {
+        /* signatures required without trust anchors or CRL: refused at
+         * start, not approval by approval (CB_ERR_CONFIG) */
+        p->approval_topic = cb_config_get(cfg, "input.approval_topic");
+        if (!p->approval_topic || !*p->approval_topic) {
+            cb_error_set(err, CB_ERR_CONFIG,
+                         "input.approval_topic: required when policy.approval is not none");
+            goto fail;
+        }
+        if (!(p->verifier = cb_approval_verifier_from_config(cfg, err))) {
+            if (err->code == CB_ERR_IO) /* a file the configuration names: the operator's */
+                err->code = CB_ERR_CONFIG;
+            goto fail;
+        }
+        if (!(p->decisions = cb_decisions_new())) {
+            cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+    }
     if ((p->org_format == CB_FORMAT_CONFLUENT || p->person_format == CB_FORMAT_CONFLUENT) &&
         !*cfg_str(cfg, "schema_registry.url")) {
         /* every message of that topic would fail alike: refused here rather
@@ -1532,6 +1944,13 @@ cb_pipeline_t *cb_pipeline_new(const cb_config_t *cfg, cb_error_t *err)
         !(p->state_topic = cb_state_topic_new(conf, p->state_topic_name, err)))
         goto fail;
     conf = NULL;
+    if (p->decisions) {
+        if (!(conf = make_conf(p, false, err)) ||
+            !(p->tail = cb_state_tail_new(conf, p->state_topic_name, err)))
+            goto fail;
+        conf = NULL;
+        cb_state_set_gate_check(p->state, gate_decided, p);
+    }
     if (!(conf = make_conf(p, false, err)))
         goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
@@ -1564,6 +1983,8 @@ static int subscribe(cb_pipeline_t *p, cb_error_t *err)
 
     rd_kafka_topic_partition_list_add(topics, p->org_topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_topic_partition_list_add(topics, p->person_topic, RD_KAFKA_PARTITION_UA);
+    if (p->approval_topic) /* the third input, in the same group */
+        rd_kafka_topic_partition_list_add(topics, p->approval_topic, RD_KAFKA_PARTITION_UA);
     e = rd_kafka_subscribe(p->consumer, topics);
     rd_kafka_topic_partition_list_destroy(topics);
     if (e)
@@ -1731,6 +2152,16 @@ static void housekeeping(cb_pipeline_t *p)
     probe_ca(p, now);
     cb_requests_step(p->requests);
     queue_bound(p);
+    if (p->tail) {
+        /* decisions other instances wrote: awaiting events may run now */
+        cb_error_t err;
+        if (cb_state_tail_poll(p->tail, p->decisions, DECISIONS_POLL_MAX, &err) < 0)
+            cb_log(CB_LOG_WARN, "pipeline", "%s", err.msg);
+        if (cb_decisions_gen(p->decisions) != p->decisions_gen) {
+            p->decisions_gen = cb_decisions_gen(p->decisions);
+            p->maybe_runnable = true;
+        }
+    }
 }
 
 /* ---- the state topic --------------------------------------------------- */
@@ -1739,10 +2170,10 @@ static void housekeeping(cb_pipeline_t *p)
  * -1 when the brokers do not answer (err, retriable). */
 static int input_partitions(cb_pipeline_t *p, cb_error_t *err)
 {
-    const char *topics[2] = {p->org_topic, p->person_topic};
+    const char *topics[3] = {p->org_topic, p->person_topic, p->approval_topic};
     int most = 0, i, k;
 
-    for (i = 0; i < 2; i++) {
+    for (i = 0; i < (p->approval_topic ? 3 : 2); i++) {
         rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->consumer, topics[i], NULL);
         const struct rd_kafka_metadata *md = NULL;
         rd_kafka_resp_err_t e = rkt ? rd_kafka_metadata(p->consumer, 0, rkt, &md, 10000)
@@ -1816,7 +2247,7 @@ static bool state_loading(const cb_pipeline_t *p)
  * input partition has no state partition. */
 static int load_state(cb_pipeline_t *p, cb_error_t *err)
 {
-    const char *topics[2] = {p->org_topic, p->person_topic};
+    const char *topics[3] = {p->org_topic, p->person_topic, p->approval_topic};
     int32_t *parts = calloc(p->n_owned + 1, sizeof(*parts));
     rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_new(4);
     size_t n = 0, i, j, open0 = cb_state_open_count(p->state),
@@ -1850,8 +2281,8 @@ static int load_state(cb_pipeline_t *p, cb_error_t *err)
         rc = 0;
         goto out;
     }
-    if (cb_state_topic_load(p->state_topic, p->state, topics, 2, parts, n, STATE_LOAD_TIMEOUT_MS,
-                            err) < 0)
+    if (cb_state_topic_load(p->state_topic, p->state, topics, p->approval_topic ? 3 : 2, parts, n,
+                            STATE_LOAD_TIMEOUT_MS, err) < 0)
         goto out;
     if ((e = rd_kafka_committed(p->consumer, committed, REWIND_TIMEOUT_MS))) {
         cb_error_setf(err, CB_ERR_KAFKA, CB_ERRF_RETRIABLE, "committed offsets: %s",
@@ -1967,6 +2398,12 @@ int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idl
                 break;
             continue;
         }
+        if (p->batch_void) {
+            /* a rebalance during the collection aborted the batch being
+             * committed: what was read since is replayed after the rewind */
+            drop_batch(p);
+            continue;
+        }
         p->events_consumed += p->n_msgs;
         p->batch_started_ms = cb_clock_mono_ms();
         if ((rc = plan_batch(p, stop, err)) != 0) {
@@ -1994,6 +2431,8 @@ int cb_pipeline_run(cb_pipeline_t *p, volatile sig_atomic_t *stop, int drain_idl
             break;
         }
         if (!execute_batch(p, stop)) {
+            if (p->phase != PHASE_IDLE) /* still ours: dropped, not yet freed */
+                drop_batch(p);
             set_paused(p, false);
             continue; /* dropped or committed by a rebalance */
         }
@@ -2057,6 +2496,9 @@ void cb_pipeline_destroy(cb_pipeline_t *p)
         rd_kafka_destroy(p->consumer);
     cb_requests_destroy(p->requests);
     cb_state_topic_destroy(p->state_topic);
+    cb_state_tail_destroy(p->tail);
+    cb_decisions_destroy(p->decisions);
+    cb_approval_verifier_free(p->verifier);
     cb_state_destroy(p->state);
     for (i = 0; i < p->n_owned; i++)
         free(p->owned[i].topic);

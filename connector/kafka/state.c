@@ -231,8 +231,10 @@ struct cb_state {
     req_node_t **reqs; /* every open request of owned partitions */
     size_t n_reqs, cap_reqs;
     size_t n_finals;
-    uint64_t gen;   /* schedule number, for holder claims */
-    int64_t now_ms; /* calendar time due events are compared with (cb_state_set_now) */
+    uint64_t gen;                /* schedule number, for holder claims */
+    int64_t now_ms;              /* calendar time due events are compared with (cb_state_set_now) */
+    cb_state_gate_fn gate_check; /* whether an awaiting event is decided */
+    void *gate_opaque;
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -259,6 +261,7 @@ void cb_queued_free(cb_queued_t *q)
     for (i = 0; i < q->n_holders; i++)
         free(q->holders[i]);
     free(q->holders);
+    free(q->request_id);
     memset(q, 0, sizeof(*q));
 }
 
@@ -1112,7 +1115,9 @@ static int queued_write(part_t *p, qentry_t *qe, cb_state_recs_t *out, cb_error_
     if (set_str(base, "event_id", q->event_id) < 0 || set_str(base, "topic", q->topic) < 0 ||
         json_object_set_new(base, "partition", json_integer(q->partition)) < 0 ||
         json_object_set_new(base, "offset", json_integer(q->offset)) < 0 ||
-        (q->due_ms > 0 && json_object_set_new(base, "due", json_integer(q->due_ms)) < 0))
+        (q->due_ms > 0 && json_object_set_new(base, "due", json_integer(q->due_ms)) < 0) ||
+        (q->gate && json_object_set_new(base, "gate", json_integer(q->gate)) < 0) ||
+        (q->request_id && set_str(base, "request", q->request_id) < 0))
         goto oom;
     for (i = 0; i < q->n_holders; i++)
         if (json_array_append_new(holders, json_string(q->holders[i])) < 0)
@@ -1151,6 +1156,13 @@ int cb_state_schedule_due(cb_state_t *st, cb_work_t *works, size_t n, size_t n_r
                           const int64_t *due, cb_state_encode_fn encode, void *opaque,
                           cb_error_t *err)
 {
+    return cb_state_schedule_gated(st, works, n, n_resumed, run, due, NULL, encode, opaque, err);
+}
+
+int cb_state_schedule_gated(cb_state_t *st, cb_work_t *works, size_t n, size_t n_resumed, bool *run,
+                            const int64_t *due, const bool *gated, cb_state_encode_fn encode,
+                            void *opaque, cb_error_t *err)
+{
     size_t i, j;
 
     st->gen++;
@@ -1159,7 +1171,9 @@ int cb_state_schedule_due(cb_state_t *st, cb_work_t *works, size_t n, size_t n_r
         part_t *p = part_find(st, w->topic, w->partition);
         char **keys = NULL;
         size_t nk = 0;
-        bool wait = i >= n_resumed && due && due[i] > 0; /* its effective date is ahead */
+        bool gate = i >= n_resumed && gated && gated[i];
+        /* its effective date is ahead, or it waits for an approval */
+        bool wait = (i >= n_resumed && due && due[i] > 0) || gate;
 
         run[i] = true;
         if (!p || !w->intents.count)
@@ -1206,6 +1220,7 @@ int cb_state_schedule_due(cb_state_t *st, cb_work_t *works, size_t n, size_t n_r
             qe->q.partition = w->partition;
             qe->q.offset = w->offset;
             qe->q.due_ms = i >= n_resumed && due ? due[i] : 0;
+            qe->q.gate = gate ? CB_GATE_STATE_NEEDED : CB_GATE_STATE_NONE;
             offset_key(ok, sizeof(ok), w->offset);
             if (!qe->q.topic || !qe->q.event_id || sm_put(&p->queued, ok, qe, NULL) < 0) {
                 qentry_free(qe);
@@ -1236,13 +1251,17 @@ static int cmp_queued(const void *a, const void *b)
     return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-/* Whether qe can run: its effective date has come (now_ms), and each
- * holder has no open request and qe first. */
-static bool queued_runnable(part_t *p, const qentry_t *qe, int64_t now_ms)
+/* Whether qe can run: its effective date has come (now_ms), it needs no
+ * approval or has every decision (st's gate check), and each holder has no
+ * open request and qe first. */
+static bool queued_runnable(const cb_state_t *st, part_t *p, const qentry_t *qe, int64_t now_ms)
 {
     size_t j;
 
-    if (qe->q.due_ms > now_ms)
+    if (qe->q.due_ms > now_ms || qe->q.gate == CB_GATE_STATE_NEEDED)
+        return false;
+    if (qe->q.gate == CB_GATE_STATE_AWAITING &&
+        (!st->gate_check || !st->gate_check(st->gate_opaque, &qe->q)))
         return false;
     for (j = 0; j < qe->q.n_holders; j++) {
         const holder_t *h = sm_get(&p->holders, qe->q.holders[j]);
@@ -1271,7 +1290,7 @@ int cb_state_take_runnable(cb_state_t *st, size_t max, cb_queued_t ***out, size_
         /* decided on the queues as they are, before any is taken: two
          * events of one holder never run in the same batch */
         for (q = 0, j = 0; q < nq; q++)
-            if (queued_runnable(p, qs[q], st->now_ms))
+            if (queued_runnable(st, p, qs[q], st->now_ms))
                 qs[j++] = qs[q];
         nq = j;
         for (q = 0; q < nq && k < max; q++) {
@@ -1378,6 +1397,81 @@ int cb_state_cancel(cb_state_t *st, const char *topic, int32_t partition, const 
     memset(&qe->q, 0, sizeof(qe->q));
     qentry_free(sm_del(&p->queued, ok));
     *out = taken;
+    return 0;
+}
+
+void cb_state_set_gate_check(cb_state_t *st, cb_state_gate_fn fn, void *opaque)
+{
+    st->gate_check = fn;
+    st->gate_opaque = opaque;
+}
+
+int cb_state_gate_due(cb_state_t *st, const cb_queued_t ***out, size_t *n, cb_error_t *err)
+{
+    const cb_queued_t **res = NULL;
+    size_t i, k = 0, cap = 0;
+
+    *out = NULL;
+    *n = 0;
+    for (i = 0; i < st->n_parts; i++) {
+        part_t *p = st->parts[i];
+        size_t nq, q;
+        void **qs;
+        if (p->loading || !p->queued.n)
+            continue;
+        if (!(qs = sm_values(&p->queued, &nq)))
+            goto oom;
+        for (q = 0; q < nq; q++) {
+            const qentry_t *qe = qs[q];
+            if (qe->q.gate != CB_GATE_STATE_NEEDED || qe->q.due_ms > st->now_ms)
+                continue;
+            if (k == cap) {
+                size_t ncap = cap ? cap * 2 : 16;
+                const cb_queued_t **a = realloc(res, ncap * sizeof(*a));
+                if (!a) {
+                    free(qs);
+                    goto oom;
+                }
+                res = a;
+                cap = ncap;
+            }
+            res[k++] = &qe->q;
+        }
+        free(qs);
+    }
+    if (k)
+        qsort(res, k, sizeof(*res), cmp_queued);
+    *out = res;
+    *n = k;
+    return 0;
+oom:
+    free(res);
+    return nomem(err, "listing the events whose approval request opens");
+}
+
+int cb_state_gate_open(cb_state_t *st, const char *topic, int32_t partition, int64_t offset,
+                       const char *request_id, cb_error_t *err)
+{
+    part_t *p = part_find(st, topic, partition);
+    qentry_t *qe;
+    char ok[32], *rid;
+    int old;
+
+    offset_key(ok, sizeof(ok), offset);
+    if (!p || !(qe = sm_get(&p->queued, ok)))
+        return cb_error_set(err, CB_ERR_INTERNAL, "state: no queued event at %s[%d]@%lld", topic,
+                            (int)partition, (long long)offset);
+    if (!(rid = strdup(request_id)))
+        return nomem(err, "opening an approval request");
+    free(qe->q.request_id);
+    qe->q.request_id = rid;
+    qe->q.gate = CB_GATE_STATE_AWAITING;
+    old = qe->chunks;
+    if (queued_write(p, qe, &p->pending, err) < 0)
+        return -1;
+    /* fewer chunks than before: the rest are deleted */
+    if (qe->chunks < old && tombstones(p, &p->pending, 'Q', ok, qe->chunks, old) < 0)
+        return nomem(err, "opening an approval request");
     return 0;
 }
 
@@ -2058,6 +2152,14 @@ static void load_group(const char *base, void *val, void *opaque)
             qe->q.offset = off;
             if (get_int(first, "due", &qe->q.due_ms) < 0) /* absent: not waiting for a date */
                 qe->q.due_ms = 0;
+            {
+                int64_t gate = 0;
+                if (get_int(first, "gate", &gate) == 0 && gate > 0 &&
+                    gate <= CB_GATE_STATE_AWAITING)
+                    qe->q.gate = (int)gate;
+                if (get_str(first, "request", &qe->q.request_id) < 0)
+                    qe->q.request_id = NULL;
+            }
             for (i = 0; i < json_array_size(holders); i++)
                 if (json_is_string(json_array_get(holders, i)) &&
                     (qe->q.holders[qe->q.n_holders] =

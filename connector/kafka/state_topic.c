@@ -355,3 +355,132 @@ out:
     free(ld);
     return rc;
 }
+
+/* ---- the approval gate's shared records -------------------------------- */
+
+struct cb_state_tail {
+    rd_kafka_t *rk;
+    char *topic;
+    int64_t eof_at; /* the offset of the last end reached; -1 none since the last record */
+};
+
+cb_state_tail_t *cb_state_tail_new(rd_kafka_conf_t *conf, const char *topic, cb_error_t *err)
+{
+    cb_state_tail_t *t = calloc(1, sizeof(*t));
+    char errstr[512];
+
+    if (!t || !(t->topic = strdup(topic))) {
+        free(t);
+        rd_kafka_conf_destroy(conf);
+        cb_error_set(err, CB_ERR_NOMEM, "state topic: out of memory");
+        return NULL;
+    }
+    t->eof_at = -1;
+    if (rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof(errstr)) !=
+            RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr)) !=
+            RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) !=
+            RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        cb_error_set(err, CB_ERR_CONFIG, "approval record reader: %s", errstr);
+        goto fail;
+    }
+    if (!(t->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr)))) {
+        rd_kafka_conf_destroy(conf);
+        cb_error_set(err, CB_ERR_CONFIG, "approval record reader: %s", errstr);
+        goto fail;
+    }
+    if (cb_state_tail_restart(t, err) < 0)
+        goto fail;
+    return t;
+fail:
+    cb_state_tail_destroy(t);
+    return NULL;
+}
+
+void cb_state_tail_destroy(cb_state_tail_t *t)
+{
+    if (!t)
+        return;
+    if (t->rk) {
+        rd_kafka_assign(t->rk, NULL);
+        rd_kafka_destroy(t->rk);
+    }
+    free(t->topic);
+    free(t);
+}
+
+int cb_state_tail_restart(cb_state_tail_t *t, cb_error_t *err)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_resp_err_t e;
+
+    rd_kafka_topic_partition_list_add(l, t->topic, CB_DECISIONS_PARTITION)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+    e = rd_kafka_assign(t->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    t->eof_at = -1;
+    if (e)
+        return cb_error_setf(err, CB_ERR_KAFKA, CB_ERRF_RETRIABLE, "state topic %s: assign: %s",
+                             t->topic, rd_kafka_err2str(e));
+    return 0;
+}
+
+/* Handles one message of the reader: 1 a record fed to d, 0 otherwise. */
+static int tail_one(cb_state_tail_t *t, cb_decisions_t *d, rd_kafka_message_t *m, cb_error_t *err)
+{
+    int rc = 0;
+
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        t->eof_at = m->offset;
+    } else if (m->err) {
+        cb_log(CB_LOG_WARN, "state", "state topic %s[%d]: %s", t->topic, (int)m->partition,
+               rd_kafka_message_errstr(m));
+    } else {
+        t->eof_at = -1;
+        rc = cb_decisions_load_record(d, m->key, m->key_len, m->payload, m->payload ? m->len : 0,
+                                      err) < 0
+                 ? -1
+                 : 1;
+    }
+    rd_kafka_message_destroy(m);
+    return rc;
+}
+
+int cb_state_tail_poll(cb_state_tail_t *t, cb_decisions_t *d, size_t max, cb_error_t *err)
+{
+    rd_kafka_message_t *m;
+    int n = 0, rc;
+
+    while ((size_t)n < max && (m = rd_kafka_consumer_poll(t->rk, 0))) {
+        if ((rc = tail_one(t, d, m, err)) < 0)
+            return -1;
+        n += rc;
+    }
+    return n;
+}
+
+int cb_state_tail_catch_up(cb_state_tail_t *t, cb_decisions_t *d, int timeout_ms, cb_error_t *err)
+{
+    int64_t lo = 0, hi = 0, deadline = cb_clock_mono_ms() + timeout_ms;
+    rd_kafka_resp_err_t e;
+
+    e = rd_kafka_query_watermark_offsets(t->rk, t->topic, CB_DECISIONS_PARTITION, &lo, &hi,
+                                         timeout_ms);
+    if (e)
+        return cb_error_setf(err, CB_ERR_KAFKA, CB_ERRF_RETRIABLE, "state topic %s[%d]: %s",
+                             t->topic, CB_DECISIONS_PARTITION, rd_kafka_err2str(e));
+    /* the end a read_committed reader reaches is the last stable offset:
+     * at hi once the transactions open now have ended */
+    while (!(t->eof_at >= hi || hi <= lo)) {
+        rd_kafka_message_t *m;
+        if (cb_clock_mono_ms() > deadline)
+            return cb_error_setf(err, CB_ERR_KAFKA, CB_ERRF_RETRIABLE,
+                                 "state topic %s[%d]: not read to offset %lld within %d ms",
+                                 t->topic, CB_DECISIONS_PARTITION, (long long)hi, timeout_ms);
+        if ((m = rd_kafka_consumer_poll(t->rk, 100)) && tail_one(t, d, m, err) < 0)
+            return -1;
+    }
+    return 0;
+}

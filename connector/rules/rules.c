@@ -123,6 +123,20 @@ static void intent_free(cb_intent_t *it)
         cb_org_clear(it->cascade_org);
         free(it->cascade_org);
     }
+    if (it->approval) {
+        free(it->approval->request_id);
+        free(it->approval->agency_code);
+        free(it->approval->agency_name);
+        free(it->approval->document_number);
+        free(it->approval->approver);
+        free(it->approval);
+    }
+}
+
+void cb_intent_clear(cb_intent_t *it)
+{
+    intent_free(it);
+    memset(it, 0, sizeof(*it));
 }
 
 /* Frees every intent and the array; leaves list empty. Safe on NULL. */

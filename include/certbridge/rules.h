@@ -22,6 +22,17 @@ typedef struct cb_policy {
     bool cascade_personal;       /* policy.cascade_personal */
 } cb_policy_t;
 
+/* The approval an intent ran with (gate.h): set by the pipeline on an
+ * approved intent, copied into each of its outcomes, and its document
+ * number into the CA call. Strings owned (NULL when absent). */
+typedef struct cb_intent_approval {
+    char *request_id;
+    char *agency_code;
+    char *agency_name;
+    char *document_number;
+    char *approver;
+} cb_intent_approval_t;
+
 /* One holder-level intent. All strings owned by the intent (freed by
  * cb_intent_list_clear), UTF-8 NFC. */
 typedef struct cb_intent {
@@ -37,9 +48,13 @@ typedef struct cb_intent {
      * certificate whose subject names the organization with this code; the
      * new subject is the person's current one with the organization parts
      * replaced from cascade_org (subject.h cb_subject_replace_org). */
-    char *cascade_org_code; /* NULL unless a cascade intent */
-    cb_org_t *cascade_org;  /* NULL unless a cascade intent; owned */
+    char *cascade_org_code;         /* NULL unless a cascade intent */
+    cb_org_t *cascade_org;          /* NULL unless a cascade intent; owned */
+    cb_intent_approval_t *approval; /* NULL unless approved through the gate; owned */
 } cb_intent_t;
+
+/* Frees what one intent owns (not the intent itself) and zeroes it. */
+void cb_intent_clear(cb_intent_t *it);
 
 typedef struct cb_intent_list {
     cb_intent_t *items;

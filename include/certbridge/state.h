@@ -15,7 +15,11 @@
  *                                           Avro, certbridge's schema), where it
  *                                           came from, the holders it names and,
  *                                           when it waits for its effective
- *                                           date, when that date starts ("due")
+ *                                           date, when that date starts ("due"),
+ *                                           and when it needs an approval, the
+ *                                           gate's state ("gate") and request
+ *                                           ("request", docs/ARCHITECTURE.md §5,
+ *                                           "The approval gate")
  *   W|<topic>|<k>|<offset>|<holder key>|<chunk>
  *                                           what the lookup of one (event,
  *                                           holder) answered, written before any
@@ -83,9 +87,18 @@ typedef struct cb_queued {
     size_t avro_len;
     char **holders; /* the holder keys its intents name, in order */
     size_t n_holders;
-    int64_t due_ms; /* 0, or when its effective date starts (calendar ms): it
-                     * does not run before (docs/ARCHITECTURE.md §5) */
+    int64_t due_ms;   /* 0, or when its effective date starts (calendar ms): it
+                       * does not run before (docs/ARCHITECTURE.md §5) */
+    int gate;         /* CB_GATE_STATE_*: whether it waits for an approval */
+    char *request_id; /* CB_GATE_STATE_AWAITING: the approval request it is in */
 } cb_queued_t;
+
+/* A queued event's approval gate (gate.h). */
+enum {
+    CB_GATE_STATE_NONE = 0, /* needs no approval */
+    CB_GATE_STATE_NEEDED,   /* needs one; its request opens when its date has come */
+    CB_GATE_STATE_AWAITING  /* its request is open (AWAITING_APPROVAL published) */
+};
 
 void cb_queued_free(cb_queued_t *q);
 
@@ -178,6 +191,32 @@ int cb_state_schedule(cb_state_t *st, cb_work_t *works, size_t n, size_t n_resum
 int cb_state_schedule_due(cb_state_t *st, cb_work_t *works, size_t n, size_t n_resumed, bool *run,
                           const int64_t *due, cb_state_encode_fn encode, void *opaque,
                           cb_error_t *err);
+
+/* The same, with the approval gate: a work i >= n_resumed with gated[i]
+ * waits whatever its date and holders (queued with CB_GATE_STATE_NEEDED):
+ * it is not taken before cb_state_gate_open opened its request and the
+ * gate check (cb_state_set_gate_check) says it is decided. gated NULL: as
+ * cb_state_schedule_due. */
+int cb_state_schedule_gated(cb_state_t *st, cb_work_t *works, size_t n, size_t n_resumed, bool *run,
+                            const int64_t *due, const bool *gated, cb_state_encode_fn encode,
+                            void *opaque, cb_error_t *err);
+
+/* Whether a queued event in CB_GATE_STATE_AWAITING has every decision it
+ * needs (it may then be taken). Without a check none is taken. */
+typedef bool (*cb_state_gate_fn)(void *opaque, const cb_queued_t *q);
+void cb_state_set_gate_check(cb_state_t *st, cb_state_gate_fn fn, void *opaque);
+
+/* The queued events of loaded partitions in CB_GATE_STATE_NEEDED whose
+ * date has come (cb_state_set_now): their request is to be opened. *out is
+ * a malloc'd array of borrowed pointers (valid until the state changes;
+ * the caller frees the array), in (topic, partition, offset) order. */
+int cb_state_gate_due(cb_state_t *st, const cb_queued_t ***out, size_t *n, cb_error_t *err);
+
+/* Opens the request of the queued event at (topic, partition, offset):
+ * CB_GATE_STATE_AWAITING in request_id, its Q record written again (a
+ * pending change). -1 when memory ran out or no such event waits (err). */
+int cb_state_gate_open(cb_state_t *st, const char *topic, int32_t partition, int64_t offset,
+                       const char *request_id, cb_error_t *err);
 
 /* The calendar time (cb_clock_calendar_ms) cb_state_take_runnable compares
  * due times with: an event whose due time is later is not taken. 0 until

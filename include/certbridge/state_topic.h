@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "certbridge/decisions.h"
 #include "certbridge/error.h"
 #include "certbridge/state.h"
 
@@ -48,5 +49,28 @@ int cb_state_topic_ensure(cb_state_topic_t *t, int min_partitions, int replicati
 int cb_state_topic_load(cb_state_topic_t *t, cb_state_t *st, const char *const *topics,
                         size_t n_topics, const int32_t *parts, size_t n, int timeout_ms,
                         cb_error_t *err);
+
+/* ---- the approval gate's shared records (decisions.h) ------------------ */
+
+/* A reader that keeps state partition CB_DECISIONS_PARTITION of topic
+ * assigned for the instance's life (its own consumer: no group,
+ * read_committed, from the beginning) and feeds every record to a view.
+ * Takes conf (freed also on failure). */
+typedef struct cb_state_tail cb_state_tail_t;
+cb_state_tail_t *cb_state_tail_new(rd_kafka_conf_t *conf, const char *topic, cb_error_t *err);
+void cb_state_tail_destroy(cb_state_tail_t *t);
+
+/* Reads the partition from its beginning again (after d was reset). */
+int cb_state_tail_restart(cb_state_tail_t *t, cb_error_t *err);
+
+/* Feeds d what has arrived, without waiting: at most max records. Returns
+ * how many, or -1 when memory ran out. */
+int cb_state_tail_poll(cb_state_tail_t *t, cb_decisions_t *d, size_t max, cb_error_t *err);
+
+/* Feeds d everything committed before the call: waits until the reader
+ * reached the partition's end as it was (its last stable offset; an open
+ * transaction of another instance holds it back), at most timeout_ms. -1
+ * with err: retriable when that end was not reached in time. */
+int cb_state_tail_catch_up(cb_state_tail_t *t, cb_decisions_t *d, int timeout_ms, cb_error_t *err);
 
 #endif

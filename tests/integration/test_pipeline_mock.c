@@ -120,6 +120,7 @@ static void setup_case(fixture_t *f)
     SET("ca.tls.ca_bundle", f->ca.ca_bundle);
     SET("metrics.listen", "");
     SET("log.level", "warn");
+    SET("policy.approval", "none"); /* not about approvals */
 #undef SET
     f->p = cb_pipeline_new(f->cfg, &err);
     if (!f->p)

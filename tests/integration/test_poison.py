@@ -335,6 +335,7 @@ class Run:
             "ca.concurrency": "16",
             "metrics.listen": "127.0.0.1:0",
             "log.level": "info",
+            "policy.approval": "none",  # not about approvals
         }
         if self.registry:
             keys["schema_registry.url"] = self.reg_url

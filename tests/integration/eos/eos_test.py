@@ -194,6 +194,8 @@ class Scenario:
             "ca.concurrency": "16",
             "metrics.listen": "127.0.0.1:0",
             "log.level": "info",
+            # no approval gate unless the scenario is about approvals (eos_approval)
+            "policy.approval": "none",
         }
         keys.update(extra or {})
         path = os.path.join(self.work, name + ".conf")
@@ -1880,6 +1882,332 @@ def scenario_cancel(s):
     return fails
 
 
+def _approval_pki(s):
+    """The approver's key and certificate for the approvals: issued with the
+    reference CA's own key (read from its store, as it signs its
+    subscribers' certificates), the CA certificate as the trust anchor, and
+    the CA's current CRL (GET /v1/crl). Returns (key, cert, anchors, crl)
+    file paths."""
+    import datetime
+    import sqlite3
+    import ssl
+    import urllib.request
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    db = sqlite3.connect(os.path.join(s.ca.state, "refca.db"))
+    meta = {k: (bytes(v) if not isinstance(v, str) else v.encode())
+            for k, v in db.execute("SELECT name, val FROM meta").fetchall()}
+    db.close()
+    ca_key = serialization.load_pem_private_key(meta["ca.key"], None)
+    ca_cert = x509.load_pem_x509_certificate(meta["ca.cert"])
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, APPROVER[0]),
+                                     x509.NameAttribute(NameOID.COUNTRY_NAME, "VN")]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=365))
+            .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False,
+                                         False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]),
+                           critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = [os.path.join(s.work, n) for n in ("approver.key", "approver.pem", "anchors.pem",
+                                                "crl.der")]
+    with open(paths[0], "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM,
+                                  serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    with open(paths[1], "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(paths[2], "wb") as f:
+        f.write(meta["ca.cert"])
+    ctx = ssl.create_default_context(cafile=os.path.join(s.ca.pki, "tls-ca.pem"))
+    ctx.load_cert_chain(os.path.join(s.ca.pki, "client.pem"), os.path.join(s.ca.pki, "client.key"))
+    with urllib.request.urlopen(s.ca.url + "/v1/crl", context=ctx, timeout=30) as r:
+        crl = r.read()
+    with open(paths[3], "wb") as f:
+        f.write(crl)
+    return paths
+
+
+APPROVER = ("Nguyễn Văn An", "Phó Chủ tịch Ủy ban nhân dân tỉnh")
+
+
+def scenario_approval(s):
+    """Issue 16, the approval gate: policy.approval=revoke with signatures
+    required (the trust anchor and CRL of the reference CA, the approver's
+    certificate issued with its key, approvals signed by cbsign). The events
+    arrive in two slices, read on two days (the calendar moved), so their
+    REVOKEs wait in four approval requests (two managing agencies: the
+    organizations' superior agency, the persons' organization; two days).
+    Then a CANCELLED event stops one awaiting event, and the approvals come:
+    all of one request, a subset of another, a rejection with its reason, a
+    duplicate, an unknown request, an unsigned one, a tampered one, and one
+    for the cancelled actions. Instances are killed with SIGKILL at random
+    moments while actions await approval and while approvals are read and
+    executed. Nothing executes without its approval, every approved action
+    executes once, rejected ones end REJECTED with the reason, the cancelled
+    one never executes, each bad approval is a dead letter with its message,
+    no outcome is final twice."""
+    rnd = random.Random(s.args.seed)
+    now = int(time.time() * 1000)
+    d0 = (now + HANOI_MS) // DAY_MS
+    day_ms = [(d0 + k) * DAY_MS - HANOI_MS + 3600000 - now for k in (0, 1)]
+    day_ms[0] = 0  # today, as it is
+    ymd = [time.strftime("%Y%m%d", time.gmtime((d0 + k) * 86400)) for k in (0, 1)]
+    events = {}
+    for line in open(s.events, encoding="utf-8"):
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(ev, dict) and "event_id" in ev:
+            events[ev["event_id"]] = ev
+    gated = {k.rsplit("/", 1)[0] for k, (a, _) in s.expected["outcomes"].items()
+             if a == "REVOKE"}
+    approval_topic = "certbridge.approvals." + s.group
+    s.setup(partitions=2, slices=2)
+    s.tool("create-topic", s.bootstrap, approval_topic, "1")
+    key, cert, anchors, crl = _approval_pki(s)
+    conf = s.conf("a", "cb-a", {"kafka.group.instance.id": "approval-a",
+                                "kafka.session.timeout.ms": "10000",
+                                "policy.approval": "revoke",
+                                "policy.approval_signature": "required",
+                                "policy.approval_trust_anchors": anchors,
+                                "policy.approval_crl_file": crl,
+                                "input.approval_topic": approval_topic})
+    fails = []
+    expect = _hold_expect(fails)
+    kills = [0]
+
+    def outcomes():
+        return _outcome_records(s)
+
+    def latest(recs):
+        out = {}
+        for o in recs:
+            out[o["outcome_id"]] = o
+        return out
+
+    def awaiting(recs):
+        return {o["source_event_id"] for o in latest(recs).values()
+                if o["status"] == "AWAITING_APPROVAL" and o.get("final", True) is False}
+
+    def run(offset_ms, what, pred, n_kills=0, timeout=120):
+        """Instance a with the calendar moved by offset_ms, killed with
+        SIGKILL n_kills times at random moments (then started again), and
+        once more when pred() holds."""
+        for k in range(n_kills + 1):
+            log_path = os.path.join(s.work, "a.log")
+            since = os.path.getsize(log_path) if os.path.exists(log_path) else 0
+            p = s.start(conf, "a", env={"CB_TEST_CALENDAR_OFFSET_MS": str(offset_ms)})
+            if not wait_loaded(s, "a", p, since):
+                raise SystemExit("instance did not load its state (%s)" % what)
+            deadline = time.time() + (rnd.uniform(0.2, 2.5) if k < n_kills else timeout)
+            while time.time() < deadline and p.poll() is None:
+                if k == n_kills and pred():
+                    break
+                time.sleep(0.1)
+            if p.poll() is not None:
+                raise SystemExit("%s: the instance exited with %s" % (what, p.returncode))
+            if k == n_kills and not pred():
+                raise SystemExit("%s: not reached within %d s" % (what, timeout))
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            kills[0] += 1
+        log("%s: killed %d time(s); %d CA effect(s) so far" % (what, n_kills + 1,
+                                                             len(s.ca.ledger())))
+
+    def slice_ids(path):
+        return {json.loads(l)["event_id"] for l in open(path, encoding="utf-8")
+                if l.strip().startswith("{") and "event_id" in l}
+
+    # 1-2. the two slices, read on two days; killed at random moments while they open requests
+    first = gated & set(events)
+    run(day_ms[0], "day 0", lambda: s.lag() == 0 and awaiting(outcomes()) >= (
+        gated & slice_ids(s.events + ".0")), n_kills=1)
+    second_path = s.slices[0] if s.slices else None
+    s.produce_next()
+    run(day_ms[1], "day 1", lambda: s.lag() == 0 and awaiting(outcomes()) >= (
+        gated & slice_ids(second_path)), n_kills=1)
+    recs = outcomes()
+    last = latest(recs)
+    waiting = [o for o in last.values()
+               if o["status"] == "AWAITING_APPROVAL" and o.get("final", True) is False]
+    requests = collections.defaultdict(list)
+    for o in waiting:
+        requests[o["approval_request_id"]].append(o)
+
+    def agency(e):
+        ev = events[e]
+        if "person" in ev:
+            return ev["org"]["code"]
+        return ev["org"].get("parent_code") or ev["org"]["code"]
+
+    day_of = {e: 0 for e in slice_ids(s.events + ".0")}
+    day_of.update({e: 1 for e in slice_ids(second_path)})
+    bad_group = [o["outcome_id"] for o in waiting
+                 if o["managing_agency_code"] != agency(o["source_event_id"])
+                 or o["approval_request_id"] != "%s-%s" % (agency(o["source_event_id"]),
+                                                           ymd[day_of[o["source_event_id"]]])
+                 or o["action"] != "REVOKE"]
+    expect("AWAITING_APPROVAL for every REVOKE", {o["source_event_id"] for o in waiting} == first,
+           "%d events, %d expected" % (len({o["source_event_id"] for o in waiting}), len(first)))
+    expect("requests per agency and day", not bad_group and len(requests) == 4,
+           "%s %s" % (sorted((r, len(v)) for r, v in requests.items()), bad_group[:3]))
+    expect("nothing revoked while awaiting", not [e for e in s.ca.ledger() if e["op"] == "revoke"],
+           "")
+    if len(requests) != 4:
+        return fails
+    org_ag = {agency(e) for e in events if "person" not in events[e]}
+    r_org = sorted(r for r in requests if r.rsplit("-", 1)[0] in org_ag)
+    r_per = sorted(r for r in requests if r not in r_org)
+    r_all, r_cancel, r_subset, r_reject = r_org[0], r_org[1], r_per[0], r_per[1]
+    ids = {r: sorted(o["outcome_id"] for o in v) for r, v in requests.items()}
+    subset = ids[r_subset][:max(1, len(ids[r_subset]) // 2)]
+    victim = sorted({o["source_event_id"] for o in requests[r_cancel]})[0]
+    victim_ids = sorted(o["outcome_id"] for o in requests[r_cancel]
+                        if o["source_event_id"] == victim)
+
+    # 3. a CANCELLED event stops the victim while it awaits approval
+    src = events[victim]
+    cx = {"event_id": "cx-" + victim, "event_type": "CANCELLED", "occurred_at": src["occurred_at"],
+          "effective_date": src["effective_date"], "source_system": src["source_system"],
+          "org": dict(src["org"], address=victim)}
+    cancels = os.path.join(s.work, "cancels.jsonl")
+    workload.write_jsonl(cancels, [cx])
+    s.tool("produce", s.bootstrap, s.org_topic, s.person_topic, cancels)
+    run(day_ms[1], "cancellation",
+        lambda: s.lag() == 0 and "cx-%s/0" % victim in latest(outcomes()))
+
+    # 4. the approvals, signed by cbsign; killed at random moments while they are read and run
+    reason = "Quyết định nghỉ việc đã bị thu hồi / the departure decision was withdrawn"
+    cbsign = os.path.join(s.build, "tests", "cbsign")
+
+    def approval(rid, decision, doc, action_ids=None, why=None, sign=True, tamper=False):
+        a = {"request_id": rid, "decision": decision, "approver_name": APPROVER[0],
+             "approver_title": APPROVER[1], "document_number": doc,
+             "document_date": "2025-07-01", "signed_at": int(time.time() * 1000)}
+        if action_ids:
+            a["action_ids"] = action_ids
+        if why:
+            a["reason"] = why
+        text = json.dumps(a, ensure_ascii=False)
+        if sign:
+            r = subprocess.run([cbsign, "--key", key, "--cert", cert, "-"], input=text,
+                               capture_output=True, text=True)
+            if r.returncode:
+                raise SystemExit("cbsign: %s" % r.stderr)
+            text = r.stdout.strip()
+        if tamper:
+            a = json.loads(text)
+            a["document_number"] = "9999/UBND-KGVX"
+            text = json.dumps(a, ensure_ascii=False)
+        return {"topic": approval_topic, "partition": 0, "key": rid.encode().hex(),
+                "value": text.encode().hex()}
+
+    unknown = "000.00.99.H19-20990101"
+    batch = [approval(r_all, "APPROVED", "1234/UBND-KGVX"),
+             approval(r_subset, "APPROVED", "1235/UBND-KGVX", action_ids=subset),
+             approval(r_reject, "REJECTED", "1236/UBND-KGVX", why=reason),
+             approval(r_all, "APPROVED", "1237/UBND-KGVX"),
+             approval(unknown, "APPROVED", "1238/UBND-KGVX"),
+             approval(r_cancel, "APPROVED", "1239/UBND-KGVX", sign=False),
+             approval(r_cancel, "APPROVED", "1240/UBND-KGVX", tamper=True),
+             approval(r_cancel, "APPROVED", "1241/UBND-KGVX", action_ids=victim_ids)]
+    raw = os.path.join(s.work, "approvals.jsonl")
+    workload.write_jsonl(raw, batch)
+    s.tool("produce-raw", s.bootstrap, raw)
+    approved = set(ids[r_all]) | set(subset)
+
+    def dead():
+        return [d for d in (json.loads(l) for l in
+                            s.tool("dlq", s.bootstrap, s.dlq_topic).splitlines() if l)
+                if d["source_topic"] == approval_topic]
+
+    def settled():
+        last = latest(outcomes())
+        return (s.lag() == 0 and len(dead()) >= 5
+                and all(last.get(a, {}).get("final") for a in approved | set(ids[r_reject])))
+
+    run(day_ms[1], "approvals", settled, n_kills=rnd.randint(2, 3))
+    recs = outcomes()
+    last = latest(recs)
+    ledger = s.ca.ledger()
+    finals = collections.defaultdict(int)
+    for o in recs:
+        if o.get("final", True):
+            finals[o["outcome_id"]] += 1
+    dup = sorted(k for k, n in finals.items() if n > 1)
+    doc = {r_all: "1234/UBND-KGVX ngày 01/7/2025", r_subset: "1235/UBND-KGVX ngày 01/7/2025",
+           r_reject: "1236/UBND-KGVX ngày 01/7/2025"}
+    who = "%s, %s" % APPROVER
+    ev_of = {a: last[a]["source_event_id"] for a in approved}
+    bad_appr = [a for a in approved
+                if last[a]["status"] != "AWAITING_APPROVAL" or last[a].get("final") is not True
+                or last[a]["document_number"] != doc[last[a]["approval_request_id"]]
+                or last[a]["approver"] != who]
+    # the approved events' REVOKEs ran, each carrying the approval
+    revokes = [o for o in last.values() if o["action"] == "REVOKE" and "/approval/" not in
+               o["outcome_id"] and o.get("final", True)]
+    ran = {o["source_event_id"] for o in revokes}
+    bad_ran = [o["outcome_id"] for o in revokes
+               if o["source_event_id"] not in set(ev_of.values())
+               or o["document_number"] != doc.get(o["approval_request_id"])
+               or o["approver"] != who]
+    missing = sorted(set(ev_of.values()) - ran)
+    bad_rej = [a for a in ids[r_reject] if last[a]["status"] != "REJECTED"
+               or last[a]["error_message"] != reason or last[a]["approver"] != who]
+    left = [a for a in (set(ids[r_subset]) - set(subset)) | (set(ids[r_cancel]) - set(victim_ids))
+            if last[a]["status"] != "AWAITING_APPROVAL" or last[a].get("final") is not False]
+    bad_cx = [a for a in victim_ids if last[a]["status"] != "CANCELLED"]
+    revoked = collections.Counter(e["serial"] for e in ledger if e["op"] == "revoke")
+    # the CA call carried the approving document: the reference CA's ledger
+    # keeps it (read from its store: `certbridge-refca ledger` does not print it)
+    import sqlite3
+    db = sqlite3.connect(os.path.join(s.ca.state, "refca.db"))
+    kept = db.execute("SELECT op, serial, document_number FROM ledger").fetchall()
+    db.close()
+    doc_of = {o["certificate_serial"]: o["document_number"] for o in revokes}
+    bad_doc = [(op, serial, d) for op, serial, d in kept
+               if (op == "revoke" and d != doc_of.get(serial)) or (op != "revoke" and d)]
+    succeeded = {o["certificate_serial"] for o in revokes if o["status"] == "SUCCEEDED"}
+    dl = dead()
+    msgs = [d["error_message"] for d in dl]
+    want = ["duplicate approval of request %s" % r_all,
+            "unknown approval request %s" % unknown,
+            "not signed, and policy.approval_signature=required",
+            "does not match the approval's content",
+            "comes after its %d action(s) were cancelled" % len(victim_ids)]
+    expect("approved: ended with the approval", not bad_appr and approved,
+           "%d of %d %s" % (len(bad_appr), len(approved), bad_appr[:3]))
+    expect("approved events ran", not missing, str(missing[:3]))
+    expect("REVOKEs only of approved events", not bad_ran, str(bad_ran[:3]))
+    expect("CA revocations = approved REVOKEs", set(revoked) == succeeded
+           and all(n == 1 for n in revoked.values()),
+           "%d revoked, %d outcomes" % (len(revoked), len(succeeded)))
+    expect("CA calls carry the document number", not bad_doc, str(bad_doc[:3]))
+    expect("rejected: REJECTED with the reason", not bad_rej and ids[r_reject], str(bad_rej[:3]))
+    expect("not approved: still awaiting", not left, str(left[:3]))
+    expect("cancelled: CANCELLED, never ran", not bad_cx and victim not in ran, str(bad_cx))
+    expect("bad approvals: dead letters", len(dl) == 5 and all(
+        sum(w in m for m in msgs) == 1 for w in want), json.dumps(msgs, ensure_ascii=False)[:600])
+    expect("one final record per outcome", not dup, "%d %s" % (len(dup), dup[:3]))
+    expect("killed at random moments", kills[0] >= 6, str(kills[0]))
+    print("EOS-SUMMARY " + json.dumps({"scenario": "approval", "events": s.args.events,
+                                       "requests": len(requests), "approved": len(approved),
+                                       "revoked": len(revoked), "kills": kills[0]}), flush=True)
+    return fails
+
+
 def scenario_state_topic_checks(s):
     """Issue 15: a state topic that exists with the wrong settings stops the
     instance at start with exit code 2 and says what to change: one not
@@ -1917,6 +2245,7 @@ SCENARIOS.update(async_crash=scenario_async_crash, async_split=scenario_async_sp
 SCENARIOS["cascade_5000"] = scenario_cascade_5000
 SCENARIOS["scheduled"] = scenario_scheduled
 SCENARIOS["cancel"] = scenario_cancel
+SCENARIOS["approval"] = scenario_approval
 
 
 def main():
@@ -1937,6 +2266,7 @@ def main():
     args = ap.parse_args()
     if args.events is None:
         args.events = (860 if args.scenario.startswith("async_") else
+                       60 if args.scenario == "approval" else
                        300 if args.scenario in ("scheduled", "cancel", "state_topic_checks") else 3000)
     s = Scenario(args)
     try:

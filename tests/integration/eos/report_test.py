@@ -17,6 +17,9 @@ Checks:
   - `report --format json` agrees with an independent read_committed reader
     (cbtool outcomes): outcome and event counts, every (action, status)
     count, the open items, the key tokens to return;
+  - `report --tokens-from-ca` lists a token returned at the CA (POST
+    /v1/devices/{id}/returned, made between the halves) as returned and
+    every other recalled token as still out;
   - `report` (table) prints the same totals; exit codes 0;
   - the HTML page loads nothing from outside, and headless Chromium renders
     it: --dump-dom shows the chart's bars with non-zero widths filling each
@@ -29,10 +32,13 @@ import json
 import os
 import re
 import shutil
+import ssl
 import struct
 import subprocess
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -108,6 +114,22 @@ def pixel_counts(path):
             "blue": blue}
 
 
+def ca_post(ca, path, key):
+    """POSTs {} to the reference CA with certbridge's client certificate
+    and an Idempotency-Key; answers the HTTP status."""
+    ctx = ssl.create_default_context(cafile=os.path.join(ca.pki, "tls-ca.pem"))
+    ctx.load_cert_chain(os.path.join(ca.pki, "client.pem"), os.path.join(ca.pki, "client.key"))
+    req = urllib.request.Request(ca.url + path, method="POST", data=b"{}")
+    req.add_header("Content-Type", "application/json")
+    req.add_header("Idempotency-Key", key)
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        log("CA answered %d: %s" % (e.code, e.read()[:300]))
+        return e.code
+
+
 def chromium(*args):
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if not exe:
@@ -165,6 +187,15 @@ def main():
         conf = s.conf("a", "cb-report")
         s.tool("produce", s.bootstrap, s.org_topic, s.person_topic, first)
         expect("first half drained (synchronous CA)", s.drain(conf, "a") == 0, "")
+        # one token recalled in the first half comes back to the Department
+        # (recorded at the CA while it answers synchronously)
+        recalled = sorted({o["device_id"] for o in map(json.loads, filter(None, s.tool(
+            "outcomes", s.bootstrap, s.outcome_topic).splitlines()))
+            if o["action"] == "RECALL_DEVICE" and o["status"] == "SUCCEEDED" and o["device_id"]})
+        returned = recalled[0] if recalled else None
+        st = ca_post(s.ca, "/v1/devices/%s/returned" % returned, "report-test-return")
+        expect("a recalled token returned at the CA", st == 200,
+               "%s of %d recalled: HTTP %d" % (returned, len(recalled), st))
         listen = s.ca.url.split("//", 1)[1]
         s.ca.stop()
         s.ca.extra = ["--async", "--async-delay-ms", "600000"]
@@ -234,6 +265,27 @@ def main():
         expect("report (table): tokens line",
                ("Key tokens to return to the Department of Digital Certification and "
                 "Information Security: %d\n" % len(tokens)) in p.stdout, "")
+
+        # --tokens-from-ca: the CA's record of returns; the returned token is
+        # listed as returned, every other one as still out with its days
+        p = subprocess.run([s.certbridge, "report", "-c", conf, "--format", "json",
+                            "--tokens-from-ca"], capture_output=True, text=True, timeout=300)
+        expect("report --tokens-from-ca exits 0", p.returncode == 0,
+               "%d %s" % (p.returncode, p.stderr[-500:]))
+        rep = json.loads(p.stdout) if p.returncode == 0 else {"tokens_to_return": []}
+        back = sorted(t["device_id"] for t in rep["tokens_to_return"] if t.get("returned"))
+        out = sorted(t["device_id"] for t in rep["tokens_to_return"]
+                     if t.get("returned") is False and t.get("days_out", -1) >= 0)
+        expect("--tokens-from-ca: returns checked", rep.get("returns_checked") is True, "")
+        expect("--tokens-from-ca: the returned token", back == [returned], str(back))
+        expect("--tokens-from-ca: the others still out",
+               out == sorted(set(tokens) - {returned}) and len(out) == len(tokens) - 1,
+               "%d out of %d" % (len(out), len(tokens)))
+        p = subprocess.run([s.certbridge, "report", "-c", conf, "--tokens-from-ca"],
+                           capture_output=True, text=True, timeout=300)
+        expect("--tokens-from-ca (table): returns as the CA recorded them",
+               p.returncode == 0 and "returns as the CA recorded them" in p.stdout
+               and returned in p.stdout, p.stderr[-300:])
 
         # the page: self-contained, escaped, rendered by Chromium
         page = open(html, encoding="utf-8").read()
