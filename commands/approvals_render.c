@@ -160,8 +160,9 @@ static json_t *jtext(const char *s)
 /* One action as JSON. */
 static json_t *action_json(const cb_approvals_action_t *act)
 {
-    json_t *o = json_object();
+    json_t *o = json_object(), *certs = json_array();
     char when[40];
+    size_t k;
 
     fmt_rfc3339(when, sizeof(when), act->processed_at_ms);
     json_object_set_new(o, "outcome_id", jtext(act->outcome_id));
@@ -179,6 +180,14 @@ static json_t *action_json(const cb_approvals_action_t *act)
                             ? json_null()
                             : json_string(cb_revocation_reason_name(act->revocation_reason)));
     json_object_set_new(o, "note", jtext(act->note));
+    for (k = 0; k < act->n_certs; k++) {
+        json_t *c = json_object();
+        json_object_set_new(c, "serial", jtext(act->certs[k].serial));
+        json_object_set_new(c, "device_id", jtext(act->certs[k].device_id));
+        json_array_append_new(certs, c);
+    }
+    json_object_set_new(o, "certificates", certs);
+    json_object_set_new(o, "certificates_looked_up", json_boolean(act->certs_looked_up));
     json_object_set_new(o, "awaiting_since",
                         act->processed_at_ms > 0 ? json_string(when) : json_null());
     return o;
@@ -207,6 +216,7 @@ int cb_approvals_write_json(const cb_approvals_t *a, const cb_approvals_source_t
     json_object_set_new(doc, "without_request",
                         json_integer((json_int_t)cb_approvals_unassigned(a)));
     json_object_set_new(doc, "undecodable", json_integer((json_int_t)cb_approvals_undecodable(a)));
+    json_object_set_new(doc, "certificates_from_ca", json_boolean(src->certificates_from_ca));
     for (i = 0; i < n_ags; i++) {
         const cb_approvals_agency_t *g = &ags[i];
         json_t *o = json_object();
@@ -393,6 +403,61 @@ static int cmp_holder(const void *x, const void *y)
     return strcmp(or_empty(a->holder_id), or_empty(b->holder_id));
 }
 
+/* "-", or for a holder the CA has no active certificate for, that. */
+static void no_target(FILE *out, const cb_approvals_action_t *act)
+{
+    if (act->certs_looked_up)
+        fputs("<span class=\"none\">không có chứng thư số hoạt động<small>no active "
+              "certificate at the CA</small></span>",
+              out);
+    else
+        cb_html_put(out, NULL);
+}
+
+/* What an action acts on: a token recall its token(s), another action its
+ * certificate(s): the outcome's, else its holder's as the CA listed them
+ * ("-" when not known). */
+static void targets_cell(FILE *out, const cb_approvals_action_t *act)
+{
+    bool recall = act->action == CB_ACTION_RECALL_DEVICE;
+    const char *own = recall ? act->device_id : act->certificate_serial;
+    size_t k, shown = 0;
+
+    if (!own && !act->n_certs) {
+        no_target(out, act);
+        return;
+    }
+    if (own) {
+        fprintf(out, "<code class=\"%s\">", recall ? "token" : "serial");
+        cb_html_put(out, own);
+        fputs("</code>", out);
+        return;
+    }
+    for (k = 0; k < act->n_certs; k++) {
+        const char *t = recall ? act->certs[k].device_id : act->certs[k].serial;
+        if (!t)
+            continue;
+        fprintf(out, "%s<code class=\"%s\">", shown++ ? "<br>" : "", recall ? "token" : "serial");
+        cb_html_put(out, t);
+        fputs("</code>", out);
+    }
+    if (!shown)
+        cb_html_put(out, NULL);
+}
+
+/* Whether an action names token t (its outcome's or its certificates'). */
+static bool names_token(const cb_approvals_action_t *act, const char *t)
+{
+    size_t k;
+
+    if (act->device_id && !strcmp(act->device_id, t))
+        return true;
+    for (k = 0; k < act->n_certs; k++)
+        if (act->certs[k].device_id && !strcmp(act->certs[k].device_id, t))
+            return true;
+    return false;
+}
+
 /* Section 1: the holders the request names, once each. */
 static int letter_holders(FILE *out, const cb_approvals_request_t *r, cb_error_t *err)
 {
@@ -447,24 +512,34 @@ static void letter_revocations(FILE *out, const cb_approvals_request_t *r)
     for (i = 0; i < r->n_actions; i++) {
         const cb_approvals_action_t *act = r->actions[i];
         const char *vi = reason_vi(act->revocation_reason);
+        size_t k, rows = !act->certificate_serial && act->n_certs ? act->n_certs : 1;
         if (act->action != CB_ACTION_REVOKE)
             continue;
-        fprintf(out, "<tr><td class=\"n\">%zu</td><td>", ++no);
-        holder_cell(out, act);
-        fputs("</td><td><code class=\"serial\">", out);
-        cb_html_put(out, act->certificate_serial);
-        fputs("</code></td><td>", out);
-        if (vi) {
-            cb_html_put(out, vi);
-            fputs("<small>", out);
-            cb_html_put(out, cb_revocation_reason_name(act->revocation_reason));
-            fputs("</small>", out);
-        } else {
-            cb_html_put(out, NULL);
+        for (k = 0; k < rows; k++) {
+            fprintf(out, "<tr><td class=\"n\">%zu</td><td>", ++no);
+            holder_cell(out, act);
+            fputs("</td><td>", out);
+            if (act->certificate_serial || act->n_certs) {
+                fputs("<code class=\"serial\">", out);
+                cb_html_put(out, act->certificate_serial ? act->certificate_serial
+                                                         : act->certs[k].serial);
+                fputs("</code>", out);
+            } else {
+                no_target(out, act);
+            }
+            fputs("</td><td>", out);
+            if (vi) {
+                cb_html_put(out, vi);
+                fputs("<small>", out);
+                cb_html_put(out, cb_revocation_reason_name(act->revocation_reason));
+                fputs("</small>", out);
+            } else {
+                cb_html_put(out, NULL);
+            }
+            fputs("</td><td>", out);
+            cb_html_put(out, act->note);
+            fputs("</td></tr>\n", out);
         }
-        fputs("</td><td>", out);
-        cb_html_put(out, act->note);
-        fputs("</td></tr>\n", out);
     }
     fputs("</tbody>\n</table>\n", out);
 }
@@ -496,11 +571,9 @@ static void letter_others(FILE *out, const cb_approvals_request_t *r)
         cb_html_put(out, action_en[act->action]);
         fputs("</small></td><td>", out);
         holder_cell(out, act);
-        fputs("</td><td><code class=\"serial\">", out);
-        cb_html_put(out, act->action == CB_ACTION_RECALL_DEVICE && act->device_id
-                             ? act->device_id
-                             : act->certificate_serial);
-        fputs("</code></td><td>", out);
+        fputs("</td><td>", out);
+        targets_cell(out, act);
+        fputs("</td><td>", out);
         cb_html_put(out, act->note);
         fputs("</td></tr>\n", out);
     }
@@ -529,7 +602,7 @@ static void letter_tokens(FILE *out, const cb_approvals_request_t *r)
         cb_html_put(out, r->tokens[i]);
         fputs("</code></td><td>", out);
         for (k = 0; k < r->n_actions; k++)
-            if (r->actions[k]->device_id && !strcmp(r->actions[k]->device_id, r->tokens[i]))
+            if (names_token(r->actions[k], r->tokens[i]))
                 break;
         if (k < r->n_actions)
             holder_cell(out, r->actions[k]);
@@ -538,6 +611,24 @@ static void letter_tokens(FILE *out, const cb_approvals_request_t *r)
         fputs("</td></tr>\n", out);
     }
     fputs("</tbody>\n</table>\n", out);
+}
+
+/* Whether every action of r that acts on a certificate names it: its
+ * outcome's serial, or its holder's certificates from the CA. */
+static bool certs_known(const cb_approvals_request_t *r)
+{
+    size_t i;
+
+    for (i = 0; i < r->n_actions; i++) {
+        const cb_approvals_action_t *act = r->actions[i];
+        bool acts_on_cert = act->action == CB_ACTION_CHANGE_INFO ||
+                            act->action == CB_ACTION_REVOKE ||
+                            act->action == CB_ACTION_RECALL_DEVICE;
+        if (acts_on_cert && !act->certificate_serial && !act->certs_looked_up &&
+            !(act->action == CB_ACTION_RECALL_DEVICE && act->device_id))
+            return false;
+    }
+    return true;
 }
 
 /* One request letter, the no-th of its page (its anchor "letter-NO"). */
@@ -585,6 +676,12 @@ static int letter(FILE *out, const cb_approvals_source_t *src, const cb_approval
             r->n_tokens == 1 ? "" : "s");
     if (letter_holders(out, r, err) < 0)
         return -1;
+    if (!certs_known(r))
+        fputs("<p class=\"src unknown-certs\">Số hiệu chứng thư số và mã thiết bị của thuê bao "
+              "chưa được tra cứu tại CA (“-”).<span class=\"cap\">The holders' certificate "
+              "serials and tokens were not looked up at the CA (“-”): certbridge approvals "
+              "--certificates-from-ca.</span></p>\n",
+              out);
     letter_revocations(out, r);
     letter_others(out, r);
     letter_tokens(out, r);

@@ -192,7 +192,7 @@ static const verb_t verbs[] = {
     {"approvals",
      verb_approvals,
      "approvals [-c FILE] [--format table|json|html] [--out DIR] [--agency CODE]\n"
-     "          [--now TIME] [--place NAME] [--timeout-ms MS]",
+     "          [--certificates-from-ca] [--now TIME] [--place NAME] [--timeout-ms MS]",
      "what awaits the managing agencies' approval, and the request letters to print",
      "Reads the outcome topic (output.outcome_topic) from its beginning to its end with\n"
      "read_committed, keeps the latest outcome of every action, and lists the actions\n"
@@ -210,6 +210,9 @@ static const verb_t verbs[] = {
        "with --format html: the folder of the pages (made\n"
        "when missing): index.html and one page per agency"},
       {'a', "agency", "CODE", "only the requests of the managing agency with this code"},
+      {'C', "certificates-from-ca", NULL,
+       "ask the CA (ca.* keys) for the holders' active\n"
+       "certificates: their serials and tokens in the letters"},
       {'n', "now", "TIME",
        "the time printed as generated (RFC 3339, e.g.\n"
        "2026-01-08T09:00:00+07:00) instead of the clock"},
@@ -659,12 +662,52 @@ static int approvals_take(void *opaque, const cb_outcome_t *o, cb_error_t *err)
     return cb_approvals_add(opaque, o, err);
 }
 
+/* The active certificates of every holder the approvals must name, page
+ * by page from the CA (ca.* keys). */
+static int approvals_certificates(const cb_config_t *cfg, cb_approvals_t *a, cb_error_t *err)
+{
+    const cb_approvals_holder_t *hs;
+    cb_ca_client_t *ca = NULL;
+    size_t n, h, i;
+    int rc = -1;
+
+    hs = cb_approvals_holders(a, &n);
+    if (n && !(ca = cb_ca_client_new(cfg, err)))
+        return -1;
+    for (h = 0; h < n; h++) {
+        cb_ca_inventory_query_t q = {.holder_type = hs[h].type, .holder_id = hs[h].id};
+        cb_ca_inventory_t *it = cb_ca_inventory_new(ca, &q, err);
+        const cb_ca_req_t *page;
+        int got = -1;
+        if (!it)
+            goto out;
+        while ((got = cb_ca_inventory_next(it, &page, err)) == 1)
+            for (i = 0; i < page->cert_count; i++)
+                if (cb_approvals_add_cert(a, h, page->certs[i].serial, page->certs[i].device_id,
+                                          err) < 0) {
+                    got = -1;
+                    break;
+                }
+        cb_ca_inventory_destroy(it);
+        if (got < 0) {
+            cb_error_prefix(err, "certificates of %s %s", cb_holder_type_name(hs[h].type),
+                            hs[h].id);
+            goto out;
+        }
+        cb_approvals_looked_up(a, h);
+    }
+    rc = 0;
+out:
+    cb_ca_client_destroy(ca);
+    return rc;
+}
+
 /* approvals: the outcome topic, what awaits approval, the pages. */
 static int verb_approvals(const verb_t *v, int argc, char **argv, char **envp)
 {
     const char *path = NULL, *dir = NULL, *agency = NULL;
     int format = CB_APPROVALS_TABLE, timeout_ms = 60000, partitions = 0, c, code = CB_EXIT_OK;
-    cb_approvals_source_t src = {NULL, 0, 0, NULL};
+    cb_approvals_source_t src = {NULL, 0, 0, NULL, false};
     cb_approvals_t *a = NULL;
     cb_config_t *cfg;
     cb_error_t err;
@@ -690,6 +733,8 @@ static int verb_approvals(const verb_t *v, int argc, char **argv, char **envp)
                                                 "e.g. 2026-01-08T09:00:00+07:00");
         } else if (c == 'p') {
             src.place = optarg;
+        } else if (c == 'C') {
+            src.certificates_from_ca = true;
         } else if (c == 't') {
             if (parse_ms(optarg, 1, 3600000, &timeout_ms) < 0)
                 return usage_error("approvals", "--timeout-ms: expected milliseconds, 1..3600000");
@@ -722,7 +767,8 @@ static int verb_approvals(const verb_t *v, int argc, char **argv, char **envp)
     if (cb_approvals_set_agency(a, agency, &err) < 0 ||
         cb_outcome_read_kafka(cfg, "approvals", approvals_take, a, timeout_ms, &partitions, &err) <
             0 ||
-        cb_approvals_finish(a, &err) < 0)
+        cb_approvals_finish(a, &err) < 0 ||
+        (src.certificates_from_ca && approvals_certificates(cfg, a, &err) < 0))
         goto failed;
     src.topic = cb_config_get(cfg, "output.outcome_topic");
     src.partitions = partitions;

@@ -10,12 +10,16 @@
  * index). The command feeds it from the topic with outcome_read.h.
  *
  * Grouping:
- *   - an action is its source_event_id and action_index; the outcome added
- *     last for it is its latest (the reader gives a partition's records in
- *     order, and the outcomes of one event share a partition);
- *   - an action awaits approval when its latest status is
- *     AWAITING_APPROVAL: one approved later (then SUCCEEDED, PENDING, ...),
- *     rejected, cancelled or failed is not listed;
+ *   - an action is its source_event_id and action_index, in one of two
+ *     namespaces: the gate's records ("<event_id>/approval/<i>", gate.h: i
+ *     is the intent's index) and the actions' own outcomes
+ *     ("<event_id>/<index>"); the outcome added last for an action is its
+ *     latest (the reader gives a partition's records in order, and the
+ *     outcomes of one event share a partition);
+ *   - an action awaits approval when its latest outcome is
+ *     AWAITING_APPROVAL with final false: approved (the gate's
+ *     AWAITING_APPROVAL record with final true, or any later status:
+ *     SUCCEEDED, PENDING, ...), rejected or cancelled, it is not listed;
  *   - awaiting actions are grouped by approval_request_id (one request per
  *     managing agency and day); one without a request id is only counted
  *     (cb_approvals_unassigned): no letter can name it;
@@ -24,9 +28,13 @@
  *   - a request's day is the "-YYYYMMDD" ending of its id (the gate builds
  *     ids "<agency code>-<YYYYMMDD>"), else the date of its earliest
  *     action's processed_at in Vietnam's time (UTC+7);
- *   - key tokens to return: the distinct device_id of its RECALL_DEVICE
- *     and REVOKE actions (rule K1, docs/DOMAIN.md §3.2: every revocation
- *     recalls the holder's token);
+ *   - certificates: the gate's records name the holder, not its
+ *     certificates (they are looked up when the action runs); the command
+ *     asks the CA for the holders' active certificates
+ *     (cb_approvals_holders, cb_approvals_add_cert) when told to;
+ *   - key tokens to return: the distinct device ids of its RECALL_DEVICE
+ *     and REVOKE actions, their outcome's or their holder's certificates'
+ *     (rule K1, docs/DOMAIN.md §3.2: every revocation recalls the token);
  *   - an agency filter (cb_approvals_set_agency) keeps the requests of one
  *     managing agency code.
  * Order: agencies by code (those known by name only after, by name), the
@@ -50,6 +58,12 @@
 
 typedef struct cb_approvals cb_approvals_t;
 
+/* An active certificate of a holder, as the CA listed it. */
+typedef struct cb_approvals_cert {
+    const char *serial;
+    const char *device_id; /* may be NULL */
+} cb_approvals_cert_t;
+
 /* One action awaiting approval, from its latest outcome. Strings owned by
  * the set; NULL where the outcome had null. */
 typedef struct cb_approvals_action {
@@ -62,6 +76,11 @@ typedef struct cb_approvals_action {
     cb_revocation_reason_t revocation_reason; /* CB_REASON_NONE: none */
     const char *note;
     int64_t processed_at_ms; /* when it was published AWAITING_APPROVAL; 0 unknown */
+    /* its holder's active certificates at the CA, when its outcome names
+     * none and they were looked up (cb_approvals_add_cert) */
+    const cb_approvals_cert_t *certs;
+    size_t n_certs;
+    bool certs_looked_up; /* the CA was asked (n_certs 0: it has none active) */
 } cb_approvals_action_t;
 
 /* One approval request: the actions one agency head approves in one
@@ -73,7 +92,9 @@ typedef struct cb_approvals_request {
     char day[11];            /* "YYYY-MM-DD", "" when unknown */
     const cb_approvals_action_t *const *actions;
     size_t n_actions;
-    size_t revocations;        /* REVOKE actions */
+    size_t revocations;        /* certificates to revoke: a REVOKE action's
+                                * certificate, or each of its holder's (at
+                                * least 1 when none is known) */
     const char *const *tokens; /* key tokens to return, sorted */
     size_t n_tokens;
     int64_t since_ms; /* the earliest processed_at of its actions; 0 unknown */
@@ -130,14 +151,40 @@ const char *cb_approvals_agency_filter(const cb_approvals_t *a); /* NULL: none *
 const cb_approvals_request_t *cb_approvals_requests(const cb_approvals_t *a, size_t *n);
 const cb_approvals_agency_t *cb_approvals_agencies(const cb_approvals_t *a, size_t *n);
 
+/* A holder of listed CHANGE_INFO, REVOKE or RECALL_DEVICE actions whose
+ * outcomes name no certificate: the ones to look up at the CA. */
+typedef struct cb_approvals_holder {
+    cb_holder_type_t type;
+    const char *id;
+    bool looked_up; /* cb_approvals_add_cert or cb_approvals_looked_up was called */
+} cb_approvals_holder_t;
+
+/* The holders to look up (after finish), by type then id; owned by the set. */
+const cb_approvals_holder_t *cb_approvals_holders(const cb_approvals_t *a, size_t *n);
+
+/* Records an active certificate the CA holds for holder h (an index of
+ * cb_approvals_holders; strings copied, device_id may be NULL): the holder's
+ * actions list it, and its token counts as to return for its REVOKE and
+ * RECALL_DEVICE actions. cb_approvals_looked_up(a, h) marks a holder the CA
+ * has no certificate for. After finish; CB_ERR_NOMEM, CB_ERR_INVALID for a
+ * bad index or a NULL serial. */
+int cb_approvals_add_cert(cb_approvals_t *a, size_t h, const char *serial, const char *device_id,
+                          cb_error_t *err);
+void cb_approvals_looked_up(cb_approvals_t *a, size_t h);
+
+/* Whether the CA was asked (cb_approvals_looked_up or add_cert for every
+ * holder of cb_approvals_holders; true when there is none). */
+bool cb_approvals_certs_checked(const cb_approvals_t *a);
+
 /* ---- writers (approvals_render.c) --------------------------------------- */
 
 /* Where the outcomes came from, and what the pages print. */
 typedef struct cb_approvals_source {
     const char *topic;
     int partitions;
-    int64_t generated_at_ms; /* epoch ms: --now, or the clock */
-    const char *place;       /* the signature block's place; NULL: a dotted blank */
+    int64_t generated_at_ms;   /* epoch ms: --now, or the clock */
+    const char *place;         /* the signature block's place; NULL: a dotted blank */
+    bool certificates_from_ca; /* the holders' certificates were asked of the CA */
 } cb_approvals_source_t;
 
 typedef enum cb_approvals_format {

@@ -143,7 +143,7 @@ static cb_approvals_t *build(const char *agency)
  * agency k), as a heap string. */
 static char *render(const cb_approvals_t *a, int what, int k)
 {
-    cb_approvals_source_t src = {"cb.outcomes", 3, T0 + 3600000, "Đồng Nai"};
+    cb_approvals_source_t src = {"cb.outcomes", 3, T0 + 3600000, "Đồng Nai", false};
     const cb_approvals_agency_t *ags;
     char *buf = NULL;
     size_t len = 0, n;
@@ -276,6 +276,153 @@ static void test_latest_wins(void **state)
         cb_outcome_clear(&o[0]);
         cb_outcome_clear(&o[1]);
     }
+}
+
+/* The gate's records (gate.h): "<event_id>/approval/<i>", no certificate,
+ * AWAITING_APPROVAL with final false while waiting and final true once
+ * approved. Their namespace is apart from the actions' own outcomes
+ * "<event_id>/<index>", whose indices count otherwise. */
+static void gate_record(cb_outcome_t *o, const char *event, int i, cb_action_t act,
+                        cb_holder_type_t ht, const char *holder, const char *name, bool final,
+                        cb_outcome_status_t st)
+{
+    char id[128];
+
+    mk(o, event, i, act, ht, holder, name, NULL, NULL, st, REQ_A, AG_PROV, AG_PROV_NAME);
+    snprintf(id, sizeof(id), "%s/approval/%d", event, i);
+    free(o->outcome_id);
+    o->outcome_id = sdup(id);
+    o->final = final;
+}
+
+static void test_gate_records(void **state)
+{
+    cb_outcome_t o[6];
+    cb_approvals_t *a;
+    const cb_approvals_request_t *r;
+    cb_error_t err;
+    size_t n, i;
+
+    (void)state;
+    /* g-1 waits; g-2 waited and was approved (AWAITING_APPROVAL, final) */
+    gate_record(&o[0], "g-1", 0, CB_ACTION_REVOKE, PERSON, "P-1", "Một", false, AW);
+    gate_record(&o[1], "g-2", 0, CB_ACTION_REVOKE, PERSON, "P-2", "Hai", false, AW);
+    gate_record(&o[2], "g-2", 0, CB_ACTION_REVOKE, PERSON, "P-2", "Hai", true, AW);
+    /* the approved event's own outcomes: indices 0 and 1 of the other namespace */
+    mk(&o[3], "g-2", 0, CB_ACTION_REVOKE, PERSON, "P-2", "Hai", "02", "TK-2", CB_STATUS_SUCCEEDED,
+       REQ_A, AG_PROV, AG_PROV_NAME);
+    mk(&o[4], "g-2", 1, CB_ACTION_RECALL_DEVICE, PERSON, "P-2", "Hai", "02", "TK-2",
+       CB_STATUS_SUCCEEDED, REQ_A, AG_PROV, AG_PROV_NAME);
+    /* g-1's index 0 among the actions' outcomes does not decide g-1/approval/0 */
+    mk(&o[5], "g-1", 0, CB_ACTION_RETAIN, PERSON, "P-1", "Một", "01", NULL, CB_STATUS_SUCCEEDED,
+       NULL, NULL, NULL);
+    a = cb_approvals_build(o, 6, NULL, &err);
+    assert_non_null(a);
+    /* g-1/approval/0, g-2/approval/0, g-1/0, g-2/0, g-2/1 */
+    assert_int_equal(cb_approvals_actions(a), 5);
+    assert_int_equal(cb_approvals_awaiting(a), 1);
+    r = cb_approvals_requests(a, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(r[0].n_actions, 1);
+    assert_string_equal(r[0].actions[0]->outcome_id, "g-1/approval/0");
+    assert_null(r[0].actions[0]->certificate_serial);
+    assert_int_equal(r[0].revocations, 1); /* its certificate, not known yet */
+    assert_int_equal(r[0].n_tokens, 0);
+    cb_approvals_destroy(a);
+    for (i = 0; i < 6; i++)
+        cb_outcome_clear(&o[i]);
+}
+
+/* The holders to look up, and their certificates from the CA: the letters
+ * then name every certificate to revoke and every token to return. */
+static void test_certificates(void **state)
+{
+    cb_outcome_t o[4];
+    cb_approvals_t *a;
+    const cb_approvals_holder_t *hs;
+    const cb_approvals_request_t *r;
+    const cb_approvals_agency_t *g;
+    cb_error_t err;
+    size_t n, i;
+    char *h, *j;
+    json_t *doc, *act;
+
+    (void)state;
+    gate_record(&o[0], "g-1", 0, CB_ACTION_REVOKE, PERSON, "P-1", "Ngô Thị Một", false, AW);
+    gate_record(&o[1], "g-1", 1, CB_ACTION_RECALL_DEVICE, PERSON, "P-1", "Ngô Thị Một", false, AW);
+    gate_record(&o[2], "g-2", 0, CB_ACTION_CHANGE_INFO, ORG, "000.00.41.H19", "Nhơn Trạch", false,
+                AW);
+    /* an outcome naming its certificate needs no lookup */
+    mk(&o[3], "g-3", 0, CB_ACTION_REVOKE, PERSON, "P-3", "Ba", "03", "TK-3", AW, REQ_A, AG_PROV,
+       AG_PROV_NAME);
+    a = cb_approvals_build(o, 4, NULL, &err);
+    assert_non_null(a);
+    hs = cb_approvals_holders(a, &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(hs[0].type, ORG);
+    assert_string_equal(hs[0].id, "000.00.41.H19");
+    assert_int_equal(hs[1].type, PERSON);
+    assert_string_equal(hs[1].id, "P-1");
+    assert_false(cb_approvals_certs_checked(a));
+    r = cb_approvals_requests(a, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(r[0].revocations, 2);
+    assert_int_equal(r[0].n_tokens, 1);
+    h = render(a, 2, 0);
+    assert_non_null(strstr(h, "were not looked up at the CA"));
+    free(h);
+
+    /* P-1 has two certificates on two tokens; the organization none */
+    assert_int_equal(cb_approvals_add_cert(a, 1, "C1", "TK-P1a", &err), 0);
+    assert_int_equal(cb_approvals_add_cert(a, 1, "C2", "TK-P1b", &err), 0);
+    cb_approvals_looked_up(a, 0);
+    assert_true(cb_approvals_certs_checked(a));
+    assert_int_equal(cb_approvals_add_cert(a, 2, "C3", NULL, &err), -1);
+    assert_int_equal(err.code, CB_ERR_INVALID);
+    r = cb_approvals_requests(a, &n);
+    assert_int_equal(r[0].revocations, 3); /* C1, C2 and 03 */
+    assert_int_equal(r[0].n_tokens, 3);
+    assert_string_equal(r[0].tokens[0], "TK-3");
+    assert_string_equal(r[0].tokens[1], "TK-P1a");
+    assert_string_equal(r[0].tokens[2], "TK-P1b");
+    for (i = 0; i < r[0].n_actions; i++)
+        if (!strcmp(r[0].actions[i]->outcome_id, "g-1/approval/1")) {
+            assert_int_equal(r[0].actions[i]->n_certs, 2);
+            assert_string_equal(r[0].actions[i]->certs[1].serial, "C2");
+            assert_string_equal(r[0].actions[i]->certs[1].device_id, "TK-P1b");
+        }
+    g = cb_approvals_agencies(a, &n);
+    assert_int_equal(g[0].revocations, 3);
+    assert_int_equal(g[0].n_tokens, 3);
+    h = render(a, 2, 0);
+    assert_null(strstr(h, "were not looked up at the CA"));
+    assert_non_null(strstr(h, "<code class=\"serial\">C1</code>"));
+    assert_non_null(strstr(h, "<code class=\"serial\">C2</code>"));
+    assert_non_null(strstr(h, "<code class=\"token\">TK-P1a</code><br><code class=\"token\">"
+                              "TK-P1b</code>"));
+    /* the organization the CA has no certificate for */
+    assert_non_null(strstr(h, "không có chứng thư số hoạt động<small>no active certificate at "
+                              "the CA</small>"));
+    /* the recall's cell and the tokens' list */
+    assert_int_equal(count_of(h, "<code class=\"token\">TK-P1b</code>"), 2);
+    free(h);
+    j = render(a, 1, 0);
+    doc = json_loads(j, 0, NULL);
+    assert_non_null(doc);
+    act = json_array_get(
+        json_object_get(json_array_get(json_object_get(doc, "requests"), 0), "actions"), 0);
+    assert_string_equal(json_string_value(json_object_get(act, "outcome_id")), "g-1/approval/0");
+    assert_true(json_is_null(json_object_get(act, "certificate_serial")));
+    assert_true(json_is_true(json_object_get(act, "certificates_looked_up")));
+    assert_int_equal(json_array_size(json_object_get(act, "certificates")), 2);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(act, "certificates"), 0), "serial")),
+                        "C1");
+    json_decref(doc);
+    free(j);
+    cb_approvals_destroy(a);
+    for (i = 0; i < 4; i++)
+        cb_outcome_clear(&o[i]);
 }
 
 /* --agency: only that agency's requests; the unassigned action of another
@@ -551,7 +698,7 @@ static void test_agency_html(void **state)
 static void test_save(void **state)
 {
     cb_approvals_t *a = build(NULL);
-    cb_approvals_source_t src = {"cb.outcomes", 1, T0, NULL};
+    cb_approvals_source_t src = {"cb.outcomes", 1, T0, NULL, false};
     char dir[] = "/tmp/cb-approvals-XXXXXX", path[256];
     struct stat st;
     cb_error_t err;
@@ -605,11 +752,12 @@ static void test_bad_input(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_grouping),   cmocka_unit_test(test_latest_wins),
-        cmocka_unit_test(test_filter),     cmocka_unit_test(test_day_fallback),
-        cmocka_unit_test(test_page_names), cmocka_unit_test(test_table),
-        cmocka_unit_test(test_json),       cmocka_unit_test(test_agency_html),
-        cmocka_unit_test(test_save),       cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_grouping),     cmocka_unit_test(test_latest_wins),
+        cmocka_unit_test(test_filter),       cmocka_unit_test(test_day_fallback),
+        cmocka_unit_test(test_page_names),   cmocka_unit_test(test_table),
+        cmocka_unit_test(test_json),         cmocka_unit_test(test_agency_html),
+        cmocka_unit_test(test_save),         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_gate_records), cmocka_unit_test(test_certificates),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
