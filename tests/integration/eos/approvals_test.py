@@ -12,7 +12,17 @@ health department with one (a holder named with <&">), plus actions that
 must not be listed: one awaiting then approved and done, one awaiting then
 rejected, and an awaiting record replayed twice.
 
+Then the real thing: `certbridge run` with policy.approval=revoke (signatures
+off: no approval is sent here) drains a workload against the reference CA,
+so its REVOKEs wait, published by the gate itself.
+
 Checks:
+  - the pipeline's run: `approvals --format json --certificates-from-ca`
+    lists exactly the actions an independent read_committed reader (cbtool
+    outcomes) finds awaiting (latest record AWAITING_APPROVAL, final false),
+    under the same requests, and for each the certificates the CA's own
+    database holds active for its holder; the tokens to return are theirs;
+    nothing was revoked at the CA; the pages name those serials;
   - `approvals --format json`: the requests, agencies, figures and the
     actions of each request; `--agency CODE` keeps one agency;
   - `approvals` (table) lists the three requests; exit codes 0;
@@ -27,15 +37,20 @@ Checks:
     and a one-holder letter fits one page.
 """
 import argparse
+import collections
 import json
 import os
 import re
 import shutil
+import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import eos_test  # noqa: E402
 from report_test import chromium  # noqa: E402
 
 PROV, PROV_NAME = "000.00.00.H19", "Ủy ban nhân dân tỉnh Đồng Nai"
@@ -105,6 +120,117 @@ def pdf_pages(path):
     """The page objects of a PDF (Chromium writes them uncompressed)."""
     data = open(path, "rb").read()
     return len(re.findall(rb"/Type\s*/Page(?![s\w])", data))
+
+
+def pipeline_run(a, expect):
+    """The gate's own AWAITING_APPROVAL records, from `certbridge run`."""
+    args = argparse.Namespace(scenario="approvals", build=a.build, bootstrap_file=a.bootstrap_file,
+                              events=120, kills=0, seed=16, keep=a.keep, valgrind=False)
+    s = eos_test.Scenario(args)
+    try:
+        for t in (s.org_topic, s.person_topic):
+            s.tool("create-topic", s.bootstrap, t, "2")
+        for t in (s.outcome_topic, s.dlq_topic):
+            s.tool("create-topic", s.bootstrap, t, "2")
+        approval_topic = "certbridge.approvals." + s.group
+        s.tool("create-topic", s.bootstrap, approval_topic, "1")
+        s.ca = eos_test.RefCA(s.build, s.work, s.inventory)
+        s.ca.start()
+        conf = s.conf("a", "cb-approvals", {"policy.approval": "revoke",
+                                             "policy.approval_signature": "off",
+                                             "input.approval_topic": approval_topic})
+        s.tool("produce", s.bootstrap, s.org_topic, s.person_topic, s.events)
+
+        # the independent reader: the latest record of every outcome id
+        def awaiting():
+            latest = {}
+            for line in s.tool("outcomes", s.bootstrap, s.outcome_topic).splitlines():
+                if line:
+                    o = json.loads(line)
+                    latest[o["outcome_id"]] = o
+            return {i: o for i, o in latest.items()
+                    if o["status"] == "AWAITING_APPROVAL" and o["final"] is False}
+
+        # an instance runs until every event with a REVOKE awaits approval
+        # (events waiting for approval keep it from draining), then stops
+        gated = {k.rsplit("/", 1)[0] for k, (act, _) in s.expected["outcomes"].items()
+                 if act == "REVOKE"}
+        proc = s.start(conf, "a")
+        deadline = time.time() + 240
+        waiting = {}
+        while time.time() < deadline and proc.poll() is None:
+            waiting = awaiting()
+            if s.lag() == 0 and {o["source_event_id"] for o in waiting.values()} >= gated:
+                break
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        expect("run: every event with a REVOKE awaits approval",
+               gated and {o["source_event_id"] for o in waiting.values()} == gated,
+               "%d of %d events" % (len({o["source_event_id"] for o in waiting.values()}),
+                                     len(gated)))
+        waiting = awaiting()
+        by_request = collections.defaultdict(set)
+        for i, o in waiting.items():
+            by_request[o["approval_request_id"]].add(i)
+        expect("run: REVOKEs await approval", len(waiting) > 5 and all(
+            o["action"] == "REVOKE" and "/approval/" in i for i, o in waiting.items()),
+            "%d awaiting in %d requests" % (len(waiting), len(by_request)))
+        expect("run: nothing revoked at the CA", not [e for e in s.ca.ledger()
+                                                      if e["op"] == "revoke"])
+
+        p = subprocess.run([s.certbridge, "approvals", "-c", conf, "--format", "json",
+                            "--certificates-from-ca"], capture_output=True, text=True,
+                           timeout=300)
+        expect("run: approvals --certificates-from-ca exits 0", p.returncode == 0,
+               p.stderr[-500:])
+        doc = json.loads(p.stdout) if p.returncode == 0 else {"requests": []}
+        got = {q["request_id"]: {x["outcome_id"] for x in q["actions"]} for q in doc["requests"]}
+        expect("run: the awaiting actions under their requests", got == dict(by_request),
+               "%d requests listed, %d expected" % (len(got), len(by_request)))
+        expect("run: figures", doc.get("awaiting") == len(waiting)
+               and doc.get("certificates_from_ca") is True, "")
+
+        # the CA's own database, read directly: the holders' active certificates
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(s.ca.state, "refca.db"), uri=True)
+        active = collections.defaultdict(list)
+        for ht, hid, serial, dev in db.execute(
+                "SELECT holder_type, holder_id, serial, device_id FROM certs"
+                " WHERE status = 'active'"):
+            active[(ht, hid)].append((serial, dev))
+        db.close()
+        wrong, serials = [], set()
+        for q in doc["requests"]:
+            tokens = set()
+            for x in q["actions"]:
+                want = sorted(active.get((x["holder_type"], x["holder_id"]), []))
+                have = sorted((c["serial"], c["device_id"]) for c in x["certificates"])
+                if have != want or not x["certificates_looked_up"]:
+                    wrong.append((x["outcome_id"], have, want))
+                tokens |= {d for _, d in want if d}
+                serials |= {sn for sn, _ in want}
+            if sorted(tokens) != q["tokens_to_return"] or q["revocations"] != sum(
+                    max(1, len(x["certificates"])) for x in q["actions"]):
+                wrong.append((q["request_id"], q["tokens_to_return"], sorted(tokens)))
+        expect("run: each action's certificates are the CA's", not wrong and serials,
+               "%d serials; %s" % (len(serials), wrong[:2]))
+
+        out = os.path.join(s.work, "letters")
+        p = subprocess.run([s.certbridge, "approvals", "-c", conf, "--format", "html", "--out",
+                            out, "--certificates-from-ca"], capture_output=True, text=True,
+                           timeout=300)
+        pages = ""
+        if p.returncode == 0:
+            for name in os.listdir(out):
+                if name != "index.html":
+                    pages += open(os.path.join(out, name), encoding="utf-8").read()
+        expect("run: the letters name every serial", p.returncode == 0 and serials
+               and all(sn in pages for sn in serials) and "not looked up" not in pages,
+               p.stderr[-300:])
+    finally:
+        s.cleanup()
+    if not a.keep:
+        shutil.rmtree(s.work, ignore_errors=True)
 
 
 def main():
@@ -274,6 +400,7 @@ def main():
            "anchors %s" % packed)
     n_yte, _, _ = print_pdf("yte", open(yte, encoding="utf-8").read())
     expect("pdf: one page for a one-holder letter", n_yte == 1, "%d pages" % n_yte)
+    pipeline_run(a, expect)
     if failures:
         log("FAILED: %s (work folder kept: %s)" % (", ".join(failures), work))
         sys.exit(1)
