@@ -228,8 +228,8 @@ static const verb_t verbs[] = {
       {CB_EXIT_USAGE, USAGE_EXIT_WHEN}}},
     {"reconcile",
      verb_reconcile,
-     "reconcile -c FILE --registry FILE... [--format table|json|html] [-o FILE]\n"
-     "          [--emit-events FILE] [--province NAME] [--page-size N]",
+     "reconcile -c FILE --registry FILE... [--registry-topic] [--format table|json|html]\n"
+     "          [-o FILE] [--emit-events FILE] [--province NAME] [--page-size N]",
      "review (rà soát) the CA's certificates against the organization registry",
      "Walks the CA's active certificates page by page (ca.* keys) and compares them with\n"
      "the organization registry: certificates of organizations dissolved or merged away\n"
@@ -242,6 +242,10 @@ static const verb_t verbs[] = {
       {'r', "registry", "FILE",
        "the registry: an HR export of organizations or of\n"
        "people, JSONL or CSV (repeat for several files)"},
+      {'T', "registry-topic", NULL,
+       "also the organizations of output.registry_topic, the\n"
+       "compacted topic certbridge run maintains (kafka.*\n"
+       "keys), read first: --registry files replace its records"},
       {'f', "format", "table|json|html", "a table (the default), one JSON document, one HTML page"},
       {'o', "output", "FILE",
        "write the result to FILE (through FILE.tmp, renamed)\n"
@@ -827,6 +831,30 @@ static int close_tmp(FILE *f, char *tmp, const char *path, bool ok, cb_error_t *
     return rc;
 }
 
+/* One record of the registry topic into the registry (orgreg_record.h:
+ * one JSONL line each); a record without a value is skipped. */
+static int registry_record(void *opaque, const void *key, size_t key_len, const void *value,
+                           size_t len, int32_t partition, int64_t offset, cb_error_t *err)
+{
+    char name[64];
+
+    (void)key;
+    (void)key_len;
+    if (!value || !len)
+        return 0;
+    snprintf(name, sizeof(name), "registry topic [%d]@%lld", (int)partition, (long long)offset);
+    return cb_orgreg_load((cb_orgreg_t *)opaque, name, value, len, CB_ORGREG_JSONL, err);
+}
+
+/* reconcile --registry-topic: the organizations of output.registry_topic. */
+static int load_registry_topic(const cb_config_t *cfg, cb_orgreg_t *reg, cb_error_t *err)
+{
+    int partitions = 0;
+
+    return cb_topic_read_kafka(cfg, "output.registry_topic", "reconcile", registry_record, reg,
+                               60000, &partitions, err);
+}
+
 /* reconcile: the registry files, the CA's certificates, the result and the
  * corrective events. */
 static int verb_reconcile(const verb_t *v, int argc, char **argv, char **envp)
@@ -834,6 +862,7 @@ static int verb_reconcile(const verb_t *v, int argc, char **argv, char **envp)
     const char *path = NULL, *output = NULL, *events = NULL, *regs[RECONCILE_REGISTRIES_MAX];
     int format = CB_RECONCILE_TABLE, page = 0, c, code = CB_EXIT_OK;
     size_t n_regs = 0, i;
+    bool reg_topic = false;
     cb_reconcile_options_t opts;
     cb_reconcile_t *rc = NULL;
     cb_orgreg_t *reg = NULL;
@@ -853,6 +882,8 @@ static int verb_reconcile(const verb_t *v, int argc, char **argv, char **envp)
             if (n_regs == RECONCILE_REGISTRIES_MAX)
                 return usage_error("reconcile", "--registry: at most 16 files");
             regs[n_regs++] = optarg;
+        } else if (c == 'T') {
+            reg_topic = true;
         } else if (c == 'f') {
             if ((format = cb_reconcile_format_parse(optarg)) < 0)
                 return usage_error("reconcile", "--format: expected table, json or html");
@@ -873,14 +904,16 @@ static int verb_reconcile(const verb_t *v, int argc, char **argv, char **envp)
     }
     if (optind < argc)
         return usage_error("reconcile", "unexpected argument");
-    if (!n_regs)
-        return usage_error("reconcile", "--registry FILE is required");
+    if (!n_regs && !reg_topic)
+        return usage_error("reconcile", "--registry FILE or --registry-topic is required");
     if (!(cfg = cb_cli_load_config(path, envp, &err)))
         return fail("reconcile", &err);
     if (!(reg = cb_orgreg_new())) {
         cb_error_set(&err, CB_ERR_NOMEM, "out of memory");
         goto failed;
     }
+    if (reg_topic && load_registry_topic(cfg, reg, &err) < 0)
+        goto failed;
     for (i = 0; i < n_regs; i++)
         if (cb_orgreg_load_file(reg, regs[i], &err) < 0)
             goto failed;

@@ -114,8 +114,10 @@ fail:
     return NULL;
 }
 
-/* The partition count of topic, or -1 with err. */
-static int topic_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, cb_error_t *err)
+/* The partition count of topic (chosen by configuration key key), or -1
+ * with err. */
+static int topic_partitions(rd_kafka_t *rk, const char *key, const char *topic, int timeout_ms,
+                            cb_error_t *err)
 {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
@@ -123,13 +125,12 @@ static int topic_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, c
     int n = -1;
 
     if (!rkt)
-        return cb_error_set(err, CB_ERR_KAFKA, "output.outcome_topic: bad topic name \"%.200s\"",
-                            topic);
+        return cb_error_set(err, CB_ERR_KAFKA, "%s: bad topic name \"%.200s\"", key, topic);
     e = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
     if (e)
         cb_error_set(err, CB_ERR_KAFKA, "kafka metadata: %s", rd_kafka_err2str(e));
     else if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt <= 0)
-        cb_error_set(err, CB_ERR_KAFKA, "output.outcome_topic: topic \"%.200s\": %s", topic,
+        cb_error_set(err, CB_ERR_KAFKA, "%s: topic \"%.200s\": %s", key, topic,
                      md->topic_cnt == 1 && md->topics[0].err ? rd_kafka_err2str(md->topics[0].err)
                                                              : "no partitions");
     else
@@ -140,12 +141,12 @@ static int topic_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, c
     return n;
 }
 
-int cb_outcome_read_kafka(const cb_config_t *cfg, const char *who, cb_outcome_read_fn fn,
-                          void *opaque, int timeout_ms, int *partitions, cb_error_t *err)
+int cb_topic_read_kafka(const cb_config_t *cfg, const char *key, const char *who,
+                        cb_topic_read_fn fn, void *opaque, int timeout_ms, int *partitions,
+                        cb_error_t *err)
 {
-    const char *topic = cb_config_get(cfg, "output.outcome_topic");
+    const char *topic = cb_config_get(cfg, key);
     rd_kafka_topic_partition_list_t *parts = NULL;
-    cb_codec_t *codec = NULL;
     rd_kafka_t *rk;
     bool *at_end = NULL;
     int n, ends = 0, i, rc = -1;
@@ -155,9 +156,11 @@ int cb_outcome_read_kafka(const cb_config_t *cfg, const char *who, cb_outcome_re
     *partitions = 0;
     if (!(rk = reader_new(cfg, who, err)))
         return -1;
-    if (!(codec = cb_codec_new(cfg, err)))
+    if (!topic || !*topic) {
+        cb_error_set(err, CB_ERR_CONFIG, "%s is not set", key);
         goto out;
-    if ((n = topic_partitions(rk, topic, timeout_ms, err)) < 0)
+    }
+    if ((n = topic_partitions(rk, key, topic, timeout_ms, err)) < 0)
         goto out;
     *partitions = n;
     at_end = calloc((size_t)n, sizeof(bool));
@@ -206,22 +209,10 @@ int cb_outcome_read_kafka(const cb_config_t *cfg, const char *who, cb_outcome_re
                 rd_kafka_message_destroy(m);
                 goto out;
             }
-        } else {
-            cb_outcome_t o;
-            cb_error_t derr;
-            int arc;
-            if (cb_codec_decode_outcome(codec, m->payload, m->len, &o, &derr) < 0) {
-                cb_log(CB_LOG_WARN, who, "%s [%d] offset %lld: not an outcome: %s", topic,
-                       (int)m->partition, (long long)m->offset, derr.msg);
-                arc = fn(opaque, NULL, err);
-            } else {
-                arc = fn(opaque, &o, err);
-                cb_outcome_clear(&o);
-            }
-            if (arc < 0) {
-                rd_kafka_message_destroy(m);
-                goto out;
-            }
+        } else if (fn(opaque, m->key, m->key_len, m->payload, m->len, m->partition, m->offset,
+                      err) < 0) {
+            rd_kafka_message_destroy(m);
+            goto out;
         }
         rd_kafka_message_destroy(m);
     }
@@ -230,8 +221,50 @@ out:
     if (parts)
         rd_kafka_topic_partition_list_destroy(parts);
     free(at_end);
-    cb_codec_destroy(codec);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
+    return rc;
+}
+
+/* cb_outcome_read_kafka's decoding of each message for the caller's fn. */
+typedef struct outcome_reading {
+    cb_codec_t *codec;
+    const char *topic, *who;
+    cb_outcome_read_fn fn;
+    void *opaque;
+} outcome_reading_t;
+
+static int decode_one(void *opaque, const void *key, size_t key_len, const void *value, size_t len,
+                      int32_t partition, int64_t offset, cb_error_t *err)
+{
+    outcome_reading_t *r = opaque;
+    cb_outcome_t o;
+    cb_error_t derr;
+    int rc;
+
+    (void)key;
+    (void)key_len;
+    if (cb_codec_decode_outcome(r->codec, value, len, &o, &derr) < 0) {
+        cb_log(CB_LOG_WARN, r->who, "%s [%d] offset %lld: not an outcome: %s", r->topic,
+               (int)partition, (long long)offset, derr.msg);
+        return r->fn(r->opaque, NULL, err);
+    }
+    rc = r->fn(r->opaque, &o, err);
+    cb_outcome_clear(&o);
+    return rc;
+}
+
+int cb_outcome_read_kafka(const cb_config_t *cfg, const char *who, cb_outcome_read_fn fn,
+                          void *opaque, int timeout_ms, int *partitions, cb_error_t *err)
+{
+    outcome_reading_t r = {NULL, cb_config_get(cfg, "output.outcome_topic"), who, fn, opaque};
+    int rc;
+
+    *partitions = 0;
+    if (!(r.codec = cb_codec_new(cfg, err)))
+        return -1;
+    rc = cb_topic_read_kafka(cfg, "output.outcome_topic", who, decode_one, &r, timeout_ms,
+                             partitions, err);
+    cb_codec_destroy(r.codec);
     return rc;
 }

@@ -1,7 +1,8 @@
 /*
- * outcome_read.h: reading the whole outcome topic back, for the commands
- * that show what became of the actions (`certbridge report`, `certbridge
- * approvals`).
+ * outcome_read.h: reading a whole topic back: the outcome topic, for the
+ * commands that show what became of the actions (`certbridge report`,
+ * `certbridge approvals`), and the registry topic for `certbridge
+ * reconcile --registry-topic` (cb_topic_read_kafka).
  *
  * One consumer that assigns every partition of output.outcome_topic itself
  * (a fresh group id, no commits, read_committed: aborted batches are never
@@ -15,9 +16,25 @@
 #ifndef CB_OUTCOME_READ_H
 #define CB_OUTCOME_READ_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "certbridge/config.h"
 #include "certbridge/error.h"
 #include "certbridge/outcome.h"
+
+/* Called once per record of a topic read by cb_topic_read_kafka: its key
+ * and value (NULL and 0 when absent; the reader's, valid during the call),
+ * partition and offset. Returns 0 to go on, or -1 with err set to stop. */
+typedef int (*cb_topic_read_fn)(void *opaque, const void *key, size_t key_len, const void *value,
+                                size_t len, int32_t partition, int64_t offset, cb_error_t *err);
+
+/* Reads the topic configuration key key names (e.g. "output.outcome_topic",
+ * "output.registry_topic") as cb_outcome_read_kafka does, and calls fn for
+ * every record, undecoded. Same errors; CB_ERR_CONFIG when key is unset. */
+int cb_topic_read_kafka(const cb_config_t *cfg, const char *key, const char *who,
+                        cb_topic_read_fn fn, void *opaque, int timeout_ms, int *partitions,
+                        cb_error_t *err);
 
 /* Called once per message: o is the decoded outcome (the reader's, valid
  * during the call: copy what you keep), or NULL for a message that did not

@@ -528,6 +528,36 @@ def wait_loaded(s, name, p, since, timeout=150):
     return wait_assigned(s, name, p, since, timeout, '"loaded the state of ')
 
 
+def reconcile_from_topic(s, conf):
+    """certbridge reconcile --registry-topic on the registry topic the run
+    maintained, against the CA the run changed: it reads every organization
+    of the topic, and finds no active certificate of an organization the
+    events dissolved or merged away (the run revoked or moved them all)."""
+    p = subprocess.run([s.certbridge, "reconcile", "-c", conf, "--registry-topic", "--format",
+                        "json"], capture_output=True, text=True, timeout=300)
+    fails = []
+    if p.returncode != 0:
+        log("reconcile --registry-topic exited %d: %s" % (p.returncode, p.stderr[-500:]))
+        return ["reconcile --registry-topic"]
+    doc = json.loads(p.stdout)
+    log("reconcile --registry-topic: %d certificates, %d compliant, %d findings %s"
+        % (doc["certificates"], doc["compliant"], doc["findings"], doc["by_kind"]))
+    # ORG_GONE here is only a merger's first organization, whose certificate
+    # the run changed to name the new one (result_is_new): the CA still files
+    # it under the old code, so reconcile names the successor; a dissolved
+    # organization's certificate was revoked, so none is left without one
+    gone = [i for i in doc["items"] if i.get("kind") == "ORG_GONE"]
+    stale = [i["holder_id"] for i in gone if not i.get("successor_code")
+             or not i["subject"].startswith("CN=%s," % i.get("successor_name"))]
+    ok = doc["certificates"] > 0 and not stale
+    log("%-44s %s %s" % ("reconcile --registry-topic: gone orgs", "ok" if ok else "FAILED",
+                         "%d named their successor, %d not %s" % (len(gone) - len(stale),
+                                                                  len(stale), stale[:3])))
+    if not ok:
+        fails.append("reconcile --registry-topic")
+    return fails
+
+
 def scenario_crash(s):
     # in slices: whenever the instance drained what it was given before
     # enough kills, the next slice arrives, so a faster build still meets
@@ -573,6 +603,7 @@ def scenario_crash(s):
     log("%d kills (%d after committed progress) in %.0f s"
         % (kills, progressed, time.time() - t0))
     fails = s.check({"kills": kills, "kills_after_progress": progressed, "exit_code": rc})
+    fails += reconcile_from_topic(s, conf)
     if kills < s.args.kills or progressed == 0:
         log("FAILED: %d kills, %d of them after committed progress" % (kills, progressed))
         fails.append("kills")
