@@ -28,6 +28,7 @@
 #include "certbridge/codec.h"
 #include "certbridge/codec_json.h"
 #include "certbridge/gate.h"
+#include "certbridge/html.h"
 #include "certbridge/rules.h"
 #include "certbridge/log.h"
 #include "certbridge/pipeline.h"
@@ -798,14 +799,75 @@ out:
     return rc;
 }
 
+/* The page of the approvals the head signed (DIR/signed.html, next to the
+ * request letters): opened before the first, one row each, closed after
+ * the last. Written through "signed.html.tmp", renamed when complete. */
+static FILE *signed_page_open(const char *dir, char *tmp, size_t size, cb_error_t *err)
+{
+    FILE *f;
+
+    snprintf(tmp, size, "%s/signed.html.tmp", dir);
+    if (!(f = fopen(tmp, "w"))) {
+        cb_error_set(err, CB_ERR_IO, "%s: %s", tmp, strerror(errno));
+        return NULL;
+    }
+    cb_html_begin(f, "certbridge demo: phê duyệt đã ký / signed approvals",
+                  "Phê duyệt đề nghị thu hồi chứng thư số đã ký số",
+                  "Approvals signed by the head of agency (certbridge demo)", NULL);
+    fputs("<p class=\"src\">Người ký <span class=\"cap\">signer</span>: <b class=\"approver\">", f);
+    cb_html_put(f, HEAD_NAME);
+    fputs("</b>, ", f);
+    cb_html_put(f, HEAD_TITLE);
+    fputs(" · chữ ký số CMS tách rời <span class=\"cap\">detached CMS signature</span> · topic "
+          "<code>" APPROVAL_TOPIC "</code></p>\n</header>\n<table>\n<thead><tr><th>Số đề nghị "
+          "<small>request id</small></th><th>Quyết định <small>decision</small></th><th>Người "
+          "phê duyệt <small>approver</small></th><th>Văn bản <small>document</small></th>"
+          "</tr></thead>\n<tbody>\n",
+          f);
+    return f;
+}
+
+static void signed_page_row(FILE *f, const cb_approval_t *a, const char *doc)
+{
+    fputs("<tr><td class=\"request-id\">", f);
+    cb_html_put(f, a->request_id);
+    fputs("</td><td>", f);
+    cb_html_put(f, cb_approval_decision_name(a->decision));
+    fputs("</td><td>", f);
+    cb_html_put(f, a->approver_name);
+    fputs(", ", f);
+    cb_html_put(f, a->approver_title);
+    fputs("</td><td>", f);
+    cb_html_put(f, doc);
+    fputs("</td></tr>\n", f);
+}
+
+static int signed_page_close(FILE *f, const char *tmp, const char *dir, cb_error_t *err)
+{
+    char path[PATH_MAX];
+    int bad;
+
+    fputs("</tbody>\n</table>\n", f);
+    cb_html_end(f, "certbridge demo");
+    bad = ferror(f);
+    if (fclose(f) != 0 || bad)
+        return cb_error_set(err, CB_ERR_IO, "%s: cannot write", tmp);
+    snprintf(path, sizeof(path), "%s/signed.html", dir);
+    if (rename(tmp, path) != 0)
+        return cb_error_set(err, CB_ERR_IO, "%s: %s", path, strerror(errno));
+    return 0;
+}
+
 /* The head signs one approval per request (APPROVED, every action of it,
  * document number DOCUMENT_FIRST + k, today's date in Vietnam): a detached
  * CMS signature over the canonical bytes (approval.h, approval_verify.h),
  * published in JSON to the approval topic, keyed by request id. */
 static int publish_approvals(demo_t *d, const char *bootstrap, const char *const *ids, size_t n,
-                             FILE *out, cb_error_t *err)
+                             const char *html_dir, FILE *out, cb_error_t *err)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char tmp[PATH_MAX];
+    FILE *page = NULL;
     int64_t now_ms = (int64_t)time(NULL) * 1000;
     char errstr[256], number[64], doc[CB_APPROVAL_DOCUMENT_TEXT_MAX];
     rd_kafka_t *p;
@@ -817,6 +879,8 @@ static int publish_approvals(demo_t *d, const char *bootstrap, const char *const
     p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     if (!p)
         return cb_error_set(err, CB_ERR_KAFKA, "producer: %s", errstr);
+    if (html_dir && !(page = signed_page_open(html_dir, tmp, sizeof(tmp), err)))
+        goto out;
     for (i = 0; i < n; i++) {
         cb_approval_t a;
         char *json = NULL;
@@ -844,9 +908,13 @@ static int publish_approvals(demo_t *d, const char *bootstrap, const char *const
             cb_error_set(err, CB_ERR_KAFKA, "cannot publish the approval of %s", ids[i]);
             ok = 0;
         }
-        if (ok)
-            fprintf(out, "    %s  APPROVED  %s  (signature: %zu bytes of CMS)\n", ids[i],
-                    cb_approval_document_text(&a, doc, sizeof(doc)), a.signature_len);
+        if (ok) {
+            cb_approval_document_text(&a, doc, sizeof(doc));
+            fprintf(out, "    %s  APPROVED  %s  (signature: %zu bytes of CMS)\n", ids[i], doc,
+                    a.signature_len);
+            if (page)
+                signed_page_row(page, &a, doc);
+        }
         free(json);
         cb_approval_clear(&a);
         if (!ok)
@@ -856,8 +924,19 @@ static int publish_approvals(demo_t *d, const char *bootstrap, const char *const
         cb_error_set(err, CB_ERR_KAFKA, "the approvals were not delivered");
         goto out;
     }
+    if (page) {
+        rc = signed_page_close(page, tmp, html_dir, err);
+        page = NULL;
+        if (rc < 0)
+            goto out;
+        fprintf(out, "  the signed approvals as a page: %s/signed.html\n", html_dir);
+    }
     rc = 0;
 out:
+    if (page) {
+        fclose(page);
+        unlink(tmp);
+    }
     rd_kafka_destroy(p);
     return rc;
 }
@@ -870,7 +949,9 @@ static int write_approvals_html(demo_t *d, const row_t *rows, size_t n, const ch
     (void)rows;
     (void)n;
     (void)out;
-    return cb_error_set(err, CB_ERR_CONFIG, "%s: not yet", dir);
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        return cb_error_set(err, CB_ERR_IO, "%s: %s", dir, strerror(errno));
+    return 0;
 }
 
 /* How many actions of the sample need an approval under cfg's policy
@@ -1097,7 +1178,7 @@ int cb_demo_run(const cb_config_t *user, const char *refca_path, bool async,
                 "  certificate (CMS detached signature over the approval's canonical bytes); "
                 "published to %s:\n",
                 HEAD_NAME, HEAD_TITLE, APPROVAL_TOPIC);
-        if (publish_approvals(&d, bootstrap, ids, n_ids, out, err) < 0)
+        if (publish_approvals(&d, bootstrap, ids, n_ids, approvals_html, out, err) < 0)
             goto out;
         fprintf(out,
                 "\nStep 3. The pipeline checks each approval (signature, certificate chained to "
