@@ -9,12 +9,14 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "certbridge/approvals.h"
 #include "certbridge/ca_client.h"
 #include "certbridge/ca_inventory.h"
 #include "certbridge/clock.h"
@@ -23,6 +25,7 @@
 #include "certbridge/log.h"
 #include "certbridge/pipeline.h"
 #include "certbridge/orgreg.h"
+#include "certbridge/outcome_read.h"
 #include "certbridge/plan.h"
 #include "certbridge/reconcile.h"
 #include "certbridge/report.h"
@@ -68,6 +71,7 @@ static int verb_run(const verb_t *v, int argc, char **argv, char **envp);
 static int verb_demo(const verb_t *v, int argc, char **argv, char **envp);
 static int verb_plan(const verb_t *v, int argc, char **argv, char **envp);
 static int verb_report(const verb_t *v, int argc, char **argv, char **envp);
+static int verb_approvals(const verb_t *v, int argc, char **argv, char **envp);
 static int verb_reconcile(const verb_t *v, int argc, char **argv, char **envp);
 static int verb_version(const verb_t *v, int argc, char **argv, char **envp);
 
@@ -191,6 +195,43 @@ static const verb_t verbs[] = {
      {{CB_EXIT_OK, "the report was printed (and the page written)"},
       {CB_EXIT_RUNTIME, "runtime failure: no broker, no such topic, the end not reached in\n"
                         "time, the page not written"},
+      {CB_EXIT_USAGE, USAGE_EXIT_WHEN}}},
+    {"approvals",
+     verb_approvals,
+     "approvals [-c FILE] [--format table|json|html] [--out DIR] [--agency CODE]\n"
+     "          [--certificates-from-ca] [--now TIME] [--place NAME] [--timeout-ms MS]",
+     "what awaits the managing agencies' approval, and the request letters to print",
+     "Reads the outcome topic (output.outcome_topic) from its beginning to its end with\n"
+     "read_committed, keeps the latest outcome of every action, and lists the actions\n"
+     "awaiting approval (AWAITING_APPROVAL) by approval request and managing agency: a\n"
+     "table, one JSON document, or (--format html --out DIR) one printable page per agency\n"
+     "with its request letters (Vietnamese, English captions) and an index.html.\n"
+     "Needs kafka.bootstrap.servers.",
+     {{'c', "config", "FILE",
+       "the configuration file (kafka.* keys,\n"
+       "output.outcome_topic)"},
+      {'f', "format", "table|json|html",
+       "a table (the default), one JSON document on stdout,\n"
+       "or the HTML pages (needs --out)"},
+      {'o', "out", "DIR",
+       "with --format html: the folder of the pages (made\n"
+       "when missing): index.html and one page per agency"},
+      {'a', "agency", "CODE", "only the requests of the managing agency with this code"},
+      {'C', "certificates-from-ca", NULL,
+       "ask the CA (ca.* keys) for the holders' active\n"
+       "certificates: their serials and tokens in the letters"},
+      {'n', "now", "TIME",
+       "the time printed as generated (RFC 3339, e.g.\n"
+       "2026-01-08T09:00:00+07:00) instead of the clock"},
+      {'p', "place", "NAME",
+       "the place in the signature block (e.g. \"Đồng Nai\");\n"
+       "default: a dotted blank to fill in by hand"},
+      {'t', "timeout-ms", "MS",
+       "fail when the end of the topic is not reached within\n"
+       "MS milliseconds (1..3600000, default 60000)"}},
+     {{CB_EXIT_OK, "printed (or the pages written), whatever awaits approval"},
+      {CB_EXIT_RUNTIME, "runtime failure: no broker, no such topic, the end not reached in\n"
+                        "time, a page not written"},
       {CB_EXIT_USAGE, USAGE_EXIT_WHEN}}},
     {"reconcile",
      verb_reconcile,
@@ -614,6 +655,148 @@ failed:
 out:
     cb_report_destroy(r);
     cb_orgreg_destroy(reg);
+    cb_config_destroy(cfg);
+    return code;
+}
+
+/* One message of the outcome topic into the approvals (NULL: undecodable). */
+static int approvals_take(void *opaque, const cb_outcome_t *o, cb_error_t *err)
+{
+    if (!o) {
+        cb_approvals_add_undecodable(opaque);
+        return 0;
+    }
+    return cb_approvals_add(opaque, o, err);
+}
+
+/* The active certificates of every holder the approvals must name, page
+ * by page from the CA (ca.* keys). */
+static int approvals_certificates(const cb_config_t *cfg, cb_approvals_t *a, cb_error_t *err)
+{
+    const cb_approvals_holder_t *hs;
+    cb_ca_client_t *ca = NULL;
+    size_t n, h, i;
+    int rc = -1;
+
+    hs = cb_approvals_holders(a, &n);
+    if (n && !(ca = cb_ca_client_new(cfg, err)))
+        return -1;
+    for (h = 0; h < n; h++) {
+        cb_ca_inventory_query_t q = {.holder_type = hs[h].type, .holder_id = hs[h].id};
+        cb_ca_inventory_t *it = cb_ca_inventory_new(ca, &q, err);
+        const cb_ca_req_t *page;
+        int got = -1;
+        if (!it)
+            goto out;
+        while ((got = cb_ca_inventory_next(it, &page, err)) == 1)
+            for (i = 0; i < page->cert_count; i++)
+                if (cb_approvals_add_cert(a, h, page->certs[i].serial, page->certs[i].device_id,
+                                          err) < 0) {
+                    got = -1;
+                    break;
+                }
+        cb_ca_inventory_destroy(it);
+        if (got < 0) {
+            cb_error_prefix(err, "certificates of %s %s", cb_holder_type_name(hs[h].type),
+                            hs[h].id);
+            goto out;
+        }
+        cb_approvals_looked_up(a, h);
+    }
+    rc = 0;
+out:
+    cb_ca_client_destroy(ca);
+    return rc;
+}
+
+/* approvals: the outcome topic, what awaits approval, the pages. */
+static int verb_approvals(const verb_t *v, int argc, char **argv, char **envp)
+{
+    const char *path = NULL, *dir = NULL, *agency = NULL;
+    int format = CB_APPROVALS_TABLE, timeout_ms = 60000, partitions = 0, c, code = CB_EXIT_OK;
+    cb_approvals_source_t src = {NULL, 0, 0, NULL, false};
+    cb_approvals_t *a = NULL;
+    cb_config_t *cfg;
+    cb_error_t err;
+    int64_t now_ms = 0;
+
+    cb_error_clear(&err);
+    optind = 1;
+    while ((c = next_option(v, argc, argv)) != -1) {
+        if (c == 'c') {
+            path = optarg;
+        } else if (c == 'f') {
+            if ((format = cb_approvals_format_parse(optarg)) < 0)
+                return usage_error("approvals", "--format: expected table, json or html");
+        } else if (c == 'o') {
+            dir = optarg;
+        } else if (c == 'a') {
+            if (!*optarg)
+                return usage_error("approvals", "--agency: expected an agency code");
+            agency = optarg;
+        } else if (c == 'n') {
+            if (cb_time_parse_rfc3339(optarg, &now_ms) < 0 || now_ms <= 0)
+                return usage_error("approvals", "--now: expected an RFC 3339 time after 1970, "
+                                                "e.g. 2026-01-08T09:00:00+07:00");
+        } else if (c == 'p') {
+            src.place = optarg;
+        } else if (c == 'C') {
+            src.certificates_from_ca = true;
+        } else if (c == 't') {
+            if (parse_ms(optarg, 1, 3600000, &timeout_ms) < 0)
+                return usage_error("approvals", "--timeout-ms: expected milliseconds, 1..3600000");
+        } else if (c == 'h') {
+            return print_verb_help(v, stdout);
+        } else {
+            return usage_error(v->name, "unknown option");
+        }
+    }
+    if (optind < argc)
+        return usage_error("approvals", "unexpected argument");
+    if (format == CB_APPROVALS_HTML && !dir)
+        return usage_error("approvals", "--format html needs --out DIR");
+    if (format != CB_APPROVALS_HTML && dir)
+        return usage_error("approvals", "--out DIR goes with --format html");
+    if (!(cfg = cb_cli_load_config(path, envp, &err)))
+        return fail("approvals", &err);
+    if (!cb_config_get(cfg, "kafka.bootstrap.servers")) {
+        cb_config_destroy(cfg);
+        return usage_error("approvals", "kafka.bootstrap.servers: required by `approvals`");
+    }
+    if (dir && mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        cb_error_set(&err, CB_ERR_IO, "--out %s: %s", dir, strerror(errno));
+        goto failed;
+    }
+    if (!(a = cb_approvals_new())) {
+        cb_error_set(&err, CB_ERR_NOMEM, "out of memory");
+        goto failed;
+    }
+    if (cb_approvals_set_agency(a, agency, &err) < 0 ||
+        cb_outcome_read_kafka(cfg, "approvals", approvals_take, a, timeout_ms, &partitions, &err) <
+            0 ||
+        cb_approvals_finish(a, &err) < 0 ||
+        (src.certificates_from_ca && approvals_certificates(cfg, a, &err) < 0))
+        goto failed;
+    src.topic = cb_config_get(cfg, "output.outcome_topic");
+    src.partitions = partitions;
+    src.generated_at_ms = now_ms ? now_ms : cb_clock_wall_ms();
+    if ((format == CB_APPROVALS_JSON   ? cb_approvals_write_json(a, &src, stdout, &err)
+         : format == CB_APPROVALS_HTML ? cb_approvals_save_html(a, &src, dir, &err)
+                                       : cb_approvals_write_table(a, &src, stdout, &err)) < 0)
+        goto failed;
+    if (format == CB_APPROVALS_HTML) {
+        size_t n;
+        cb_approvals_agencies(a, &n);
+        printf("%s/index.html and %zu agency page%s: %zu action%s awaiting approval\n", dir, n,
+               n == 1 ? "" : "s", cb_approvals_awaiting(a),
+               cb_approvals_awaiting(a) == 1 ? "" : "s");
+    }
+    goto out;
+failed:
+    print_error("approvals", &err);
+    code = err.code == CB_ERR_CONFIG ? CB_EXIT_USAGE : CB_EXIT_RUNTIME;
+out:
+    cb_approvals_destroy(a);
     cb_config_destroy(cfg);
     return code;
 }

@@ -20,10 +20,34 @@ struct cb_state_topic {
     const char *what, *key; /* in messages: "state topic", "output.state_topic" */
 };
 
+/* A consumer of conf (taken: freed also on failure) that reads committed
+ * records only, tells the end of a partition and commits nothing; who names
+ * it in errors. NULL with err on failure. */
+static rd_kafka_t *reader_new(rd_kafka_conf_t *conf, const char *who, cb_error_t *err)
+{
+    char errstr[512];
+    rd_kafka_t *rk;
+
+    if (rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof(errstr)) !=
+            RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr)) !=
+            RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) !=
+            RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        cb_error_set(err, CB_ERR_CONFIG, "%s: %s", who, errstr);
+        return NULL;
+    }
+    if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr)))) {
+        rd_kafka_conf_destroy(conf);
+        cb_error_set(err, CB_ERR_CONFIG, "%s: %s", who, errstr);
+    }
+    return rk;
+}
+
 cb_state_topic_t *cb_state_topic_new(rd_kafka_conf_t *conf, const char *topic, cb_error_t *err)
 {
     cb_state_topic_t *t = calloc(1, sizeof(*t));
-    char errstr[512];
 
     if (!t || !(t->topic = strdup(topic))) {
         free(t);
@@ -33,21 +57,8 @@ cb_state_topic_t *cb_state_topic_new(rd_kafka_conf_t *conf, const char *topic, c
     }
     t->what = "state topic";
     t->key = "output.state_topic";
-    if (rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof(errstr)) !=
-            RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr)) !=
-            RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) !=
-            RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        cb_error_set(err, CB_ERR_CONFIG, "state topic reader: %s", errstr);
+    if (!(t->rk = reader_new(conf, "state topic reader", err)))
         goto fail;
-    }
-    if (!(t->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr)))) {
-        rd_kafka_conf_destroy(conf);
-        cb_error_set(err, CB_ERR_CONFIG, "state topic reader: %s", errstr);
-        goto fail;
-    }
     return t;
 fail:
     free(t->topic);
@@ -375,7 +386,6 @@ struct cb_state_tail {
 cb_state_tail_t *cb_state_tail_new(rd_kafka_conf_t *conf, const char *topic, cb_error_t *err)
 {
     cb_state_tail_t *t = calloc(1, sizeof(*t));
-    char errstr[512];
 
     if (!t || !(t->topic = strdup(topic))) {
         free(t);
@@ -384,21 +394,8 @@ cb_state_tail_t *cb_state_tail_new(rd_kafka_conf_t *conf, const char *topic, cb_
         return NULL;
     }
     t->eof_at = -1;
-    if (rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof(errstr)) !=
-            RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr)) !=
-            RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) !=
-            RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        cb_error_set(err, CB_ERR_CONFIG, "approval record reader: %s", errstr);
+    if (!(t->rk = reader_new(conf, "approval record reader", err)))
         goto fail;
-    }
-    if (!(t->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr)))) {
-        rd_kafka_conf_destroy(conf);
-        cb_error_set(err, CB_ERR_CONFIG, "approval record reader: %s", errstr);
-        goto fail;
-    }
     if (cb_state_tail_restart(t, err) < 0)
         goto fail;
     return t;

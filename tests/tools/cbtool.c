@@ -29,6 +29,13 @@
  *       enable.idempotence=false). Prints one line per record, in order:
  *       {"partition": P, "offset": O} or {"error": "..."}; exit 1 when a
  *       record was not delivered.
+ *   cbtool produce-outcomes BOOTSTRAP TOPIC FILE.jsonl
+ *       Produces crafted outcome records (the approvals and report tests):
+ *       each line is an outcome object with the fields `cbtool outcomes`
+ *       prints (missing ones null or zero; "final" true unless given),
+ *       encoded with certbridge's own encoder (plain Avro, as `run` writes
+ *       without a Schema Registry), keyed by source_event_id. Prints the
+ *       number produced.
  *   cbtool dump BOOTSTRAP TOPIC
  *       Reads TOPIC from the beginning with read_committed until the end of
  *       every partition; one line per record: {"partition", "offset",
@@ -132,6 +139,131 @@ static int cmd_produce(const char *bootstrap, const char *org_topic, const char 
     }
     fclose(f);
     free(line);
+    if (rd_kafka_flush(p, 60000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fprintf(stderr, "cbtool: flush timed out\n");
+        return 1;
+    }
+    rd_kafka_destroy(p);
+    printf("%ld\n", n);
+    return 0;
+}
+
+/* A string member of j, copied (NULL when absent or not a string). */
+static char *jcopy(json_t *j, const char *name)
+{
+    const char *s = json_string_value(json_object_get(j, name));
+
+    return s ? strdup(s) : NULL;
+}
+
+/* One crafted outcome from its JSON object (cbtool outcomes' fields).
+ * Returns 0, or -1 for an unknown enum symbol. */
+static int outcome_of_json(json_t *j, cb_outcome_t *o)
+{
+    const char *reason = json_string_value(json_object_get(j, "revocation_reason"));
+    int action = cb_action_parse(json_string_value(json_object_get(j, "action")));
+    int type = cb_holder_type_parse(json_string_value(json_object_get(j, "holder_type")));
+    int status = cb_outcome_status_parse(json_string_value(json_object_get(j, "status")));
+    json_t *final = json_object_get(j, "final");
+
+    cb_outcome_init(o);
+    if (action < 0 || type < 0 || status < 0)
+        return -1;
+    o->outcome_id = jcopy(j, "outcome_id");
+    o->source_event_id = jcopy(j, "source_event_id");
+    o->source_event_type = jcopy(j, "source_event_type");
+    o->source_topic = jcopy(j, "source_topic");
+    o->source_partition = (int32_t)json_integer_value(json_object_get(j, "source_partition"));
+    o->source_offset = json_integer_value(json_object_get(j, "source_offset"));
+    o->action_index = (int32_t)json_integer_value(json_object_get(j, "action_index"));
+    o->action_count = (int32_t)json_integer_value(json_object_get(j, "action_count"));
+    o->action = (cb_action_t)action;
+    o->holder_type = (cb_holder_type_t)type;
+    o->holder_id = jcopy(j, "holder_id");
+    o->holder_name = jcopy(j, "holder_name");
+    o->certificate_serial = jcopy(j, "certificate_serial");
+    o->new_certificate_serial = jcopy(j, "new_certificate_serial");
+    if (reason) {
+        if (!strcmp(reason, "affiliationChanged"))
+            o->revocation_reason = CB_REASON_AFFILIATION_CHANGED;
+        else if (!strcmp(reason, "superseded"))
+            o->revocation_reason = CB_REASON_SUPERSEDED;
+        else if (!strcmp(reason, "cessationOfOperation"))
+            o->revocation_reason = CB_REASON_CESSATION_OF_OPERATION;
+        else
+            return -1;
+    }
+    o->device_id = jcopy(j, "device_id");
+    o->status = (cb_outcome_status_t)status;
+    o->ca_request_id = jcopy(j, "ca_request_id");
+    o->http_status = (int32_t)json_integer_value(json_object_get(j, "http_status"));
+    o->error_code = jcopy(j, "error_code");
+    o->error_message = jcopy(j, "error_message");
+    o->attempts = (int32_t)json_integer_value(json_object_get(j, "attempts"));
+    o->latency_ms = json_integer_value(json_object_get(j, "latency_ms"));
+    o->processed_at_ms = json_integer_value(json_object_get(j, "processed_at"));
+    o->emergency_signing_allowed = json_is_true(json_object_get(j, "emergency_signing_allowed"));
+    o->final = final ? json_is_true(final) : true;
+    o->note = jcopy(j, "note");
+    o->approval_request_id = jcopy(j, "approval_request_id");
+    o->managing_agency_code = jcopy(j, "managing_agency_code");
+    o->managing_agency_name = jcopy(j, "managing_agency_name");
+    o->document_number = jcopy(j, "document_number");
+    o->approver = jcopy(j, "approver");
+    return 0;
+}
+
+static int cmd_produce_outcomes(const char *bootstrap, const char *topic, const char *path)
+{
+    rd_kafka_t *p = make_client(RD_KAFKA_PRODUCER, bootstrap, NULL);
+    cb_config_t *cfg = cb_config_new();
+    cb_codec_t *codec;
+    FILE *f = fopen(path, "r");
+    char *line = malloc(LINE_MAX_BYTES);
+    cb_error_t err;
+    long n = 0;
+
+    if (!f || !line || !cfg || !(codec = cb_codec_new(cfg, &err))) {
+        fprintf(stderr, "cbtool: cannot open %s (or no codec)\n", path);
+        return 1;
+    }
+    while (fgets(line, LINE_MAX_BYTES, f)) {
+        json_t *root = json_loads(line, 0, NULL);
+        cb_outcome_t o;
+        void *buf = NULL;
+        size_t len = 0;
+        rd_kafka_resp_err_t e;
+        const char *key;
+
+        if (!root)
+            continue; /* a blank line */
+        if (outcome_of_json(root, &o) < 0 ||
+            cb_codec_encode_outcome(codec, &o, &buf, &len, &err) < 0) {
+            fprintf(stderr, "cbtool: line %ld: not an outcome\n", n + 1);
+            return 1;
+        }
+        key = o.source_event_id ? o.source_event_id : "";
+        do {
+            e = rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic),
+                                  RD_KAFKA_V_KEY((void *)key, strlen(key)),
+                                  RD_KAFKA_V_VALUE(buf, len),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+            if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                rd_kafka_poll(p, 100);
+        } while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL);
+        free(buf);
+        cb_outcome_clear(&o);
+        json_decref(root);
+        if (e) {
+            fprintf(stderr, "cbtool: produce: %s\n", rd_kafka_err2str(e));
+            return 1;
+        }
+        n++;
+    }
+    fclose(f);
+    free(line);
+    cb_codec_destroy(codec);
+    cb_config_destroy(cfg);
     if (rd_kafka_flush(p, 60000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         fprintf(stderr, "cbtool: flush timed out\n");
         return 1;
@@ -614,11 +746,14 @@ int main(int argc, char **argv)
         return cmd_produce_raw(argv[2], argv[3], argc - 4, argv + 4);
     if (argc == 4 && !strcmp(argv[1], "dump"))
         return cmd_dump(argv[2], argv[3]);
+    if (argc == 5 && !strcmp(argv[1], "produce-outcomes"))
+        return cmd_produce_outcomes(argv[2], argv[3], argv[4]);
     fprintf(stderr, "usage: cbtool produce BOOTSTRAP ORG_TOPIC PERSON_TOPIC FILE.jsonl\n"
                     "       cbtool outcomes|dlq BOOTSTRAP TOPIC\n"
                     "       cbtool create-topic BOOTSTRAP TOPIC PARTITIONS\n"
                     "       cbtool lag BOOTSTRAP GROUP TOPIC...\n"
                     "       cbtool produce-raw BOOTSTRAP FILE.jsonl [PROPERTY=VALUE...]\n"
-                    "       cbtool dump BOOTSTRAP TOPIC\n");
+                    "       cbtool dump BOOTSTRAP TOPIC\n"
+                    "       cbtool produce-outcomes BOOTSTRAP TOPIC FILE.jsonl\n");
     return 2;
 }
