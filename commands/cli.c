@@ -121,7 +121,8 @@ static const verb_t verbs[] = {
        "it later: the table shows PENDING → SUCCEEDED"},
       {'A', "approvals-html", "DIR",
        "also write the approval request letters (as\n"
-       "`certbridge approvals --format html`) into DIR"},
+       "`certbridge approvals --format html`) and the\n"
+       "signed approvals (signed.html) into DIR"},
       {'w', "write-inventory", "FILE",
        "only write the reference CA inventory of the\n"
        "sample's holders (JSON Lines), and exit"}},

@@ -25,6 +25,7 @@
 
 #include "certbridge/approval.h"
 #include "certbridge/approval_verify.h"
+#include "certbridge/approvals.h"
 #include "certbridge/codec.h"
 #include "certbridge/codec_json.h"
 #include "certbridge/gate.h"
@@ -941,17 +942,46 @@ out:
     return rc;
 }
 
-/* TEMP: the approvals page (after the approvals command lands). */
-static int write_approvals_html(demo_t *d, const row_t *rows, size_t n, const char *dir, FILE *out,
+/* The request letters an HR officer prints (`certbridge approvals --format
+ * html`, approvals.h): an index and one page per managing agency, written
+ * into dir (made when missing) from the outcomes read at step 1. The
+ * holders' certificates are not asked of the CA (the letters say so). */
+static int write_approvals_html(const row_t *rows, size_t n, const char *dir, FILE *out,
                                 cb_error_t *err)
 {
-    (void)d;
-    (void)rows;
-    (void)n;
-    (void)out;
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-        return cb_error_set(err, CB_ERR_IO, "%s: %s", dir, strerror(errno));
-    return 0;
+    cb_approvals_source_t src = {.topic = OUTCOME_TOPIC,
+                                 .partitions = 1,
+                                 .generated_at_ms = (int64_t)time(NULL) * 1000,
+                                 .place = "Đồng Nai",
+                                 .certificates_from_ca = false};
+    cb_approvals_t *a = cb_approvals_new();
+    size_t i, agencies = 0;
+    int rc = -1;
+
+    if (!a)
+        return cb_error_set(err, CB_ERR_NOMEM, "out of memory");
+    /* rows hold the latest outcome of each action, which is all the set
+     * keeps of an action */
+    for (i = 0; i < n; i++)
+        if (cb_approvals_add(a, &rows[i].o, err) < 0)
+            goto out;
+    if (cb_approvals_finish(a, err) < 0)
+        goto out;
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        cb_error_set(err, CB_ERR_IO, "%s: %s", dir, strerror(errno));
+        goto out;
+    }
+    if (cb_approvals_save_html(a, &src, dir, err) < 0)
+        goto out;
+    cb_approvals_agencies(a, &agencies);
+    fprintf(out,
+            "\n  the approval request letters: %s/index.html and a page for each of the %zu "
+            "agencies\n",
+            dir, agencies);
+    rc = 0;
+out:
+    cb_approvals_destroy(a);
+    return rc;
 }
 
 /* How many actions of the sample need an approval under cfg's policy
@@ -1171,7 +1201,7 @@ int cb_demo_run(const cb_config_t *user, const char *refca_path, bool async,
     if (d.gate) {
         if (wait_awaiting(&d, bootstrap, &r, expected, &rows, &n, err) < 0 ||
             print_awaiting(rows, n, out, &ids, &n_ids, err) < 0 ||
-            (approvals_html && write_approvals_html(&d, rows, n, approvals_html, out, err) < 0))
+            (approvals_html && write_approvals_html(rows, n, approvals_html, out, err) < 0))
             goto out;
         fprintf(out,
                 "\nStep 2. %s, %s, signs one approval per request with her\n"

@@ -6,8 +6,8 @@
 Runs `certbridge demo --approvals-html DIR` (in-process Kafka, the reference
 CA, the embedded sample; policy.approval=revoke by default) and renders in
 headless Chromium (Debian's chromium, --dump-dom, as report_test.py does):
-  - DIR/index.html, the letters' index: the Vietnamese heading and every
-    approval request the demo printed as awaiting;
+  - DIR/index.html, the letters' index: the Vietnamese heading and the code
+    of every managing agency the demo printed requests of;
   - the letter page of the provincial People's Committee (000.00.00.H19):
     the Vietnamese title of the letter, its request id, the agency's name;
   - DIR/signed.html: the head's name with its diacritics, her title, each
@@ -77,8 +77,8 @@ def main():
 
         index = dom(os.path.join(pages, "index.html"))
         need(index, "Đề nghị chờ phê duyệt", "index.html")
-        for _, req in awaiting:
-            pass  # the index lists agencies; the requests are on their pages
+        for code, _ in awaiting:  # the index: one row per agency (its requests are on its page)
+            need(index, code, "index.html")
         province = [f for f in os.listdir(pages) if f.startswith("000.00.00.H19")]
         if len(province) != 1:
             sys.exit("FAIL: the provincial People's Committee's page: %s" % os.listdir(pages))
