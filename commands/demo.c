@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1017,7 +1018,7 @@ typedef struct runner {
     cb_pipeline_t *p;
     cb_error_t err;
     int rc;
-    volatile sig_atomic_t done;
+    atomic_int done; /* set (after rc and err) when the run returned */
 } runner_t;
 
 static void *run_thread(void *arg)
@@ -1025,14 +1026,14 @@ static void *run_thread(void *arg)
     runner_t *r = arg;
 
     r->rc = cb_pipeline_run(r->p, &demo_stop, 1500, &r->err);
-    r->done = 1;
+    atomic_store(&r->done, 1);
     return NULL;
 }
 
 /* Reads the outcome topic until every action that needs approval is
  * published AWAITING_APPROVAL (expected of them), and returns the outcomes
  * then (read_outcomes). Fails when the pipeline stopped first. */
-static int wait_awaiting(demo_t *d, const char *bootstrap, const runner_t *r, size_t expected,
+static int wait_awaiting(demo_t *d, const char *bootstrap, runner_t *r, size_t expected,
                          row_t **rows, size_t *n, cb_error_t *err)
 {
     for (;;) {
@@ -1049,11 +1050,15 @@ static int wait_awaiting(demo_t *d, const char *bootstrap, const runner_t *r, si
         free(*rows);
         *rows = NULL;
         *n = 0;
-        if (r->done || demo_stop)
+        if (demo_timeout)
+            return cb_error_set(err, CB_ERR_IO,
+                                "fewer than %zu actions awaited approval after %d s", expected,
+                                APPROVAL_WAIT_S);
+        if (atomic_load(&r->done) || demo_stop)
             return r->rc < 0 ? (*err = r->err, -1)
                              : cb_error_set(err, CB_ERR_IO,
-                                            "the pipeline stopped before %zu "
-                                            "actions awaited approval",
+                                            "the pipeline stopped before %zu actions awaited "
+                                            "approval",
                                             expected);
         usleep(200 * 1000);
     }
@@ -1116,7 +1121,6 @@ int cb_demo_run(const cb_config_t *user, const char *refca_path, bool async,
     int rc = -1;
 
     memset(&r, 0, sizeof(r));
-
     memset(&d, 0, sizeof(d));
     d.async = async;
     d.gate = strcmp(cb_config_get(user, "policy.approval"), "none") != 0;
