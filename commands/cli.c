@@ -102,12 +102,16 @@ static const verb_t verbs[] = {
       {CB_EXIT_USAGE, USAGE_EXIT_WHEN}}},
     {"demo",
      verb_demo,
-     "demo [-c FILE] [--refca PATH] [--async] [--write-inventory FILE]",
+     "demo [-c FILE] [--refca PATH] [--async] [--approvals-html DIR] [--write-inventory FILE]",
      "the whole flow on embedded defaults: in-process Kafka, local reference CA, sample",
      "Runs the whole flow on embedded defaults: an in-process Kafka cluster (librdkafka's\n"
      "mock cluster), the reference CA started locally, the sample reorganization of Đồng Nai\n"
      "province (2025) through `run`'s pipeline, and the committed outcomes as a table.\n"
-     "Everything it starts is stopped before it exits.",
+     "Under policy.approval=revoke (the default) it shows one approval round: the\n"
+     "revocations wait AWAITING_APPROVAL, grouped by request and managing agency; the\n"
+     "demo's agency head signs the approvals with a certificate from the reference CA;\n"
+     "certbridge verifies them (CA root, fresh CRL) and the revocations run, citing the\n"
+     "document. Everything it starts is stopped before it exits.",
      {{'c', "config", "FILE", "a configuration file whose policy.* and log.* keys apply"},
       {'r', "refca", "PATH",
        "the reference CA executable (default: next to\n"
@@ -115,6 +119,10 @@ static const verb_t verbs[] = {
       {'a', "async", NULL,
        "the CA answers every request PENDING and finishes\n"
        "it later: the table shows PENDING → SUCCEEDED"},
+      {'A', "approvals-html", "DIR",
+       "also write the approval request letters (as\n"
+       "`certbridge approvals --format html`) and the\n"
+       "signed approvals (signed.html) into DIR"},
       {'w', "write-inventory", "FILE",
        "only write the reference CA inventory of the\n"
        "sample's holders (JSON Lines), and exit"}},
@@ -1062,7 +1070,7 @@ static int verb_run(const verb_t *v, int argc, char **argv, char **envp)
 /* demo: the whole flow on embedded defaults, or only the CA inventory. */
 static int verb_demo(const verb_t *v, int argc, char **argv, char **envp)
 {
-    const char *path = NULL, *refca = NULL, *inventory = NULL;
+    const char *path = NULL, *refca = NULL, *inventory = NULL, *html = NULL;
     cb_config_t *cfg;
     cb_error_t err;
     int c, rc;
@@ -1079,6 +1087,8 @@ static int verb_demo(const verb_t *v, int argc, char **argv, char **envp)
             inventory = optarg;
         else if (c == 'a')
             async = true;
+        else if (c == 'A')
+            html = optarg;
         else if (c == 'h')
             return print_verb_help(v, stdout);
         else
@@ -1095,7 +1105,7 @@ static int verb_demo(const verb_t *v, int argc, char **argv, char **envp)
     /* the demo's own log lines would drown its table: warnings and up */
     if (!getenv("CERTBRIDGE_LOG_LEVEL") && !path)
         cb_log_set_level(CB_LOG_WARN);
-    rc = cb_demo_run(cfg, refca, async, stdout, &err);
+    rc = cb_demo_run(cfg, refca, async, html, stdout, &err);
     cb_config_destroy(cfg);
     if (rc < 0) {
         print_error("demo", &err);

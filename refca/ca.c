@@ -38,6 +38,8 @@ struct refca_ca {
     char *pem;
     unsigned char *crl; /* cached DER; NULL = remake on next request */
     size_t crl_len;
+    int64_t crl_made_s;    /* when the cached CRL was made (its thisUpdate) */
+    int64_t crl_refresh_s; /* remade once older than this (refca_ca_set_crl_refresh) */
 };
 
 /* RFC 5280 CRLReason names, by code. */
@@ -354,6 +356,46 @@ out:
     return rc;
 }
 
+int refca_ca_issue_signer(refca_ca_t *ca, const char *holder_id, const char *dn, char **key_pem,
+                          char **cert_pem, cb_error_t *err)
+{
+    EVP_PKEY *key = NULL;
+    refca_cert_row_t row;
+    int rc = -1;
+
+    *key_pem = *cert_pem = NULL;
+    memset(&row, 0, sizeof(row));
+    if (!holder_id || !*holder_id || !dn || !*dn)
+        return cb_error_set(err, CB_ERR_INVALID, "a signer needs a holder id and a subject");
+    if (!(key = refca_key_new(err)) ||
+        refca_key_public_der(key, &row.pubkey, &row.pubkey_len, err) < 0 ||
+        issue_cert(ca, NULL, row.pubkey, row.pubkey_len, dn, 0, &row, err) < 0 ||
+        !(*key_pem = refca_key_private_pem(key, err)) ||
+        !(*cert_pem = refca_cert_pem_from_der(row.der, row.der_len, err)))
+        goto out;
+    row.holder_type = (char *)"PERSON";
+    row.holder_id = (char *)holder_id;
+    row.status = (char *)"active";
+    row.revoke_reason = -1;
+    if (refca_store_begin(ca->store, err) < 0)
+        goto out;
+    if (refca_store_cert_put(ca->store, &row, err) < 0 || refca_store_commit(ca->store, err) < 0) {
+        refca_store_rollback(ca->store);
+        goto out;
+    }
+    rc = 0;
+out:
+    row.holder_type = row.holder_id = row.status = NULL;
+    refca_cert_row_clear(&row);
+    EVP_PKEY_free(key);
+    if (rc < 0) {
+        free(*key_pem);
+        free(*cert_pem);
+        *key_pem = *cert_pem = NULL;
+    }
+    return rc;
+}
+
 /* Loads the inventory file in one transaction. */
 static int load_inventory(refca_ca_t *ca, const char *path, cb_error_t *err)
 {
@@ -412,6 +454,7 @@ refca_ca_t *refca_ca_open(const char *state_dir, const char *inventory, cb_error
         cb_error_set(err, CB_ERR_NOMEM, "out of memory");
         return NULL;
     }
+    ca->crl_refresh_s = REFCA_CRL_REFRESH_DEFAULT_S;
     if (!(ca->store = refca_store_open(state_dir, false, err)) || load_identity(ca, err) < 0 ||
         refca_store_cert_provinces(ca->store, province_of, NULL, err) < 0)
         goto fail;
@@ -1139,6 +1182,11 @@ static int crl_collect(const char *serial, int reason, int64_t at, void *opaque)
     return 0;
 }
 
+void refca_ca_set_crl_refresh(refca_ca_t *ca, int64_t seconds)
+{
+    ca->crl_refresh_s = seconds < 0 ? 0 : seconds;
+}
+
 int refca_ca_crl(refca_ca_t *ca, const unsigned char **der, size_t *len, cb_error_t *err)
 {
     crl_acc_t acc = {NULL, NULL, 0, 0};
@@ -1148,8 +1196,13 @@ int refca_ca_crl(refca_ca_t *ca, const unsigned char **der, size_t *len, cb_erro
     char buf[32];
     int rc = -1, found;
 
-    if (ca->crl)
+    if (ca->crl && (int64_t)time(NULL) - ca->crl_made_s < ca->crl_refresh_s)
         goto done;
+    /* none yet, or old enough that its nextUpdate (a day after it was made)
+     * comes close: a relying party must never hold only an expired CRL */
+    free(ca->crl);
+    ca->crl = NULL;
+    ca->crl_made_s = (int64_t)time(NULL);
     if ((found = refca_store_meta_get(ca->store, "crl.number", &num, &nlen, err)) < 0)
         goto out;
     if (found == 0)

@@ -118,9 +118,29 @@ int refca_ca_finish(refca_ca_t *ca, const refca_request_row_t *row, const char *
 int refca_ca_request(refca_ca_t *ca, const char *id, refca_answer_t *ans, cb_error_t *err);
 
 /* The CA certificate (PEM, owned by ca) and the current CRL (DER, owned by
- * ca, remade only after a revocation). */
+ * ca). The CRL says thisUpdate now and nextUpdate a day later (pki.h); it is
+ * remade after a revocation and once it is older than the refresh period
+ * (refca_ca_set_crl_refresh), so a CA that runs for days never serves one
+ * past its nextUpdate (an approval verifier refuses those). */
 const char *refca_ca_pem(refca_ca_t *ca);
 int refca_ca_crl(refca_ca_t *ca, const unsigned char **der, size_t *len, cb_error_t *err);
+
+/* How old the served CRL may get before it is remade: 12 hours, half its
+ * validity, by default; 0 makes a new CRL (with the next CRL number) on
+ * every request. */
+#define REFCA_CRL_REFRESH_DEFAULT_S (12 * 3600)
+void refca_ca_set_crl_refresh(refca_ca_t *ca, int64_t seconds);
+
+/* Issues a signing certificate (digitalSignature, nonRepudiation) under
+ * subject dn (RFC 4514) to a person who keeps its private key: an agency
+ * head who signs approvals (README "Approval signatures"), for tests and
+ * the demo. Unlike an inventory holder's, the private key is handed out:
+ * *key_pem (PKCS#8 PEM) and *cert_pem, both malloc'd, the caller frees. The
+ * certificate is recorded as an active PERSON certificate of holder_id (no
+ * organization, no token), so GET /v1/certificates lists it and a revoke
+ * puts it on the CRL. */
+int refca_ca_issue_signer(refca_ca_t *ca, const char *holder_id, const char *dn, char **key_pem,
+                          char **cert_pem, cb_error_t *err);
 
 /* GET /v1/ledger?after=SEQ&limit=N as JSON. */
 int refca_ca_ledger(refca_ca_t *ca, int64_t after, int64_t limit, refca_answer_t *ans,

@@ -5,9 +5,12 @@
  *   certbridge-refca serve --state DIR --pki DIR [--inventory FILE] [options]
  *   certbridge-refca pki-init DIR
  *   certbridge-refca ledger --state DIR [--after SEQ]
+ *   certbridge-refca signer --state DIR --holder-id ID --subject DN --key FILE --cert FILE
+ *       [--ca-cert FILE] [--crl FILE]
  *
  * Only this file prints and exits; the modules return errors.
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +66,13 @@ static const char usage[] =
     "      make a development PKI: TLS CA, server cert for 127.0.0.1/localhost, client CA,\n"
     "      certbridge's client cert and key, and a rogue client cert from another CA\n"
     "  certbridge-refca ledger --state DIR [--after SEQ]\n"
-    "      print every applied operation as JSON\n";
+    "      print every applied operation as JSON\n"
+    "  certbridge-refca signer --state DIR --holder-id ID --subject DN --key FILE --cert FILE\n"
+    "                          [--ca-cert FILE] [--crl FILE]\n"
+    "      issue a signing certificate to a person who keeps its key (an agency head who\n"
+    "      signs approvals), recorded as ID's; write its key (mode 0600) and certificate\n"
+    "      (PEM), and with --ca-cert the CA certificate (PEM, the trust anchor), with --crl\n"
+    "      a CRL made now (DER); the server may be running on DIR\n";
 
 /* Joins dir and name into buf. */
 static const char *path_in(char *buf, size_t size, const char *dir, const char *name)
@@ -158,12 +167,14 @@ static int cmd_serve(int argc, char **argv)
                                          {"seed", required_argument, NULL, 'S'},
                                          {"huge-problem-holder", required_argument, NULL, 'H'},
                                          {"huge-problem-bytes", required_argument, NULL, 'B'},
+                                         {"crl-refresh-s", required_argument, NULL, 'U'},
                                          {NULL, 0, NULL, 0}};
     refca_server_opts_t o;
     const char *state = NULL, *pki = NULL, *inventory = NULL;
     char host[256] = "127.0.0.1", cert[4096], key[4096], cca[4096], *colon;
     refca_ca_t *ca;
     cb_error_t err;
+    long crl_refresh = REFCA_CRL_REFRESH_DEFAULT_S;
     int c, rc;
 
     memset(&o, 0, sizeof(o));
@@ -266,6 +277,9 @@ static int cmd_serve(int argc, char **argv)
         case 'B':
             o.huge_problem_bytes = (size_t)count("--huge-problem-bytes", optarg);
             break;
+        case 'U':
+            crl_refresh = count("--crl-refresh-s", optarg);
+            break;
         default:
             fputs(usage, stderr);
             return 2;
@@ -300,6 +314,7 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "certbridge-refca: %s\n", err.msg);
         return 1;
     }
+    refca_ca_set_crl_refresh(ca, crl_refresh);
     rc = refca_server_run(ca, &o, &err);
     refca_ca_close(ca);
     if (rc < 0) {
@@ -378,6 +393,101 @@ static int cmd_ledger(int argc, char **argv)
     return 0;
 }
 
+/* Writes len bytes to path with the given mode (a key: 0600). */
+static int write_file(const char *path, const void *buf, size_t len, mode_t mode)
+{
+    FILE *f;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    int ok;
+
+    if (fd < 0 || !(f = fdopen(fd, "wb"))) {
+        fprintf(stderr, "certbridge-refca signer: %s: cannot write\n", path);
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    ok = fwrite(buf, 1, len, f) == len;
+    if (fclose(f) != 0 || !ok) {
+        fprintf(stderr, "certbridge-refca signer: %s: cannot write\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* signer: a signing certificate and its key for an approver, and the trust
+ * anchor and a fresh CRL to verify its signatures with. */
+static int cmd_signer(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"state", required_argument, NULL, 's'},   {"holder-id", required_argument, NULL, 'i'},
+        {"subject", required_argument, NULL, 'S'}, {"key", required_argument, NULL, 'k'},
+        {"cert", required_argument, NULL, 'c'},    {"ca-cert", required_argument, NULL, 'a'},
+        {"crl", required_argument, NULL, 'r'},     {NULL, 0, NULL, 0}};
+    const char *state = NULL, *holder = NULL, *dn = NULL, *key_out = NULL, *cert_out = NULL;
+    const char *ca_out = NULL, *crl_out = NULL;
+    char *key = NULL, *cert = NULL;
+    const unsigned char *crl;
+    size_t crl_len;
+    refca_ca_t *ca = NULL;
+    cb_error_t err;
+    int c, rc = 1;
+
+    cb_error_clear(&err);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            state = optarg;
+            break;
+        case 'i':
+            holder = optarg;
+            break;
+        case 'S':
+            dn = optarg;
+            break;
+        case 'k':
+            key_out = optarg;
+            break;
+        case 'c':
+            cert_out = optarg;
+            break;
+        case 'a':
+            ca_out = optarg;
+            break;
+        case 'r':
+            crl_out = optarg;
+            break;
+        default:
+            fputs(usage, stderr);
+            return 2;
+        }
+    }
+    if (!state || !holder || !dn || !key_out || !cert_out || optind < argc) {
+        fprintf(stderr,
+                "certbridge-refca signer: needs --state, --holder-id, --subject, --key "
+                "and --cert\n\n%s",
+                usage);
+        return 2;
+    }
+    if (!(ca = refca_ca_open(state, NULL, &err)) ||
+        refca_ca_issue_signer(ca, holder, dn, &key, &cert, &err) < 0 ||
+        (crl_out && refca_ca_crl(ca, &crl, &crl_len, &err) < 0)) {
+        fprintf(stderr, "certbridge-refca signer: %s\n", err.msg);
+        goto out;
+    }
+    if (write_file(key_out, key, strlen(key), 0600) < 0 ||
+        write_file(cert_out, cert, strlen(cert), 0644) < 0 ||
+        (ca_out && write_file(ca_out, refca_ca_pem(ca), strlen(refca_ca_pem(ca)), 0644) < 0) ||
+        (crl_out && write_file(crl_out, crl, crl_len, 0644) < 0))
+        goto out;
+    rc = 0;
+out:
+    free(key);
+    free(cert);
+    refca_ca_close(ca);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -390,6 +500,8 @@ int main(int argc, char **argv)
         return cmd_pki_init(argc - 1, argv + 1);
     if (!strcmp(argv[1], "ledger"))
         return cmd_ledger(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "signer"))
+        return cmd_signer(argc - 1, argv + 1);
     fprintf(stderr, "certbridge-refca: unknown command \"%s\"\n\n%s", argv[1], usage);
     return 2;
 }

@@ -27,9 +27,22 @@
  * table then shows each action that went through PENDING as
  * "PENDING → SUCCEEDED" (its PENDING record, then its final record with
  * the same outcome_id, both read back from the outcome topic), and a line
- * counts them, with how many stayed PENDING (none, unless interrupted). */
-int cb_demo_run(const cb_config_t *cfg, const char *refca_path, bool async, FILE *out,
-                cb_error_t *err);
+ * counts them, with how many stayed PENDING (none, unless interrupted).
+ *
+ * Unless cfg's policy.approval is none, one approval round (issue 16;
+ * docs/ARCHITECTURE.md §5, "The approval gate"): the reference CA issues a
+ * signing certificate to the demo's agency head and writes its root (the
+ * trust anchor) and a CRL made now; a first run of the pipeline ends once
+ * the input is read, with the gated events waiting (their actions
+ * AWAITING_APPROVAL, printed by managing agency and request); the head signs
+ * one approval per request (cb_approval_sign), published to the approval
+ * topic; a second run verifies them and executes the actions, whose rows
+ * show the document number. With approvals_html (a folder, made when
+ * missing), the request letters of `certbridge approvals --format html` are
+ * written there after the first run. The second run must finish within 60 s
+ * (a refused approval would leave its actions waiting). */
+int cb_demo_run(const cb_config_t *cfg, const char *refca_path, bool async,
+                const char *approvals_html, FILE *out, cb_error_t *err);
 
 /* Writes the reference CA inventory the demo loads (one certificate per
  * holder of the embedded sample, as before the reorganization) to path, as
