@@ -117,7 +117,9 @@ static const cb_config_prop_t props[] = {
     {"policy.approval_crl_file", CB_CONFIG_STRING, "", 0, 0, NULL,
      "CRL file(s), comma-separated, PEM or DER, one current CRL per issuing CA (the CA's GET "
      "/v1/crl). An approval whose signer's issuer has no CRL here, or only one past its "
-     "nextUpdate, is refused. Required when policy.approval_signature=required."},
+     "nextUpdate, is refused. Read again when a file changes (checked before each approval): "
+     "replace it with a newer CRL, no restart. Required when "
+     "policy.approval_signature=required."},
     /* CA client */
     {"ca.url", CB_CONFIG_STRING, "https://127.0.0.1:8443", 0, 0, NULL,
      "Base URL of the CA API v1 (schemas/ca-api.yaml), without the /v1 suffix."},

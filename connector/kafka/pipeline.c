@@ -178,6 +178,7 @@ struct cb_pipeline {
     cb_gate_mode_t gate;              /* policy.approval */
     const char *approval_topic;       /* input.approval_topic, when gate != none */
     cb_approval_verifier_t *verifier; /* policy.approval_signature and its files */
+    int64_t verifier_stamp;           /* cb_approval_files_stamp when they were read */
     cb_decisions_t *decisions;        /* the shared K and A records, as read */
     cb_state_tail_t *tail;            /* their reader (state partition 0) */
     uint64_t decisions_gen;           /* cb_decisions_gen when the gate was last checked */
@@ -776,6 +777,33 @@ static void dead_letter(cb_pipeline_t *p, rd_kafka_message_t *m, const cb_error_
            (int)m->partition, (long long)m->offset, e->msg);
 }
 
+/* Reads the trust anchors and CRLs of the approvals again when their files
+ * changed since they were read (a CRL fetched anew from the CA): checked
+ * before each approval, a stat per file. When they cannot be read now, the
+ * ones read before stay, and the error is logged. */
+static void refresh_verifier(cb_pipeline_t *p)
+{
+    int64_t stamp = cb_approval_files_stamp(p->cfg);
+    cb_approval_verifier_t *v;
+    cb_error_t e;
+
+    if (stamp == p->verifier_stamp)
+        return;
+    p->verifier_stamp = stamp;
+    if (!(v = cb_approval_verifier_from_config(p->cfg, &e))) {
+        cb_log(CB_LOG_ERROR, "pipeline",
+               "the approvals' trust anchors or CRL files changed but cannot be read: %s; "
+               "keeping those read before",
+               e.msg);
+        return;
+    }
+    cb_approval_verifier_free(p->verifier);
+    p->verifier = v;
+    cb_log(CB_LOG_INFO, "pipeline",
+           "read the approvals' trust anchors and CRLs again (policy.approval_trust_anchors, "
+           "policy.approval_crl_file changed)");
+}
+
 /* One message of the approval topic (docs/ARCHITECTURE.md §5, "The
  * approval gate"): decoded and its signature verified here, whatever
  * instance owns the actions it decides; a bad one is a dead letter with the
@@ -802,6 +830,7 @@ static int plan_approval(cb_pipeline_t *p, rd_kafka_message_t *m, cb_error_t *er
         dead_letter(p, m, &aerr);
         return 0;
     }
+    refresh_verifier(p);
     if (cb_approval_verifier_check(p->verifier, &a, cb_clock_wall_ms() / 1000, &fault, NULL,
                                    &aerr) < 0) {
         if (aerr.code == CB_ERR_NOMEM) {
@@ -1909,6 +1938,7 @@ cb_pipeline_t *cb_pipeline_new(const cb_config_t *cfg, cb_error_t *err)
                          "input.approval_topic: required when policy.approval is not none");
             goto fail;
         }
+        p->verifier_stamp = cb_approval_files_stamp(cfg);
         if (!(p->verifier = cb_approval_verifier_from_config(cfg, err))) {
             if (err->code == CB_ERR_IO) /* a file the configuration names: the operator's */
                 err->code = CB_ERR_CONFIG;

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <utf8proc.h>
 
@@ -203,6 +204,32 @@ static int read_file(const char *key, const char *path, char **out, size_t *len,
     return 0;
 }
 
+/* The next path of a comma-separated list at *list into path (blanks
+ * around it trimmed; "" for an empty item), moving *list past it. 1 when
+ * one was taken, 0 at the end, -1 when it does not fit. */
+static int next_path(const char **list, char *path, size_t size)
+{
+    const char *p = *list, *end;
+    size_t n;
+
+    if (!*p)
+        return 0;
+    end = strchr(p, ',');
+    n = end ? (size_t)(end - p) : strlen(p);
+    *list = end ? end + 1 : p + n;
+    while (n && (*p == ' ' || *p == '\t')) {
+        p++;
+        n--;
+    }
+    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+        n--;
+    if (n >= size)
+        return -1;
+    memcpy(path, p, n);
+    path[n] = '\0';
+    return 1;
+}
+
 /* Loads every file of a comma-separated list with add(). */
 static int load_files(cb_approval_verifier_t *v, const char *key, const char *list,
                       int (*add)(cb_approval_verifier_t *, const void *, size_t, const char *,
@@ -210,36 +237,48 @@ static int load_files(cb_approval_verifier_t *v, const char *key, const char *li
                       cb_error_t *err)
 {
     char path[4096], what[4200];
-    const char *p = list;
+    int got;
 
-    while (*p) {
-        const char *end = strchr(p, ',');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
+    while ((got = next_path(&list, path, sizeof(path))) != 0) {
         char *buf = NULL;
         size_t len = 0;
         int rc;
-        while (n && (*p == ' ' || *p == '\t')) {
-            p++;
-            n--;
-        }
-        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-            n--;
-        if (n >= sizeof(path))
+        if (got < 0)
             return cb_error_set(err, CB_ERR_CONFIG, "%s: a path is too long", key);
-        memcpy(path, p, n);
-        path[n] = '\0';
-        if (n) {
-            if (read_file(key, path, &buf, &len, err) < 0)
-                return -1;
-            snprintf(what, sizeof(what), "%s: %s", key, path);
-            rc = add(v, buf, len, what, err);
-            free(buf);
-            if (rc < 0)
-                return -1;
-        }
-        p = end ? end + 1 : p + n;
+        if (!*path)
+            continue;
+        if (read_file(key, path, &buf, &len, err) < 0)
+            return -1;
+        snprintf(what, sizeof(what), "%s: %s", key, path);
+        rc = add(v, buf, len, what, err);
+        free(buf);
+        if (rc < 0)
+            return -1;
     }
     return 0;
+}
+
+int64_t cb_approval_files_stamp(const cb_config_t *cfg)
+{
+    const char *keys[] = {"policy.approval_trust_anchors", "policy.approval_crl_file"};
+    int64_t stamp = 0;
+    char path[4096];
+    size_t k;
+
+    for (k = 0; k < 2; k++) {
+        const char *list = cb_config_get(cfg, keys[k]);
+        int got;
+        while (list && (got = next_path(&list, path, sizeof(path))) != 0) {
+            struct stat st;
+            int64_t t;
+            if (got < 0 || !*path || stat(path, &st) < 0)
+                continue;
+            t = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+            /* the size too: a file rewritten within the clock's tick */
+            stamp = stamp * 31 + t + (int64_t)st.st_size;
+        }
+    }
+    return stamp;
 }
 
 cb_approval_verifier_t *cb_approval_verifier_from_config(const cb_config_t *cfg, cb_error_t *err)

@@ -94,6 +94,14 @@ int cb_approval_verifier_add_crl(cb_approval_verifier_t *v, const void *buf, siz
  * empty, CB_ERR_IO naming an unreadable file. Caller frees. */
 cb_approval_verifier_t *cb_approval_verifier_from_config(const cb_config_t *cfg, cb_error_t *err);
 
+/* A stamp of the files of policy.approval_trust_anchors and
+ * policy.approval_crl_file as they are now (their modification times and
+ * sizes; files that cannot be read count for nothing): when it changes, a
+ * file was replaced, and the pipeline reads them again
+ * (cb_approval_verifier_from_config), so a CRL fetched anew (the CA's GET
+ * /v1/crl) takes effect without a restart. */
+int64_t cb_approval_files_stamp(const cb_config_t *cfg);
+
 /* Whether the verifier requires signatures. */
 bool cb_approval_verifier_required(const cb_approval_verifier_t *v);
 

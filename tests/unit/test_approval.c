@@ -695,6 +695,42 @@ static void test_config_required(void **state)
     cb_config_destroy(cfg);
 }
 
+/* The stamp of the trust anchor and CRL files changes when a file is
+ * replaced (a CRL fetched anew), stays when nothing changed, and a file
+ * that cannot be read counts for nothing. */
+static void test_files_stamp(void **state)
+{
+    char crl[] = "/tmp/cb-stamp-crl-XXXXXX", anchors[] = "/tmp/cb-stamp-ca-XXXXXX", list[128];
+    cb_config_t *cfg = cb_config_new();
+    cb_error_t err;
+    int64_t before, after;
+    int fd;
+    FILE *f;
+
+    (void)state;
+    assert_true((fd = mkstemp(crl)) >= 0);
+    assert_int_equal(write(fd, "first", 5), 5);
+    close(fd);
+    assert_true((fd = mkstemp(anchors)) >= 0);
+    close(fd);
+    snprintf(list, sizeof(list), "%s, /nonexistent/ca.pem", anchors);
+    assert_int_equal(cb_config_set(cfg, "policy.approval_trust_anchors", list, &err), 0);
+    assert_int_equal(cb_config_set(cfg, "policy.approval_crl_file", crl, &err), 0);
+    before = cb_approval_files_stamp(cfg);
+    assert_true(before != 0);
+    assert_true(cb_approval_files_stamp(cfg) == before);
+    assert_non_null(f = fopen(crl, "w")); /* replaced: another length */
+    fputs("the next CRL, longer", f);
+    fclose(f);
+    after = cb_approval_files_stamp(cfg);
+    assert_true(after != before);
+    assert_true(cb_approval_files_stamp(cfg) == after);
+    unlink(crl);
+    unlink(anchors);
+    assert_true(cb_approval_files_stamp(cfg) == 0);
+    cb_config_destroy(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -704,7 +740,7 @@ int main(void)
         cmocka_unit_test(test_sign_other_signer), cmocka_unit_test(test_sign_tampered),
         cmocka_unit_test(test_sign_expired),      cmocka_unit_test(test_sign_revoked),
         cmocka_unit_test(test_sign_other_faults), cmocka_unit_test(test_cbsign_tool),
-        cmocka_unit_test(test_config_required),
+        cmocka_unit_test(test_config_required),   cmocka_unit_test(test_files_stamp),
     };
     return cmocka_run_group_tests(tests, setup_pki, teardown_pki);
 }
