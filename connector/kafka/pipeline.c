@@ -178,7 +178,7 @@ struct cb_pipeline {
     cb_gate_mode_t gate;              /* policy.approval */
     const char *approval_topic;       /* input.approval_topic, when gate != none */
     cb_approval_verifier_t *verifier; /* policy.approval_signature and its files */
-    int64_t verifier_stamp;           /* cb_approval_files_stamp when they were read */
+    uint64_t verifier_stamp;          /* cb_approval_files_stamp when they were read */
     cb_decisions_t *decisions;        /* the shared K and A records, as read */
     cb_state_tail_t *tail;            /* their reader (state partition 0) */
     uint64_t decisions_gen;           /* cb_decisions_gen when the gate was last checked */
@@ -783,7 +783,7 @@ static void dead_letter(cb_pipeline_t *p, rd_kafka_message_t *m, const cb_error_
  * ones read before stay, and the error is logged. */
 static void refresh_verifier(cb_pipeline_t *p)
 {
-    int64_t stamp = cb_approval_files_stamp(p->cfg);
+    uint64_t stamp = cb_approval_files_stamp(p->cfg);
     cb_approval_verifier_t *v;
     cb_error_t e;
 

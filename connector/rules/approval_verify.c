@@ -258,10 +258,10 @@ static int load_files(cb_approval_verifier_t *v, const char *key, const char *li
     return 0;
 }
 
-int64_t cb_approval_files_stamp(const cb_config_t *cfg)
+uint64_t cb_approval_files_stamp(const cb_config_t *cfg)
 {
     const char *keys[] = {"policy.approval_trust_anchors", "policy.approval_crl_file"};
-    int64_t stamp = 0;
+    uint64_t stamp = 0; /* unsigned: the arithmetic below wraps, by definition */
     char path[4096];
     size_t k;
 
@@ -270,12 +270,12 @@ int64_t cb_approval_files_stamp(const cb_config_t *cfg)
         int got;
         while (list && (got = next_path(&list, path, sizeof(path))) != 0) {
             struct stat st;
-            int64_t t;
+            uint64_t t;
             if (got < 0 || !*path || stat(path, &st) < 0)
                 continue;
-            t = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+            t = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
             /* the size too: a file rewritten within the clock's tick */
-            stamp = stamp * 31 + t + (int64_t)st.st_size;
+            stamp = stamp * 31u + t + (uint64_t)st.st_size;
         }
     }
     return stamp;

@@ -100,7 +100,7 @@ cb_approval_verifier_t *cb_approval_verifier_from_config(const cb_config_t *cfg,
  * file was replaced, and the pipeline reads them again
  * (cb_approval_verifier_from_config), so a CRL fetched anew (the CA's GET
  * /v1/crl) takes effect without a restart. */
-int64_t cb_approval_files_stamp(const cb_config_t *cfg);
+uint64_t cb_approval_files_stamp(const cb_config_t *cfg);
 
 /* Whether the verifier requires signatures. */
 bool cb_approval_verifier_required(const cb_approval_verifier_t *v);

@@ -703,7 +703,7 @@ static void test_files_stamp(void **state)
     char crl[] = "/tmp/cb-stamp-crl-XXXXXX", anchors[] = "/tmp/cb-stamp-ca-XXXXXX", list[128];
     cb_config_t *cfg = cb_config_new();
     cb_error_t err;
-    int64_t before, after;
+    uint64_t before, after;
     int fd;
     FILE *f;
 
