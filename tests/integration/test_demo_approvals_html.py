@@ -18,28 +18,15 @@ checked against what the terminal showed.
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "eos"))
+from report_test import chromium  # noqa: E402  (headless Chromium, one helper)
+
 HEAD = "Nguyễn Thị Thanh Hương"
 TITLE = "Chủ tịch Ủy ban nhân dân tỉnh Đồng Nai"
-
-
-def chromium(*args):
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not exe:
-        raise SystemExit("chromium is missing: scripts/install-deps.sh --test installs it")
-    profile = tempfile.mkdtemp(prefix="cb-chromium-")
-    try:
-        return subprocess.run(
-            [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--hide-scrollbars", "--user-data-dir=" + profile] + list(args),
-            capture_output=True, text=True, timeout=120)
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def dom(path):
