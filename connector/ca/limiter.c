@@ -237,14 +237,15 @@ static void decrease_for_overload(cb_limiter_t *l, int64_t now_us, int level)
     if (l->win_served > 0 && span > 0 && offered >= 1)
         served = (double)l->win_served_rtt / (double)span * (double)level / offered;
     next = (int)(served + 0.5);
-    if (l->win_served < OVERLOAD_SAMPLES) {
+    if (span > 0 && offered < level / 2.0) {
+        /* the caller had few calls to make for most of the window (the end
+         * of a batch, however few answers it got): what the CA served says
+         * little, take one tenth */
+        next = level - tenth(level);
+    } else if (l->win_served < OVERLOAD_SAMPLES) {
         /* too few served answers to go by (a CA refusing most calls) */
         if (next < level / 2)
             next = level / 2;
-    } else if (offered < level / 2.0) {
-        /* the caller had few calls to make for most of the window (the end
-         * of a batch): what the CA served says little, take one tenth */
-        next = level - tenth(level);
     } else if (l->plateau > 0 && level > l->plateau && 4 * next >= 3 * l->plateau) {
         /* a probe above the plateau found the CA's limit: back to it,
          * unless what the CA served says it admits clearly less now (a

@@ -285,7 +285,11 @@ static rd_kafka_conf_t *make_conf(cb_pipeline_t *p, bool producer, cb_error_t *e
             conf_set(conf, "isolation.level", "read_committed", err) < 0 ||
             conf_set(conf, "enable.auto.commit", "false", err) < 0 ||
             conf_set(conf, "auto.offset.reset", "earliest", err) < 0 ||
-            conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err) < 0 ||
+            /* range: an instance owns the same partitions of every input
+             * topic, so the heavy org events spread like the person events
+             * and one state partition has one reader (docs/ARCHITECTURE.md
+             * §3 "Rebalances") */
+            conf_set(conf, "partition.assignment.strategy", "range", err) < 0 ||
             /* prefetch a few MiB, not librdkafka's 64 MiB: a backlog stays
              * in Kafka instead of in memory (kafka.* keys override) */
             conf_set(conf, "queued.max.messages.kbytes", "4096", err) < 0 ||
@@ -1772,13 +1776,21 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 {
     cb_pipeline_t *p = opaque;
     rd_kafka_error_t *re = NULL;
+    rd_kafka_resp_err_t ae = RD_KAFKA_RESP_ERR_NO_ERROR;
+    /* range and roundrobin (eager): every rebalance revokes the whole
+     * assignment and assigns the whole new one; cooperative-sticky hands
+     * over only the partitions that move (docs/ARCHITECTURE.md §3) */
+    bool eager = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") != 0;
     cb_error_t err;
 
     p->rebalances++;
     if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         int k;
         cb_log(CB_LOG_INFO, "pipeline", "assigned %d partition(s)", parts->cnt);
-        re = rd_kafka_incremental_assign(rk, parts);
+        if (eager)
+            ae = rd_kafka_assign(rk, parts);
+        else
+            re = rd_kafka_incremental_assign(rk, parts);
         cb_metrics_set_group_joined(p->metrics, true);
         /* librdkafka keeps a partition's pause across an unassign and a new
          * assign (a partition lost while the batch held everything paused
@@ -1863,11 +1875,16 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
             for (k = 0; k < parts->cnt; k++)
                 owned_remove(p, parts->elems[k].topic, parts->elems[k].partition);
         }
-        re = rd_kafka_incremental_unassign(rk, parts);
+        if (eager)
+            ae = rd_kafka_assign(rk, NULL);
+        else
+            re = rd_kafka_incremental_unassign(rk, parts);
     }
     if (re) {
         cb_committer_kafka_error(&err, re, "rebalance");
         cb_log(CB_LOG_ERROR, "pipeline", "%s", err.msg);
+    } else if (ae) {
+        cb_log(CB_LOG_ERROR, "pipeline", "rebalance: assign: %s", rd_kafka_err2str(ae));
     }
 }
 

@@ -98,6 +98,15 @@ static void test_windows(void **state)
          {UP40, {200, 20, 400, 0, 20}, {30, 20, 400, 100, 20}, QUIET(300)},
          36,
          20000},
+        /* the same with so few answers (30 a second, 2 in flight of 10)
+         * that the window with the 429 closes on its time (10 x 50 ms)
+         * with 15 served: the stalled caller, not the CA (was: halved) */
+        {"429s, the caller stalled, few answers: a tenth less",
+         10,
+         true,
+         {UP10, {1600, 20, 30, 1, 20}, QUIET(300)},
+         9,
+         20000},
         {"429s at the limit: one less",
          10,
          true,

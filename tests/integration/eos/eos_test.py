@@ -972,8 +972,8 @@ def scenario_probe_hang(s):
                "%d %s" % (code, body))
         since = os.path.getsize(os.path.join(s.work, "a.log"))
         b = s.start(s.conf("b", "cb-b", extra), "b")
-        # cooperative-sticky: the second instance gets partitions only once
-        # the first has given them up in its rebalance callback
+        # the second instance gets partitions only once the first has given
+        # them up in its rebalance callback
         expect("second instance assigned", wait_log("b", b, r'"assigned [1-9]\d* partition'))
         after = text("a", since)
         expect("first instance answered the rebalance",
