@@ -891,6 +891,8 @@ static int job_start(cb_ca_client_t *c, ca_job_t *j)
     j->req->attempts++;
     queue_push(&c->running, j);
     c->active++;
+    if (c->metrics)
+        cb_metrics_set_in_flight(c->metrics, (int64_t)c->active);
     cb_limiter_started(c->limiter, j->attempt_us, (int)c->active);
     return 0;
 }
@@ -910,6 +912,8 @@ static void job_detach(cb_ca_client_t *c, ca_job_t *j)
     }
     j->easy = NULL;
     c->active--;
+    if (c->metrics)
+        cb_metrics_set_in_flight(c->metrics, (int64_t)c->active);
 }
 
 /* A string member, duplicated, or NULL. */

@@ -2203,7 +2203,6 @@ static void housekeeping(cb_pipeline_t *p)
         }
         p->lag = known ? (lag < 0 ? 0 : lag) : -1;
         cb_metrics_set_lag(p->metrics, p->lag);
-        cb_metrics_set_in_flight(p->metrics, (int64_t)cb_ca_pending(p->ca));
     }
     probe_ca(p, now);
     cb_requests_step(p->requests);

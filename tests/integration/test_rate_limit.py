@@ -86,10 +86,13 @@ def main():
         p = s.start(conf, "a")
         port = eos_test.metrics_port(s, "a")
         # the event: every batch committed (the lag counts from the start
-        # until a commit), so no call is left to make
+        # until a commit), so no call is left to make; meanwhile the calls
+        # in flight as /metrics shows them (every scrape while the lag lasts)
+        flight = []
         while s.lag() != 0:
             if p.poll() is not None:
                 raise SystemExit("the instance exited with %d before draining" % p.returncode)
+            flight.append(eos_test.total(eos_test.scrape(port), "certbridge_ca_in_flight"))
             time.sleep(0.5)
         samples = eos_test.scrape(port)
         stats = ca_stats(s.ca)
@@ -111,6 +114,9 @@ def main():
                % (counted, refused))
         expect("limit below the ceiling", 1 <= limit < CEILING or a.mode == "fixed",
                "certbridge_ca_concurrency_limit %d of %d" % (limit, CEILING))
+        expect("calls in flight on /metrics", flight and 0 < max(flight) <= CEILING,
+               "certbridge_ca_in_flight over %d scrapes while draining: %s"
+               % (len(flight), sorted(set(flight))))
         expect("baseline >= the CA's latency", LATENCY_MS / 1000.0 <= baseline < 10,
                "certbridge_ca_latency_baseline_seconds %.4f" % baseline)
     finally:
