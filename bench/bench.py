@@ -1371,7 +1371,8 @@ def main():
     meta = {"command": a.command, "suite": a.suite,
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "machine": machine(), "batch_events": a.batch_events, "batch_ms": a.batch_ms,
-            "partitions": a.scale_partitions if a.suite == "scale" else a.partitions, "seed": a.seed, "drain_idle_ms": a.drain_idle_ms,
+            "partitions": a.scale_partitions if a.suite == "scale" else a.partitions,
+            "seed": a.seed, "drain_idle_ms": a.drain_idle_ms,
             "build_type": build_type(a.build), "load_before": [round(x, 2) for x in load_before],
             "load_after": [round(x, 2) for x in os.getloadavg()]}
     meta["targets"] = suite_targets(a.suite, rows)
